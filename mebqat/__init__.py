@@ -1,0 +1,2 @@
+"""MEBQAT reproduction harness."""
+__version__ = "0.1.0"

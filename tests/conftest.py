@@ -1,0 +1,14 @@
+import os
+import zlib
+
+import pytest
+import torch
+
+# Two cores, no GPU: keep torch from oversubscribing when pytest runs beside other work.
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture
+def rng_seed(request) -> int:
+    """A seed per test, derived from its id: tensors differ between tests, and a failure reproduces."""
+    return zlib.crc32(request.node.nodeid.encode())
