@@ -1,0 +1,221 @@
+"""LSQ (learned step size quantization), few-shot "Config 2", official-mebqat.md §2.1–§2.3.
+
+Range: signed weights n = −2^(b−1), p = 2^(b−1) − 1; unsigned (post-ReLU) activations n = 0 and
+    p = 2^b (``levels="official"``, the authors' code: 2^b + 1 levels) or p = 2^b − 1 (``levels="exact"``).
+Forward: v = x/(s + 1e−6), x̂ = s·round(clip(v, n, p)).
+Backward: ∂x̂/∂x = 1 on n ≤ v ≤ p, else 0;
+          ∂x̂/∂s = g·[n·1(v<n) + p·1(v>p) + (round(v) − v)·1(n ≤ v ≤ p)] (summed over elements),
+          with gradient scale g = 1/√(numel(x)·p) unless ``grad_scale`` is given.
+Step init: s = 2·mean|x|/√p (weights at layer construction, activations on a calibration batch).
+
+The per-layer modules hold either one step shared by every bitwidth (the authors' code: a higher
+bitwidth only widens the clipping range) or one step per bitwidth (``per_bitwidth=True``, a proper
+per-bitwidth grid); the step is looked up from the bitwidth, so tensor bitwidths work under vmap.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import torch
+from torch import nn
+
+from .bits import FP_CODE, Bits, check_python_bits, exp2, format_bits, is_tensor_bits, tensor_flags
+from .registry import QuantScheme, register_scheme
+from .ste import straight_through
+
+NAME = "lsq"
+EPS = 1e-6
+LEVELS = ("official", "exact")
+BIT_CHOICES = (2, 3, 4, 5, 6, 7, 8, 16, None)
+
+
+def bounds(bits: int | torch.Tensor, like: torch.Tensor, signed: bool,
+           levels: str = "official") -> tuple[float | torch.Tensor, float | torch.Tensor]:
+    """(n, p) for a quantized bitwidth (Python int or tensor)."""
+    if signed:
+        half = exp2(bits - 1, like)
+        return -half, half - 1
+    if levels not in LEVELS:
+        raise ValueError(f"lsq: levels must be one of {LEVELS}, got {levels!r}")
+    top = exp2(bits, like)
+    return 0.0, top if levels == "official" else top - 1
+
+
+def _fake_quant(x: torch.Tensor, step: torch.Tensor, n, p, grad_scale) -> torch.Tensor:
+    v = x / (step + EPS)
+    if isinstance(n, torch.Tensor) or isinstance(p, torch.Tensor):
+        n, p = (torch.as_tensor(bound, dtype=x.dtype, device=x.device) for bound in (n, p))
+        clipped = torch.minimum(torch.maximum(v, n), p)
+    else:
+        clipped = torch.clamp(v, n, p)
+    value = step * torch.round(clipped)
+    v = v.detach()
+    inside = ((v >= n) & (v <= p)).to(x.dtype)
+    step_coef = torch.where(v < n, n, torch.where(v > p, p, torch.round(v) - v))
+    if grad_scale is None:
+        grad_scale = 1.0 / torch.sqrt(torch.as_tensor(x.numel(), dtype=x.dtype, device=x.device) * p) \
+            if isinstance(p, torch.Tensor) else 1.0 / math.sqrt(x.numel() * p)
+    return straight_through(value, x * inside, step * (grad_scale * step_coef).detach())
+
+
+def _quantize(x: torch.Tensor, bits: Bits, step: torch.Tensor, grad_scale, signed: bool, levels: str) -> torch.Tensor:
+    if not isinstance(step, torch.Tensor):
+        step = torch.as_tensor(float(step), dtype=x.dtype, device=x.device)
+    if not is_tensor_bits(bits):
+        b = check_python_bits(bits, NAME, min_bits=2)
+        if b is None:
+            return x
+        n, p = bounds(b, x, signed, levels)
+        return _fake_quant(x, step, n, p, grad_scale)
+    fp, invalid, safe = tensor_flags(bits, min_bits=2)
+    n, p = bounds(safe, x, signed, levels)
+    out = _fake_quant(x, step, n, p, grad_scale)
+    out = torch.where(invalid, torch.full_like(out, float("nan")), out)
+    return torch.where(fp, x, out)
+
+
+def quantize_weight(w: torch.Tensor, bits: Bits, step: torch.Tensor | float,
+                    grad_scale: float | torch.Tensor | None = None) -> torch.Tensor:
+    """Signed symmetric LSQ of a weight tensor."""
+    return _quantize(w, bits, step, grad_scale, signed=True, levels="official")
+
+
+def quantize_activation(x: torch.Tensor, bits: Bits, step: torch.Tensor | float,
+                        grad_scale: float | torch.Tensor | None = None, levels: str = "official",
+                        signed: bool = False) -> torch.Tensor:
+    """LSQ of an activation: unsigned (post-ReLU) by default, ``signed=True`` for inputs of any sign."""
+    if levels not in LEVELS:
+        raise ValueError(f"lsq: levels must be one of {LEVELS}, got {levels!r}")
+    return _quantize(x, bits, step, grad_scale, signed=signed, levels=levels)
+
+
+def initial_step(x: torch.Tensor, bits: int, signed: bool, levels: str = "official") -> torch.Tensor:
+    """LSQ's step initialisation 2·mean|x|/√p."""
+    _, p = bounds(bits, x, signed, levels)
+    return 2 * x.detach().abs().mean() / math.sqrt(p)
+
+
+class _StepTable(nn.Module):
+    """One learnable step, or one per quantized bitwidth, looked up from the bitwidth."""
+
+    def __init__(self, per_bitwidth: bool, bit_choices: Iterable[int | None]) -> None:
+        super().__init__()
+        quantized = [b for b in bit_choices if b is not None]
+        if not quantized or min(quantized) < 2:
+            raise ValueError(f"lsq: step bitwidths must be ≥ 2, got {quantized}")
+        self.per_bitwidth = per_bitwidth
+        self.step_bits: tuple[int, ...] = tuple(quantized) if per_bitwidth else ()
+        slots = len(self.step_bits) if per_bitwidth else 1
+        self.steps = nn.Parameter(torch.full((slots,), float("nan")))
+        slot_of = torch.zeros(FP_CODE + 1, dtype=torch.long)
+        has_slot = torch.zeros(FP_CODE + 1, dtype=torch.bool)
+        for slot, b in enumerate(self.step_bits):
+            slot_of[b] = slot
+            has_slot[b] = True
+        if not per_bitwidth:
+            has_slot[2:FP_CODE] = True
+        self.register_buffer("slot_of", slot_of, persistent=False)
+        self.register_buffer("has_slot", has_slot, persistent=False)
+
+    def step_for(self, bits: Bits) -> torch.Tensor:
+        if not is_tensor_bits(bits):
+            if not self.per_bitwidth:
+                return self.steps[0]
+            if bits not in self.step_bits:
+                raise ValueError(f"lsq: no per-bitwidth step for {format_bits(bits)} bits "
+                                 f"(this layer has steps for {list(self.step_bits)})")
+            return self.steps[self.step_bits.index(bits)]
+        index = bits.clamp(0, FP_CODE).reshape(-1)  # index_select, not [], so a 0-dim index works inside vmap
+        step = self.steps.index_select(0, self.slot_of.index_select(0, index)).reshape(bits.shape)
+        valid = self.has_slot.index_select(0, index).reshape(bits.shape) | (bits >= FP_CODE)
+        return torch.where(valid, step, torch.full_like(step, float("nan")))
+
+    def reset(self, x: torch.Tensor, init_bits: int | None, signed: bool, levels: str) -> None:
+        """(Re)initialise the steps from a tensor: each slot with its own p, or one step at ``init_bits``."""
+        with torch.no_grad():
+            if self.per_bitwidth:
+                for slot, b in enumerate(self.step_bits):
+                    self.steps[slot] = initial_step(x, b, signed, levels)
+            else:
+                if init_bits is None:
+                    raise ValueError("lsq: a shared step is initialised at a quantized bitwidth, got FP")
+                self.steps[0] = initial_step(x, init_bits, signed, levels)
+
+    @property
+    def initialised(self) -> bool:
+        return bool(torch.isfinite(self.steps).all())
+
+
+class WeightQuantizer(nn.Module):
+    """Per-layer LSQ weight quantizer; the step is booted from the layer's initial weight."""
+
+    scheme = NAME
+
+    def __init__(self, weight: torch.Tensor, init_bits: int = 2, per_bitwidth: bool = False,
+                 bit_choices: Iterable[int | None] = BIT_CHOICES) -> None:
+        super().__init__()
+        self.init_bits = check_python_bits(init_bits, NAME, min_bits=2)
+        self.table = _StepTable(per_bitwidth, bit_choices)
+        self.reset_step(weight)
+
+    def reset_step(self, weight: torch.Tensor) -> None:
+        self.table.reset(weight, self.init_bits, signed=True, levels="official")
+
+    def step_for(self, bits: Bits) -> torch.Tensor:
+        return self.table.step_for(bits)
+
+    def forward(self, w: torch.Tensor, bits: Bits) -> torch.Tensor:
+        if not is_tensor_bits(bits) and check_python_bits(bits, NAME, min_bits=2) is None:
+            return w
+        return quantize_weight(w, bits, self.table.step_for(bits))
+
+
+class ActivationQuantizer(nn.Module):
+    """Per-site LSQ activation quantizer. Its step starts uncalibrated (NaN, so that forgetting to
+    calibrate fails loudly) and is set from a batch by :func:`mebqat.quant.calibrate_activation_steps`."""
+
+    scheme = NAME
+
+    def __init__(self, levels: str = "official", signed: bool = False, per_bitwidth: bool = False,
+                 bit_choices: Iterable[int | None] = BIT_CHOICES) -> None:
+        super().__init__()
+        if levels not in LEVELS:
+            raise ValueError(f"lsq: levels must be one of {LEVELS}, got {levels!r}")
+        self.levels = levels
+        self.signed = signed
+        self.table = _StepTable(per_bitwidth, bit_choices)
+        self.calibrating = False
+
+    @property
+    def calibrated(self) -> bool:
+        return self.table.initialised
+
+    def step_for(self, bits: Bits) -> torch.Tensor:
+        return self.table.step_for(bits)
+
+    def forward(self, x: torch.Tensor, bits: Bits) -> torch.Tensor:
+        if self.calibrating:
+            if is_tensor_bits(bits):
+                raise ValueError("lsq: calibrate activation steps with a Python bitwidth task, not a tensor")
+            self.table.reset(x, check_python_bits(bits, NAME, min_bits=2), self.signed, self.levels)
+        if not is_tensor_bits(bits) and check_python_bits(bits, NAME, min_bits=2) is None:
+            return x
+        return quantize_activation(x, bits, self.table.step_for(bits), levels=self.levels, signed=self.signed)
+
+    def extra_repr(self) -> str:
+        return f"levels={self.levels}, signed={self.signed}, per_bitwidth={self.table.per_bitwidth}"
+
+
+SCHEME = register_scheme(QuantScheme(
+    name=NAME,
+    description="LSQ: learned step size, signed weights, unsigned post-ReLU activations (2^b or 2^b−1 "
+                "upper level), step shared across bitwidths or one per bitwidth",
+    quantize_weight=quantize_weight,
+    quantize_activation=quantize_activation,
+    bit_choices=BIT_CHOICES,
+    weight_quantizer=WeightQuantizer,
+    activation_quantizer=ActivationQuantizer,
+    min_bits=2,
+))
