@@ -1,0 +1,166 @@
+"""Quantization-aware building blocks. Each takes ``(x, bits)`` where ``bits`` is a resolved
+:class:`~mebqat.models.rules.LayerBits`; the bitwidth is an argument, never part of the structure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..quant import get_scheme
+from .rules import ROLES, LayerBits
+
+
+class TakesBits:
+    """Marker for modules whose forward is ``(x, bits)``."""
+
+
+class FullPrecision(nn.Module):
+    """The quantizer of a tensor that no task quantizes (the precision rules keep it FP): no parameters."""
+
+    scheme = None
+
+    def forward(self, x: torch.Tensor, bits: object) -> torch.Tensor:
+        return x
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """Which quantizer family a model uses, with the options of its weight and activation quantizers."""
+
+    scheme: str
+    weight_options: Mapping[str, Any] = field(default_factory=dict)
+    activation_options: Mapping[str, Any] = field(default_factory=dict)
+    rescale_classifier: bool = False
+    """SAT only: rescale the classifier's quantized weight to std 1/√out_features."""
+
+    def __post_init__(self) -> None:
+        get_scheme(self.scheme)
+        if self.rescale_classifier and self.scheme != "sat":
+            raise ValueError(f"rescale_classifier is a SAT option; scheme {self.scheme!r} has no classifier rescale")
+
+    def weight_quantizer(self, weight: torch.Tensor, out_features: int | None = None) -> nn.Module:
+        options = dict(self.weight_options)
+        if out_features is not None and self.rescale_classifier:
+            options["rescale_out_features"] = out_features
+        return _construct(get_scheme(self.scheme).weight_quantizer, "weight", self.scheme, weight, **options)
+
+    def activation_quantizer(self) -> nn.Module:
+        return _construct(get_scheme(self.scheme).activation_quantizer, "activation", self.scheme,
+                          **self.activation_options)
+
+
+def _construct(cls: type[nn.Module], kind: str, scheme: str, *args: Any, **options: Any) -> nn.Module:
+    try:
+        return cls(*args, **options)
+    except TypeError as err:
+        raise ValueError(f"invalid {kind} quantizer options {sorted(options)} for scheme {scheme!r}: {err}") from None
+
+
+def _check_role(role: str, allowed: tuple[str, ...] = ROLES) -> str:
+    if role not in allowed:
+        raise ValueError(f"role must be one of {allowed}, got {role!r}")
+    return role
+
+
+class QConv2d(nn.Conv2d, TakesBits):
+    """Conv2d whose weight is quantized at the bitwidth of its role."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, quant: QuantConfig | None, role: str,
+                 stride: int = 1, padding: int = 0, groups: int = 1, bias: bool = False,
+                 init: Callable[[nn.Module], None] | None = None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, groups=groups,
+                         bias=bias)
+        if init is not None:
+            init(self)
+        self.role = _check_role(role)
+        self.weight_quantizer = FullPrecision() if quant is None else quant.weight_quantizer(self.weight)
+
+    def forward(self, x: torch.Tensor, bits: LayerBits) -> torch.Tensor:
+        return self._conv_forward(x, self.weight_quantizer(self.weight, bits.weight(self.role)), self.bias)
+
+
+class QLinear(nn.Linear, TakesBits):
+    """Linear layer whose weight is quantized at the bitwidth of its role (SAT may rescale it)."""
+
+    def __init__(self, in_features: int, out_features: int, *, quant: QuantConfig | None, role: str, bias: bool = True,
+                 init: Callable[[nn.Module], None] | None = None) -> None:
+        super().__init__(in_features, out_features, bias=bias)
+        if init is not None:
+            init(self)
+        self.role = _check_role(role)
+        self.weight_quantizer = (FullPrecision() if quant is None
+                                 else quant.weight_quantizer(self.weight, out_features=out_features))
+
+    def forward(self, x: torch.Tensor, bits: LayerBits) -> torch.Tensor:
+        return F.linear(x, self.weight_quantizer(self.weight, bits.weight(self.role)), self.bias)
+
+
+class ActQuant(nn.Module, TakesBits):
+    """An activation quantization site (after a nonlinearity, or at a quantized layer's input);
+    ``quant=None`` for a site that the precision rules keep FP."""
+
+    def __init__(self, quant: QuantConfig | None, role: str = "inter") -> None:
+        super().__init__()
+        self.role = _check_role(role, ("inter", "last"))
+        self.quantizer = FullPrecision() if quant is None else quant.activation_quantizer()
+
+    def forward(self, x: torch.Tensor, bits: LayerBits) -> torch.Tensor:
+        return self.quantizer(x, bits.activation(self.role))
+
+    def extra_repr(self) -> str:
+        return f"role={self.role}"
+
+
+class BatchNorm2d(nn.BatchNorm2d, TakesBits):
+    """Standard BatchNorm (γ, β); batch statistics always when ``track_running_stats=False``."""
+
+    def forward(self, x: torch.Tensor, bits: LayerBits | None = None) -> torch.Tensor:
+        return super().forward(x)
+
+
+class BetaOnlyBatchNorm2d(nn.Module, TakesBits):
+    """BatchNorm with γ fixed at 1 (a buffer) and a learned β, as in the authors' MAML CNN."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
+                 track_running_stats: bool = False) -> None:
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.track_running_stats = track_running_stats
+        self.register_buffer("weight", torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        if track_running_stats:
+            self.register_buffer("running_mean", torch.zeros(num_features))
+            self.register_buffer("running_var", torch.ones(num_features))
+        else:
+            self.running_mean = self.running_var = None
+
+    def forward(self, x: torch.Tensor, bits: LayerBits | None = None) -> torch.Tensor:
+        use_batch_stats = self.training or not self.track_running_stats
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch_stats,
+                            self.momentum, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, track_running_stats={self.track_running_stats}"
+
+
+NormFactory = Callable[[int], nn.Module]
+
+
+def batchnorm_factory(track_running_stats: bool) -> NormFactory:
+    return lambda channels: BatchNorm2d(channels, track_running_stats=track_running_stats)
+
+
+class QSequential(nn.Sequential, TakesBits):
+    """Sequential container that hands ``bits`` to the modules that take it."""
+
+    def forward(self, x: torch.Tensor, bits: LayerBits) -> torch.Tensor:  # type: ignore[override]
+        for module in self:
+            x = module(x, bits) if isinstance(module, TakesBits) else module(x)
+        return x
+
+
+NORM_TYPES = (nn.modules.batchnorm._NormBase, BetaOnlyBatchNorm2d)
