@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mebqat.models import PrecisionRules, build, describe_model, parameter_counts
+from mebqat.models import PrecisionRules, build, describe_model, parameter_counts, parameter_kinds, parameter_usage
 from mebqat.quant import BitwidthTask, bitwidth_candidates, calibrate_activation_steps, task_tensor
 
 NETS = {
@@ -190,3 +190,30 @@ def test_per_bitwidth_lsq_steps():
     assert s8 < s2 / 10  # a finer grid at 8 bits, unlike the shared step
     with pytest.raises(ValueError, match="no per-bitwidth step for 9 bits"):
         conv.weight_quantizer.step_for(9)
+
+
+def test_parameter_kinds():
+    kinds = parameter_kinds(build("maml_convnet", dataset="omniglot", ways=5))
+    assert kinds["features.0.weight"] == "weight" and kinds["features.0.bias"] == "bias"
+    assert kinds["features.1.bias"] == "bn"  # β of the β-only BatchNorm
+    assert kinds["features.5.weight_quantizer.table.steps"] == "weight_step"
+    assert kinds["features.4.quantizer.table.steps"] == "activation_step"
+    mobilenet = parameter_kinds(build("mobilenetv2_cifar"))
+    assert sum(k == "clip_level" for k in mobilenet.values()) == 35
+    assert sum(k == "bn" for k in mobilenet.values()) == 2 * 52  # γ and β of 52 BatchNorms
+
+
+def test_parameter_usage_follows_the_task():
+    model = build("mobilenetv2_cifar")
+    fp = parameter_usage(model, (None, None))
+    mixed = parameter_usage(model, (4, None))
+    quantized = parameter_usage(model, (4, 4))
+    alphas = [k for k in fp if k.endswith(".alpha")]
+    assert len(alphas) == 35
+    assert all(fp[k].item() == 0 and mixed[k].item() == 0 and quantized[k].item() == 1 for k in alphas)
+    assert all(fp[k].all() for k in fp if not k.endswith(".alpha"))  # conv/BN/FC: used by every task
+    few = build("maml_convnet", dataset="omniglot", ways=5, weight_options={"per_bitwidth": True},
+                activation_options={"per_bitwidth": True})
+    usage = parameter_usage(few, (4, None))
+    assert usage["features.5.weight_quantizer.table.steps"].tolist() == [0, 0, 1, 0, 0, 0, 0, 0]
+    assert usage["features.4.quantizer.table.steps"].sum() == 0
