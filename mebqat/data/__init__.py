@@ -1,0 +1,5 @@
+"""Datasets, offline stand-ins and few-shot episodes."""
+
+from .episode import Episode, stack_episodes, unstack_episodes
+
+__all__ = ["Episode", "stack_episodes", "unstack_episodes"]
