@@ -188,7 +188,7 @@ def test_per_bitwidth_lsq_steps():
     conv = model.get_submodule("features.5")
     s2, s8 = conv.weight_quantizer.step_for(2).item(), conv.weight_quantizer.step_for(8).item()
     assert s8 < s2 / 10  # a finer grid at 8 bits, unlike the shared step
-    with pytest.raises(ValueError, match="no per-bitwidth step for 9 bits"):
+    with pytest.raises(ValueError, match="no per-bitwidth value for 9 bits"):
         conv.weight_quantizer.step_for(9)
 
 
@@ -196,8 +196,8 @@ def test_parameter_kinds():
     kinds = parameter_kinds(build("maml_convnet", dataset="omniglot", ways=5))
     assert kinds["features.0.weight"] == "weight" and kinds["features.0.bias"] == "bias"
     assert kinds["features.1.bias"] == "bn"  # β of the β-only BatchNorm
-    assert kinds["features.5.weight_quantizer.table.steps"] == "weight_step"
-    assert kinds["features.4.quantizer.table.steps"] == "activation_step"
+    assert kinds["features.5.weight_quantizer.step.values"] == "weight_step"
+    assert kinds["features.4.quantizer.step.values"] == "activation_step"
     mobilenet = parameter_kinds(build("mobilenetv2_cifar"))
     assert sum(k == "clip_level" for k in mobilenet.values()) == 35
     assert sum(k == "bn" for k in mobilenet.values()) == 2 * 52  # γ and β of 52 BatchNorms
@@ -208,12 +208,40 @@ def test_parameter_usage_follows_the_task():
     fp = parameter_usage(model, (None, None))
     mixed = parameter_usage(model, (4, None))
     quantized = parameter_usage(model, (4, 4))
-    alphas = [k for k in fp if k.endswith(".alpha")]
+    alphas = [k for k in fp if k.endswith(".alpha.values")]
     assert len(alphas) == 35
     assert all(fp[k].item() == 0 and mixed[k].item() == 0 and quantized[k].item() == 1 for k in alphas)
-    assert all(fp[k].all() for k in fp if not k.endswith(".alpha"))  # conv/BN/FC: used by every task
+    assert all(fp[k].all() for k in fp if not k.endswith(".alpha.values"))  # conv/BN/FC: used by every task
     few = build("maml_convnet", dataset="omniglot", ways=5, weight_options={"per_bitwidth": True},
                 activation_options={"per_bitwidth": True})
     usage = parameter_usage(few, (4, None))
-    assert usage["features.5.weight_quantizer.table.steps"].tolist() == [0, 0, 1, 0, 0, 0, 0, 0]
-    assert usage["features.4.quantizer.table.steps"].sum() == 0
+    assert usage["features.5.weight_quantizer.step.values"].tolist() == [0, 0, 1, 0, 0, 0, 0, 0]
+    assert usage["features.4.quantizer.step.values"].sum() == 0
+
+
+def test_switchable_batchnorm_and_clipping_levels():
+    """AdaBits/ApDNN: one BatchNorm and one α per trained bitwidth; an untrained bitwidth is refused."""
+    from mebqat.models.layers import switchable_batchnorm_factory
+
+    bits = (2, 3, 4)
+    model = build("mobilenetv2_cifar", width_mult=0.25, norm=switchable_batchnorm_factory(bits),
+                  activation_options={"per_bitwidth": True, "bit_choices": bits})
+    counts = parameter_counts(model)
+    single = parameter_counts(build("mobilenetv2_cifar", width_mult=0.25))
+    assert counts["quantizer_params"] == 3 * 35
+    assert counts["bn_params"] == 3 * single["bn_params"]
+    assert counts["params"] - counts["bn_params"] == single["params"] - single["bn_params"]
+    x = torch.rand(8, 3, 32, 32)
+    model.train()
+    model(x, (3, 3))  # updates only the 3-bit running statistics
+    bn = model.get_submodule("stem.1")
+    assert (bn.running_mean[1] != 0).any() and (bn.running_mean[[0, 2]] == 0).all()
+    model.eval()
+    assert torch.isfinite(model(x, (2, 2))).all()
+    with pytest.raises(ValueError, match="no BatchNorm for 5-bit tasks: it was trained at 2, 3, 4 bits only"):
+        model(x, (5, 5))
+    usage = parameter_usage(model, (4, 4))
+    assert usage["stem.1.weight"][:, 0].tolist() == [0, 0, 1]
+    assert usage["stem.3.quantizer.alpha.values"].tolist() == [0, 0, 1]
+    # tensor tasks select the same slot (evaluation under vmap)
+    assert torch.equal(model(x, task_tensor(BitwidthTask(3, 3))), model(x, (3, 3)))

@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..quant import get_scheme
+from ..quant.bits import FP_CODE, check_python_bits, format_bits, to_code
 from .rules import ROLES, LayerBits
 
 
@@ -147,7 +148,74 @@ class BetaOnlyBatchNorm2d(nn.Module, TakesBits):
         return f"{self.num_features}, eps={self.eps}, track_running_stats={self.track_running_stats}"
 
 
+class SwitchableBatchNorm2d(nn.Module, TakesBits):
+    """One BatchNorm (affine parameters and running statistics) per trained bitwidth, selected by the
+    task's b_w (AdaBits and Any-Precision DNN use b_w = b_a). A bitwidth without its own BatchNorm is
+    refused: such a model cannot be evaluated there (the "–" cells of Table 2).
+
+    Parameters are stacked ([S, C]) and selected by slot, so evaluation with tensor tasks works inside
+    ``vmap``. Training with running statistics updates them in place, which ``vmap`` cannot do: that
+    path needs a Python task.
+    """
+
+    def __init__(self, num_features: int, bit_choices: tuple[int | None, ...], track_running_stats: bool = True,
+                 eps: float = 1e-5, momentum: float = 0.1) -> None:
+        super().__init__()
+        if len(set(bit_choices)) != len(bit_choices) or not bit_choices:
+            raise ValueError(f"switchable BatchNorm needs distinct bitwidths, got {bit_choices}")
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.bit_choices = tuple(bit_choices)
+        self.track_running_stats = track_running_stats
+        slots = len(bit_choices)
+        self.weight = nn.Parameter(torch.ones(slots, num_features))
+        self.bias = nn.Parameter(torch.zeros(slots, num_features))
+        if track_running_stats:
+            self.register_buffer("running_mean", torch.zeros(slots, num_features))
+            self.register_buffer("running_var", torch.ones(slots, num_features))
+        else:
+            self.running_mean = self.running_var = None
+        slot_of = torch.zeros(FP_CODE + 1, dtype=torch.long)
+        has_slot = torch.zeros(FP_CODE + 1, dtype=torch.bool)
+        for slot, b in enumerate(bit_choices):
+            slot_of[to_code(b)], has_slot[to_code(b)] = slot, True
+        self.register_buffer("slot_of", slot_of, persistent=False)
+        self.register_buffer("has_slot", has_slot, persistent=False)
+
+    def slot(self, bits: int | None) -> int:
+        code = to_code(check_python_bits(bits, "switchable BatchNorm"))
+        if code not in [to_code(b) for b in self.bit_choices]:
+            raise ValueError(f"this model has no BatchNorm for {format_bits(bits)}-bit tasks: it was trained at "
+                             f"{', '.join(format_bits(b) for b in self.bit_choices)} bits only")
+        return [to_code(b) for b in self.bit_choices].index(code)
+
+    def forward(self, x: torch.Tensor, bits: LayerBits) -> torch.Tensor:
+        key = bits.w_inter
+        use_batch_stats = self.training or not self.track_running_stats
+        if not isinstance(key, torch.Tensor):
+            s = self.slot(key)
+            running = (self.running_mean[s], self.running_var[s]) if self.track_running_stats else (None, None)
+            return F.batch_norm(x, *running, self.weight[s], self.bias[s], use_batch_stats, self.momentum, self.eps)
+        if self.training and self.track_running_stats:
+            raise ValueError("switchable BatchNorm with running statistics trains with Python tasks only "
+                             "(vmap cannot update running statistics in place); use the sequential engine")
+        index = key.clamp(0, FP_CODE).reshape(1)
+        slot = self.slot_of.index_select(0, index)
+        pick = lambda t: None if t is None else t.index_select(0, slot)[0]  # noqa: E731
+        out = F.batch_norm(x, pick(self.running_mean), pick(self.running_var), pick(self.weight), pick(self.bias),
+                           use_batch_stats, self.momentum, self.eps)
+        valid = self.has_slot.index_select(0, index)[0]
+        return torch.where(valid, out, torch.full_like(out, float("nan")))
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, bits=[{', '.join(format_bits(b) for b in self.bit_choices)}], "
+                f"track_running_stats={self.track_running_stats}")
+
+
 NormFactory = Callable[[int], nn.Module]
+
+
+def switchable_batchnorm_factory(bit_choices: tuple[int | None, ...], track_running_stats: bool = True) -> NormFactory:
+    return lambda channels: SwitchableBatchNorm2d(channels, tuple(bit_choices), track_running_stats)
 
 
 def batchnorm_factory(track_running_stats: bool) -> NormFactory:
@@ -163,4 +231,4 @@ class QSequential(nn.Sequential, TakesBits):
         return x
 
 
-NORM_TYPES = (nn.modules.batchnorm._NormBase, BetaOnlyBatchNorm2d)
+NORM_TYPES = (nn.modules.batchnorm._NormBase, BetaOnlyBatchNorm2d, SwitchableBatchNorm2d)

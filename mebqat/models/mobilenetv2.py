@@ -22,6 +22,13 @@ CIFAR_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6
                   (6, 320, 1, 1))
 
 
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round a scaled channel count to a multiple of ``divisor``, never more than 10% below it
+    (the MobileNet convention for width multipliers)."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
 class InvertedResidual(nn.Module):
     def __init__(self, inp: int, oup: int, stride: int, expansion: int, quant: QuantConfig, norm: NormFactory) -> None:
         super().__init__()
@@ -43,22 +50,27 @@ class InvertedResidual(nn.Module):
 
 class MobileNetV2CIFAR(QuantizedModel):
     def __init__(self, quant: QuantConfig, rules: PrecisionRules, num_classes: int = 10, dropout: float = 0.2,
-                 norm: NormFactory | None = None) -> None:
+                 norm: NormFactory | None = None, width_mult: float = 1.0) -> None:
         super().__init__(quant, rules)
         norm = norm or batchnorm_factory(False)
-        self.stem = QSequential(QConv2d(3, 32, 3, padding=1, quant=self.quant_for("weight", "first"), role="first"), norm(32),
-                                nn.ReLU6(inplace=True), ActQuant(quant))
+        if width_mult <= 0:
+            raise ValueError(f"width_mult must be positive, got {width_mult}")
+        stem_channels = make_divisible(32 * width_mult)
+        head_channels = make_divisible(1280 * max(1.0, width_mult))
+        self.stem = QSequential(QConv2d(3, stem_channels, 3, padding=1, quant=self.quant_for("weight", "first"),
+                                        role="first"), norm(stem_channels), nn.ReLU6(inplace=True), ActQuant(quant))
         blocks: list[nn.Module] = []
-        channels = 32
+        channels = stem_channels
         for expansion, out_channels, repeats, stride in CIFAR_SETTINGS:
+            out_channels = make_divisible(out_channels * width_mult)
             for i in range(repeats):
                 blocks.append(InvertedResidual(channels, out_channels, stride if i == 0 else 1, expansion, quant, norm))
                 channels = out_channels
         self.blocks = nn.ModuleList(blocks)
-        self.head = QSequential(QConv2d(channels, 1280, 1, quant=quant, role="inter"), norm(1280),
+        self.head = QSequential(QConv2d(channels, head_channels, 1, quant=quant, role="inter"), norm(head_channels),
                                 nn.ReLU6(inplace=True), ActQuant(self.quant_for("activation", "last"), role="last"))
         self.dropout = nn.Dropout(dropout)
-        self.classifier = QLinear(1280, num_classes, quant=self.quant_for("weight", "last"), role="last")
+        self.classifier = QLinear(head_channels, num_classes, quant=self.quant_for("weight", "last"), role="last")
 
     def forward_bits(self, x: torch.Tensor, bits: LayerBits) -> torch.Tensor:
         x = self.stem(x, bits)
@@ -71,12 +83,15 @@ class MobileNetV2CIFAR(QuantizedModel):
 @register_model("mobilenetv2_cifar", default_scheme="sat", input_shape=(3, 32, 32))
 def mobilenetv2_cifar(num_classes: int = 10, scheme: str = "sat", rules: Any = None, track_running_stats: bool = False,
                       dropout: float = 0.2, weight_options: dict | None = None, activation_options: dict | None = None,
-                      rescale_classifier: bool | None = None, norm: NormFactory | None = None) -> MobileNetV2CIFAR:
-    """SAT by default: 'modified' weight rounding, classifier rescale, 8-bit first/last weights."""
+                      rescale_classifier: bool | None = None, norm: NormFactory | None = None,
+                      width_mult: float = 1.0) -> MobileNetV2CIFAR:
+    """SAT by default: 'modified' weight rounding, classifier rescale, 8-bit first/last weights.
+    ``width_mult`` < 1 narrows every stage (1.0 is the paper's network; the CPU scales use less)."""
     weight_options = dict(weight_options or {})
     if scheme == "sat":
         weight_options.setdefault("rounding", "modified")
     quant = quant_config(scheme, weight_options, activation_options,
                          rescale_classifier=(scheme == "sat") if rescale_classifier is None else rescale_classifier)
     rules = PrecisionRules.coerce(rules, SAT_MOBILENET if scheme == "sat" else PrecisionRules("fp", "fp", "fp"))
-    return MobileNetV2CIFAR(quant, rules, num_classes, dropout, norm or batchnorm_factory(track_running_stats))
+    return MobileNetV2CIFAR(quant, rules, num_classes, dropout, norm or batchnorm_factory(track_running_stats),
+                            width_mult)

@@ -12,17 +12,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
 
 from ..quant import lsq, sat
-from ..quant.bits import check_python_bits
-from .layers import NORM_TYPES, ActQuant, QConv2d, QLinear
+from ..quant.table import BitwidthTable
+from .layers import NORM_TYPES, ActQuant, QConv2d, QLinear, SwitchableBatchNorm2d
 from .rules import LayerBits
 
 KINDS = ("weight", "bias", "bn", "weight_step", "activation_step", "clip_level")
+
+
+def _table_kind(quantizer: nn.Module) -> str:
+    if isinstance(quantizer, lsq.WeightQuantizer):
+        return "weight_step"
+    if isinstance(quantizer, lsq.ActivationQuantizer):
+        return "activation_step"
+    if isinstance(quantizer, sat.ActivationQuantizer):
+        return "clip_level"
+    raise TypeError(f"unknown owner {type(quantizer).__name__} of a bitwidth table")
 
 
 def parameter_kinds(model: nn.Module) -> dict[str, str]:
@@ -30,47 +40,37 @@ def parameter_kinds(model: nn.Module) -> dict[str, str]:
     for module_name, module in model.named_modules():
         prefix = f"{module_name}." if module_name else ""
         for name, _ in module.named_parameters(recurse=False):
-            full = prefix + name
             if isinstance(module, NORM_TYPES):
-                kinds[full] = "bn"
-            elif isinstance(module, sat.ActivationQuantizer):
-                kinds[full] = "clip_level"
-            elif isinstance(module, lsq._StepTable):
-                parent = model.get_submodule(module_name.rsplit(".", 1)[0])
-                kinds[full] = "weight_step" if isinstance(parent, lsq.WeightQuantizer) else "activation_step"
-            elif name == "bias":
-                kinds[full] = "bias"
+                kind = "bn"
+            elif isinstance(module, BitwidthTable):
+                kind = _table_kind(model.get_submodule(module_name.rsplit(".", 1)[0]))
             else:
-                kinds[full] = "weight"
+                kind = "bias" if name == "bias" else "weight"
+            kinds[prefix + name] = kind
     return kinds
 
 
-def _quantized(bits: Any) -> bool:
-    return check_python_bits(bits, "task") is not None
-
-
-def _step_usage(table: lsq._StepTable, bits: Any) -> torch.Tensor:
-    usage = torch.zeros_like(table.steps.detach())
-    if _quantized(bits):
-        usage[table.step_bits.index(bits) if table.per_bitwidth else 0] = 1.0
-    return usage
+def _sites(model: nn.Module, bits: LayerBits) -> Iterator[tuple[str, nn.Module, Any]]:
+    """(name, quantizer module, the bitwidth it receives) for every quantization site."""
+    for module_name, module in model.named_modules():
+        if isinstance(module, (QConv2d, QLinear)):
+            yield f"{module_name}.weight_quantizer", module.weight_quantizer, bits.weight(module.role)
+        elif isinstance(module, ActQuant):
+            yield f"{module_name}.quantizer", module.quantizer, bits.activation(module.role)
 
 
 def parameter_usage(model: nn.Module, task: Any) -> dict[str, torch.Tensor]:
     """0/1 masks, shaped like each parameter, of the elements that ``task`` (a Python task) uses."""
     bits: LayerBits = model.rules.resolve(task)
     usage = {name: torch.ones_like(p.detach()) for name, p in model.named_parameters()}
+    for prefix, quantizer, site_bits in _sites(model, bits):
+        for table_name, table in quantizer.named_modules():
+            if isinstance(table, BitwidthTable):
+                usage[f"{prefix}.{table_name}.values"] = table.usage(site_bits)
     for module_name, module in model.named_modules():
-        if isinstance(module, (QConv2d, QLinear)):
-            quantizer, site_bits = module.weight_quantizer, bits.weight(module.role)
-            prefix = f"{module_name}.weight_quantizer"
-        elif isinstance(module, ActQuant):
-            quantizer, site_bits = module.quantizer, bits.activation(module.role)
-            prefix = f"{module_name}.quantizer"
-        else:
-            continue
-        if isinstance(quantizer, sat.ActivationQuantizer):
-            usage[f"{prefix}.alpha"] = torch.full_like(quantizer.alpha.detach(), float(_quantized(site_bits)))
-        elif isinstance(quantizer, (lsq.WeightQuantizer, lsq.ActivationQuantizer)):
-            usage[f"{prefix}.table.steps"] = _step_usage(quantizer.table, site_bits)
+        if isinstance(module, SwitchableBatchNorm2d):
+            rows = torch.zeros(len(module.bit_choices), 1)
+            rows[module.slot(bits.w_inter)] = 1.0
+            for name in ("weight", "bias"):
+                usage[f"{module_name}.{name}"] = rows.expand_as(getattr(module, name)).clone()
     return usage

@@ -21,9 +21,10 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from .bits import FP_CODE, Bits, check_python_bits, exp2, format_bits, is_tensor_bits, tensor_flags
+from .bits import Bits, check_python_bits, exp2, is_tensor_bits, tensor_flags
 from .registry import QuantScheme, register_scheme
 from .ste import straight_through
+from .table import BitwidthTable
 
 NAME = "lsq"
 EPS = 1e-6
@@ -97,57 +98,6 @@ def initial_step(x: torch.Tensor, bits: int, signed: bool, levels: str = "offici
     return 2 * x.detach().abs().mean() / math.sqrt(p)
 
 
-class _StepTable(nn.Module):
-    """One learnable step, or one per quantized bitwidth, looked up from the bitwidth."""
-
-    def __init__(self, per_bitwidth: bool, bit_choices: Iterable[int | None]) -> None:
-        super().__init__()
-        quantized = [b for b in bit_choices if b is not None]
-        if not quantized or min(quantized) < 2:
-            raise ValueError(f"lsq: step bitwidths must be ≥ 2, got {quantized}")
-        self.per_bitwidth = per_bitwidth
-        self.step_bits: tuple[int, ...] = tuple(quantized) if per_bitwidth else ()
-        slots = len(self.step_bits) if per_bitwidth else 1
-        self.steps = nn.Parameter(torch.full((slots,), float("nan")))
-        slot_of = torch.zeros(FP_CODE + 1, dtype=torch.long)
-        has_slot = torch.zeros(FP_CODE + 1, dtype=torch.bool)
-        for slot, b in enumerate(self.step_bits):
-            slot_of[b] = slot
-            has_slot[b] = True
-        if not per_bitwidth:
-            has_slot[2:FP_CODE] = True
-        self.register_buffer("slot_of", slot_of, persistent=False)
-        self.register_buffer("has_slot", has_slot, persistent=False)
-
-    def step_for(self, bits: Bits) -> torch.Tensor:
-        if not is_tensor_bits(bits):
-            if not self.per_bitwidth:
-                return self.steps[0]
-            if bits not in self.step_bits:
-                raise ValueError(f"lsq: no per-bitwidth step for {format_bits(bits)} bits "
-                                 f"(this layer has steps for {list(self.step_bits)})")
-            return self.steps[self.step_bits.index(bits)]
-        index = bits.clamp(0, FP_CODE).reshape(-1)  # index_select, not [], so a 0-dim index works inside vmap
-        step = self.steps.index_select(0, self.slot_of.index_select(0, index)).reshape(bits.shape)
-        valid = self.has_slot.index_select(0, index).reshape(bits.shape) | (bits >= FP_CODE)
-        return torch.where(valid, step, torch.full_like(step, float("nan")))
-
-    def reset(self, x: torch.Tensor, init_bits: int | None, signed: bool, levels: str) -> None:
-        """(Re)initialise the steps from a tensor: each slot with its own p, or one step at ``init_bits``."""
-        with torch.no_grad():
-            if self.per_bitwidth:
-                for slot, b in enumerate(self.step_bits):
-                    self.steps[slot] = initial_step(x, b, signed, levels)
-            else:
-                if init_bits is None:
-                    raise ValueError("lsq: a shared step is initialised at a quantized bitwidth, got FP")
-                self.steps[0] = initial_step(x, init_bits, signed, levels)
-
-    @property
-    def initialised(self) -> bool:
-        return bool(torch.isfinite(self.steps).all())
-
-
 class WeightQuantizer(nn.Module):
     """Per-layer LSQ weight quantizer; the step is booted from the layer's initial weight."""
 
@@ -157,19 +107,20 @@ class WeightQuantizer(nn.Module):
                  bit_choices: Iterable[int | None] = BIT_CHOICES) -> None:
         super().__init__()
         self.init_bits = check_python_bits(init_bits, NAME, min_bits=2)
-        self.table = _StepTable(per_bitwidth, bit_choices)
+        self.step = BitwidthTable(per_bitwidth, bit_choices, float("nan"), "lsq weight step", min_bits=2)
         self.reset_step(weight)
 
     def reset_step(self, weight: torch.Tensor) -> None:
-        self.table.reset(weight, self.init_bits, signed=True, levels="official")
+        """Boot the step(s) from a weight tensor: 2·mean|w|/√p at ``init_bits`` (or at each slot's bits)."""
+        self.step.reset(lambda b: initial_step(weight, b, signed=True), self.init_bits)
 
     def step_for(self, bits: Bits) -> torch.Tensor:
-        return self.table.step_for(bits)
+        return self.step.value_for(bits)
 
     def forward(self, w: torch.Tensor, bits: Bits) -> torch.Tensor:
         if not is_tensor_bits(bits) and check_python_bits(bits, NAME, min_bits=2) is None:
             return w
-        return quantize_weight(w, bits, self.table.step_for(bits))
+        return quantize_weight(w, bits, self.step.value_for(bits))
 
 
 class ActivationQuantizer(nn.Module):
@@ -185,27 +136,31 @@ class ActivationQuantizer(nn.Module):
             raise ValueError(f"lsq: levels must be one of {LEVELS}, got {levels!r}")
         self.levels = levels
         self.signed = signed
-        self.table = _StepTable(per_bitwidth, bit_choices)
+        self.step = BitwidthTable(per_bitwidth, bit_choices, float("nan"), "lsq activation step", min_bits=2)
         self.calibrating = False
 
     @property
     def calibrated(self) -> bool:
-        return self.table.initialised
+        return self.step.initialised
+
+    def calibrate(self, x: torch.Tensor, bits: int | None) -> None:
+        """Set the step(s) from an input batch: 2·mean|x|/√p (the authors' lazy boot on the first forward)."""
+        self.step.reset(lambda b: initial_step(x, b, self.signed, self.levels), check_python_bits(bits, NAME, 2))
 
     def step_for(self, bits: Bits) -> torch.Tensor:
-        return self.table.step_for(bits)
+        return self.step.value_for(bits)
 
     def forward(self, x: torch.Tensor, bits: Bits) -> torch.Tensor:
         if self.calibrating:
             if is_tensor_bits(bits):
                 raise ValueError("lsq: calibrate activation steps with a Python bitwidth task, not a tensor")
-            self.table.reset(x, check_python_bits(bits, NAME, min_bits=2), self.signed, self.levels)
+            self.calibrate(x, bits)
         if not is_tensor_bits(bits) and check_python_bits(bits, NAME, min_bits=2) is None:
             return x
-        return quantize_activation(x, bits, self.table.step_for(bits), levels=self.levels, signed=self.signed)
+        return quantize_activation(x, bits, self.step.value_for(bits), levels=self.levels, signed=self.signed)
 
     def extra_repr(self) -> str:
-        return f"levels={self.levels}, signed={self.signed}, per_bitwidth={self.table.per_bitwidth}"
+        return f"levels={self.levels}, signed={self.signed}"
 
 
 SCHEME = register_scheme(QuantScheme(

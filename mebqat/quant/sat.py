@@ -20,6 +20,7 @@ from .bits import Bits, check_python_bits, exp2, is_tensor_bits, tensor_flags
 from .dorefa import _max_abs
 from .registry import QuantScheme, register_scheme
 from .ste import straight_through
+from .table import BitwidthTable
 
 NAME = "sat"
 ALPHA_INIT = 8.0
@@ -107,16 +108,21 @@ class WeightQuantizer(nn.Module):
 
 
 class ActivationQuantizer(nn.Module):
-    """Per-site SAT activation quantizer owning one learned clipping level α (init 8)."""
+    """Per-site SAT activation quantizer owning a learned clipping level α (init 8): one shared by every
+    bitwidth (MEBQAT, dedicated QAT), or one per bitwidth (``per_bitwidth=True``: AdaBits' switchable
+    clipping levels, selected by the activation bitwidth)."""
 
     scheme = NAME
 
-    def __init__(self, alpha_init: float = ALPHA_INIT) -> None:
+    def __init__(self, alpha_init: float = ALPHA_INIT, per_bitwidth: bool = False,
+                 bit_choices: tuple[int | None, ...] = (2, 3, 4, 5, 6, 7, 8, 16, None)) -> None:
         super().__init__()
-        self.alpha = nn.Parameter(torch.tensor(float(alpha_init)))
+        self.alpha = BitwidthTable(per_bitwidth, bit_choices, alpha_init, "sat clipping level", min_bits=2)
 
     def forward(self, x: torch.Tensor, bits: Bits) -> torch.Tensor:
-        return quantize_activation(x, bits, self.alpha)
+        if not is_tensor_bits(bits) and check_python_bits(bits, NAME, min_bits=2) is None:
+            return x
+        return quantize_activation(x, bits, self.alpha.value_for(bits))
 
 
 SCHEME = register_scheme(QuantScheme(
