@@ -8,9 +8,9 @@ import sys
 from types import ModuleType
 
 from .. import __version__
-from . import describe
+from . import describe, evaluate, train
 
-COMMANDS: list[ModuleType] = [describe]
+COMMANDS: list[ModuleType] = [train, evaluate, describe]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 from ..quant import get_scheme
 from ..quant.bits import FP_CODE, check_python_bits, format_bits, to_code
+from .bnstats import active_recorder
 from .rules import ROLES, LayerBits
 
 
@@ -153,9 +154,10 @@ class SwitchableBatchNorm2d(nn.Module, TakesBits):
     task's b_w (AdaBits and Any-Precision DNN use b_w = b_a). A bitwidth without its own BatchNorm is
     refused: such a model cannot be evaluated there (the "–" cells of Table 2).
 
-    Parameters are stacked ([S, C]) and selected by slot, so evaluation with tensor tasks works inside
-    ``vmap``. Training with running statistics updates them in place, which ``vmap`` cannot do: that
-    path needs a Python task.
+    Parameters are stacked ([S, C]) and selected by slot, so tensor tasks work inside ``vmap``. Training
+    with running statistics updates them in place for a Python task; with a tensor task (inside ``vmap``,
+    which cannot update buffers in place) the batch statistics are recorded instead and applied after the
+    vmapped pass (:mod:`mebqat.models.bnstats`).
     """
 
     def __init__(self, num_features: int, bit_choices: tuple[int | None, ...], track_running_stats: bool = True,
@@ -195,14 +197,23 @@ class SwitchableBatchNorm2d(nn.Module, TakesBits):
             s = self.slot(key)
             running = (self.running_mean[s], self.running_var[s]) if self.track_running_stats else (None, None)
             return F.batch_norm(x, *running, self.weight[s], self.bias[s], use_batch_stats, self.momentum, self.eps)
-        if self.training and self.track_running_stats:
-            raise ValueError("switchable BatchNorm with running statistics trains with Python tasks only "
-                             "(vmap cannot update running statistics in place); use the sequential engine")
         index = key.clamp(0, FP_CODE).reshape(1)
+        if self.training and self.track_running_stats:
+            recorder = active_recorder()
+            if recorder is None:
+                raise ValueError("switchable BatchNorm with running statistics trains with tensor tasks only inside "
+                                 "mebqat.models.bnstats.recording (vmap cannot update running statistics in place)")
+            dims = [0, 2, 3]
+            count = x.numel() // x.shape[1]
+            recorder.record(self, x.mean(dims).detach(), x.var(dims, unbiased=False).detach() * count / max(count - 1, 1))
+            use_batch_stats, running = True, (None, None)
+        else:
+            running = None
         slot = self.slot_of.index_select(0, index)
         pick = lambda t: None if t is None else t.index_select(0, slot)[0]  # noqa: E731
-        out = F.batch_norm(x, pick(self.running_mean), pick(self.running_var), pick(self.weight), pick(self.bias),
-                           use_batch_stats, self.momentum, self.eps)
+        if running is None:
+            running = (pick(self.running_mean), pick(self.running_var))
+        out = F.batch_norm(x, *running, pick(self.weight), pick(self.bias), use_batch_stats, self.momentum, self.eps)
         valid = self.has_slot.index_select(0, index)[0]
         return torch.where(valid, out, torch.full_like(out, float("nan")))
 

@@ -1,0 +1,70 @@
+"""What AdaBits and Any-Precision DNN share: joint training of one model over a fixed bit list on the
+same batch, gradients *summed* over the bitwidths (not averaged), switchable per-bitwidth BatchNorm with
+running statistics, and evaluation only at the trained bitwidths (there is no BatchNorm for others)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from mebqat.engine.counters import PassCounter
+from mebqat.methods.base import SupervisedMethod, parse_bit_list
+from mebqat.methods.functional import forward_tasks_batched
+from mebqat.models.layers import switchable_batchnorm_factory
+from mebqat.quant import BitwidthTask, get_scheme
+
+
+class JointBitListMethod(SupervisedMethod):
+    OPTIONS: dict[str, Any] = {"bits": []}
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        self.bits = parse_bit_list(self.options["bits"])
+        if not self.bits:
+            raise ValueError(f"{self.name}: the bit list is empty")
+        allowed = get_scheme(self.family).bit_choices
+        bad = [b for b in self.bits if b not in allowed]
+        if bad:
+            raise ValueError(f"{self.name}: bitwidths {bad} are not valid for the {self.family} quantizer")
+        self.tasks = [BitwidthTask(b, b) for b in self.bits]
+
+    def model_options(self) -> dict[str, Any]:
+        return {"norm": switchable_batchnorm_factory(tuple(self.bits), track_running_stats=True)}
+
+    def trained_tasks(self) -> list[BitwidthTask]:
+        return list(self.tasks)
+
+    def can_evaluate(self, task: BitwidthTask) -> bool:
+        return task in self.tasks
+
+    def training_order(self) -> list[BitwidthTask]:
+        return list(self.tasks)
+
+    def task_loss(self, index: int, logits: torch.Tensor, y: torch.Tensor,
+                  previous_logits: torch.Tensor | None) -> torch.Tensor:
+        """The loss of the ``index``-th task of :meth:`training_order`, given the (detached) logits of the
+        task before it."""
+        raise NotImplementedError
+
+    def step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, counter: PassCounter) -> dict[str, float]:
+        order = self.training_order()
+        losses: list[torch.Tensor] = []
+        if self.batched:
+            logits = forward_tasks_batched(model, x, order)
+            losses = [self.task_loss(k, logits[k], y, logits[k - 1].detach() if k else None) for k in range(len(order))]
+            torch.stack(losses).sum().backward()
+        else:  # the reference: one forward and backward per bitwidth, gradients accumulating in .grad
+            previous = None
+            for k, task in enumerate(order):
+                logits = model(x, task)
+                loss = self.task_loss(k, logits, y, previous)
+                loss.backward()
+                losses.append(loss.detach())
+                previous = logits.detach()
+        counter.forward(len(order))
+        counter.backward(len(order))
+        self.clamp(model)
+        losses = [loss.detach() for loss in losses]
+        return {"loss": float(torch.stack(losses).mean()), **{f"loss_{t}": float(l) for t, l in zip(order, losses)}}

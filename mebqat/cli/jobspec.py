@@ -1,0 +1,61 @@
+"""Command-line arguments that name a job: a config file, or setup/method/scale/... flags."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import yaml
+
+from ..engine.config import ConfigError, deep_merge, load_job, resolve_job
+
+
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("the job (a config file, or the flags below)")
+    group.add_argument("--config", help="YAML job spec (setup, method, scale, ...) or a full config.yaml")
+    group.add_argument("--setup", help="e.g. cifar10_preact_resnet20 (see mebqat/resources/setups/)")
+    group.add_argument("--method", help="e.g. mebqat, qat, apdnn, adabits")
+    group.add_argument("--scale", default=None, choices=["smoke", "mini", "paper"], help="default: mini")
+    group.add_argument("--fidelity", default=None, choices=["official", "corrected"], help="default: official")
+    group.add_argument("--seed", type=int, default=None)
+    group.add_argument("--train-task", help="dedicated QAT: the bitwidth task, e.g. '(4,4)'")
+    group.add_argument("--switch", action="append", default=[], metavar="NAME=true|false",
+                       help="set one fidelity switch (repeatable)")
+    group.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", dest="overrides",
+                       help="override a config value, e.g. train.epochs=3 (repeatable; VALUE is YAML)")
+
+
+def _assignment(text: str, what: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise ConfigError(f"{what} {text!r} must look like key=value")
+    key, value = text.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(value)
+
+
+def job_config(args: argparse.Namespace) -> dict[str, Any]:
+    flags = {"setup": args.setup, "method": args.method, "scale": args.scale, "fidelity": args.fidelity,
+             "seed": args.seed, "train_task": args.train_task}
+    overrides: dict[str, Any] = {}
+    for text in args.overrides:
+        path, value = _assignment(text, "--set")
+        nested: Any = value
+        for key in reversed(path):
+            nested = {key: nested}
+        overrides = deep_merge(overrides, nested)
+    switches = dict(_assignment(text, "--switch") for text in args.switch)
+    switches = {".".join(k): v for k, v in switches.items()}
+    given = {k: v for k, v in flags.items() if v is not None}
+    if args.config:
+        if given or overrides or switches:
+            spec = yaml.safe_load(open(args.config)) or {}
+            if "job" in spec:
+                raise ConfigError("a full config.yaml cannot be combined with job flags; edit it, or pass a job spec")
+            spec = {**spec, **given}
+            spec["overrides"] = deep_merge(spec.get("overrides", {}), overrides)
+            spec["fidelity_switches"] = {**spec.get("fidelity_switches", {}), **switches}
+            return resolve_job(spec)
+        return load_job(args.config)
+    if not args.setup or not args.method:
+        raise ConfigError("name the job with --config FILE, or with --setup and --method")
+    spec = {"scale": "mini", **given, "overrides": overrides, "fidelity_switches": switches}
+    return resolve_job(spec)

@@ -1,0 +1,51 @@
+"""Train one job (one table cell that needs its own model) into a run directory.
+
+Examples:
+  mebqat train --setup cifar10_preact_resnet20 --method mebqat --scale mini --out results/runs/r20-mebqat
+  mebqat train --setup svhn_cnn8 --method qat --train-task "(4,4)" --out results/runs/svhn-qat-4
+  mebqat train --config job.yaml --out DIR --set train.epochs=2
+  mebqat train --setup svhn_cnn8 --method apdnn --print-config
+
+A killed job restarted with the same command resumes from its last epoch checkpoint. Then run
+`mebqat evaluate DIR` to write DIR/metrics.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+import yaml
+
+from .jobspec import add_job_arguments, job_config
+
+NAME = "train"
+HELP = "train one job into a run directory (resumable)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_job_arguments(parser)
+    parser.add_argument("--out", help="run directory (created; an existing one of the same job is resumed)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available) | cpu | cuda | cuda:N")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..methods import get_method
+
+    config = job_config(args)
+    if args.print_config:
+        print(yaml.safe_dump(config, sort_keys=False), end="")
+        return 0
+    if not args.out:
+        raise ValueError("--out DIR is required to train")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    kind = get_method(config["job"]["method"]).kind
+    if kind == "supervised":
+        from ..engine.supervised import train
+    else:
+        from ..engine.fewshot import train  # type: ignore[no-redef]
+    train(config, args.out, device=args.device)
+    return 0

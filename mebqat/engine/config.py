@@ -1,0 +1,170 @@
+"""Job configurations: a short job spec (setup, method, scale, fidelity, seed, …) resolves into a full,
+schema-validated configuration from the setup presets in ``mebqat/resources/setups``.
+
+Resolution merges, in order: the table's ``defaults``, the setup's ``base``, the setup's
+``per_method.<method>``, the table's ``scales.<scale>``, the setup's ``scales.<scale>``, and the job's own
+``overrides``; then the method's own option defaults fill ``method``, and the fidelity preset gives every
+switch. An unknown key or a wrong type anywhere is an error that names it.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from pathlib import Path
+from typing import Any, Mapping
+
+import jsonschema
+import yaml
+
+from ..quant import BitwidthTask, validate_task
+from .fidelity import resolve_switches
+
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+SPEC_KEYS = {"table", "setup", "method", "scale", "fidelity", "seed", "train_task", "fidelity_switches", "overrides"}
+SCALES = ("smoke", "mini", "paper")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be run, with the reason."""
+
+
+@functools.cache
+def load_table_setups(table: str) -> dict[str, Any]:
+    path = RESOURCES / "setups" / f"{table}.yaml"
+    if not path.exists():
+        raise ConfigError(f"unknown table {table!r}; setup files: {', '.join(available_tables())}")
+    return yaml.safe_load(path.read_text())
+
+
+def available_tables() -> list[str]:
+    return sorted(p.stem for p in (RESOURCES / "setups").glob("*.yaml"))
+
+
+def find_setup(name: str) -> tuple[str, dict[str, Any]]:
+    """(table, setup definition) of a setup name, searched across every table."""
+    for table in available_tables():
+        setups = load_table_setups(table)["setups"]
+        if name in setups:
+            return table, setups[name]
+    known = [s for t in available_tables() for s in load_table_setups(t)["setups"]]
+    raise ConfigError(f"unknown setup {name!r}; available: {', '.join(known)}")
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any] | None) -> dict[str, Any]:
+    merged = copy.deepcopy(dict(base))
+    for key, value in (override or {}).items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+@functools.cache
+def _schema(name: str) -> dict[str, Any]:
+    return yaml.safe_load((RESOURCES / "schemas" / f"{name}.schema.yaml").read_text())
+
+
+def validate_schema(config: Mapping[str, Any], schema: str) -> None:
+    validator = jsonschema.Draft202012Validator(_schema(schema))
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ConfigError(f"invalid configuration at {where}: {error.message}")
+
+
+def _method_options(method_cls: type, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    defaults = dict(getattr(method_cls, "OPTIONS", {}))
+    unknown = set(options or {}) - set(defaults)
+    if unknown:
+        raise ConfigError(f"unknown option(s) {sorted(unknown)} for method {method_cls.name!r}; "
+                          f"its options: {sorted(defaults) or 'none'}")
+    return {**defaults, **(options or {})}
+
+
+def resolve_job(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Expand a job spec into a full configuration and validate it."""
+    from ..methods import get_method
+
+    unknown = set(spec) - SPEC_KEYS
+    if unknown:
+        raise ConfigError(f"unknown job key(s) {sorted(unknown)}; a job spec has {sorted(SPEC_KEYS)}")
+    for key in ("setup", "method", "scale"):
+        if key not in spec:
+            raise ConfigError(f"a job spec needs {key!r}")
+    table, setup = find_setup(spec["setup"])
+    if spec.get("table", table) != table:
+        raise ConfigError(f"setup {spec['setup']!r} belongs to {table}, not {spec['table']}")
+    method = spec["method"]
+    if method not in setup["methods"]:
+        raise ConfigError(f"method {method!r} is not part of setup {spec['setup']!r} (its methods: "
+                          f"{', '.join(setup['methods'])})")
+    scale = spec["scale"]
+    if scale not in SCALES:
+        raise ConfigError(f"scale must be one of {SCALES}, got {scale!r}")
+    presets = load_table_setups(table)
+    entry = get_method(method)
+    merged = presets.get("defaults", {})
+    for layer in (setup.get("base"), setup.get("per_method", {}).get(method), presets.get("scales", {}).get(scale),
+                  setup.get("scales", {}).get(scale), spec.get("overrides")):
+        merged = deep_merge(merged, layer)
+    fidelity = spec.get("fidelity", "official")
+    train_task = spec.get("train_task")
+    family = merged.get("model", {}).get("scheme")
+    if getattr(entry.cls, "NEEDS_TRAIN_TASK", False):
+        if train_task is None:
+            raise ConfigError(f"method {method!r} trains one model per bitwidth: give train_task, e.g. '(4,4)'")
+        train_task = str(validate_task(train_task, family))
+    elif train_task is not None:
+        raise ConfigError(f"method {method!r} does not take a train_task")
+    seed = spec.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    config = {
+        "job": {"table": table, "setup": spec["setup"], "method": method, "scale": scale, "fidelity": fidelity,
+                "seed": seed, "train_task": train_task},
+        "fidelity_switches": resolve_switches(fidelity, spec.get("fidelity_switches"), table),
+        **{k: v for k, v in merged.items() if k != "method"},
+        "method": _method_options(entry.cls, merged.get("method")),
+    }
+    validate_config(config)
+    return config
+
+
+def validate_config(config: Mapping[str, Any]) -> None:
+    """Schema, method options, bitwidth tasks: everything that can be checked before a job starts."""
+    from ..methods import get_method
+
+    entry = get_method(config.get("job", {}).get("method", ""))
+    validate_schema(config, entry.cls.SCHEMA)
+    _method_options(entry.cls, config["method"])
+    expected = resolve_switches(config["job"]["fidelity"], config["fidelity_switches"], config["job"]["table"])
+    if set(expected) != set(config["fidelity_switches"]):
+        missing = sorted(set(expected) - set(config["fidelity_switches"]))
+        raise ConfigError(f"fidelity_switches must list every switch of {config['job']['table']}; missing {missing}")
+    family = config["model"]["scheme"]
+    for task in config["evaluate"]["tasks"]:
+        validate_task(task, family)
+
+
+def load_job(path: str | Path) -> dict[str, Any]:
+    """A job file holds either a short job spec or a full configuration (e.g. a run's config.yaml)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        content = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(content, dict):
+        raise ConfigError(f"{path} must hold a mapping, got {type(content).__name__}")
+    if "job" in content:
+        validate_config(content)
+        return content
+    return resolve_job(content)
+
+
+def parse_task_list(tasks: list[str]) -> list[BitwidthTask]:
+    return [BitwidthTask.parse(t) for t in tasks]

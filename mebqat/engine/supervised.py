@@ -1,0 +1,294 @@
+"""The engine of the Table 2 methods: epochs of steps, per-epoch validation and checkpoint selection,
+checkpoints every epoch with exact resume, and the final evaluation at every tested bitwidth.
+
+``train(config, out)`` leaves ``config.yaml``, ``train.log``, ``history.jsonl``, ``checkpoints/{last,best}.pt``
+and ``train_summary.json`` in ``out``; ``evaluate(out)`` writes ``metrics.json`` (SPEC §6).
+Resuming: a job restarted on the same directory continues from the last epoch checkpoint (model,
+optimizer, scheduler, RNG states, the method's task sampler, pass counts) and ends with the same metrics
+as an uninterrupted run, because each epoch's data order depends only on (seed, epoch).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..methods import get_method
+from ..methods.base import SupervisedMethod
+from ..models import parameter_counts
+from ..quant import BitwidthTask
+from .config import ConfigError, find_setup, parse_task_list
+from .counters import PassCounter
+from .optim import build_optimizer, build_scheduler
+from .provenance import config_hash, provenance
+from .rundir import RunDir, job_logger, write_json
+from .runtime import DivergenceError, derived_seed, rng_state, seed_everything, select_device, set_rng_state
+
+METRICS_SCHEMA_VERSION = 1
+
+
+# ---------------------------------------------------------------- data
+
+
+def _splits(config: Mapping[str, Any]) -> tuple[str, str]:
+    """(training split, selection split): the authors trained on all training data and selected on the
+    test split; the corrected fidelity holds out a validation split."""
+    return ("trainval", "test") if config["fidelity_switches"]["select_on_test_split"] else ("train", "val")
+
+
+def load_split(config: Mapping[str, Any], split: str) -> Dataset:
+    from ..data import load_supervised
+
+    data = config["data"]
+    return load_supervised(data["name"], split, data["root"], normalization=data["normalization"],
+                           input_shape=tuple(data["input_shape"]) if data["input_shape"] else None,
+                           download=data["download"])
+
+
+def _loader(dataset: Dataset, batch_size: int, seed: int, workers: int) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator, num_workers=workers,
+                      drop_last=False)
+
+
+def _batches(loader: DataLoader, steps: int | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One pass over the loader, or exactly ``steps`` batches (cycling if the split is shorter)."""
+    if steps is None:
+        yield from loader
+    else:
+        yield from itertools.islice(itertools.chain.from_iterable(itertools.repeat(loader)), steps)
+
+
+# ---------------------------------------------------------------- accuracy
+
+
+@torch.no_grad()
+def batch_accuracies(model: torch.nn.Module, loader: DataLoader, tasks: list[BitwidthTask] | BitwidthTask,
+                     device: torch.device, limit: int | None = None) -> list[tuple[int, int]]:
+    """(correct, count) per batch; ``tasks`` is one task, or one task per batch."""
+    model.eval()
+    results = []
+    for index, (x, y) in enumerate(loader):
+        if limit is not None and index >= limit:
+            break
+        task = tasks if isinstance(tasks, BitwidthTask) else tasks[index]
+        logits = model(x.to(device), task)
+        results.append((int((logits.argmax(-1) == y.to(device)).sum()), int(y.numel())))
+    return results
+
+
+def summarise_accuracy(batches: list[tuple[int, int]], per_batch: bool) -> tuple[float, float, int]:
+    """(accuracy %, 95% CI half-width %, images). Per-batch (official): the unweighted mean of batch
+    accuracies, CI from their spread; per-image: the fraction correct, binomial (normal) CI."""
+    images = sum(n for _, n in batches)
+    if per_batch:
+        accs = torch.tensor([c / n for c, n in batches], dtype=torch.float64)
+        mean = float(accs.mean())
+        ci = 1.96 * float(accs.std(unbiased=True)) / math.sqrt(len(accs)) if len(accs) > 1 else float("nan")
+    else:
+        mean = sum(c for c, _ in batches) / images
+        ci = 1.96 * math.sqrt(mean * (1 - mean) / images)
+    return 100 * mean, 100 * ci, images
+
+
+# ---------------------------------------------------------------- training
+
+
+def _validate(method: SupervisedMethod, model: torch.nn.Module, loader: DataLoader, epoch: int,
+              device: torch.device, config: Mapping[str, Any]) -> float:
+    limit = config["data"]["limit_eval_batches"]
+    batches = min(len(loader), limit) if limit else len(loader)
+    tasks = method.validation_tasks(batches, epoch)
+    accuracy, _, _ = summarise_accuracy(batch_accuracies(model, loader, tasks, device, limit),
+                                        config["fidelity_switches"]["per_batch_accuracy"])
+    return accuracy
+
+
+def train(config: Mapping[str, Any], out: str | Path, device: str | None = None) -> RunDir:
+    run = RunDir(out)
+    run.prepare(config)
+    log = job_logger(run)
+    dev = select_device(device)
+    job = config["job"]
+    seed = job["seed"]
+    method: SupervisedMethod = get_method(job["method"]).cls(config)
+    train_split, select_split = _splits(config)
+    train_set, select_set = load_split(config, train_split), load_split(config, select_split)
+    info = train_set.info
+    seed_everything(seed)
+    model = method.build_model(info.num_classes).to(dev)
+    optimizer = build_optimizer(model.parameters(), config["train"]["optimizer"])
+    scheduler = build_scheduler(optimizer, config["train"]["schedule"])
+    counter = PassCounter()
+    start_epoch, best, elapsed = 0, {"epoch": None, "score": -math.inf}, 0.0
+
+    if run.last.exists():
+        state = run.load_checkpoint(run.last, config)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        method.load_state_dict(state["method"])
+        counter.load_state_dict(state["counter"])
+        set_rng_state(state["rng"])
+        start_epoch, best, elapsed = state["epoch"], state["best"], state["elapsed"]
+        run.truncate_history(start_epoch)
+        log.info(f"resuming {run.root} after epoch {start_epoch}")
+    else:
+        run.history.unlink(missing_ok=True)
+        log.info(f"{job['setup']} / {job['method']} {job['train_task'] or ''} ({job['scale']}, {job['fidelity']}, "
+                 f"seed {seed}) on {info.name}{' (stand-in for ' + info.stands_for + ')' if info.is_standin else ''}, "
+                 f"{dev}; config {config_hash(config)}")
+
+    epochs, steps = config["train"]["epochs"], config["train"]["steps_per_epoch"]
+    batch_size, workers = config["data"]["batch_size"], config["data"]["workers"]
+    select_loader = _loader(select_set, config["data"]["eval_batch_size"], derived_seed(seed, 10**6), workers)
+    log_every = config["train"]["log_every"]
+    for epoch in range(start_epoch + 1, epochs + 1):
+        began = time.perf_counter()
+        model.train()
+        loader = _loader(train_set, batch_size, derived_seed(seed, epoch), workers)
+        total = steps or len(loader)
+        losses = []
+        for step, (x, y) in enumerate(_batches(loader, steps), start=1):
+            optimizer.zero_grad(set_to_none=True)
+            stats = method.step(model, x.to(dev), y.to(dev), counter)
+            if not math.isfinite(stats["loss"]):
+                raise DivergenceError(f"loss became {stats['loss']} at epoch {epoch}, step {step}; stopping "
+                                      f"(no metrics are written)")
+            optimizer.step()
+            counter.update()
+            losses.append(stats["loss"])
+            if step % log_every == 0 or step == total:
+                log.info(f"epoch {epoch}/{epochs} step {step}/{total} loss {stats['loss']:.4f} "
+                         f"lr {optimizer.param_groups[0]['lr']:.3g}")
+        scheduler.step()
+        score = _validate(method, model, select_loader, epoch, dev, config)
+        elapsed += time.perf_counter() - began
+        improved = score > best["score"]
+        if improved:
+            best = {"epoch": epoch, "score": score}
+            run.save_checkpoint(run.best, {"config_hash": config_hash(config), "epoch": epoch, "score": score,
+                                           "model": model.state_dict()})
+        record = {"epoch": epoch, "train_loss": sum(losses) / len(losses), "select_accuracy": score,
+                  "select_split": select_split, "lr": optimizer.param_groups[0]["lr"], "best": improved,
+                  "elapsed_s": elapsed}
+        run.append_history(record)
+        run.save_checkpoint(run.last, {
+            "config_hash": config_hash(config), "epoch": epoch, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "method": method.state_dict(), "counter": counter.state_dict(), "rng": rng_state(),
+            "best": best, "elapsed": elapsed})
+        log.info(f"epoch {epoch}/{epochs}: train loss {record['train_loss']:.4f}, {select_split} accuracy "
+                 f"{score:.2f}%{' (best)' if improved else ''}, {time.perf_counter() - began:.1f}s")
+
+    counts = parameter_counts(model)
+    write_json(run.summary, {
+        "epochs": epochs, "updates": counter.updates, **counter.per_update(),
+        "forward_passes": counter.forward_passes, "backward_passes": counter.backward_passes,
+        "trained_tasks": [str(t) for t in method.trained_tasks()],
+        "best_epoch": best["epoch"], "best_score": best["score"], "select_split": select_split,
+        "train_wall_time_s": elapsed, "config_hash": config_hash(config),
+        "stored_parameters": counts["params"] + counts["quantizer_params"],
+        "stored_buffers": counts["bn_running_stats"],
+    })
+    log.info(f"training done: {counter.updates} updates, {elapsed:.1f}s")
+    return run
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def _bits(value: int | None) -> int | str:
+    return "FP" if value is None else value
+
+
+def evaluate(out: str | Path, tasks: list[str] | None = None, checkpoint: str | None = None,
+             device: str | None = None) -> dict[str, Any]:
+    """Evaluate a trained run at every tested bitwidth and write its metrics.json."""
+    run = RunDir(out)
+    config = run.read_config()
+    if not run.summary.exists():
+        raise ConfigError(f"{run.root}: training has not finished (no train_summary.json); run `mebqat train` first")
+    summary = json.loads(run.summary.read_text())
+    if summary["config_hash"] != config_hash(config):
+        raise ConfigError(f"{run.root}: train_summary.json belongs to another configuration")
+    log = job_logger(run)
+    dev = select_device(device)
+    job = config["job"]
+    entry = get_method(job["method"])
+    method: SupervisedMethod = entry.cls(config)
+    which = checkpoint or config["evaluate"]["checkpoint"]
+    path = run.checkpoint(which)
+    state = run.load_checkpoint(path, config)
+    test_set = load_split(config, "test")
+    info = test_set.info
+    model = method.build_model(info.num_classes).to(dev)
+    model.load_state_dict(state["model"])
+    requested = parse_task_list(tasks if tasks is not None else config["evaluate"]["tasks"])
+    chosen = method.evaluation_tasks(requested, strict=tasks is not None)
+    per_batch = config["fidelity_switches"]["per_batch_accuracy"]
+    loader = _loader(test_set, config["data"]["eval_batch_size"], derived_seed(job["seed"], 2 * 10**6),
+                     config["data"]["workers"])
+    began = time.perf_counter()
+    results = []
+    for task in chosen:
+        batches = batch_accuracies(model, loader, task, dev, config["data"]["limit_eval_batches"])
+        accuracy, ci, images = summarise_accuracy(batches, per_batch)
+        results.append({"bits_w": _bits(task.w), "bits_a": _bits(task.a), "accuracy": accuracy,
+                        "ci95": None if math.isnan(ci) else ci, "n": images, "batches": len(batches)})
+        log.info(f"{task}: {accuracy:.2f}% ± {ci:.2f} ({images} images)")
+    eval_time = time.perf_counter() - began
+    setup = find_setup(job["setup"])[1]
+    metrics = {
+        "schema_version": METRICS_SCHEMA_VERSION,
+        "identity": {
+            **{k: job[k] for k in ("table", "setup", "method", "scale", "fidelity", "seed")},
+            "method_title": entry.title,
+            "train_tasks": summary["trained_tasks"],
+            "dataset": info.name, "is_standin": info.is_standin, "stands_for": info.stands_for,
+            "paper_dataset": setup["paper"]["dataset"], "paper_model": setup["paper"]["model"],
+            "model": config["model"]["name"], "quantizer": config["model"]["scheme"],
+        },
+        "fidelity_switches": config["fidelity_switches"],
+        "results": results,
+        "not_evaluated": [{"bits_w": _bits(t.w), "bits_a": _bits(t.a),
+                           "reason": f"{entry.title} has no parameters for this bitwidth"}
+                          for t in requested if t not in chosen],
+        "selection": {"checkpoint": which, "epoch": state["epoch"], "split": summary["select_split"],
+                      "accuracy": state.get("score")},
+        "accuracy_definition": "mean of per-batch accuracies" if per_batch else "fraction of correct images",
+        "costs": {
+            "forward_passes_per_update": summary["forward_passes_per_update"],
+            "backward_passes_per_update": summary["backward_passes_per_update"],
+            "updates": summary["updates"],
+            "stored_parameters": summary["stored_parameters"],
+            "stored_buffers": summary["stored_buffers"],
+            "checkpoint_bytes": path.stat().st_size,
+            "train_wall_time_s": summary["train_wall_time_s"],
+            "eval_wall_time_s": eval_time,
+        },
+        "provenance": provenance(config, dev),
+    }
+    write_json(run.metrics, metrics)
+    log.info(f"wrote {run.metrics} ({len(results)} bitwidths)")
+    return metrics
+
+
+def format_results(metrics: Mapping[str, Any]) -> str:
+    lines = [f"{'bits':>10}  accuracy"]
+    for r in metrics["results"]:
+        ci = f" ± {r['ci95']:.2f}" if r["ci95"] is not None else ""
+        lines.append(f"{'(' + str(r['bits_w']) + ',' + str(r['bits_a']) + ')':>10}  {r['accuracy']:.2f}%{ci}")
+    for r in metrics["not_evaluated"]:
+        lines.append(f"{'(' + str(r['bits_w']) + ',' + str(r['bits_a']) + ')':>10}  –  ({r['reason']})")
+    return "\n".join(lines)
+
+
+__all__ = ["DivergenceError", "evaluate", "format_results", "train"]
