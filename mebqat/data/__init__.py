@@ -1,12 +1,12 @@
 """Datasets, offline stand-ins and few-shot episodes.
 
 Supervised (Table 2): ``cifar10``, ``svhn`` and the stand-in ``digits`` via :func:`load_supervised`.
-Few-shot (Tables 4/5): ``omniglot``, ``miniimagenet`` via
+Few-shot (Tables 4/5): ``omniglot``, ``miniimagenet`` and the stand-ins ``glyphs28`` / ``glyphs84`` via
 :func:`load_fewshot`, sampled by :class:`EpisodeSampler`; :func:`fixed_test_tasks` is the stored meta-test
 set. A dataset is one module calling :func:`register_dataset`, plus one import line below.
 """
 
-from . import cifar10, digits, miniimagenet, omniglot, svhn  # noqa: F401  (each registers itself)
+from . import cifar10, digits, glyphs, miniimagenet, omniglot, svhn  # noqa: F401  (each registers itself)
 from .episode import Episode, stack_episodes, unstack_episodes
 from .episodes import EpisodeSampler, TaskPlan
 from .fewshot import FewShotSplit
