@@ -8,9 +8,9 @@ import sys
 from types import ModuleType
 
 from .. import __version__
-from . import describe
+from . import data, describe
 
-COMMANDS: list[ModuleType] = [describe]
+COMMANDS: list[ModuleType] = [describe, data]
 
 
 def build_parser() -> argparse.ArgumentParser:
