@@ -8,9 +8,9 @@ import sys
 from types import ModuleType
 
 from .. import __version__
-from . import describe, evaluate, train
+from . import data, describe, evaluate, train
 
-COMMANDS: list[ModuleType] = [train, evaluate, describe]
+COMMANDS: list[ModuleType] = [train, evaluate, data, describe]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,80 @@
+"""CIFAR-10 (Table 2) through ``torchvision.datasets.CIFAR10``: 50,000 training and 10,000 test images,
+32×32. Training augmentation: random crop with padding 4 and horizontal flip."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from .registry import DatasetInfo, register_dataset
+from .storage import DatasetCorruptError, DatasetMissingError, staged_download
+from .supervised import SupervisedDataset, split_indices
+from .transforms import DOREFA_STATS, supervised_transform
+
+FOLDER = "cifar-10-batches-py"
+FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta")
+URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+VAL_SIZE = 5_000  # 500 per class, held out of the 50,000 training images
+SHAPE = (3, 32, 32)
+HOW_TO_OBTAIN = (f"let torchvision download it (download=True, or `mebqat data build cifar10 --download`), or "
+                 f"download {URL} and extract it into the data root so that <root>/{FOLDER}/ holds "
+                 f"data_batch_1 … data_batch_5, test_batch and batches.meta")
+
+INFO = DatasetInfo(
+    name="cifar10", kind="supervised", input_shape=SHAPE, num_classes=10, is_standin=False, stands_for=None,
+    description="CIFAR-10 (torchvision): 50,000 training / 10,000 test colour images of 10 classes, 32x32; "
+                f"val = {VAL_SIZE:,} training images held out (stratified, seed 0).",
+    how_to_obtain=HOW_TO_OBTAIN)
+
+
+@cache
+def _loader_class(verify: bool):
+    """torchvision's CIFAR10, or (``verify=False``) the same class with its MD5 table blanked, which makes
+    its integrity check a plain existence check and leaves its parsing untouched."""
+    from torchvision.datasets import CIFAR10
+
+    if verify:
+        return CIFAR10
+
+    class UncheckedCIFAR10(CIFAR10):
+        train_list = [[name, None] for name, _ in CIFAR10.train_list]
+        test_list = [[name, None] for name, _ in CIFAR10.test_list]
+        meta = {**CIFAR10.meta, "md5": None}
+
+    return UncheckedCIFAR10
+
+
+def open_cifar10(root: Path, train: bool, download: bool, verify: bool):
+    """The torchvision dataset (no transform), downloading first when allowed."""
+    folder = root / FOLDER
+    missing = [name for name in FILES if not (folder / name).is_file()]
+    if missing and download:
+        from torchvision.datasets import CIFAR10
+
+        with staged_download(root, "cifar10", HOW_TO_OBTAIN) as staging:
+            CIFAR10(str(staging), train=True, download=True)
+        missing = [name for name in FILES if not (folder / name).is_file()]
+    if missing:
+        raise DatasetMissingError("cifar10", folder / missing[0], HOW_TO_OBTAIN)
+    try:
+        return _loader_class(verify)(str(root), train=train, download=False)
+    except RuntimeError as err:
+        raise DatasetCorruptError("cifar10", folder, HOW_TO_OBTAIN,
+                                  f"torchvision's MD5 check failed: {err}; files you built yourself load with "
+                                  "verify=False") from None
+
+
+@register_dataset(INFO)
+def load(split: str, root: Path, *, normalization: str, augment: bool, input_shape, download: bool,
+         verify: bool) -> SupervisedDataset:
+    if input_shape not in (None, SHAPE):
+        raise ValueError(f"cifar10 images are {SHAPE}; input_shape={input_shape} is not supported")
+    base = open_cifar10(root, train=split != "test", download=download, verify=verify)
+    targets = np.asarray(base.targets, dtype=np.int64)
+    indices = np.arange(len(targets)) if split == "test" else split_indices(split, targets, VAL_SIZE)
+    transform = supervised_transform(normalization=normalization, stats=DOREFA_STATS["cifar10"],
+                                     crop=(32, 4) if augment else None, flip=augment)
+    return SupervisedDataset(base, indices, targets[indices], transform, INFO, split, SHAPE,
+                             DOREFA_STATS["cifar10"])

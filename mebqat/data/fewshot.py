@@ -1,0 +1,90 @@
+"""What every few-shot loader returns: one split's images in memory, with the bookkeeping that
+learn2learn's task machinery needs, and the step from sampled indices to an :class:`Episode`."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .episode import Episode
+from .registry import DatasetInfo
+from .storage import digest
+
+
+class FewShotSplit(Dataset):
+    """One split of a few-shot dataset: ``images`` uint8 ``[M, C, H, W]`` and ``targets`` int64 ``[M]`` with
+    classes ``0 … num_classes−1``. Items are ``(float32 [C, H, W] in [0, 1], int)``.
+
+    ``class_names[c]`` says what class ``c`` is (e.g. ``"Greek/character03@90"``); ``seed`` is the stand-in
+    build it came from (``None`` for real data)."""
+
+    def __init__(self, images: torch.Tensor, targets: np.ndarray | Sequence[int], info: DatasetInfo, split: str,
+                 root: Path, class_names: Sequence[str] | None = None, seed: int | None = None):
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError(f"images must be uint8 [M, C, H, W], got {images.dtype} {tuple(images.shape)}")
+        targets = np.asarray(targets, dtype=np.int64)
+        if len(targets) != len(images):
+            raise ValueError(f"{len(images)} images but {len(targets)} targets")
+        classes = np.unique(targets)
+        if len(classes) == 0 or not np.array_equal(classes, np.arange(len(classes))):
+            raise ValueError("targets must cover the classes 0 … num_classes−1 without gaps")
+        self.images, self.targets = images, targets
+        self.info, self.split, self.root, self.seed = info, split, Path(root), seed
+        self.num_classes = len(classes)
+        self.class_names = list(class_names) if class_names is not None else [str(c) for c in classes]
+        if len(self.class_names) != self.num_classes:
+            raise ValueError(f"{len(self.class_names)} class names for {self.num_classes} classes")
+        self.input_shape = tuple(images.shape[1:])
+        order = np.argsort(targets, kind="stable")
+        bounds = np.searchsorted(targets[order], np.arange(self.num_classes + 1))
+        self.labels_to_indices: dict[int, list[int]] = {
+            c: order[bounds[c]:bounds[c + 1]].tolist() for c in range(self.num_classes)}
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int):
+        return self.images[i].float().div_(255.0), int(self.targets[i])
+
+    @property
+    def min_samples_per_class(self) -> int:
+        return min(len(v) for v in self.labels_to_indices.values())
+
+    @cached_property
+    def identity(self) -> dict[str, Any]:
+        """What a stored task set is bound to: this exact split (same labels in the same order)."""
+        return {"dataset": self.info.name, "split": self.split, "seed": self.seed, "samples": len(self),
+                "classes": self.num_classes, "shape": list(self.input_shape), "targets": digest(self.targets)}
+
+    def meta_dataset(self):
+        """learn2learn's ``MetaDataset`` over this split, given the precomputed class index (so it never
+        iterates the images)."""
+        if getattr(self, "_meta", None) is None:
+            from .l2l import learn2learn
+
+            self._meta = learn2learn().data.MetaDataset(self, labels_to_indices=self.labels_to_indices)
+        return self._meta
+
+    def load(self, indices: np.ndarray | Sequence[int]) -> torch.Tensor:
+        """Images at ``indices`` as float32 in [0, 1]."""
+        index = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+        return self.images.index_select(0, index).float().div_(255.0)
+
+    def episode(self, indices: np.ndarray, labels: np.ndarray, shots: int) -> Episode:
+        """Indices ``[N, K+Q]`` (row i: the i-th class of the episode, support first) and one label per row
+        -> an :class:`Episode` grouped by class in row order."""
+        indices = np.asarray(indices)
+        ways, per_class = indices.shape
+        queries = per_class - shots
+        labels = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+        return Episode(self.load(indices[:, :shots].reshape(-1)), labels.repeat_interleave(shots),
+                       self.load(indices[:, shots:].reshape(-1)), labels.repeat_interleave(queries))
+
+    def __repr__(self) -> str:
+        return (f"FewShotSplit({self.info.title}, split={self.split!r}, classes={self.num_classes}, "
+                f"images={len(self)}, input_shape={self.input_shape})")

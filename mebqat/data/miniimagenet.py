@@ -1,0 +1,69 @@
+"""MiniImageNet (Tables 4/5) through ``learn2learn.vision.datasets.MiniImagenet``: the Ravi–Larochelle
+split, 64 / 16 / 20 classes of 600 colour images, 84×84, no normalisation or augmentation.
+
+Files under the data root: ``mini-imagenet/mini-imagenet-cache-{train,validation,test}.pkl`` (pickled
+dicts with ``image_data``, uint8 ``[N, 84, 84, 3]``, and ``class_dict``, class name -> image indices).
+Pixels are kept as uint8 after loading (learn2learn holds them as float32, 4× the memory).
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .fewshot import FewShotSplit
+from .l2l import learn2learn
+from .registry import DatasetInfo, register_dataset
+from .storage import DatasetCorruptError, DatasetMissingError, quiet_stdout, staged_download
+
+FOLDER = "mini-imagenet"
+MODES = {"train": "train", "val": "validation", "test": "test"}
+CLASSES = {"train": 64, "val": 16, "test": 20}
+PER_CLASS = 600
+SHAPE = (3, 84, 84)
+HOW_TO_OBTAIN = (f"let learn2learn download it (download=True, or `mebqat data build miniimagenet --download`; it "
+                 "tries Zenodo/Dropbox/Google Drive), or place mini-imagenet-cache-train.pkl, "
+                 "mini-imagenet-cache-validation.pkl and mini-imagenet-cache-test.pkl (e.g. from "
+                 f"https://zenodo.org/record/7978538) in <root>/{FOLDER}/")
+
+INFO = DatasetInfo(
+    name="miniimagenet", kind="fewshot", input_shape=SHAPE, num_classes=100, is_standin=False, stands_for=None,
+    description="MiniImageNet (learn2learn's pickles), Ravi-Larochelle split 64/16/20 classes x 600 images, 84x84.",
+    how_to_obtain=HOW_TO_OBTAIN, split_classes=dict(CLASSES))
+
+
+@register_dataset(INFO)
+def load(split: str, root: Path, *, download: bool, verify: bool, seed: int) -> FewShotSplit:
+    mode = MODES[split]
+    folder = root / FOLDER
+    path = folder / f"mini-imagenet-cache-{mode}.pkl"
+    if not path.is_file() and not download:
+        raise DatasetMissingError("miniimagenet", path, HOW_TO_OBTAIN)
+    MiniImagenet = learn2learn().vision.datasets.MiniImagenet
+
+    if not path.is_file():
+        with staged_download(root, "miniimagenet", HOW_TO_OBTAIN) as staging, quiet_stdout():
+            MiniImagenet(str(staging / FOLDER), mode=mode, download=True)
+    if not path.is_file():
+        raise DatasetMissingError("miniimagenet", path, HOW_TO_OBTAIN)
+    try:
+        dataset = MiniImagenet(str(folder), mode=mode, download=False)
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError) as err:
+        raise DatasetCorruptError("miniimagenet", path, HOW_TO_OBTAIN,
+                                  f"not a MiniImageNet cache pickle ({type(err).__name__}: {err})") from None
+    if tuple(dataset.x.shape[1:]) != SHAPE:
+        raise DatasetCorruptError("miniimagenet", path, HOW_TO_OBTAIN,
+                                  f"images are {tuple(dataset.x.shape[1:])}, expected {SHAPE}")
+    images = dataset.x.to(torch.uint8)  # the pickle's uint8 values, exactly
+    targets = np.asarray(dataset.y, dtype=np.int64)
+    names = list(dataset.class_idx)
+    del dataset
+    counts = np.bincount(targets, minlength=len(names))
+    if verify and (len(names) != CLASSES[split] or not (counts == PER_CLASS).all()):
+        raise DatasetCorruptError("miniimagenet", path, HOW_TO_OBTAIN,
+                                  f"{len(names)} classes with {counts.min()}-{counts.max()} images each, expected "
+                                  f"{CLASSES[split]} x {PER_CLASS}; a subset you built yourself loads with verify=False")
+    return FewShotSplit(images, targets, INFO, split, root, names)

@@ -1,0 +1,131 @@
+"""Where datasets live and how files get there: the data root, the missing/corrupt-dataset errors, atomic
+writes (nothing half-written survives an interruption) and staged downloads (a failed download leaves
+nothing behind)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+ENV_VAR = "MEBQAT_DATA"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+class DatasetMissingError(ValueError):
+    """A dataset is absent (or could not be downloaded). The message names the dataset, the path that was
+    tried and how to obtain it."""
+
+    def __init__(self, dataset: str, path: Path | str, how_to_obtain: str, reason: str | None = None):
+        self.dataset, self.path, self.how_to_obtain = dataset, Path(path), how_to_obtain
+        what = reason or "not found"
+        super().__init__(f"dataset {dataset!r} {what}: tried {self.path}. How to obtain it: {how_to_obtain}")
+
+
+class DatasetCorruptError(DatasetMissingError):
+    """Files are present but fail verification (checksum, expected layout or size)."""
+
+    def __init__(self, dataset: str, path: Path | str, how_to_obtain: str, problem: str):
+        super().__init__(dataset, path, how_to_obtain, reason=f"is present but unusable ({problem})")
+
+
+def default_data_root() -> Path:
+    """``$MEBQAT_DATA`` if set, else ``./data`` (absolute)."""
+    value = os.environ.get(ENV_VAR)
+    return Path(value).expanduser().resolve() if value else Path("data").resolve()
+
+
+def resolve_root(root: str | os.PathLike | None) -> Path:
+    return default_data_root() if root is None else Path(root).expanduser().resolve()
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path`` in one step, on any
+    failure (interrupts included) it is removed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes it private; the cache is an ordinary file
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def save_arrays(path: Path, meta: dict[str, Any], **arrays: np.ndarray) -> None:
+    """Write arrays plus a JSON ``meta`` record as one uncompressed ``.npz``, atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, __meta__=np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8), **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def load_arrays(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    meta = json.loads(arrays.pop("__meta__").tobytes().decode())
+    return meta, arrays
+
+
+def digest(*parts: Any) -> str:
+    """SHA-256 over arrays (dtype, shape and bytes) and JSON-able values, in order."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            h.update(f"{part.dtype.str}{part.shape}".encode())
+            h.update(np.ascontiguousarray(part).tobytes())
+        else:
+            h.update(json.dumps(part, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _merge_move(src: Path, dst: Path) -> None:
+    """Move the tree ``src`` onto ``dst``, merging directories that exist on both sides."""
+    if dst.is_dir() and src.is_dir():
+        for child in src.iterdir():
+            _merge_move(child, dst / child.name)
+        src.rmdir()
+    else:
+        os.replace(src, dst)
+
+
+@contextlib.contextmanager
+def staged_download(root: Path, dataset: str, how_to_obtain: str) -> Iterator[Path]:
+    """Run a download into a fresh staging folder inside ``root``; on success its content is moved into
+    ``root``, on failure the staging folder (and ``root`` itself, if this created it) is removed and the
+    error becomes a :class:`DatasetMissingError`."""
+    created_root = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".download-{dataset}-", dir=root))
+    try:
+        try:
+            yield staging
+        except DatasetMissingError:
+            raise
+        except Exception as err:  # network errors come in many types (URLError, RuntimeError, OSError...)
+            raise DatasetMissingError(dataset, root, how_to_obtain,
+                                      reason=f"could not be downloaded ({type(err).__name__}: {err})") from err
+        for child in list(staging.iterdir()):
+            _merge_move(child, root / child.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created_root and not any(root.iterdir()):
+            root.rmdir()
+
+
+def quiet_stdout() -> contextlib.AbstractContextManager:
+    """Third-party loaders print chatter ("Files already downloaded"); keep it out of our output."""
+    return contextlib.redirect_stdout(io.StringIO())

@@ -1,0 +1,83 @@
+"""SVHN (Table 2) through ``torchvision.datasets.SVHN``: ``train`` (73,257) + ``extra`` (531,131) for
+training, ``test`` (26,032) for testing, resized to 40×40, no augmentation (official-mebqat.md §6)."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from torch.utils.data import ConcatDataset
+
+from .registry import DatasetInfo, register_dataset
+from .storage import DatasetCorruptError, DatasetMissingError, staged_download
+from .supervised import SupervisedDataset, split_indices
+from .transforms import DOREFA_STATS, supervised_transform
+
+FOLDER = "svhn"
+URL = "http://ufldl.stanford.edu/housenumbers/"
+PARTS = {"train": "train_32x32.mat", "extra": "extra_32x32.mat", "test": "test_32x32.mat"}
+VAL_SIZE = 6_000  # the size Goodfellow et al. (2013) held out; stratified over train + extra
+SIZE = 40
+SHAPE = (3, SIZE, SIZE)
+HOW_TO_OBTAIN = (f"let torchvision download it (download=True, or `mebqat data build svhn --download`), or "
+                 f"download train_32x32.mat, extra_32x32.mat and test_32x32.mat from {URL} into "
+                 f"<root>/{FOLDER}/")
+
+INFO = DatasetInfo(
+    name="svhn", kind="supervised", input_shape=SHAPE, num_classes=10, is_standin=False, stands_for=None,
+    description="SVHN cropped digits (torchvision): train + extra = 604,388 training and 26,032 test images, "
+                f"resized from 32x32 to {SIZE}x{SIZE}; val = {VAL_SIZE:,} training images held out "
+                "(stratified, seed 0).",
+    how_to_obtain=HOW_TO_OBTAIN)
+
+
+@cache
+def _loader_class(verify: bool):
+    """torchvision's SVHN, or (``verify=False``) the same class with its MD5 entries blanked."""
+    from torchvision.datasets import SVHN
+
+    if verify:
+        return SVHN
+
+    class UncheckedSVHN(SVHN):
+        split_list = {part: [url, filename, None] for part, (url, filename, _) in SVHN.split_list.items()}
+
+    return UncheckedSVHN
+
+
+def open_svhn(root: Path, part: str, download: bool, verify: bool):
+    folder = root / FOLDER
+    path = folder / PARTS[part]
+    if not path.is_file() and download:
+        from torchvision.datasets import SVHN
+
+        with staged_download(root, "svhn", HOW_TO_OBTAIN) as staging:
+            SVHN(str(staging / FOLDER), split=part, download=True)
+    if not path.is_file():
+        raise DatasetMissingError("svhn", path, HOW_TO_OBTAIN)
+    try:
+        return _loader_class(verify)(str(folder), split=part, download=False)
+    except RuntimeError as err:
+        raise DatasetCorruptError("svhn", path, HOW_TO_OBTAIN,
+                                  f"torchvision's MD5 check failed: {err}; files you built yourself load with "
+                                  "verify=False") from None
+
+
+@register_dataset(INFO)
+def load(split: str, root: Path, *, normalization: str, augment: bool, input_shape, download: bool,
+         verify: bool) -> SupervisedDataset:
+    # `augment` has nothing to switch on: the paper trains SVHN without augmentation.
+    if input_shape not in (None, SHAPE):
+        raise ValueError(f"svhn is resized to {SHAPE}; input_shape={input_shape} is not supported")
+    if split == "test":
+        base = open_svhn(root, "test", download, verify)
+        targets = np.asarray(base.labels, dtype=np.int64)
+        indices = np.arange(len(targets))
+    else:
+        parts = [open_svhn(root, part, download, verify) for part in ("train", "extra")]
+        base = ConcatDataset(parts)
+        targets = np.concatenate([np.asarray(p.labels, dtype=np.int64) for p in parts])
+        indices = split_indices(split, targets, VAL_SIZE)
+    transform = supervised_transform(normalization=normalization, stats=DOREFA_STATS["svhn"], resize=SIZE)
+    return SupervisedDataset(base, indices, targets[indices], transform, INFO, split, SHAPE, DOREFA_STATS["svhn"])
