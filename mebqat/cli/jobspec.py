@@ -42,8 +42,7 @@ def job_config(args: argparse.Namespace) -> dict[str, Any]:
         for key in reversed(path):
             nested = {key: nested}
         overrides = deep_merge(overrides, nested)
-    switches = dict(_assignment(text, "--switch") for text in args.switch)
-    switches = {".".join(k): v for k, v in switches.items()}
+    switches = {".".join(path): value for path, value in (_assignment(text, "--switch") for text in args.switch)}
     given = {k: v for k, v in flags.items() if v is not None}
     if args.config:
         if given or overrides or switches:

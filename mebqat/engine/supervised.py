@@ -148,12 +148,11 @@ def train(config: Mapping[str, Any], out: str | Path, device: str | None = None)
 
     epochs, steps = config["train"]["epochs"], config["train"]["steps_per_epoch"]
     batch_size, workers = config["data"]["batch_size"], config["data"]["workers"]
-    select_loader = _loader(select_set, config["data"]["eval_batch_size"], derived_seed(seed, 10**6), workers)
     log_every = config["train"]["log_every"]
     for epoch in range(start_epoch + 1, epochs + 1):
         began = time.perf_counter()
         model.train()
-        loader = _loader(train_set, batch_size, derived_seed(seed, epoch), workers)
+        loader = _loader(train_set, batch_size, derived_seed(seed, 0, epoch), workers)
         total = steps or len(loader)
         losses = []
         for step, (x, y) in enumerate(_batches(loader, steps), start=1):
@@ -169,6 +168,9 @@ def train(config: Mapping[str, Any], out: str | Path, device: str | None = None)
                 log.info(f"epoch {epoch}/{epochs} step {step}/{total} loss {stats['loss']:.4f} "
                          f"lr {optimizer.param_groups[0]['lr']:.3g}")
         scheduler.step()
+        # every shuffle derives from (seed, purpose, epoch), never from a generator carried across epochs,
+        # so a resumed run sees the same batches (which matters with transductive BatchNorm)
+        select_loader = _loader(select_set, config["data"]["eval_batch_size"], derived_seed(seed, 1, epoch), workers)
         score = _validate(method, model, select_loader, epoch, dev, config)
         elapsed += time.perf_counter() - began
         improved = score > best["score"]
@@ -234,11 +236,11 @@ def evaluate(out: str | Path, tasks: list[str] | None = None, checkpoint: str | 
     requested = parse_task_list(tasks if tasks is not None else config["evaluate"]["tasks"])
     chosen = method.evaluation_tasks(requested, strict=tasks is not None)
     per_batch = config["fidelity_switches"]["per_batch_accuracy"]
-    loader = _loader(test_set, config["data"]["eval_batch_size"], derived_seed(job["seed"], 2 * 10**6),
-                     config["data"]["workers"])
     began = time.perf_counter()
     results = []
-    for task in chosen:
+    for task in chosen:  # the same shuffled batches for every bitwidth (paired; transductive BN sees equal batches)
+        loader = _loader(test_set, config["data"]["eval_batch_size"], derived_seed(job["seed"], 2),
+                         config["data"]["workers"])
         batches = batch_accuracies(model, loader, task, dev, config["data"]["limit_eval_batches"])
         accuracy, ci, images = summarise_accuracy(batches, per_batch)
         results.append({"bits_w": _bits(task.w), "bits_a": _bits(task.a), "accuracy": accuracy,

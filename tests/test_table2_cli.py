@@ -1,0 +1,131 @@
+"""Table 2 jobs through the command line on the offline stand-in: every method produces a valid
+metrics.json; a killed job resumes to the same metrics; bad configurations are refused before any work."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from mebqat.engine.config import RESOURCES
+
+SCRIPT = str(Path(sys.executable).parent / "mebqat")
+METRICS_SCHEMA = yaml.safe_load((RESOURCES / "schemas" / "metrics.schema.yaml").read_text())
+
+
+def mebqat(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def train_args(data_root: Path, out: Path, setup: str, method: str, *extra: str) -> list[str]:
+    return ["train", "--setup", setup, "--method", method, "--scale", "smoke", "--out", str(out),
+            "--set", f"data.root={data_root}", "--threads", "1", *extra]
+
+
+JOBS = [  # one job per method, spread over the three setups
+    ("cifar10_mobilenetv2", "qat", ["--train-task", "(2,2)"]),
+    ("cifar10_mobilenetv2", "adabits", []),
+    ("cifar10_preact_resnet20", "apdnn", []),
+    ("svhn_cnn8", "mebqat", []),
+]
+
+
+@pytest.mark.parametrize("setup, method, extra", JOBS, ids=[f"{s}-{m}" for s, m, _ in JOBS])
+def test_every_method_trains_and_evaluates_to_a_valid_metrics_file(setup, method, extra, data_root, tmp_path):
+    out = tmp_path / "run"
+    trained = mebqat(*train_args(data_root, out, setup, method, *extra))
+    assert trained.returncode == 0, trained.stderr
+    for name in ("config.yaml", "train.log", "history.jsonl", "train_summary.json", "checkpoints/last.pt",
+                 "checkpoints/best.pt"):
+        assert (out / name).exists(), name
+    evaluated = mebqat("evaluate", str(out), "--threads", "1")
+    assert evaluated.returncode == 0, evaluated.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    jsonschema.validate(metrics, METRICS_SCHEMA)
+    identity = metrics["identity"]
+    assert (identity["setup"], identity["method"], identity["scale"]) == (setup, method, "smoke")
+    assert identity["is_standin"] and identity["dataset"] == "digits"
+    rows = {(r["bits_w"], r["bits_a"]) for r in metrics["results"]}
+    missing = {(r["bits_w"], r["bits_a"]) for r in metrics["not_evaluated"]}
+    if method == "apdnn":
+        assert rows == {(1, 1), (2, 2), (4, 4), (8, 8), ("FP", "FP")} and (3, 3) in missing
+    elif method == "adabits":
+        assert rows == {(2, 2), (3, 3), (4, 4)} and ("FP", "FP") in missing
+    else:
+        assert len(rows) == (10 if setup != "cifar10_mobilenetv2" else 9) and not missing
+    costs = metrics["costs"]
+    expected_backward = {"qat": 1, "adabits": 3, "apdnn": 5, "mebqat": 4}[method]
+    assert costs["backward_passes_per_update"] == expected_backward
+    assert costs["updates"] == 4  # 2 epochs × 2 steps at smoke scale
+    assert costs["checkpoint_bytes"] == (out / "checkpoints" / "best.pt").stat().st_size
+    assert metrics["provenance"]["config_hash"] and metrics["provenance"]["packages"]["torch"]
+    assert all(0 <= r["accuracy"] <= 100 for r in metrics["results"])
+
+
+def test_a_killed_job_resumes_to_the_same_metrics(data_root, tmp_path):
+    extra = ["--set", "train.epochs=5", "--set", "train.steps_per_epoch=3",
+             "--set", "train.schedule={name: multistep, milestones: [2, 4], gamma: 0.5}"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    args = train_args(data_root, resumed, "cifar10_preact_resnet20", "mebqat", *extra)
+    process = subprocess.Popen([SCRIPT, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 300
+    while not (resumed / "checkpoints" / "last.pt").exists():
+        assert process.poll() is None, "training ended before its first checkpoint"
+        assert time.time() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (resumed / "train_summary.json").exists()  # it really was interrupted
+    assert mebqat(*args).returncode == 0
+    assert mebqat(*train_args(data_root, straight, "cifar10_preact_resnet20", "mebqat", *extra)).returncode == 0
+    for run in (straight, resumed):
+        assert mebqat("evaluate", str(run), "--threads", "1").returncode == 0
+    a, b = (json.loads((run / "metrics.json").read_text()) for run in (straight, resumed))
+    assert a["results"] == b["results"]
+    assert a["selection"] == b["selection"]
+    assert {k: a["costs"][k] for k in ("updates", "forward_passes_per_update", "backward_passes_per_update")} == \
+        {k: b["costs"][k] for k in ("updates", "forward_passes_per_update", "backward_passes_per_update")}
+    history = [json.loads(line) for line in (resumed / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "train.epoch=3"], "invalid configuration at train: Additional properties are not allowed ('epoch'"),
+    (["--set", "data.batch_size=zero"], "invalid configuration at data.batch_size: 'zero' is not of type 'integer'"),
+    (["--set", "method.tasks=8"], "unknown option(s) ['tasks'] for method 'mebqat'"),
+    (["--switch", "shared_lsq_steps=false"], "fidelity switch 'shared_lsq_steps' does not apply to table2"),
+    (["--method", "apdnn", "--set", "evaluate.tasks=['(FP,3)']"], "bitwidth task (FP,3) is not a valid dorefa task"),
+])
+def test_bad_configurations_are_refused_before_any_work(args, message, tmp_path):
+    out = tmp_path / "run"
+    base = ["train", "--setup", "svhn_cnn8", "--method", "mebqat", "--scale", "smoke", "--out", str(out)]
+    result = mebqat(*base, *args)
+    assert result.returncode == 2
+    assert message in result.stderr, result.stderr
+    assert not out.exists()
+
+
+def test_a_run_directory_of_another_configuration_is_refused(data_root, tmp_path):
+    out = tmp_path / "run"
+    assert mebqat(*train_args(data_root, out, "svhn_cnn8", "mebqat", "--set", "train.epochs=1")).returncode == 0
+    other = mebqat(*train_args(data_root, out, "svhn_cnn8", "mebqat", "--set", "train.epochs=2"))
+    assert other.returncode == 2 and "holds a run of another configuration" in other.stderr
+
+
+def test_evaluating_an_untrained_apdnn_bitwidth_is_an_error(data_root, tmp_path):
+    out = tmp_path / "run"
+    assert mebqat(*train_args(data_root, out, "cifar10_preact_resnet20", "apdnn", "--set", "train.epochs=1")).returncode == 0
+    result = mebqat("evaluate", str(out), "--tasks", "(3,3)")
+    assert result.returncode == 2
+    assert "apdnn cannot be evaluated at (3,3)" in result.stderr
+    assert not (out / "metrics.json").exists()
