@@ -1,0 +1,14 @@
+"""The few-shot algorithm core (Tables 4 and 5): FOMAML inner loops and meta-gradients, Prototypical
+Network losses, the meta-test routine and the meta-gradient aggregation, each as pure functions over
+parameter dicts with a batched (``torch.func.vmap``) engine and a sequential reference engine.
+
+Training loops, optimizers and checkpoints live elsewhere; they call these functions.
+"""
+
+from .functional import (LEARNED_STEPS_ADAPT_KINDS, OFFICIAL_ADAPT_KINDS, STEP_KINDS, InnerLoop, ParamDict,
+                         adapt_set, call, model_state, sgd_adapt)
+from .maml import FomamlResult, fomaml_batched, fomaml_episode, fomaml_sequential
+
+__all__ = ["LEARNED_STEPS_ADAPT_KINDS", "OFFICIAL_ADAPT_KINDS", "STEP_KINDS", "FomamlResult", "InnerLoop",
+           "ParamDict", "adapt_set", "call", "fomaml_batched", "fomaml_episode", "fomaml_sequential",
+           "model_state", "sgd_adapt"]
