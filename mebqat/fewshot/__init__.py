@@ -5,10 +5,11 @@ parameter dicts with a batched (``torch.func.vmap``) engine and a sequential ref
 Training loops, optimizers and checkpoints live elsewhere; they call these functions.
 """
 
+from .aggregate import DIVISORS, OFFICIAL_CLAMP, QUANTIZER_KINDS, aggregate_meta_gradients, task_usage
 from .functional import (LEARNED_STEPS_ADAPT_KINDS, OFFICIAL_ADAPT_KINDS, STEP_KINDS, InnerLoop, ParamDict,
                          adapt_set, call, model_state, sgd_adapt)
 from .maml import FomamlResult, fomaml_batched, fomaml_episode, fomaml_sequential
 
-__all__ = ["LEARNED_STEPS_ADAPT_KINDS", "OFFICIAL_ADAPT_KINDS", "STEP_KINDS", "FomamlResult", "InnerLoop",
-           "ParamDict", "adapt_set", "call", "fomaml_batched", "fomaml_episode", "fomaml_sequential",
-           "model_state", "sgd_adapt"]
+__all__ = ["DIVISORS", "LEARNED_STEPS_ADAPT_KINDS", "OFFICIAL_ADAPT_KINDS", "OFFICIAL_CLAMP", "QUANTIZER_KINDS",
+           "STEP_KINDS", "FomamlResult", "InnerLoop", "ParamDict", "adapt_set", "aggregate_meta_gradients", "call",
+           "fomaml_batched", "fomaml_episode", "fomaml_sequential", "model_state", "sgd_adapt", "task_usage"]
