@@ -52,7 +52,8 @@ def tie_safe(model, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Parameters under which the batched and the sequential engines break max-pool ties alike.
 
     A quantized conv input has few levels, so neighbouring conv outputs are often *exactly* equal in exact
-    arithmetic, and the 2×2 max-pool then has to pick one of them. With per-episode weights, vmap runs a
+    arithmetic, and the 2×2 max-pool then has to pick one of them. Where the (quantized) weights differ
+    along the vmapped dimension (per episode after adaptation, per task after quantization), vmap runs a
     grouped convolution that adds the bias in another order than the plain one, and a last-bit difference
     decides such a tie differently (the gradient then flows to another, equally valid, element). With
     power-of-two LSQ steps every quantized product is a dyadic rational and sums of them are exact in

@@ -9,7 +9,10 @@ from .aggregate import DIVISORS, OFFICIAL_CLAMP, QUANTIZER_KINDS, aggregate_meta
 from .functional import (LEARNED_STEPS_ADAPT_KINDS, OFFICIAL_ADAPT_KINDS, STEP_KINDS, InnerLoop, ParamDict,
                          adapt_set, call, model_state, sgd_adapt)
 from .maml import FomamlResult, fomaml_batched, fomaml_episode, fomaml_sequential
+from .protonet import ProtoResult, class_prototypes, pn_batched, pn_sequential, prototype_logits, prototypical_loss
 
 __all__ = ["DIVISORS", "LEARNED_STEPS_ADAPT_KINDS", "OFFICIAL_ADAPT_KINDS", "OFFICIAL_CLAMP", "QUANTIZER_KINDS",
-           "STEP_KINDS", "FomamlResult", "InnerLoop", "ParamDict", "adapt_set", "aggregate_meta_gradients", "call",
-           "fomaml_batched", "fomaml_episode", "fomaml_sequential", "model_state", "sgd_adapt", "task_usage"]
+           "STEP_KINDS", "FomamlResult", "InnerLoop", "ParamDict", "ProtoResult", "adapt_set",
+           "aggregate_meta_gradients", "call", "class_prototypes", "fomaml_batched", "fomaml_episode",
+           "fomaml_sequential", "model_state", "pn_batched", "pn_sequential", "prototype_logits", "prototypical_loss",
+           "sgd_adapt", "task_usage"]
