@@ -166,8 +166,8 @@ def _bad_calls(model, params, buffers, episodes, inner):
     yield "one label per image", lambda: fomaml_batched(model, params, buffers, short, two, inner)
     yield "classifier has 5 outputs", lambda: fomaml_batched(
         model, params, buffers, episodes._replace(query_y=episodes.query_y + 5), two, inner)
-    yield "batch size", lambda: fomaml_batched(
-        model, params, buffers, episodes._replace(query_x=episodes.query_x[:1], query_y=episodes.query_y[:1]), two, inner)
+    one_query_set = episodes._replace(query_x=episodes.query_x[:1], query_y=episodes.query_y[:1])
+    yield "batch size", lambda: fomaml_batched(model, params, buffers, one_query_set, two, inner)
     yield "stacked batch", lambda: fomaml_batched(model, params, buffers, unstack_episodes(episodes)[0], two, inner)
     yield "parameters are torch.float64", lambda: fomaml_batched(
         model, params, buffers, Episode(*(t.float() if t.is_floating_point() else t for t in episodes)), two, inner)

@@ -104,7 +104,8 @@ def test_bad_input():
     with pytest.raises(ValueError, match=re.escape("[n, C, H, W] (one episode)")):
         pn_batched(model, params, buffers, batch, [T(2, 2)])
     with pytest.raises(ValueError, match="needs at least one support image"):
-        pn_sequential(model, params, buffers, episode._replace(support_y=episode.support_y.masked_fill(episode.support_y == 1, 0)), [T(2, 2)])
+        no_class_1 = episode._replace(support_y=episode.support_y.masked_fill(episode.support_y == 1, 0))
+        pn_sequential(model, params, buffers, no_class_1, [T(2, 2)])
     with pytest.raises(ValueError, match="query labels must lie in"):
         pn_sequential(model, params, buffers, episode._replace(query_y=episode.query_y + 1), [T(2, 2)])
     running = small_net("proto_convnet", track_running_stats=True)

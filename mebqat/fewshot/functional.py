@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -74,7 +74,23 @@ class InnerLoop:
 def model_state(model: nn.Module) -> tuple[ParamDict, ParamDict]:
     """(params, buffers) of a model as plain dicts; parameters are detached (the engines differentiate
     with ``torch.func``, never through the module's autograd leaves)."""
-    return ({name: p.detach() for name, p in model.named_parameters()}, dict(model.named_buffers()))
+    return detached(dict(model.named_parameters())), dict(model.named_buffers())
+
+
+def detached(params: ParamDict) -> ParamDict:
+    """The parameters cut from any autograd graph: the engines take gradients with ``torch.func`` only,
+    and nothing is differentiated through the caller's tensors (first order)."""
+    return {name: p.detach() for name, p in params.items()}
+
+
+StepResult = tuple[ParamDict, torch.Tensor, torch.Tensor]
+"""(gradients, loss, accuracy) of one episode or one task."""
+
+
+def stack_results(results: Sequence[StepResult]) -> StepResult:
+    """Per-item results of a sequential loop stacked on a new leading dimension, as vmap returns them."""
+    grads = {name: torch.stack([r[0][name] for r in results]) for name in results[0][0]}
+    return grads, torch.stack([r[1] for r in results]), torch.stack([r[2] for r in results])
 
 
 def call(model: nn.Module, params: ParamDict, buffers: ParamDict, x: torch.Tensor, task: Any) -> torch.Tensor:

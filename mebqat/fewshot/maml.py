@@ -22,7 +22,8 @@ from torch.func import grad, vmap
 from ..data.episode import Episode, unstack_episodes
 from .checks import (Tasks, check_episode, check_labels_fit, check_state, python_tasks, require_transductive,
                      task_codes)
-from .functional import InnerLoop, ParamDict, call, cross_entropy_and_accuracy, sgd_adapt
+from .functional import (InnerLoop, ParamDict, StepResult, call, cross_entropy_and_accuracy, detached, sgd_adapt,
+                         stack_results)
 
 
 class FomamlResult(NamedTuple):
@@ -35,7 +36,7 @@ class FomamlResult(NamedTuple):
 
 
 def fomaml_episode(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, task: Any,
-                   inner: InnerLoop) -> tuple[ParamDict, torch.Tensor, torch.Tensor]:
+                   inner: InnerLoop) -> StepResult:
     """(g, query loss, query accuracy) of one episode at one task (Python task or tensor [2]); official
     §4.3 "For each episode i", steps 2, 4 and 5. Pure: vmap-able over (episode, task)."""
     adapted = sgd_adapt(model, params, buffers, episode.support_x, episode.support_y, task, inner)
@@ -65,9 +66,9 @@ def fomaml_batched(model: nn.Module, params: ParamDict, buffers: ParamDict, epis
     CPU small chunks also keep the working set in cache)."""
     count = _check(model, params, buffers, episodes, inner)
     codes = task_codes(tasks, count, model).to(episodes.support_x.device)
-    params = {name: p.detach() for name, p in params.items()}
+    params = detached(params)
 
-    def one(episode: Episode, task: torch.Tensor) -> tuple[ParamDict, torch.Tensor, torch.Tensor]:
+    def one(episode: Episode, task: torch.Tensor) -> StepResult:
         return fomaml_episode(model, params, buffers, episode, task, inner)
 
     grads, loss, accuracy = vmap(one, chunk_size=chunk_size)(episodes, codes)
@@ -78,8 +79,6 @@ def fomaml_sequential(model: nn.Module, params: ParamDict, buffers: ParamDict, e
                       inner: InnerLoop) -> FomamlResult:
     """Sequential reference engine: the same computation, one episode at a time with Python tasks."""
     count = _check(model, params, buffers, episodes, inner)
-    params = {name: p.detach() for name, p in params.items()}
-    results = [fomaml_episode(model, params, buffers, episode, task, inner)
-               for episode, task in zip(unstack_episodes(episodes), python_tasks(tasks, count, model))]
-    grads = {name: torch.stack([r[0][name] for r in results]) for name in params}
-    return FomamlResult(grads, torch.stack([r[1] for r in results]), torch.stack([r[2] for r in results]))
+    params = detached(params)
+    return FomamlResult(*stack_results([fomaml_episode(model, params, buffers, episode, task, inner) for episode, task
+                                        in zip(unstack_episodes(episodes), python_tasks(tasks, count, model))]))

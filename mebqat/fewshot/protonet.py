@@ -23,7 +23,8 @@ from torch.nn import functional as F
 
 from ..data.episode import Episode
 from .checks import Tasks, check_episode, check_state, episode_ways, python_tasks, task_codes, tracks_running_stats
-from .functional import ParamDict, call, cross_entropy_and_accuracy, module_mode
+from .functional import (ParamDict, StepResult, call, cross_entropy_and_accuracy, detached, module_mode,
+                         stack_results)
 
 
 class ProtoResult(NamedTuple):
@@ -68,7 +69,7 @@ def episode_objective(model: nn.Module, params: ParamDict, buffers: ParamDict, e
 
 
 def _task_step(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, task: Any,
-               ways: int) -> tuple[ParamDict, torch.Tensor, torch.Tensor]:
+               ways: int) -> StepResult:
     def objective(p: ParamDict) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         loss, accuracy = episode_objective(model, p, buffers, episode, task, ways)
         return loss, (loss.detach(), accuracy)
@@ -80,7 +81,7 @@ def _task_step(model: nn.Module, params: ParamDict, buffers: ParamDict, episode:
 def _prepare(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode) -> tuple[ParamDict, int]:
     dtype = check_state(model, params, buffers)
     check_episode(episode, batched=False, model=model, dtype=dtype)
-    return {name: p.detach() for name, p in params.items()}, episode_ways(episode, batched=False)
+    return detached(params), episode_ways(episode, batched=False)
 
 
 def pn_batched(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode,
@@ -97,7 +98,7 @@ def pn_batched(model: nn.Module, params: ParamDict, buffers: ParamDict, episode:
 
 
 def _eager_task_step(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, task: Any,
-                     ways: int) -> tuple[ParamDict, torch.Tensor, torch.Tensor]:
+                     ways: int) -> StepResult:
     # Plain autograd, not torch.func.grad: a train-mode forward of a model with running statistics
     # updates the buffers in place, which torch.func transforms refuse.
     leaves = {name: p.detach().requires_grad_() for name, p in params.items()}
@@ -119,6 +120,4 @@ def pn_sequential(model: nn.Module, params: ParamDict, buffers: ParamDict, episo
             # functional_call writes the running-statistics update into the buffers it is given
             new_buffers = {name: b.clone() for name, b in buffers.items()} if running else buffers
             results.append(_eager_task_step(model, params, new_buffers, episode, task, ways))
-    grads = {name: torch.stack([r[0][name] for r in results]) for name in params}
-    return ProtoResult(grads, torch.stack([r[1] for r in results]), torch.stack([r[2] for r in results]),
-                       new_buffers)
+    return ProtoResult(*stack_results(results), new_buffers)
