@@ -43,7 +43,7 @@ def _expected(model, grads, tasks, divisor: str) -> dict[str, np.ndarray]:
             slots = range(g.shape[1])
             for slot in slots:
                 users = [i for i, b in enumerate(bits_of) if b is not None
-                         and (not per_bitwidth or model.get_submodule(name.rsplit(".", 1)[0]).step_bits[slot] == b)]
+                         and (not per_bitwidth or model.get_submodule(name.rsplit(".", 1)[0]).slot_bits[slot] == b)]
                 if users:
                     value[slot] = sum(g[i][slot] for i in users) / len(users)
         out[name] = np.clip(value, -10, 10)

@@ -173,7 +173,7 @@ def _bad_calls(model, params, buffers, episodes, inner):
         model, params, buffers, Episode(*(t.float() if t.is_floating_point() else t for t in episodes)), two, inner)
     yield "not parameters of the model", lambda: fomaml_batched(
         model, params, buffers, episodes, two, InnerLoop(0.1, 1, frozenset({"features.1.weight"})))
-    nan_steps = {n: torch.full_like(p, float("nan")) if "quantizer.table" in n and n.startswith("features.4") else p
+    nan_steps = {n: torch.full_like(p, float("nan")) if "quantizer.step" in n and n.startswith("features.4") else p
                  for n, p in params.items()}
     yield "not calibrated", lambda: fomaml_batched(model, nan_steps, buffers, episodes, two, inner)
 
