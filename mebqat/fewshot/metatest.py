@@ -33,6 +33,14 @@ from .protonet import episode_objective
 EpisodeAccuracy = Callable[[Episode, Any], torch.Tensor]
 """(one episode, one task) -> its query accuracy (0-dim tensor)."""
 
+Prepare = Callable[[ParamDict, Episode, Any], ParamDict]
+"""(params, one episode, one task) -> parameter entries to replace for that run, e.g. quantizer steps
+booted from the episode (FP-trained baselines, :mod:`mebqat.fewshot.boot`). Must be pure (vmap-safe)."""
+
+
+def _prepared(params: ParamDict, prepare: Prepare | None, episode: Episode, task: Any) -> ParamDict:
+    return params if prepare is None else {**params, **prepare(params, episode, task)}
+
 
 def maml_episode_accuracy(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, task: Any,
                           inner: InnerLoop) -> torch.Tensor:
@@ -77,7 +85,7 @@ def _run_sequential(accuracy: EpisodeAccuracy, batches: list[Episode], tasks: li
 
 
 def _maml_setup(model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode | Iterable[Episode],
-                inner: InnerLoop) -> tuple[list[Episode], EpisodeAccuracy]:
+                inner: InnerLoop, prepare: Prepare | None = None) -> tuple[list[Episode], EpisodeAccuracy]:
     require_transductive(model, "MAML meta-test")
     dtype = check_state(model, params, buffers)
     inner.check(params)
@@ -86,28 +94,31 @@ def _maml_setup(model: nn.Module, params: ParamDict, buffers: ParamDict, episode
         check_episode(batch, batched=True, model=model, dtype=dtype)
         check_labels_fit(batch, model.ways)
     params = detached(params)
-    return batches, lambda episode, task: maml_episode_accuracy(model, params, buffers, episode, task, inner)
+    return batches, lambda episode, task: maml_episode_accuracy(
+        model, _prepared(params, prepare, episode, task), buffers, episode, task, inner)
 
 
 def maml_metatest_batched(model: nn.Module, params: ParamDict, buffers: ParamDict,
                           episodes: Episode | Iterable[Episode], tasks: Tasks, inner: InnerLoop, *,
-                          episode_chunk: int = 4, task_chunk: int | None = None) -> torch.Tensor:
+                          episode_chunk: int = 4, task_chunk: int | None = None,
+                          prepare: Prepare | None = None) -> torch.Tensor:
     """[n_tasks, n_episodes] accuracies; vmap over the tasks and over chunks of ``episode_chunk`` episodes
     (``task_chunk`` tasks at a time, default all), which bounds the memory: the peak holds the activations
     of ``episode_chunk × task_chunk`` query sets at once (Omniglot 20-way: ~60 MB each in float32)."""
-    batches, accuracy = _maml_setup(model, params, buffers, episodes, inner)
+    batches, accuracy = _maml_setup(model, params, buffers, episodes, inner, prepare)
     return _run_batched(accuracy, batches, task_codes(tasks, None, model), episode_chunk, task_chunk)
 
 
 def maml_metatest_sequential(model: nn.Module, params: ParamDict, buffers: ParamDict,
-                             episodes: Episode | Iterable[Episode], tasks: Tasks, inner: InnerLoop) -> torch.Tensor:
+                             episodes: Episode | Iterable[Episode], tasks: Tasks, inner: InnerLoop, *,
+                             prepare: Prepare | None = None) -> torch.Tensor:
     """The reference: loops over tasks (bitwidth-major, as the authors' code) and episodes."""
-    batches, accuracy = _maml_setup(model, params, buffers, episodes, inner)
+    batches, accuracy = _maml_setup(model, params, buffers, episodes, inner, prepare)
     return _run_sequential(accuracy, batches, python_tasks(tasks, None, model))
 
 
-def _pn_setup(model: nn.Module, params: ParamDict, buffers: ParamDict,
-              episodes: Episode | Iterable[Episode]) -> tuple[list[Episode], EpisodeAccuracy]:
+def _pn_setup(model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode | Iterable[Episode],
+              prepare: Prepare | None = None) -> tuple[list[Episode], EpisodeAccuracy]:
     dtype = check_state(model, params, buffers)
     batches = _batches(episodes)
     for batch in batches:
@@ -117,21 +128,23 @@ def _pn_setup(model: nn.Module, params: ParamDict, buffers: ParamDict,
         raise ValueError(f"the episode batches have different numbers of ways: {sorted(ways)}")
     n_ways = ways.pop()
     params = detached(params)
-    return batches, lambda episode, task: pn_episode_accuracy(model, params, buffers, episode, task, n_ways)
+    return batches, lambda episode, task: pn_episode_accuracy(
+        model, _prepared(params, prepare, episode, task), buffers, episode, task, n_ways)
 
 
 def pn_metatest_batched(model: nn.Module, params: ParamDict, buffers: ParamDict,
                         episodes: Episode | Iterable[Episode], tasks: Tasks, *, episode_chunk: int = 4,
-                        task_chunk: int | None = None) -> torch.Tensor:
+                        task_chunk: int | None = None, prepare: Prepare | None = None) -> torch.Tensor:
     """[n_tasks, n_episodes] accuracies; vmap over tasks and chunks of episodes, model in eval mode."""
-    batches, accuracy = _pn_setup(model, params, buffers, episodes)
+    batches, accuracy = _pn_setup(model, params, buffers, episodes, prepare)
     with module_mode(model, False):
         return _run_batched(accuracy, batches, task_codes(tasks, None, model), episode_chunk, task_chunk)
 
 
 def pn_metatest_sequential(model: nn.Module, params: ParamDict, buffers: ParamDict,
-                           episodes: Episode | Iterable[Episode], tasks: Tasks) -> torch.Tensor:
+                           episodes: Episode | Iterable[Episode], tasks: Tasks, *,
+                           prepare: Prepare | None = None) -> torch.Tensor:
     """The reference: loops over tasks and episodes, model in eval mode."""
-    batches, accuracy = _pn_setup(model, params, buffers, episodes)
+    batches, accuracy = _pn_setup(model, params, buffers, episodes, prepare)
     with module_mode(model, False):
         return _run_sequential(accuracy, batches, python_tasks(tasks, None, model))

@@ -33,13 +33,16 @@ DATASET_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+INIT_STD = 0.02
+
+
 def init_conv(module: nn.Module) -> None:
-    nn.init.trunc_normal_(module.weight, mean=0.0, std=0.02, a=-0.04, b=0.04)
+    nn.init.trunc_normal_(module.weight, mean=0.0, std=INIT_STD, a=-2 * INIT_STD, b=2 * INIT_STD)
     nn.init.zeros_(module.bias)
 
 
 def init_linear(module: nn.Module) -> None:
-    nn.init.normal_(module.weight, mean=0.0, std=0.02)
+    nn.init.normal_(module.weight, mean=0.0, std=INIT_STD)
     nn.init.zeros_(module.bias)
 
 

@@ -15,8 +15,10 @@ per-bitwidth grid); the step is looked up from the bitwidth, so tensor bitwidths
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import torch
 from torch import nn
@@ -98,6 +100,38 @@ def initial_step(x: torch.Tensor, bits: int, signed: bool, levels: str = "offici
     return 2 * x.detach().abs().mean() / math.sqrt(p)
 
 
+def step_from_mean_abs(mean_abs: torch.Tensor, bits: Bits, signed: bool, levels: str = "official") -> torch.Tensor:
+    """2·mean|x|/√p, given mean|x|, for a Python or tensor bitwidth (vmap-safe; FP/invalid tensor
+    bitwidths get the 2-bit value, which FP tasks never use)."""
+    if not is_tensor_bits(bits):
+        _, p = bounds(check_python_bits(bits, NAME, min_bits=2), mean_abs, signed, levels)
+        return 2 * mean_abs / math.sqrt(p)
+    _, _, safe = tensor_flags(bits, min_bits=2)
+    _, p = bounds(safe, mean_abs, signed, levels)
+    return 2 * mean_abs / torch.sqrt(p)
+
+
+def boot_step(x: torch.Tensor, bits: Bits, signed: bool, levels: str = "official") -> torch.Tensor:
+    """The authors' lazy step boot from a batch: 2·mean|x|/√p (detached)."""
+    return step_from_mean_abs(x.detach().abs().mean(), bits, signed, levels)
+
+
+_BOOT_RECORDS: contextvars.ContextVar[list | None] = contextvars.ContextVar("lsq_boot", default=None)
+
+
+@contextlib.contextmanager
+def booting_activation_steps(records: list) -> Iterator[list]:
+    """Inside this context every LSQ activation quantizer ignores its stored step, boots one from its
+    input (:func:`boot_step`), quantizes with it and appends ``(module, bits, step)`` to ``records`` —
+    one forward pass sets every site, each seeing the previous sites already quantized, as the authors'
+    lazily booted test networks do. Pure, so it works inside ``vmap``."""
+    token = _BOOT_RECORDS.set(records)
+    try:
+        yield records
+    finally:
+        _BOOT_RECORDS.reset(token)
+
+
 class WeightQuantizer(nn.Module):
     """Per-layer LSQ weight quantizer; the step is booted from the layer's initial weight."""
 
@@ -157,7 +191,13 @@ class ActivationQuantizer(nn.Module):
             self.calibrate(x, bits)
         if not is_tensor_bits(bits) and check_python_bits(bits, NAME, min_bits=2) is None:
             return x
-        return quantize_activation(x, bits, self.step.value_for(bits), levels=self.levels, signed=self.signed)
+        records = _BOOT_RECORDS.get()
+        if records is not None:
+            step = boot_step(x, bits, self.signed, self.levels)
+            records.append((self, bits, step))
+        else:
+            step = self.step.value_for(bits)
+        return quantize_activation(x, bits, step, levels=self.levels, signed=self.signed)
 
     def extra_repr(self) -> str:
         return f"levels={self.levels}, signed={self.signed}"

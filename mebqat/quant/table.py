@@ -53,6 +53,17 @@ class BitwidthTable(nn.Module):
         valid = self.has_slot.index_select(0, index).reshape(bits.shape) | (bits >= FP_CODE)
         return torch.where(valid, value, torch.full_like(value, float("nan")))
 
+    def with_value(self, values: torch.Tensor, bits: Bits, new: torch.Tensor) -> torch.Tensor:
+        """``values`` (this table's parameter, possibly a vmapped copy) with the slot of ``bits`` set to
+        ``new`` — pure and vmap-safe, for parameter dicts of functional calls."""
+        if not self.per_bitwidth:
+            return new.reshape(1).expand_as(values).to(values.dtype)
+        if not is_tensor_bits(bits):
+            bits = torch.tensor(bits if bits is not None else FP_CODE, device=values.device)
+        slot = self.slot_of.index_select(0, bits.clamp(0, FP_CODE).reshape(1))
+        hit = torch.arange(values.shape[0], device=values.device) == slot
+        return torch.where(hit, new.to(values.dtype), values)
+
     def usage(self, bits: Bits) -> torch.Tensor:
         """0/1 mask of the slots a Python bitwidth uses (none for FP)."""
         mask = torch.zeros_like(self.values.detach())
