@@ -12,3 +12,9 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 def rng_seed(request) -> int:
     """A seed per test, derived from its id: tensors differ between tests, and a failure reproduces."""
     return zlib.crc32(request.node.nodeid.encode())
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory):
+    """One data root for the whole session, so each offline stand-in is built at most once."""
+    return tmp_path_factory.mktemp("data")
