@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 ENV_VAR = "MEBQAT_DATA"
-_UMASK = os.umask(0)
+_UMASK = os.umask(0)  # the umask can only be read by setting it: read once, restore at once
 os.umask(_UMASK)
 
 
