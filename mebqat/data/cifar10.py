@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from .registry import DatasetInfo, register_dataset
-from .storage import DatasetCorruptError, DatasetMissingError, staged_download
-from .supervised import SupervisedDataset, split_indices
+from .storage import ensure_files, open_checked
+from .supervised import SupervisedDataset, check_input_shape, split_indices
 from .transforms import DOREFA_STATS, supervised_transform
 
 FOLDER = "cifar-10-batches-py"
@@ -49,28 +49,21 @@ def _loader_class(verify: bool):
 def open_cifar10(root: Path, train: bool, download: bool, verify: bool):
     """The torchvision dataset (no transform), downloading first when allowed."""
     folder = root / FOLDER
-    missing = [name for name in FILES if not (folder / name).is_file()]
-    if missing and download:
+
+    def fetch(staging: Path) -> None:
         from torchvision.datasets import CIFAR10
 
-        with staged_download(root, "cifar10", HOW_TO_OBTAIN) as staging:
-            CIFAR10(str(staging), train=True, download=True)
-        missing = [name for name in FILES if not (folder / name).is_file()]
-    if missing:
-        raise DatasetMissingError("cifar10", folder / missing[0], HOW_TO_OBTAIN)
-    try:
-        return _loader_class(verify)(str(root), train=train, download=False)
-    except RuntimeError as err:
-        raise DatasetCorruptError("cifar10", folder, HOW_TO_OBTAIN,
-                                  f"torchvision's MD5 check failed: {err}; files you built yourself load with "
-                                  "verify=False") from None
+        CIFAR10(str(staging), train=True, download=True)
+
+    ensure_files("cifar10", root, [folder / name for name in FILES], HOW_TO_OBTAIN, fetch if download else None)
+    return open_checked("cifar10", folder, HOW_TO_OBTAIN,
+                        lambda: _loader_class(verify)(str(root), train=train, download=False))
 
 
 @register_dataset(INFO)
 def load(split: str, root: Path, *, normalization: str, augment: bool, input_shape, download: bool,
          verify: bool) -> SupervisedDataset:
-    if input_shape not in (None, SHAPE):
-        raise ValueError(f"cifar10 images are {SHAPE}; input_shape={input_shape} is not supported")
+    check_input_shape("cifar10", SHAPE, input_shape)
     base = open_cifar10(root, train=split != "test", download=download, verify=verify)
     targets = np.asarray(base.targets, dtype=np.int64)
     indices = np.arange(len(targets)) if split == "test" else split_indices(split, targets, VAL_SIZE)

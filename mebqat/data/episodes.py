@@ -1,6 +1,6 @@
 """N-way K-shot episodes through learn2learn's task machinery.
 
-A ``TaskDataset`` over the split's ``MetaDataset`` with two task transforms: ``FusedNWaysKShots`` (N random
+A ``Taskset`` (``TaskDataset``) over the split's ``MetaDataset`` with two task transforms: ``FusedNWaysKShots`` (N random
 classes, K+Q distinct random samples of each, grouped by class) and ``RemapLabels(shuffle=True)`` (a random
 permutation of 0..N−1 as labels). The first K samples of each class are its support, the other Q its
 queries, so support and query share one class order and never share an image (official-mebqat.md §6).
@@ -57,7 +57,7 @@ class EpisodeSampler:
         self.num_sampled = 0
         meta = split.meta_dataset()
         self._indices_to_labels = meta.indices_to_labels
-        self._taskset = l2l.data.TaskDataset(meta, task_transforms=[
+        self._taskset = l2l.data.Taskset(meta, task_transforms=[
             l2l.data.transforms.FusedNWaysKShots(meta, n=self.ways, k=self.shots + self.queries),
             l2l.data.transforms.RemapLabels(meta, shuffle=True),
         ], num_tasks=-1)

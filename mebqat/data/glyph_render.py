@@ -18,7 +18,7 @@ import torch
 from . import glyph_catalogue as catalogue
 
 GRID = 4
-STROKES = np.array([-1, 0, 0, 1, 1, 2])  # erode by 1 px, as drawn, dilate by 1 or 2 px (at supersampled size)
+STROKES = np.array([-1, 0, 0, 1, 1])  # erode by 1 px, as drawn, dilate by 1 px (at the supersampled size)
 LUMA = np.array([0.299, 0.587, 0.114])
 
 
@@ -62,10 +62,9 @@ def _stack_inks(codepoint: int, fonts: np.ndarray, size: int, margin: int) -> tu
 def _vary_strokes(stack: np.ndarray, strokes: np.ndarray) -> np.ndarray:
     from scipy.ndimage import grey_dilation, grey_erosion
 
-    for amount in (1, 2):
-        chosen = strokes == amount
-        if chosen.any():
-            stack[chosen] = grey_dilation(stack[chosen], size=(1, 2 * amount + 1, 2 * amount + 1))
+    chosen = strokes == 1
+    if chosen.any():
+        stack[chosen] = grey_dilation(stack[chosen], size=(1, 3, 3))
     chosen = np.flatnonzero(strokes == -1)
     if len(chosen):
         thinner = grey_erosion(stack[chosen], size=(1, 3, 3))
@@ -112,6 +111,8 @@ def render_masks(character: catalogue.Character, count: int, size: int, supersam
     drawn = torch.nn.functional.grid_sample(torch.from_numpy(stack)[:, None], grid, mode="bilinear",
                                             padding_mode="zeros", align_corners=False)[:, 0].numpy()
     masks = drawn.reshape(count, size, supersample, size, supersample).mean(axis=(2, 4))
+    # Hairline fonts would fade to grey once reduced; like a pen stroke, the darkest ink is full ink.
+    masks /= np.maximum(masks.max(axis=(1, 2), keepdims=True), 1e-6)
     return np.clip(masks, 0.0, 1.0).astype(np.float32), fonts
 
 

@@ -102,6 +102,8 @@ def cache_path(root: Path, name: str, seed: int) -> Path:
 
 def load_cache(name: str, root: Path, seed: int) -> tuple[dict[str, Any], dict[str, np.ndarray], float | None]:
     """The cached build, made first if absent; the third value is the build time when one was made."""
+    if seed < 0:
+        raise ValueError(f"a stand-in seed must be >= 0, got {seed}")
     path = cache_path(root, name, seed)
     seconds = None
     if not path.is_file():

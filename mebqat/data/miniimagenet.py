@@ -17,7 +17,7 @@ import torch
 from .fewshot import FewShotSplit
 from .l2l import learn2learn
 from .registry import DatasetInfo, register_dataset
-from .storage import DatasetCorruptError, DatasetMissingError, quiet_stdout, staged_download
+from .storage import DatasetCorruptError, ensure_files, quiet_stdout
 
 FOLDER = "mini-imagenet"
 MODES = {"train": "train", "val": "validation", "test": "test"}
@@ -40,15 +40,13 @@ def load(split: str, root: Path, *, download: bool, verify: bool, seed: int) -> 
     mode = MODES[split]
     folder = root / FOLDER
     path = folder / f"mini-imagenet-cache-{mode}.pkl"
-    if not path.is_file() and not download:
-        raise DatasetMissingError("miniimagenet", path, HOW_TO_OBTAIN)
-    MiniImagenet = learn2learn().vision.datasets.MiniImagenet
 
-    if not path.is_file():
-        with staged_download(root, "miniimagenet", HOW_TO_OBTAIN) as staging, quiet_stdout():
-            MiniImagenet(str(staging / FOLDER), mode=mode, download=True)
-    if not path.is_file():
-        raise DatasetMissingError("miniimagenet", path, HOW_TO_OBTAIN)
+    def fetch(staging: Path) -> None:
+        with quiet_stdout():
+            learn2learn().vision.datasets.MiniImagenet(str(staging / FOLDER), mode=mode, download=True)
+
+    ensure_files("miniimagenet", root, [path], HOW_TO_OBTAIN, fetch if download else None)
+    MiniImagenet = learn2learn().vision.datasets.MiniImagenet  # imported only now: it costs seconds
     try:
         dataset = MiniImagenet(str(folder), mode=mode, download=False)
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError) as err:

@@ -26,7 +26,7 @@ from PIL import Image
 
 from .fewshot import FewShotSplit
 from .registry import DatasetInfo, register_dataset
-from .storage import DatasetCorruptError, DatasetMissingError, staged_download
+from .storage import DatasetCorruptError, DatasetMissingError, open_checked, staged_download
 
 FOLDER = "omniglot-py"
 SETS = {"background": "images_background", "evaluation": "images_evaluation"}
@@ -107,13 +107,10 @@ def _ensure_set(root: Path, set_name: str, download: bool, verify: bool) -> None
 
 
 def _open_set(root: Path, set_name: str, verify: bool):
-    try:
-        return _loader_class(verify)(str(root), background=set_name == "background", download=False)
-    except RuntimeError as err:
-        raise DatasetCorruptError("omniglot", root / FOLDER / f"{SETS[set_name]}.zip", HOW_TO_OBTAIN,
-                                  f"torchvision could not verify it ({err}); it checks the official zip's MD5, so "
-                                  "extracted folders without their zip, or files you built yourself, load with "
-                                  "verify=False") from None
+    return open_checked("omniglot", root / FOLDER / f"{SETS[set_name]}.zip", HOW_TO_OBTAIN,
+                        lambda: _loader_class(verify)(str(root), background=set_name == "background", download=False),
+                        problem="torchvision could not verify it against the official zip's MD5 (extracted folders "
+                                "without their zip cannot be verified)")
 
 
 def _to_array(image: Image.Image) -> np.ndarray:

@@ -67,9 +67,10 @@ def preview(name: str, out: str | Path, split: str = "train", root: str | Path |
     ax.set_xticks([])
     for side in ax.spines.values():
         side.set_visible(False)
-    ax.set_title(f"{info.title}: {split} split, one row per class", fontsize=9)
+    title = f"{info.title}: {split} split, one row per class"
+    ax.set_title(title, fontsize=9)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, bbox_inches="tight")
+    fig.savefig(out, bbox_inches="tight", metadata={"Title": title})
     plt.close(fig)
     return out

@@ -12,12 +12,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 ENV_VAR = "MEBQAT_DATA"
-_UMASK = os.umask(0)
+_UMASK = os.umask(0)  # the umask can only be read by setting it: read once, restore at once
 os.umask(_UMASK)
 
 
@@ -36,6 +36,17 @@ class DatasetCorruptError(DatasetMissingError):
 
     def __init__(self, dataset: str, path: Path | str, how_to_obtain: str, problem: str):
         super().__init__(dataset, path, how_to_obtain, reason=f"is present but unusable ({problem})")
+
+
+def open_checked(dataset: str, path: Path, how_to_obtain: str, construct: Callable[[], Any],
+                 problem: str = "torchvision's MD5 check failed") -> Any:
+    """``construct()`` a torchvision dataset; its integrity failure (a RuntimeError) becomes a
+    :class:`DatasetCorruptError` that says how to load files one built oneself."""
+    try:
+        return construct()
+    except RuntimeError as err:
+        raise DatasetCorruptError(dataset, path, how_to_obtain,
+                                  f"{problem}: {err}; files you built yourself load with verify=False") from None
 
 
 def default_data_root() -> Path:
@@ -124,6 +135,19 @@ def staged_download(root: Path, dataset: str, how_to_obtain: str) -> Iterator[Pa
         shutil.rmtree(staging, ignore_errors=True)
         if created_root and not any(root.iterdir()):
             root.rmdir()
+
+
+def ensure_files(dataset: str, root: Path, paths: list[Path], how_to_obtain: str,
+                 fetch: Callable[[Path], None] | None) -> None:
+    """Raise :class:`DatasetMissingError` for the first of ``paths`` that is absent, after trying
+    ``fetch(staging_folder)`` (a standard loader's download into a stand-in root) when given."""
+    missing = [p for p in paths if not p.is_file()]
+    if missing and fetch is not None:
+        with staged_download(root, dataset, how_to_obtain) as staging:
+            fetch(staging)
+        missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise DatasetMissingError(dataset, missing[0], how_to_obtain)
 
 
 def quiet_stdout() -> contextlib.AbstractContextManager:

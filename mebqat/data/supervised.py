@@ -32,6 +32,11 @@ def holdout_indices(labels: Sequence[int] | np.ndarray, size: int, seed: int = V
     return np.sort(np.concatenate(chosen))
 
 
+def check_input_shape(name: str, shape: tuple[int, int, int], input_shape: tuple[int, ...] | None) -> None:
+    if input_shape not in (None, shape):
+        raise ValueError(f"{name} images are {shape}; input_shape={input_shape} is not supported")
+
+
 def split_indices(split: str, labels: Sequence[int] | np.ndarray, val_size: int) -> np.ndarray:
     """Indices into the training data for ``trainval`` / ``val`` / ``train``."""
     n = len(labels)

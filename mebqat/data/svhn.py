@@ -10,8 +10,8 @@ import numpy as np
 from torch.utils.data import ConcatDataset
 
 from .registry import DatasetInfo, register_dataset
-from .storage import DatasetCorruptError, DatasetMissingError, staged_download
-from .supervised import SupervisedDataset, split_indices
+from .storage import ensure_files, open_checked
+from .supervised import SupervisedDataset, check_input_shape, split_indices
 from .transforms import DOREFA_STATS, supervised_transform
 
 FOLDER = "svhn"
@@ -49,27 +49,22 @@ def _loader_class(verify: bool):
 def open_svhn(root: Path, part: str, download: bool, verify: bool):
     folder = root / FOLDER
     path = folder / PARTS[part]
-    if not path.is_file() and download:
+
+    def fetch(staging: Path) -> None:
         from torchvision.datasets import SVHN
 
-        with staged_download(root, "svhn", HOW_TO_OBTAIN) as staging:
-            SVHN(str(staging / FOLDER), split=part, download=True)
-    if not path.is_file():
-        raise DatasetMissingError("svhn", path, HOW_TO_OBTAIN)
-    try:
-        return _loader_class(verify)(str(folder), split=part, download=False)
-    except RuntimeError as err:
-        raise DatasetCorruptError("svhn", path, HOW_TO_OBTAIN,
-                                  f"torchvision's MD5 check failed: {err}; files you built yourself load with "
-                                  "verify=False") from None
+        SVHN(str(staging / FOLDER), split=part, download=True)
+
+    ensure_files("svhn", root, [path], HOW_TO_OBTAIN, fetch if download else None)
+    return open_checked("svhn", path, HOW_TO_OBTAIN,
+                        lambda: _loader_class(verify)(str(folder), split=part, download=False))
 
 
 @register_dataset(INFO)
 def load(split: str, root: Path, *, normalization: str, augment: bool, input_shape, download: bool,
          verify: bool) -> SupervisedDataset:
     # `augment` has nothing to switch on: the paper trains SVHN without augmentation.
-    if input_shape not in (None, SHAPE):
-        raise ValueError(f"svhn is resized to {SHAPE}; input_shape={input_shape} is not supported")
+    check_input_shape("svhn", SHAPE, input_shape)
     if split == "test":
         base = open_svhn(root, "test", download, verify)
         targets = np.asarray(base.labels, dtype=np.int64)
