@@ -4,8 +4,9 @@ import zlib
 import pytest
 import torch
 
-# Two cores, no GPU: keep torch from oversubscribing when pytest runs beside other work.
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Two cores, no GPU. OMP_NUM_THREADS=1 when the machine is shared: OpenMP threads spin at barriers, and
+# one small op can take 30x longer with 2 threads if another process holds a core.
+torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 0)) or max(1, min(2, os.cpu_count() or 1)))
 
 
 @pytest.fixture

@@ -138,6 +138,20 @@ def _optimizer_parameters(method: FewShotMethod, model: nn.Module) -> list[nn.Pa
     return [p for name, p in model.named_parameters() if not (frozen and kinds[name] == "activation_step")]
 
 
+def build_model(method: FewShotMethod, config: Mapping[str, Any], train_split, device: torch.device) -> nn.Module:
+    """The base network, seeded, with its activation steps calibrated once at the base task on one
+    training support set (the authors' "temp" forward; PN: support + query), if that task quantizes them."""
+    seed_everything(config["job"]["seed"])
+    model = method.build_model().to(device)
+    base = method.base_task()
+    if base.a is not None:
+        episode = _train_sampler(config, train_split, derived_seed(config["job"]["seed"], 3)).sample()
+        x = episode.support_x if method.ALGORITHM == "maml" else torch.cat([episode.support_x, episode.query_x])
+        with module_mode(model, True):
+            calibrate_activation_steps(model, x.to(device, next(model.parameters()).dtype), base)
+    return model
+
+
 def train(config: Mapping[str, Any], out: str | Path, device: str | None = None) -> RunDir:
     run = RunDir(out)
     run.prepare(config)
@@ -149,17 +163,9 @@ def train(config: Mapping[str, Any], out: str | Path, device: str | None = None)
     train_split = _split(config, "train")
     val_tasks = _fixed_tasks(config, "val", data["val_tasks"])
     info = train_split.info
-    seed_everything(seed)
-    model = method.build_model().to(dev)
+    model = build_model(method, config, train_split, dev)
     dtype = next(model.parameters()).dtype
     sampler = _train_sampler(config, train_split, seed)
-    base = method.base_task()
-    if base.a is not None:  # the authors' "temp" forward: activation steps booted once, at the base task
-        calibration = _train_sampler(config, train_split, derived_seed(seed, 3)).sample()
-        x = calibration.support_x if method.ALGORITHM == "maml" else torch.cat([calibration.support_x,
-                                                                                calibration.query_x])
-        with module_mode(model, True):
-            calibrate_activation_steps(model, x.to(dev, dtype), base)
     optimizer = build_optimizer(_optimizer_parameters(method, model), train_cfg["optimizer"])
     scheduler = build_scheduler(optimizer, train_cfg["schedule"])
     counter = PassCounter()
@@ -251,22 +257,32 @@ def train(config: Mapping[str, Any], out: str | Path, device: str | None = None)
 # ---------------------------------------------------------------- meta-test
 
 
-def _fp_baseline_prepare(method: FewShotMethod, model: nn.Module, params: dict[str, torch.Tensor],
-                         seed: int):
-    """Per-(episode, bitwidth) steps of an FP-trained network (official §5.2–§5.3): activation steps
-    booted from the episode's first batch, weight steps from a random init (official) or the trained
-    weights (corrected)."""
-    references = weight_step_references(model, random_init=method.switches["fp_baseline_random_steps"], seed=seed)
-    kinds = parameter_kinds(model)
-    for name, kind in kinds.items():  # placeholders: every run boots its own before using them
-        if kind == "activation_step":
-            params[name] = torch.ones_like(params[name])
+def _untrained_steps_prepare(method: FewShotMethod, model: nn.Module, params: dict[str, torch.Tensor], seed: int):
+    """Per-(episode, bitwidth) steps for the quantizers a model never trained (official §5.2–§5.3): an
+    FP-trained baseline has neither weight nor activation steps, a QAT model trained with FP activations
+    has no activation steps. Its test network boots activation steps from the run's first batch, and
+    weight steps from a random init (official) or from the trained weights (corrected). None if the
+    model trained every step it uses."""
+    trained = method.trained_tasks()
+    boot_activations = all(t.a is None for t in trained)
+    boot_weights = all(t.w is None for t in trained)
+    if not (boot_activations or boot_weights):
+        return None
+    references = weight_step_references(model, method.switches["fp_baseline_random_steps"], seed) \
+        if boot_weights else None
+    if boot_activations:  # placeholders, so the state checks pass: every run boots its own before use
+        for name, kind in parameter_kinds(model).items():
+            if kind == "activation_step":
+                params[name] = torch.ones_like(params[name])
+    buffers = dict(model.named_buffers())
     first_batch_is_support = method.ALGORITHM == "maml"
 
     def prepare(p: dict[str, torch.Tensor], episode: Episode, task: Any) -> dict[str, torch.Tensor]:
-        weights = boot_weight_steps(model, p, references, task)
-        x = episode.support_x if first_batch_is_support else torch.cat([episode.support_x, episode.query_x])
-        return {**weights, **boot_activation_steps(model, {**p, **weights}, dict(model.named_buffers()), x, task)}
+        booted = boot_weight_steps(model, p, references, task) if boot_weights else {}
+        if boot_activations:
+            x = episode.support_x if first_batch_is_support else torch.cat([episode.support_x, episode.query_x])
+            booted.update(boot_activation_steps(model, {**p, **booted}, buffers, x, task))
+        return booted
 
     return prepare
 
@@ -276,7 +292,7 @@ def meta_test(method: FewShotMethod, model: nn.Module, tasks: list[BitwidthTask]
     """[len(tasks), len(episodes)] accuracies on the fixed test tasks."""
     dtype = next(model.parameters()).dtype
     params, buffers = model_state(model)
-    prepare = _fp_baseline_prepare(method, model, params, config["job"]["seed"]) if method.is_fp_baseline else None
+    prepare = _untrained_steps_prepare(method, model, params, config["job"]["seed"])
     chunk = config["evaluate"]["episode_chunk"]
     batches = [_device_episode(episodes.batch(range(start, min(start + chunk, len(episodes)))), device, dtype)
                for start in range(0, len(episodes), chunk)]

@@ -72,6 +72,8 @@ def boot_weight_steps(model: nn.Module, params: ParamDict, references: dict[str,
     booted: ParamDict = {}
     for name, layer in _lsq_layers(model):
         layer_bits = bits.weight(layer.role)
+        if layer_bits is None:  # a Python FP task: the step is not used
+            continue
         step = lsq.step_from_mean_abs(references[name], layer_bits, signed=True)
         key = f"{name}.weight_quantizer.step.values"
         booted[key] = layer.weight_quantizer.step.with_value(params[key], layer_bits, step)

@@ -121,9 +121,10 @@ def python_tasks(tasks: Tasks, count: int | None, model: nn.Module) -> list[Bitw
     return tasks_from_tensor(task_codes(tasks, count, model))
 
 
-def check_state(model: nn.Module, params: ParamDict, buffers: ParamDict) -> torch.dtype:
+def check_state(model: nn.Module, params: ParamDict, buffers: ParamDict, tasks: Tasks | None = None) -> torch.dtype:
     """``params``/``buffers`` must name exactly the model's parameters and buffers, in one floating dtype,
-    with calibrated LSQ activation steps; returns that dtype."""
+    with calibrated LSQ activation steps (unless ``tasks`` are given and none of them quantizes
+    activations: an FP-trained baseline never calibrates them); returns that dtype."""
     expected, given = set(dict(model.named_parameters())), set(params)
     if expected != given:
         raise ValueError(f"params do not match the model: missing {sorted(expected - given)}, "
@@ -135,8 +136,9 @@ def check_state(model: nn.Module, params: ParamDict, buffers: ParamDict) -> torc
     if len(dtypes) != 1:
         raise TypeError(f"parameters mix dtypes {sorted(map(str, dtypes))}")
     kinds = parameter_kinds(model)
+    uses_activation_steps = tasks is None or any(t.a is not None for t in python_tasks(tasks, None, model))
     for name, p in params.items():
-        if kinds.get(name) == "activation_step" and not bool(torch.isfinite(p).all()):
+        if uses_activation_steps and kinds.get(name) == "activation_step" and not bool(torch.isfinite(p).all()):
             raise ValueError(f"LSQ activation step {name} is not calibrated: call "
                              f"mebqat.quant.calibrate_activation_steps(model, x, (2, 2)) first")
     return dtypes.pop()

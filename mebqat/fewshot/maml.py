@@ -50,9 +50,10 @@ def fomaml_episode(model: nn.Module, params: ParamDict, buffers: ParamDict, epis
     return grads, loss, accuracy
 
 
-def _check(model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode, inner: InnerLoop) -> int:
+def _check(model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode, inner: InnerLoop,
+           tasks: Tasks) -> int:
     require_transductive(model, "FOMAML")
-    dtype = check_state(model, params, buffers)
+    dtype = check_state(model, params, buffers, tasks)
     inner.check(params)
     count = check_episode(episodes, batched=True, model=model, dtype=dtype)
     check_labels_fit(episodes, model.ways)
@@ -64,7 +65,7 @@ def fomaml_batched(model: nn.Module, params: ParamDict, buffers: ParamDict, epis
     """Batched engine: ``vmap`` over a stacked meta-batch of B episodes and their B tasks ([B, 2] tensor
     or B Python tasks). ``chunk_size`` evaluates the vmap in chunks of that many episodes (memory; on a
     CPU small chunks also keep the working set in cache)."""
-    count = _check(model, params, buffers, episodes, inner)
+    count = _check(model, params, buffers, episodes, inner, tasks)
     codes = task_codes(tasks, count, model).to(episodes.support_x.device)
     params = detached(params)
 
@@ -78,7 +79,7 @@ def fomaml_batched(model: nn.Module, params: ParamDict, buffers: ParamDict, epis
 def fomaml_sequential(model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode, tasks: Tasks,
                       inner: InnerLoop) -> FomamlResult:
     """Sequential reference engine: the same computation, one episode at a time with Python tasks."""
-    count = _check(model, params, buffers, episodes, inner)
+    count = _check(model, params, buffers, episodes, inner, tasks)
     params = detached(params)
     return FomamlResult(*stack_results([fomaml_episode(model, params, buffers, episode, task, inner) for episode, task
                                         in zip(unstack_episodes(episodes), python_tasks(tasks, count, model))]))

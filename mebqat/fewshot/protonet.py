@@ -78,8 +78,9 @@ def _task_step(model: nn.Module, params: ParamDict, buffers: ParamDict, episode:
     return grads, loss, accuracy
 
 
-def _prepare(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode) -> tuple[ParamDict, int]:
-    dtype = check_state(model, params, buffers)
+def _prepare(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode,
+             tasks: Tasks) -> tuple[ParamDict, int]:
+    dtype = check_state(model, params, buffers, tasks)
     check_episode(episode, batched=False, model=model, dtype=dtype)
     return detached(params), episode_ways(episode, batched=False)
 
@@ -90,7 +91,7 @@ def pn_batched(model: nn.Module, params: ParamDict, buffers: ParamDict, episode:
     if tracks_running_stats(model):
         raise ValueError("pn_batched cannot update BN running statistics inside vmap; use pn_sequential "
                          "for models built with track_running_stats=True (PN, PN+QAT)")
-    params, ways = _prepare(model, params, buffers, episode)
+    params, ways = _prepare(model, params, buffers, episode, tasks)
     codes = task_codes(tasks, None, model).to(episode.support_x.device)
     with module_mode(model, True):
         grads, loss, accuracy = vmap(lambda task: _task_step(model, params, buffers, episode, task, ways))(codes)
@@ -112,7 +113,7 @@ def pn_sequential(model: nn.Module, params: ParamDict, buffers: ParamDict, episo
                   tasks: Tasks) -> ProtoResult:
     """Sequential engine: a loop over the tasks with plain autograd; where the model tracks BN running
     statistics (PN, PN+QAT) each task updates a fresh copy of ``buffers``, and the last copy is returned."""
-    params, ways = _prepare(model, params, buffers, episode)
+    params, ways = _prepare(model, params, buffers, episode, tasks)
     running = tracks_running_stats(model)
     results, new_buffers = [], buffers
     with module_mode(model, True):

@@ -1,0 +1,254 @@
+"""Tables 4/5 jobs: each of the six methods through the CLI on the glyph stand-ins, the fixed test-task
+set shared by every method and bitwidth of a setup, resume after a kill, and what each fidelity switch
+changes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from mebqat.data import Episode, stack_episodes
+from mebqat.engine import fewshot as engine
+from mebqat.engine.config import RESOURCES, resolve_job
+from mebqat.methods import get_method
+from mebqat.models import parameter_counts, parameter_kinds
+from mebqat.quant import BitwidthTask as T
+
+SCRIPT = str(Path(sys.executable).parent / "mebqat")
+METRICS_SCHEMA = yaml.safe_load((RESOURCES / "schemas" / "metrics.schema.yaml").read_text())
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def mebqat(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=900, env=ENV)
+
+
+def train_args(data_root: Path, out: Path, setup: str, method: str, *extra: str) -> list[str]:
+    return ["train", "--setup", setup, "--method", method, "--scale", "smoke", "--out", str(out), "--threads", "1",
+            "--set", f"data.root={data_root}", *extra]
+
+
+JOBS = {  # the three methods of each table, on one setup each
+    "maml_omniglot_20w1s": [("fomaml", []), ("fomaml_qat", ["--train-task", "(3,3)"]), ("mebqat_maml", [])],
+    "pn_miniimagenet_5w1s": [("pn", []), ("pn_qat", ["--train-task", "(4,FP)"]), ("mebqat_pn", [])],
+}
+
+
+@pytest.fixture(scope="module")
+def finished_runs(data_root, tmp_path_factory):
+    runs = {}
+    for setup, jobs in JOBS.items():
+        for method, extra in jobs:
+            out = tmp_path_factory.mktemp(f"{setup}-{method}")
+            trained = mebqat(*train_args(data_root, out, setup, method, *extra))
+            assert trained.returncode == 0, trained.stderr
+            evaluated = mebqat("evaluate", str(out), "--threads", "1")
+            assert evaluated.returncode == 0, evaluated.stderr
+            runs[(setup, method)] = out
+    return runs
+
+
+@pytest.mark.parametrize("setup, method", [(s, m) for s, jobs in JOBS.items() for m, _ in jobs])
+def test_each_method_produces_a_valid_metrics_file(finished_runs, setup, method):
+    out = finished_runs[(setup, method)]
+    metrics = json.loads((out / "metrics.json").read_text())
+    jsonschema.validate(metrics, METRICS_SCHEMA)
+    identity = metrics["identity"]
+    assert (identity["setup"], identity["method"], identity["scale"]) == (setup, method, "smoke")
+    assert identity["is_standin"] and identity["stands_for"] in ("Omniglot", "MiniImageNet")
+    assert [(r["bits_w"], r["bits_a"]) for r in metrics["results"]] == \
+        [(b, b) for b in (2, 3, 4, 5, 6, 7, 8, 16)] + [("FP", "FP")]
+    assert all(r["n"] == 6 for r in metrics["results"])  # 6 test tasks at smoke scale
+    per_episode = np.load(out / "episode_accuracies.npz")
+    assert per_episode["accuracies"].shape == (9, 6)
+    means = per_episode["accuracies"].mean(axis=1) * 100
+    np.testing.assert_allclose(means, [r["accuracy"] for r in metrics["results"]], rtol=1e-6)
+    costs = metrics["costs"]
+    if method in ("fomaml", "fomaml_qat", "mebqat_maml"):  # meta-batch 2 × (2 inner steps + 1 query pass)
+        assert costs["backward_passes_per_update"] == 2 * 3
+    else:  # 4 tasks share the MEBQAT-PN episode; one for PN / PN+QAT
+        assert costs["backward_passes_per_update"] == (4 if method == "mebqat_pn" else 1)
+
+
+@pytest.mark.parametrize("setup", JOBS)
+def test_every_method_and_bitwidth_of_a_setup_uses_the_same_test_tasks(finished_runs, setup):
+    fingerprints = set()
+    for method, _ in JOBS[setup]:
+        out = finished_runs[(setup, method)]
+        fingerprints.add(json.loads((out / "metrics.json").read_text())["test_tasks"]["fingerprint"])
+        fingerprints.add(str(np.load(out / "episode_accuracies.npz")["fingerprint"]))
+    assert len(fingerprints) == 1
+
+
+def test_a_killed_fewshot_job_resumes_to_the_same_metrics(data_root, tmp_path):
+    extra = ["--set", "train.epochs=4", "--set", "train.steps_per_epoch=3"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    args = train_args(data_root, resumed, "pn_miniimagenet_5w1s", "mebqat_pn", *extra)
+    process = subprocess.Popen([SCRIPT, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    deadline = time.time() + 600
+    while not (resumed / "checkpoints" / "last.pt").exists():
+        assert process.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (resumed / "train_summary.json").exists()
+    assert mebqat(*args).returncode == 0
+    assert mebqat(*train_args(data_root, straight, "pn_miniimagenet_5w1s", "mebqat_pn", *extra)).returncode == 0
+    for run in (straight, resumed):
+        assert mebqat("evaluate", str(run), "--threads", "1").returncode == 0
+    a, b = (json.loads((run / "metrics.json").read_text()) for run in (straight, resumed))
+    assert a["results"] == b["results"] and a["selection"] == b["selection"]
+    np.testing.assert_array_equal(np.load(straight / "episode_accuracies.npz")["accuracies"],
+                                  np.load(resumed / "episode_accuracies.npz")["accuracies"])
+
+
+# ---------------------------------------------------------------- fidelity switches
+
+
+def configured(setup: str, method: str, fidelity: str = "official", **switches) -> dict:
+    spec = {"setup": setup, "method": method, "scale": "smoke", "fidelity": fidelity, "fidelity_switches": switches}
+    if method.endswith("_qat"):
+        spec["train_task"] = "(3,3)"
+    return resolve_job(spec)
+
+
+def test_official_and_corrected_presets_set_every_switch():
+    official = configured("maml_omniglot_20w1s", "mebqat_maml")["fidelity_switches"]
+    corrected = configured("maml_omniglot_20w1s", "mebqat_maml", "corrected")["fidelity_switches"]
+    assert set(official) == set(corrected) == {"shared_lsq_steps", "frozen_activation_steps",
+                                               "frozen_steps_in_inner_loops", "lsq_levels_2b",
+                                               "fp_baseline_random_steps"}
+    assert all(official.values()) and not any(corrected.values())
+    assert "frozen_steps_in_inner_loops" not in configured("pn_omniglot_20w1s", "mebqat_pn")["fidelity_switches"]
+
+
+def test_shared_lsq_steps_and_levels_switches_change_the_model():
+    official = get_method("mebqat_maml").cls(configured("maml_omniglot_20w1s", "mebqat_maml")).build_model()
+    per_bitwidth = get_method("mebqat_maml").cls(
+        configured("maml_omniglot_20w1s", "mebqat_maml", shared_lsq_steps=False)).build_model()
+    assert parameter_counts(official)["quantizer_params"] == 6
+    assert parameter_counts(per_bitwidth)["quantizer_params"] == 6 * 8
+    exact = get_method("mebqat_maml").cls(
+        configured("maml_omniglot_20w1s", "mebqat_maml", lsq_levels_2b=False)).build_model()
+    assert official.get_submodule("features.4.quantizer").levels == "official"
+    assert exact.get_submodule("features.4.quantizer").levels == "exact"
+
+
+def test_frozen_steps_in_inner_loops_switch_changes_the_adapted_parameters():
+    def adapted(**switches):
+        method = get_method("mebqat_maml").cls(configured("maml_omniglot_20w1s", "mebqat_maml", **switches))
+        return engine.inner_adapt_kinds(method)
+    assert adapted() == {"weight", "bias"}
+    assert adapted(frozen_steps_in_inner_loops=False) == {"weight", "bias", "weight_step", "activation_step"}
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+def test_activation_steps_move_only_when_learning_is_on(frozen, data_root, tmp_path):
+    """Train MEBQAT-PN for a few steps: with the official quirk the activation steps keep their calibrated
+    values exactly; without it they move. Weight steps move in both cases."""
+    config = configured("pn_omniglot_20w1s", "mebqat_pn", frozen_activation_steps=frozen)
+    config["data"]["root"] = str(data_root)
+    method = get_method("mebqat_pn").cls(config)
+    before = engine.build_model(method, config, engine._split(config, "train"), torch.device("cpu"))
+    engine.train(config, tmp_path / "run", device="cpu")
+    after = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=False)["model"]
+    kinds = parameter_kinds(before)
+    initial = dict(before.named_parameters())
+    activation = [n for n, k in kinds.items() if k == "activation_step"]
+    weight = [n for n, k in kinds.items() if k == "weight_step"]
+    assert activation and weight
+    moved = [not torch.equal(after[n], initial[n].detach()) for n in activation]
+    assert (not any(moved)) if frozen else all(moved)
+    assert all(not torch.equal(after[n], initial[n].detach()) for n in weight)
+
+
+def test_fp_baseline_weight_steps_come_from_a_random_init_or_the_trained_weights():
+    from mebqat.fewshot.boot import weight_step_references
+
+    model = get_method("fomaml").cls(configured("maml_omniglot_20w1s", "fomaml")).build_model()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("weight") and p.dim() > 1:
+                p.mul_(5.0)  # "trained" weights, far from the init scale
+    random = weight_step_references(model, random_init=True, seed=0)
+    trained = weight_step_references(model, random_init=False, seed=0)
+    for name in random:
+        layer = model.get_submodule(name)
+        assert trained[name].item() == pytest.approx(layer.weight.abs().mean().item())
+        assert random[name].item() < trained[name].item() / 3  # the init scale, not the trained one
+    assert weight_step_references(model, True, 0)[name] == random[name]  # seeded
+
+
+def _fp_baseline(setup: str, method: str, data_root):
+    config = configured(setup, method)
+    config["data"]["root"] = str(data_root)
+    m = get_method(method).cls(config)
+    model = m.build_model().double()
+    with torch.no_grad():
+        torch.manual_seed(0)
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.normal_(0, 0.1)
+    real = engine._fixed_tasks(config, "test", 3)
+    generator = torch.Generator().manual_seed(0)
+    noise = [real[i]._replace(
+        support_x=torch.rand(real[i].support_x.shape, generator=generator, dtype=torch.float64),
+        query_x=torch.rand(real[i].query_x.shape, generator=generator, dtype=torch.float64)) for i in range(3)]
+
+    class NoiseEpisodes:  # the fixed tasks' labels and shapes, noise images (glyphs' flat backgrounds tie)
+        def __len__(self):
+            return len(noise)
+
+        def batch(self, indices):
+            return stack_episodes([noise[i] for i in indices])
+
+    return config, m, model, NoiseEpisodes()
+
+
+def test_steps_booted_per_episode_are_the_same_inside_vmap(data_root):
+    from torch.func import vmap
+
+    from mebqat.fewshot import model_state
+    from mebqat.quant import task_tensor
+
+    config, method, model, episodes = _fp_baseline("maml_omniglot_20w1s", "fomaml", data_root)
+    params, _ = model_state(model)
+    prepare = engine._untrained_steps_prepare(method, model, params, seed=0)
+    batch = episodes.batch([0, 1, 2])
+    booted = set()
+    for task in (T(2, 2), T(5, 8), T(4, None)):
+        batched = vmap(lambda e: prepare(params, e, task_tensor(task)))(batch)
+        for i in range(3):
+            one = prepare(params, Episode(*(f[i] for f in batch)), task)
+            assert one.keys() <= batched.keys()
+            for name, value in one.items():
+                torch.testing.assert_close(batched[name][i], value, rtol=1e-12, atol=0)
+            booted |= set(one)
+    kinds = parameter_kinds(model)
+    assert {kinds[name] for name in booted} == {"weight_step", "activation_step"}
+
+
+@pytest.mark.parametrize("setup, method, tasks", [
+    # MAML fine-tunes through max-pool: quantized activations would tie exactly there (see fewshot_synthetic.tie_safe)
+    ("maml_omniglot_20w1s", "fomaml", [T(2, None), T(8, None), T(None, None)]),
+    ("pn_omniglot_20w1s", "pn", [T(4, 4), T(8, 8), T(None, None)]),
+])
+def test_fp_baseline_meta_test_engines_agree(setup, method, tasks, data_root):
+    """The FP-baseline meta-test boots steps per (episode, bitwidth) inside the vmapped run and equals the
+    sequential reference (float64)."""
+    config, m, model, episodes = _fp_baseline(setup, method, data_root)
+    batched = engine.meta_test(m, model, tasks, episodes, config, torch.device("cpu"), batched=True)
+    sequential = engine.meta_test(m, model, tasks, episodes, config, torch.device("cpu"), batched=False)
+    torch.testing.assert_close(batched, sequential)
+    assert batched.shape == (3, 3)
