@@ -13,6 +13,7 @@ from ..engine.config import ConfigError, deep_merge, load_job, resolve_job
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("the job (a config file, or the flags below)")
     group.add_argument("--config", help="YAML job spec (setup, method, scale, ...) or a full config.yaml")
+    group.add_argument("--spec", help="a job spec as JSON/YAML text (what the Snakemake workflow passes)")
     group.add_argument("--setup", help="e.g. cifar10_preact_resnet20 (see mebqat/resources/setups/)")
     group.add_argument("--method", help="e.g. mebqat, qat, apdnn, adabits")
     group.add_argument("--scale", default=None, choices=["smoke", "mini", "paper"], help="default: mini")
@@ -44,6 +45,16 @@ def job_config(args: argparse.Namespace) -> dict[str, Any]:
         overrides = deep_merge(overrides, nested)
     switches = {".".join(path): value for path, value in (_assignment(text, "--switch") for text in args.switch)}
     given = {k: v for k, v in flags.items() if v is not None}
+    if args.spec:
+        if args.config:
+            raise ConfigError("give either --config or --spec, not both")
+        spec = yaml.safe_load(args.spec)
+        if not isinstance(spec, dict):
+            raise ConfigError(f"--spec must be a mapping (a job spec), got {args.spec!r}")
+        spec = {**spec, **given}
+        spec["overrides"] = deep_merge(spec.get("overrides", {}), overrides)
+        spec["fidelity_switches"] = {**spec.get("fidelity_switches", {}), **switches}
+        return resolve_job(spec)
     if args.config:
         if given or overrides or switches:
             spec = yaml.safe_load(open(args.config)) or {}

@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA if available) | cpu | cuda | cuda:N")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
+    parser.add_argument("--replace-stale", action="store_true",
+                        help="if --out holds a run of another configuration, delete it and start afresh "
+                             "(default: refuse)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,5 +50,5 @@ def run(args: argparse.Namespace) -> int:
         from ..engine.supervised import train
     else:
         from ..engine.fewshot import train  # type: ignore[no-redef]
-    train(config, args.out, device=args.device)
+    train(config, args.out, device=args.device, replace_stale=args.replace_stale)
     return 0

@@ -152,9 +152,10 @@ def build_model(method: FewShotMethod, config: Mapping[str, Any], train_split, d
     return model
 
 
-def train(config: Mapping[str, Any], out: str | Path, device: str | None = None) -> RunDir:
+def train(config: Mapping[str, Any], out: str | Path, device: str | None = None,
+          replace_stale: bool = False) -> RunDir:
     run = RunDir(out)
-    run.prepare(config)
+    run.prepare(config, replace_stale)
     log = job_logger(run)
     dev = select_device(device)
     job, data, train_cfg = config["job"], config["data"], config["train"]

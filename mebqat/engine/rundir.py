@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -54,13 +55,17 @@ class RunDir:
             raise ValueError(f"checkpoint must be 'best' or 'last', got {which!r}")
         return self.best if which == "best" else self.last
 
-    def prepare(self, config: Mapping[str, Any]) -> None:
-        """Create the directory and record the config; refuse a directory that holds another config."""
+    def prepare(self, config: Mapping[str, Any], replace_stale: bool = False) -> None:
+        """Create the directory and record the config. A directory that holds a run of another config is
+        refused, or (``replace_stale``) deleted first."""
         if self.config.exists():
             existing = yaml.safe_load(self.config.read_text())
             if config_hash(existing) != config_hash(config):
-                raise ConfigError(f"{self.root} holds a run of another configuration (hash "
-                                  f"{config_hash(existing)} ≠ {config_hash(config)}); use a new --out directory")
+                if not replace_stale:
+                    raise ConfigError(f"{self.root} holds a run of another configuration (hash "
+                                      f"{config_hash(existing)} ≠ {config_hash(config)}); use a new --out "
+                                      f"directory, or --replace-stale to delete it")
+                shutil.rmtree(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write(self.config, lambda f: f.write(yaml.safe_dump(dict(config), sort_keys=False).encode()))
 

@@ -111,9 +111,10 @@ def _validate(method: SupervisedMethod, model: torch.nn.Module, loader: DataLoad
     return accuracy
 
 
-def train(config: Mapping[str, Any], out: str | Path, device: str | None = None) -> RunDir:
+def train(config: Mapping[str, Any], out: str | Path, device: str | None = None,
+          replace_stale: bool = False) -> RunDir:
     run = RunDir(out)
-    run.prepare(config)
+    run.prepare(config, replace_stale)
     log = job_logger(run)
     dev = select_device(device)
     job = config["job"]

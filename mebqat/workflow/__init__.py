@@ -1,0 +1,1 @@
+"""What the Snakemake workflow needs from the library: the job matrix."""

@@ -1,0 +1,105 @@
+"""Expand the table matrix (config/tables.yaml) and the workflow config into training jobs.
+
+A job is identified by a path-like id, ``<scale>-<fidelity>/<table>/<setup>/<method>[-<task>]/seed<k>``
+(e.g. ``mini-official/table2/svhn_cnn8/qat-w4a4/seed0``), and carries the job spec that
+``mebqat train --spec`` resolves (setup, method, scale, fidelity, seed, train_task, fidelity switches,
+overrides) plus the hash of its resolved configuration — so a change of the config or of a setup preset
+reruns exactly the jobs whose resolved configuration changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import yaml
+
+from ..engine.config import ConfigError, find_setup, resolve_job
+from ..engine.fidelity import SWITCHES
+from ..engine.provenance import config_hash
+from ..quant import BitwidthTask
+
+MODES = ("all", "quantized")
+FP = BitwidthTask(None, None)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    table: str
+    spec: dict[str, Any] = field(hash=False)
+    config_hash: str = ""
+
+
+def task_label(task: BitwidthTask) -> str:
+    """(4,FP) → w4aFP: a path-safe name of a bitwidth task."""
+    text = str(task).strip("()").replace(",", "a")
+    return f"w{text}"
+
+
+def load_matrix(path: str) -> dict[str, Any]:
+    with open(path) as handle:
+        matrix = yaml.safe_load(handle)
+    if not isinstance(matrix, dict):
+        raise ConfigError(f"{path}: the table matrix must be a mapping of tables")
+    for table, entry in matrix.items():
+        unknown = set(entry) - {"setups", "one_model_per_bitwidth"}
+        if unknown:
+            raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)} under {table}")
+        for setup in entry.get("setups", []):
+            owner, _ = find_setup(setup)
+            if owner != table:
+                raise ConfigError(f"{path}: setup {setup!r} belongs to {owner}, not {table}")
+        for method, mode in (entry.get("one_model_per_bitwidth") or {}).items():
+            if mode not in MODES:
+                raise ConfigError(f"{path}: {table}.one_model_per_bitwidth.{method} must be one of {MODES}")
+    return matrix
+
+
+def _dedicated_tasks(config: Mapping[str, Any], mode: str, restrict: list[str] | None) -> list[BitwidthTask]:
+    tasks = [BitwidthTask.parse(t) for t in config["evaluate"]["tasks"]]
+    if mode == "quantized":
+        tasks = [t for t in tasks if t != FP]
+    if restrict is not None:
+        wanted = {BitwidthTask.parse(t) for t in restrict}
+        tasks = [t for t in tasks if t in wanted]
+    return tasks
+
+
+def expand_jobs(workflow: Mapping[str, Any], matrix: Mapping[str, Any]) -> dict[str, Job]:
+    """Every training job of the tables named in ``workflow["tables"]`` (table3 needs table2's)."""
+    scale, fidelity = workflow["scale"], workflow["fidelity"]
+    wanted = set(workflow["tables"]) | ({"table2"} if "table3" in workflow["tables"] else set())
+    restrict = workflow.get("dedicated_tasks")
+    # the data root is not part of a job (moving the data must not rerun it): the workflow passes it in
+    # the environment ($MEBQAT_DATA)
+    overrides = {"data": {"download": workflow["download"]}, "train": {"engine": workflow["engine"]}}
+    switches = dict(workflow.get("fidelity_switches") or {})
+    unknown = sorted(set(switches) - set(SWITCHES))
+    if unknown:
+        raise ConfigError(f"unknown fidelity switch(es) {unknown}; known: {', '.join(SWITCHES)}")
+    jobs: dict[str, Job] = {}
+    for table in sorted(wanted - {"table3"}):
+        if table not in matrix:
+            raise ConfigError(f"table {table!r} is not in the table matrix ({', '.join(matrix)})")
+        entry = matrix[table]
+        dedicated = entry.get("one_model_per_bitwidth") or {}
+        for setup in entry["setups"]:
+            for method in find_setup(setup)[1]["methods"]:
+                # a workflow-wide switch reaches the jobs of the tables it applies to
+                applicable = {k: v for k, v in switches.items() if table in SWITCHES[k].tables}
+                base = {"setup": setup, "method": method, "scale": scale, "fidelity": fidelity,
+                        "fidelity_switches": applicable, "overrides": overrides}
+                if method in dedicated:
+                    probe = resolve_job({**base, "train_task": "(FP,FP)" if dedicated[method] == "all" else "(8,8)",
+                                         "seed": 0})
+                    variants = [(task_label(t), str(t)) for t in _dedicated_tasks(probe, dedicated[method], restrict)]
+                else:
+                    variants = [(None, None)]
+                for label, task in variants:
+                    for seed in workflow["seeds"]:
+                        spec = {**base, "seed": seed, **({"train_task": task} if task else {})}
+                        name = method if label is None else f"{method}-{label}"
+                        job_id = f"{scale}-{fidelity}/{table}/{setup}/{name}/seed{seed}"
+                        jobs[job_id] = Job(job_id, table, spec, config_hash(resolve_job(spec)))
+    return jobs

@@ -1,0 +1,49 @@
+# Configuration, validation and the job matrix (no rules here).
+
+import json
+import os
+import re
+import sys
+
+from snakemake.utils import validate
+
+validate(config, "../schemas/config.schema.yaml")
+
+from mebqat.workflow.matrix import expand_jobs, load_matrix  # noqa: E402  (after validation: clear errors first)
+
+MATRIX = load_matrix(config["matrix"])
+JOBS = expand_jobs(config, MATRIX)
+RESULTS = config["results"].rstrip("/")
+TABLES = sorted(config["tables"])
+# every command runs the mebqat of the Python that runs Snakemake (no PATH assumptions)
+MEBQAT = f"{sys.executable} -m mebqat"
+MLFLOW_URI = (config["mlflow_uri"] or os.environ.get("MLFLOW_TRACKING_URI")
+              or f"sqlite:///{os.path.abspath(RESULTS)}/mlflow.db")
+DEVICE = config["device"]
+# jobs find the datasets through the environment, so moving them does not change any job's parameters
+os.environ["MEBQAT_DATA"] = os.path.abspath(config["data_root"])
+
+wildcard_constraints:
+    job="|".join(re.escape(job) for job in JOBS) or "no-jobs",
+
+
+def run_dir(wildcards):
+    return f"{RESULTS}/runs/{wildcards.job}"
+
+
+def job_spec(wildcards):
+    return json.dumps(JOBS[wildcards.job].spec, sort_keys=True)
+
+
+def job_hash(wildcards):
+    """The job's resolved-config hash: a change of the config or of a setup preset reruns the job."""
+    return JOBS[wildcards.job].config_hash
+
+
+def job_resources(wildcards):
+    return config["gpus_per_job"]
+
+
+def metrics_files(tables=None):
+    return [f"{RESULTS}/runs/{job}/metrics.json" for job, spec in JOBS.items()
+            if tables is None or spec.table in tables]
