@@ -6,7 +6,7 @@ CORES     ?= 2
 STAMP     := $(VENV)/.setup-stamp
 SETUP_DEPS := pyproject.toml constraints.txt scripts/setup_env.sh
 
-.PHONY: env test tables clean-env
+.PHONY: env test tables smoke clean-env
 
 env: $(STAMP)
 
@@ -16,6 +16,15 @@ $(STAMP): $(SETUP_DEPS)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The main job: every table, figure and the report at the default (mini) scale on the offline stand-ins.
+# Each job runs single-threaded, CORES of them at a time (OpenMP threads of oversubscribed jobs spin).
+tables: $(STAMP)
+	$(VENV)/bin/snakemake --cores $(CORES) all $(SNAKEMAKE_ARGS)
+
+# The same plumbing at smoke scale (about ten minutes on 2 cores).
+smoke: $(STAMP)
+	$(VENV)/bin/snakemake --cores $(CORES) all --configfile config/smoke.yaml $(SNAKEMAKE_ARGS)
 
 clean-env:
 	rm -rf $(VENV)
