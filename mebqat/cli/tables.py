@@ -1,0 +1,50 @@
+"""Build the paper's tables and figures from the runs' metrics.json files.
+
+`build` reads every metrics.json under the given run directories (or the files given), validates each
+against the metrics schema, and writes, for each requested table:
+
+  <out>/table{2,4,5}.{csv,md,tex}   ours beside the paper's (long CSV; tables laid out like the paper's)
+  <out>/table3.{csv,md,tex}         cost formulas with the real N, M, r, T beside the measured counts
+  <figures>/accuracy_table{2,4,5}_<setup>.png and <figures>/costs_table3.png   (with --figures)
+
+A cell without a run is empty ("–"), never zero; stand-in runs are marked and not compared with the paper.
+
+Examples:
+  mebqat tables build --runs results/runs --out results/tables --figures results/figures
+  mebqat tables build --runs results/runs/mini --out /tmp/t --tables 2 3 --scale mini
+"""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "tables"
+HELP = "build the paper's tables (2–5) and figures from the runs' metrics.json files"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    build = actions.add_parser("build", help="write table{N}.{csv,md,tex} and the figures",
+                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    build.add_argument("--runs", nargs="+", required=True, metavar="PATH",
+                       help="run directories (searched recursively for metrics.json) or metrics.json files")
+    build.add_argument("--out", required=True, help="directory for table{N}.{csv,md,tex}")
+    build.add_argument("--figures", help="directory for the figures (none drawn without it)")
+    build.add_argument("--tables", nargs="+", default=["2", "3", "4", "5"], metavar="N",
+                       help="which tables (default: 2 3 4 5)")
+    build.add_argument("--scale", choices=["smoke", "mini", "paper"],
+                       help="use only runs of this scale (needed when the runs mix scales)")
+    build.add_argument("--fidelity", choices=["official", "corrected"],
+                       help="use only runs of this fidelity (needed when the runs mix fidelities)")
+    build.add_argument("--figure-formats", nargs="+", default=["png"], choices=["png", "svg", "pdf"],
+                       metavar="FMT", help="figure file formats: png svg pdf (default: png)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..tables import build
+
+    written = build(args.runs, args.out, figures=args.figures, tables=args.tables, scale=args.scale,
+                    fidelity=args.fidelity, figure_formats=args.figure_formats)
+    for path in written:
+        print(path)
+    return 0

@@ -1,0 +1,156 @@
+"""Tables 2, 4 and 5: our accuracies beside the paper's, as a long CSV and as Markdown/LaTeX laid out like
+the paper (rows = bitwidths, columns grouped by setup and method).
+
+Every cell of the table's grid is present in the long CSV, filled or not: an empty accuracy means no
+result (no job, or a method that cannot be evaluated at that bitwidth), never zero. ``delta`` = ours −
+paper, only where both exist and ours was measured on the real dataset: a stand-in run is shown beside
+the paper's number for orientation, never compared with it.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .layout import SetupLayout, row_label, table_number, table_rows, table_setups
+from .paper import KEY, PAPER_DASH, PAPER_LOST, PAPER_VALUE, paper_accuracies
+from .render import EMPTY, Block, Document
+
+SPEC_COLUMNS = ["table", "dataset", "model", "method", "bits_w", "bits_a", "shots", "ways", "accuracy", "ci95",
+                "paper_accuracy", "delta"]
+EXTRA_COLUMNS = ["setup", "scale", "fidelity", "run_dataset", "is_standin", "seeds", "ci95_over", "n",
+                 "cell_source", "paper_cell"]
+TABLE_TITLES = {
+    "table2": "bitwidth adaptation, test accuracy (%)",
+    "table4": "bitwidth-class joint adaptation with MAML-type training, meta-test accuracy (%)",
+    "table5": "bitwidth-class joint adaptation with Prototypical Networks, meta-test accuracy (%)",
+}
+
+
+def _grid(table: str) -> pd.DataFrame:
+    rows = []
+    for layout in table_setups(table):
+        for method, title in zip(layout.methods, layout.method_titles()):
+            for bits_w, bits_a in table_rows(table):
+                rows.append({"table": table, "dataset": layout.paper_dataset, "model": layout.paper_model,
+                             "method": title, "bits_w": bits_w, "bits_a": bits_a,
+                             "shots": "" if layout.shots is None else str(layout.shots),
+                             "ways": "" if layout.ways is None else str(layout.ways),
+                             "setup": layout.name, "method_name": method})
+    return pd.DataFrame(rows)
+
+
+def accuracy_frame(table: str, cells: pd.DataFrame) -> pd.DataFrame:
+    """The long table: every grid cell of ``table``, our result (from :func:`~mebqat.tables.cells.table_cells`)
+    and the paper's, joined on (table, dataset, model, method, bits_w, bits_a, shots, ways)."""
+    ours = cells[cells["table"] == table] if not cells.empty else cells
+    ours = ours.rename(columns={"method": "method_name", "dataset": "run_dataset"})
+    take = ["setup", "method_name", "bits_w", "bits_a", "accuracy", "ci95", "scale", "fidelity", "run_dataset",
+            "is_standin", "seeds", "ci95_over", "n", "cell_source"]
+    long = _grid(table).merge(ours.reindex(columns=take), on=["setup", "method_name", "bits_w", "bits_a"],
+                              how="left", validate="one_to_one")
+    long = long.merge(paper_accuracies(table), on=KEY, how="left", validate="many_to_one")
+    real = long["is_standin"].eq(False)
+    long["delta"] = (long["accuracy"] - long["paper_accuracy"]).where(real)
+    long["paper_cell"] = long["paper_cell"].fillna("")
+    for column in ("seeds", "n"):
+        long[column] = pd.to_numeric(long[column]).astype("Int64")
+    for column in ("accuracy", "ci95", "paper_accuracy", "delta"):
+        long[column] = pd.to_numeric(long[column]).round(4)
+    return long[SPEC_COLUMNS + EXTRA_COLUMNS]
+
+
+# ---------------------------------------------------------------- human-readable
+
+def _number(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def cell_text(row: pd.Series | dict) -> str:
+    """``ours ± ci (paper, Δ±d)``; ``–`` for no result; the paper part is ``?`` where the paper's number was
+    lost and ``–`` where the paper shows "-"."""
+    paper = {PAPER_VALUE: None, PAPER_DASH: EMPTY, PAPER_LOST: "?"}.get(row["paper_cell"], "")
+    if paper is None:
+        paper = _number(row["paper_accuracy"])
+    if pd.isna(row["accuracy"]):
+        return f"{EMPTY} ({paper})" if row["paper_cell"] == PAPER_VALUE else EMPTY
+    ours = _number(row["accuracy"])
+    if pd.notna(row["ci95"]):
+        ours += f" ± {_number(row['ci95'])}"
+    inside = paper + (f", Δ {row['delta']:+.2f}" if pd.notna(row["delta"]) else "")
+    return f"{ours} ({inside})" if inside else ours
+
+
+def _blocks(table: str, long: pd.DataFrame) -> list[Block]:
+    layouts = table_setups(table)
+    if table == "table2":  # one block, columns grouped by setup
+        blocks_of = [(None, list(layouts))]
+    else:  # the paper's few-shot tables: one block per dataset/model/ways, columns grouped by shots
+        keys = list(dict.fromkeys(layout.block_key for layout in layouts))
+        blocks_of = [(f"{k[0]} {k[2]}-way, {k[1]}", [s for s in layouts if s.block_key == k]) for k in keys]
+    lookup = {(r.setup, r.method, r.bits_w, r.bits_a): r._asdict() for r in long.itertuples(index=False)}
+    blocks = []
+    for title, members in blocks_of:
+        block = Block(title=title, row_header="(b_w,b_a)", groups=[(_group_label(s), len(s.methods)) for s in members],
+                      columns=[t for s in members for t in s.method_titles()])
+        for row in table_rows(table):
+            block.add_row(row_label(row), [cell_text(lookup[(s.name, t, *row)]) for s in members
+                                           for t in s.method_titles()])
+        blocks.append(block)
+    return blocks
+
+
+def _group_label(layout: SetupLayout) -> str:
+    if layout.shots is None:
+        return f"{layout.paper_dataset}, {layout.paper_model}"
+    return f"{layout.shots}-shot"
+
+
+def standin_note(long: pd.DataFrame) -> str | None:
+    """``digits in place of CIFAR-10/SVHN`` for the stand-in data behind a table (None if there is none)."""
+    used = long[long["is_standin"].eq(True)]
+    if used.empty:
+        return None
+    parts = []
+    for dataset, group in used.groupby("run_dataset", sort=True):
+        parts.append(f"{dataset} in place of {'/'.join(sorted(group['dataset'].unique()))}")
+    return "; ".join(parts)
+
+
+def _values(series: pd.Series) -> list[str]:
+    return sorted(str(v) for v in series.dropna().unique() if str(v))
+
+
+def accuracy_document(table: str, long: pd.DataFrame, jobs: int) -> Document:
+    number = table_number(table)
+    title = f"Table {number}: {TABLE_TITLES[table]}"
+    standin = standin_note(long)
+    if standin:
+        title = f"Table {number} (stand-in data: {standin} — not comparable with the paper): {TABLE_TITLES[table]}"
+    filled = long[long["accuracy"].notna()]
+    if filled.empty:
+        runs = "No runs were found for this table: every cell of ours is empty."
+    else:
+        seeds = filled["seeds"].astype(int)
+        seed_text = str(seeds.min()) if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()}"
+        data = ", ".join(_values(filled["run_dataset"]))
+        runs = (f"Scale: {', '.join(_values(filled['scale']))}; fidelity: {', '.join(_values(filled['fidelity']))}; "
+                f"{jobs} job(s); seeds per cell: {seed_text}; data: {data}"
+                + (f" (stand-in: {standin})." if standin else " (the paper's datasets)."))
+    ci = ("± is the 95% interval over the test tasks of one seed, or across seeds (Student t) where a cell has "
+          "several." if table != "table2" else
+          "± is the 95% interval of metrics.json (over test batches, or images) for one seed, or across seeds "
+          "(Student t) where a cell has several.")
+    caption = [
+        "Each cell: ours (paper" + (")." if standin else ", Δ = ours − paper)."), ci,
+        f"{EMPTY}: no result (no run, or the method cannot be evaluated at that bitwidth); in parentheses, "
+        f"? = the paper's number was lost in text extraction, {EMPTY} = the paper shows '-'.",
+        "A dedicated (one model per bitwidth) column takes each row from the model trained at that bitwidth;"
+        " the (FP,FP) row of a +QAT column is the plain FP model." if table != "table2" else
+        "A QAT column takes each row from the model trained at that bitwidth.",
+        runs,
+    ]
+    notes = [] if not standin else [
+        "Stand-in runs are not reproductions: the paper's values are shown for orientation only and no "
+        "difference is computed."]
+    return Document(title=title, caption=caption, blocks=_blocks(table, long), label=table, notes=notes)
+

@@ -1,0 +1,53 @@
+"""Build the requested tables and figures from the runs' metrics files: what ``mebqat tables build`` does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .accuracy_tables import accuracy_document, accuracy_frame
+from .cells import table_cells
+from .collect import collect, combine_seeds, single_configuration
+from .cost_table import cost_document, cost_frame
+from .figures import accuracy_figure, accuracy_figure_name, cost_figure
+from .layout import ACCURACY_TABLES, ALL_TABLES, normalize_table, table_setups
+from .output import write_csv, write_figure, write_text
+from .render import Document, to_latex, to_markdown
+
+COST_FIGURE = "costs_table3"
+
+
+def _write_table(out: Path, name: str, long, doc: Document) -> list[Path]:
+    return [write_csv(out / f"{name}.csv", long), write_text(out / f"{name}.md", to_markdown(doc)),
+            write_text(out / f"{name}.tex", to_latex(doc))]
+
+
+def build(runs: Iterable[str | Path], out: str | Path, figures: str | Path | None = None,
+          tables: Sequence[str | int] = ALL_TABLES, scale: str | None = None, fidelity: str | None = None,
+          figure_formats: Sequence[str] = ("png",)) -> list[Path]:
+    """Write ``table{N}.{csv,md,tex}`` under ``out`` (and the figures under ``figures``) for each requested
+    table; return the written paths. Missing runs leave cells empty; a table with no run is still laid out."""
+    wanted = [normalize_table(t) for t in tables]
+    frame = collect(runs, scale=scale, fidelity=fidelity)
+    for table in wanted:
+        single_configuration(frame, "table2" if table == "table3" else table)
+    cells = table_cells(combine_seeds(frame))
+    out = Path(out)
+    written: list[Path] = []
+    for table in (t for t in ALL_TABLES if t in wanted):
+        if table in ACCURACY_TABLES:
+            long = accuracy_frame(table, cells)
+            jobs = frame.loc[frame["table"] == table, "path"].nunique()
+            written += _write_table(out, table, long, accuracy_document(table, long, jobs))
+            if figures is not None:
+                for layout in table_setups(table):
+                    figure = accuracy_figure(layout, long)
+                    written += [write_figure(Path(figures) / f"{accuracy_figure_name(layout)}.{fmt}", figure)
+                                for fmt in figure_formats]
+        else:
+            long = cost_frame(frame)
+            written += _write_table(out, table, long, cost_document(long))
+            if figures is not None:
+                figure = cost_figure(frame)
+                written += [write_figure(Path(figures) / f"{COST_FIGURE}.{fmt}", figure) for fmt in figure_formats]
+    return written
