@@ -8,9 +8,9 @@ import sys
 from types import ModuleType
 
 from .. import __version__
-from . import data, describe, evaluate, train
+from . import data, describe, evaluate, track, train
 
-COMMANDS: list[ModuleType] = [train, evaluate, data, describe]
+COMMANDS: list[ModuleType] = [train, evaluate, data, describe, track]
 
 
 def build_parser() -> argparse.ArgumentParser:
