@@ -134,3 +134,4 @@ def assert_run_matches(client: Any, run_dir: Path) -> Any:
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {p.name for p in run_dir.iterdir()} <= artifacts
     return run
+

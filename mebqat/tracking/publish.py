@@ -1,7 +1,7 @@
 """Writing a :class:`RunRecord` into the store exactly once per run key, safely under concurrency.
 
 Idempotency design: one active run per (experiment, run key). The run carries the record's content hash.
-- Same key, same content, FINISHED → nothing is written (re-logging is a no-op).
+- The newest FINISHED run of the key has the same content → nothing is written (re-logging is a no-op).
 - Otherwise (first time, the job was re-run, a previous attempt died half-way) → a new run is written
   completely, marked FINISHED, and only then are the older runs of that key deleted.
 A run is replaced rather than updated because MLflow cannot update it faithfully: params are immutable
@@ -10,8 +10,10 @@ A run is replaced rather than updated because MLflow cannot update it faithfully
 means the job is never absent from the store, and a logger killed half-way leaves a run that the next
 call replaces. Deleted runs are soft-deleted by MLflow; ``mlflow gc`` purges them.
 
-Two loggers of the *same* job at once: the later-started run wins; the earlier logger finds its run
-deleted and reports "superseded". Experiments are created-or-got, tolerating a concurrent creator.
+Two loggers of the *same* job at once: the later-started run wins. Each logger, once its run is complete,
+deletes the older runs of the key, or its own run when a later-started one is already complete (then it
+reports "superseded"), so exactly one run remains whatever the interleaving. Experiments are
+created-or-got, tolerating a concurrent creator.
 """
 
 from __future__ import annotations
@@ -109,9 +111,9 @@ def publish(client: "MlflowClient", record: RunRecord, artifact_location: str | 
     exp = experiment_id(client, record.experiment, artifact_location)
     content = record.content_hash()
     existing = runs_with_key(client, exp, record.run_key)
-    current = [r for r in existing if r.info.status == "FINISHED" and r.data.tags.get(CONTENT_TAG) == content]
-    if current:
-        keep = current[-1]
+    finished = [r for r in existing if r.info.status == "FINISHED"]
+    if finished and finished[-1].data.tags.get(CONTENT_TAG) == content:
+        keep = finished[-1]
         return LogResult(record.experiment, record.run_key, keep.info.run_id, "unchanged",
                          _delete_older(client, existing, keep))
     run = retrying(client.create_run, exp, run_name=record.run_name, tags={KEY_TAG: record.run_key})
@@ -121,16 +123,22 @@ def publish(client: "MlflowClient", record: RunRecord, artifact_location: str | 
         retrying(client.set_tag, run_id, CONTENT_TAG, content)  # last: marks the record as complete
         retrying(client.set_terminated, run_id, "FINISHED")
     except BaseException as err:
-        if _is_deleted(client, run_id):  # a later logger of the same job replaced it while we wrote
-            newest = runs_with_key(client, exp, record.run_key)
-            if newest and isinstance(err, Exception):
-                return LogResult(record.experiment, record.run_key, newest[-1].info.run_id, "superseded")
-            raise
+        if _is_deleted(client, run_id) and isinstance(err, Exception):  # a later logger of this job won
+            return _superseded(client, exp, record)
         _abandon(client, run_id)
         raise
-    finished = retrying(client.get_run, run_id)
-    deleted = _delete_older(client, runs_with_key(client, exp, record.run_key), finished)
-    return LogResult(record.experiment, record.run_key, run_id, "replaced" if existing else "created", deleted)
+    now = runs_with_key(client, exp, record.run_key)
+    if any(_age(r) > _age(run) and r.info.status == "FINISHED" for r in now):
+        # A later-started logger of the same job finished first (and could not see this run yet).
+        retrying(client.delete_run, run_id)
+        return _superseded(client, exp, record)
+    return LogResult(record.experiment, record.run_key, run_id, "replaced" if existing else "created",
+                     _delete_older(client, now, run))
+
+
+def _superseded(client: "MlflowClient", exp: str, record: RunRecord) -> LogResult:
+    newest = runs_with_key(client, exp, record.run_key)
+    return LogResult(record.experiment, record.run_key, newest[-1].info.run_id if newest else "", "superseded")
 
 
 def _abandon(client: "MlflowClient", run_id: str) -> None:

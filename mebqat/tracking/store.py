@@ -13,7 +13,7 @@ other than SQLite are migrated by one client call, without a lock (run ``init`` 
 from __future__ import annotations
 
 import contextlib
-import logging
+import sqlite3
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -37,7 +37,7 @@ class StoreStatus:
 
 
 @contextlib.contextmanager
-def _exclusive(lock_file: Path) -> Iterator[None]:
+def _locked(lock_file: Path, shared: bool = False) -> Iterator[None]:
     try:
         import fcntl
     except ImportError:  # no flock (Windows): rely on `mebqat track init` having run first
@@ -45,32 +45,44 @@ def _exclusive(lock_file: Path) -> Iterator[None]:
         return
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_file, "a") as handle:  # never deleted: removing a lock file races with its next user
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _ensure_sqlite(uri: str) -> bool:
-    """Create the SQLite schema if it is not there yet; True when this call created it."""
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+def _has_schema(path: Path) -> bool:
+    """MLflow's migrations have run on this file (alembic stamped a version)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30)) as db:
+            return bool(db.execute("SELECT count(*) FROM alembic_version").fetchone()[0])
+    except sqlite3.Error:
+        return False
 
+
+def _ensure_sqlite(uri: str, fast: bool = True) -> bool:
+    """Create the SQLite schema if it is not there yet; True when this call created it.
+
+    ``fast`` (every job): a shared lock, which waits while a creator holds the exclusive one, and a read-only
+    look at the schema version, instead of building MLflow's store under the exclusive lock (about a
+    second each, one process at a time).
+    """
     path = sqlite_path(uri)
     assert path is not None
-    with _exclusive(path.with_name(path.name + ".lock")):
+    lock = path.with_name(path.name + ".lock")
+    if fast and path.exists():
+        with _locked(lock, shared=True):
+            if _has_schema(path):
+                return False
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    with _locked(lock):
         fresh = not path.exists() or path.stat().st_size == 0
         path.parent.mkdir(parents=True, exist_ok=True)
         # Constructing the store runs the migrations when tables are missing; the default experiment it
         # creates then gets its artifacts beside the store instead of in ./mlruns.
-        mlflow_logger = logging.getLogger("mlflow.store.db.utils")
-        level = mlflow_logger.level
-        mlflow_logger.setLevel(logging.WARNING)  # "Creating initial MLflow database tables..." on every job
-        try:
-            store = SqlAlchemyStore(uri, str(artifact_root(uri)))
-            store.engine.dispose()
-        finally:
-            mlflow_logger.setLevel(level)
+        SqlAlchemyStore(uri, str(artifact_root(uri))).engine.dispose()
     return fresh
 
 
@@ -90,7 +102,7 @@ def init_store(uri: str | None = None) -> StoreStatus:
     uri = resolve_uri(uri)
     hint = browse_hint(uri)
     if uri.startswith("sqlite:"):
-        created = _ensure_sqlite(uri)
+        created = _ensure_sqlite(uri, fast=False)  # builds the store: proves that it opens
         what = "created" if created else "already initialised"
         return StoreStatus(uri, created, f"MLflow store {sqlite_path(uri)} {what}; artifacts in "
                                          f"{artifact_root(uri)}\n{hint}")
