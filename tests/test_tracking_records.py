@@ -11,7 +11,7 @@ import pytest
 import yaml
 from tracking_runs import leaves, write_run
 
-from mebqat.tracking import DEFAULT_URI, TrackingError, resolve_uri
+from mebqat.tracking import DEFAULT_URI, TrackingError, init_store, resolve_uri
 from mebqat.tracking.jobrecord import job_record
 from mebqat.tracking.rundir import read_finished_run
 from mebqat.tracking.tables import collect_tables
@@ -137,3 +137,53 @@ def test_too_long_param_is_a_clear_error(tmp_path):
 def test_missing_run_dir(tmp_path: Path):
     with pytest.raises(TrackingError, match="is not a directory"):
         read_finished_run(tmp_path / "nope")
+
+
+def test_transient_store_errors_are_retried_and_others_are_not(monkeypatch):
+    from mebqat.tracking import retry
+
+    monkeypatch.setattr(retry.time, "sleep", lambda seconds: None)
+    attempts = []
+
+    def locked_twice() -> str:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise RuntimeError("(sqlite3.OperationalError) database is locked")
+        return "done"
+
+    assert retry.retrying(locked_twice) == "done" and len(attempts) == 3
+    with pytest.raises(RuntimeError, match="no such table"):
+        retry.retrying(lambda: (_ for _ in ()).throw(RuntimeError("(sqlite3.OperationalError) no such table: runs")))
+    with pytest.raises(RuntimeError, match="locked"):
+        retry.retrying(lambda: (_ for _ in ()).throw(RuntimeError("database is locked")), attempts=2)
+
+
+def test_init_checks_that_a_tracking_server_answers():
+    import http.server
+    import socket
+    import threading
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            self.send_response(200 if self.path == "/health" else 404)
+            self.end_headers()
+            self.wfile.write(b"OK")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Health)  # an ephemeral port, in a thread of this test
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        status = init_store(f"http://127.0.0.1:{server.server_address[1]}")
+        assert "answers" in status.message and not status.created
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    with pytest.raises(TrackingError, match="does not answer.*unset MLFLOW_TRACKING_URI"):
+        init_store(f"http://127.0.0.1:{closed}")

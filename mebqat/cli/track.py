@@ -112,4 +112,10 @@ def run_tables(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    return int(args.action(args))
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return int(args.action(args))
+    except MlflowException as err:  # the store refused (out-of-date schema, server error, ...)
+        print(f"mebqat track {args.track_command}: error: {err.message}", file=sys.stderr)
+        return 2
