@@ -8,9 +8,9 @@ import sys
 from types import ModuleType
 
 from .. import __version__
-from . import data, describe, evaluate, tables, train
+from . import data, describe, evaluate, tables, track, train
 
-COMMANDS: list[ModuleType] = [train, evaluate, data, describe, tables]
+COMMANDS: list[ModuleType] = [train, evaluate, data, describe, tables, track]
 
 
 def build_parser() -> argparse.ArgumentParser:

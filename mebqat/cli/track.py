@@ -1,0 +1,121 @@
+"""Mirror finished jobs and built tables into MLflow (SPEC §6). The result files stay the source of truth.
+
+Examples:
+  mebqat track init                                   # create results/mlflow.db once, before parallel jobs
+  mebqat track log results/runs/svhn-mebqat           # one finished job (after `mebqat evaluate`)
+  mebqat track log results/runs/* --uri sqlite:///elsewhere.db
+  mebqat track tables results/tables --figures results/figures
+  mlflow ui --backend-store-uri sqlite:///results/mlflow.db       # then browse
+
+The store is --uri, else $MLFLOW_TRACKING_URI, else sqlite:///results/mlflow.db (relative to the current
+directory). Logging a job again changes nothing; after the job was re-run, its run is replaced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from ..tracking import LogResult
+
+NAME = "track"
+HELP = "log finished jobs and built tables to MLflow (init, log, tables)"
+URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///results/mlflow.db)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="track_command", metavar="ACTION", required=True)
+    raw = argparse.RawDescriptionHelpFormatter
+
+    init = actions.add_parser(
+        "init", help="create the store once (run before jobs log in parallel)", formatter_class=raw,
+        description="Create the MLflow store, or check it: a SQLite store gets its schema (safe to repeat; "
+                    "concurrent first-time creation would fail), a tracking server must answer on /health.")
+    init.add_argument("--uri", help=URI_HELP)
+    init.set_defaults(action=run_init)
+
+    log = actions.add_parser(
+        "log", help="log finished run directories, one MLflow run each", formatter_class=raw,
+        description="Log each finished run directory (config.yaml, history.jsonl, metrics.json, ...) as one run of "
+                    "its table's experiment: params = resolved config, metrics = training curves, per-bitwidth "
+                    "accuracies and costs, artifacts = the files. Idempotent; an unfinished directory is refused.")
+    log.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="directories written by "
+                     "`mebqat train` + `mebqat evaluate`")
+    log.add_argument("--uri", help=URI_HELP)
+    log.set_defaults(action=run_log)
+
+    tables = actions.add_parser(
+        "tables", help="attach table files and figures to a 'tables' run per table", formatter_class=raw,
+        description="Attach table{2,3,4,5}.{csv,md,tex} from DIR (and the figures) to one run named 'tables' in "
+                    "each table's experiment. Idempotent.")
+    tables.add_argument("tables_dir", type=Path, metavar="DIR", help="directory holding table2.csv, ...")
+    tables.add_argument("--figures", type=Path, metavar="DIR", help="directory of figures (.png, .pdf, .svg)")
+    tables.add_argument("--uri", help=URI_HELP)
+    tables.set_defaults(action=run_tables)
+
+
+def _terminate_cleanly() -> None:
+    """SIGTERM (Snakemake cancelling, scancel) → SystemExit, so a half-written run is marked and removed."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+def run_init(args: argparse.Namespace) -> int:
+    from ..tracking import init_store
+
+    print(init_store(args.uri).message)
+    return 0
+
+
+def _report(result: "LogResult") -> str:
+    deleted = f", {len(result.deleted)} older run(s) deleted" if result.deleted else ""
+    return f"{result.action}: experiment {result.experiment} run {result.run_id} (key {result.run_key}{deleted})"
+
+
+def _each(items: list[Path], log: Callable[[Path], "LogResult"]) -> int:
+    from mlflow.exceptions import MlflowException
+
+    from ..tracking import TrackingError
+
+    failed = 0
+    for item in items:
+        try:
+            print(f"{item}: {_report(log(item))}")
+        except (TrackingError, MlflowException, OSError) as err:
+            failed += 1
+            print(f"mebqat track: error: {item}: {err}", file=sys.stderr)
+    return failed
+
+
+def run_log(args: argparse.Namespace) -> int:
+    from ..tracking import browse_hint, log_run, resolve_uri
+
+    _terminate_cleanly()
+    failed = _each(args.run_dirs, lambda run_dir: log_run(run_dir, args.uri))
+    print(browse_hint(resolve_uri(args.uri)))
+    if failed:
+        print(f"mebqat track: {failed} of {len(args.run_dirs)} run directories were not logged", file=sys.stderr)
+    return 2 if failed else 0
+
+
+def run_tables(args: argparse.Namespace) -> int:
+    from ..tracking import browse_hint, log_tables, resolve_uri
+
+    _terminate_cleanly()
+    for result in log_tables(args.tables_dir, args.figures, args.uri):
+        print(f"{args.tables_dir}: {_report(result)}")
+    print(browse_hint(resolve_uri(args.uri)))
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return int(args.action(args))
+    except MlflowException as err:  # the store refused (out-of-date schema, server error, ...)
+        print(f"mebqat track {args.track_command}: error: {err.message}", file=sys.stderr)
+        return 2

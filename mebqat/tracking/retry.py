@@ -1,0 +1,47 @@
+"""Retrying store calls that failed because another writer held the database.
+
+MLflow sets SQLite's busy_timeout (20 s), so a lock error reaches us only after a long wait under heavy
+contention; then backing off and trying again is the right answer. Every call wrapped here is either a
+read or a write that SQLite rolled back as a whole, so repeating it cannot log anything twice.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+ATTEMPTS = 8
+FIRST_DELAY_S = 0.5
+MAX_DELAY_S = 15.0
+_TRANSIENT_TEXT = ("database is locked", "database is busy", "database table is locked")
+
+
+def is_transient(err: BaseException) -> bool:
+    """A lock/busy error of SQLite, or a server that says it is temporarily unavailable."""
+    text = str(err).lower()
+    if any(marker in text for marker in _TRANSIENT_TEXT):
+        return True
+    code = getattr(err, "error_code", None)
+    # A SQL store reports every OperationalError (also "no such table") as TEMPORARILY_UNAVAILABLE;
+    # only a server's 503 is transient by code alone.
+    return code in ("TEMPORARILY_UNAVAILABLE", "RESOURCE_EXHAUSTED") and "operationalerror" not in text
+
+
+def retrying(call: Callable[..., T], *args: object, attempts: int = ATTEMPTS, **kwargs: object) -> T:
+    """``call(*args, **kwargs)``, repeated with jittered exponential backoff while it fails transiently."""
+    delay = FIRST_DELAY_S
+    for attempt in range(1, attempts + 1):
+        try:
+            return call(*args, **kwargs)
+        except Exception as err:
+            if attempt == attempts or not is_transient(err):
+                raise
+            print(f"mebqat.tracking: store busy ({str(err).splitlines()[0][:120]}); retry {attempt}/{attempts - 1} "
+                  f"in {delay:.1f}s", file=sys.stderr)
+            time.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(2 * delay, MAX_DELAY_S)
+    raise AssertionError("unreachable")

@@ -1,0 +1,96 @@
+"""Reading a finished job's directory (written by ``mebqat train`` + ``mebqat evaluate``) for logging.
+
+Everything MLflow receives comes from these files. A directory is accepted only when it is finished and
+consistent: ``metrics.json`` present and valid against its schema, and written for the configuration
+that ``config.yaml`` holds (same config hash), so a stale result is never logged under a new job.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .uri import TrackingError
+
+SCHEMA = Path(__file__).resolve().parents[1] / "resources" / "schemas" / "metrics.schema.yaml"
+REQUIRED = ("config.yaml", "history.jsonl", "train_summary.json")
+ARTIFACTS = ("metrics.json", "config.yaml", "train.log", "train_summary.json", "history.jsonl",
+             "episode_accuracies.npz")
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    root: Path
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    summary: dict[str, Any]
+    history: list[dict[str, Any]]
+    run_key: str
+    artifacts: tuple[Path, ...]
+
+
+@functools.cache
+def _metrics_validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(yaml.safe_load(SCHEMA.read_text()))
+
+
+def _load(path: Path, parse: Any) -> Any:
+    try:
+        return parse(path.read_text())
+    except (ValueError, yaml.YAMLError) as err:  # json.JSONDecodeError is a ValueError
+        raise TrackingError(f"{path} is not readable ({type(err).__name__}: {err})") from None
+
+
+def _history(path: Path) -> list[dict[str, Any]]:
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as err:
+            raise TrackingError(f"{path} line {number} is not JSON ({err})") from None
+        if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+            raise TrackingError(f"{path} line {number}: a history record needs an integer 'epoch'")
+        records.append(record)
+    return records
+
+
+def read_finished_run(run_dir: str | Path) -> FinishedRun:
+    """The files of a finished job, checked; a clear error for anything unfinished or inconsistent."""
+    from ..engine.provenance import config_hash  # imports torch: only when a run is really read
+
+    root = Path(run_dir).absolute()
+    if not root.is_dir():
+        raise TrackingError(f"{root} is not a directory")
+    if not (root / "config.yaml").exists():
+        raise TrackingError(f"{root} is not a run directory (no config.yaml)")
+    if not (root / "metrics.json").exists():
+        raise TrackingError(f"{root} is not finished (no metrics.json): run `mebqat evaluate {run_dir}` first; "
+                            "nothing was logged")
+    for name in REQUIRED:
+        if not (root / name).exists():
+            raise TrackingError(f"{root} has metrics.json but no {name}; nothing was logged")
+    config = _load(root / "config.yaml", yaml.safe_load)
+    metrics = _load(root / "metrics.json", json.loads)
+    summary = _load(root / "train_summary.json", json.loads)
+    if not isinstance(config, dict) or not isinstance(config.get("job"), dict):
+        raise TrackingError(f"{root / 'config.yaml'} is not a resolved job configuration (no 'job' section)")
+    errors = sorted(_metrics_validator().iter_errors(metrics), key=lambda e: list(e.absolute_path))
+    if errors:
+        where = ".".join(str(p) for p in errors[0].absolute_path) or "(top level)"
+        raise TrackingError(f"{root / 'metrics.json'} does not follow its schema at {where}: {errors[0].message}")
+    key = config_hash(config)
+    for name, recorded in (("metrics.json", metrics["provenance"]["config_hash"]),
+                           ("train_summary.json", summary.get("config_hash", key))):
+        if recorded != key:
+            raise TrackingError(f"{root / name} was written for configuration {recorded}, but config.yaml is "
+                                f"{key}: re-run the job; nothing was logged")
+    artifacts = tuple(root / name for name in ARTIFACTS if (root / name).is_file())
+    return FinishedRun(root, config, metrics, summary, _history(root / "history.jsonl"), key, artifacts)

@@ -1,0 +1,125 @@
+"""Creating the MLflow store once, and opening a client on it.
+
+Concurrent first-time creation of a SQLite store fails (every process runs the schema migration at once;
+harness-conventions §2.2), so creation takes an exclusive ``flock`` on a lock file beside the database:
+the first process migrates, the others wait and then find the tables in place. The workflow still calls
+``mebqat track init`` once before its jobs, which also proves the store works before hours of training.
+
+For a tracking server, ``init_store`` asks its ``/health`` endpoint and fails if it does not answer:
+a workflow that was told to log to a server should stop at once, not after its first job. Database URIs
+other than SQLite are migrated by one client call, without a lock (run ``init`` once, before the jobs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+from .retry import retrying
+from .uri import TrackingError, artifact_root, browse_hint, resolve_uri, sqlite_path
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+HEALTH_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    uri: str
+    created: bool
+    message: str
+
+
+@contextlib.contextmanager
+def _locked(lock_file: Path, shared: bool = False) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): rely on `mebqat track init` having run first
+        yield
+        return
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a") as handle:  # never deleted: removing a lock file races with its next user
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _has_schema(path: Path) -> bool:
+    """MLflow's migrations have run on this file (alembic stamped a version)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30)) as db:
+            return bool(db.execute("SELECT count(*) FROM alembic_version").fetchone()[0])
+    except sqlite3.Error:
+        return False
+
+
+def _ensure_sqlite(uri: str, fast: bool = True) -> bool:
+    """Create the SQLite schema if it is not there yet; True when this call created it.
+
+    ``fast`` (every job): a shared lock, which waits while a creator holds the exclusive one, and a read-only
+    look at the schema version, instead of building MLflow's store under the exclusive lock (about a
+    second each, one process at a time).
+    """
+    path = sqlite_path(uri)
+    assert path is not None
+    lock = path.with_name(path.name + ".lock")
+    if fast and path.exists():
+        with _locked(lock, shared=True):
+            if _has_schema(path):
+                return False
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    with _locked(lock):
+        fresh = not path.exists() or path.stat().st_size == 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Constructing the store runs the migrations when tables are missing; the default experiment it
+        # creates then gets its artifacts beside the store instead of in ./mlruns.
+        SqlAlchemyStore(uri, str(artifact_root(uri))).engine.dispose()
+    return fresh
+
+
+def _check_server(uri: str) -> None:
+    url = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=HEALTH_TIMEOUT_S) as response:
+            if response.status != 200:
+                raise TrackingError(f"MLflow server {uri} answered {response.status} on /health")
+    except (urllib.error.URLError, OSError) as err:
+        raise TrackingError(f"MLflow server {uri} does not answer ({err}); start it, or unset MLFLOW_TRACKING_URI "
+                            f"to log into the embedded sqlite:///results/mlflow.db") from None
+
+
+def init_store(uri: str | None = None) -> StoreStatus:
+    """Make the store ready for many concurrent writers; safe to call again (then it changes nothing)."""
+    uri = resolve_uri(uri)
+    hint = browse_hint(uri)
+    if uri.startswith("sqlite:"):
+        created = _ensure_sqlite(uri, fast=False)  # builds the store: proves that it opens
+        what = "created" if created else "already initialised"
+        return StoreStatus(uri, created, f"MLflow store {sqlite_path(uri)} {what}; artifacts in "
+                                         f"{artifact_root(uri)}\n{hint}")
+    if uri.startswith(("http://", "https://")):
+        _check_server(uri)
+        return StoreStatus(uri, False, f"MLflow server {uri} answers\n{hint}")
+    if uri.startswith("databricks"):
+        return StoreStatus(uri, False, f"{uri}: nothing to initialise (a hosted store); not checked")
+    retrying(open_client(uri, ensure=False).search_experiments, max_results=1)  # migrates a fresh database
+    return StoreStatus(uri, False, f"MLflow database {uri} ready\n{hint}")
+
+
+def open_client(uri: str | None = None, ensure: bool = True) -> "MlflowClient":
+    """A client on the resolved store; a SQLite store is created first (under the lock) if needed."""
+    from mlflow import MlflowClient
+
+    uri = resolve_uri(uri)
+    if ensure and uri.startswith("sqlite:"):
+        _ensure_sqlite(uri)
+    return MlflowClient(tracking_uri=uri)

@@ -1,0 +1,178 @@
+"""Logging into a real SQLite MLflow store: contents, idempotency, replacement, init, MLFLOW_TRACKING_URI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from mlflow import MlflowClient
+from tracking_runs import assert_run_matches, find_runs, write_run
+
+from mebqat.tracking import TrackingError, init_store, log_run, log_tables
+from mebqat.tracking.record import KEY_TAG
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory):
+    """An initialised, empty store file: creating one runs MLflow's migrations (about 7 s), copying it does not."""
+    path = tmp_path_factory.mktemp("template") / "mlflow.db"
+    status = init_store(f"sqlite:///{path}")
+    assert status.created and path.exists()
+    return path
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch, empty_store):
+    """An empty store at the default location, relative to a temporary working directory."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "results").mkdir()
+    shutil.copy(empty_store, tmp_path / "results" / "mlflow.db")
+    return MlflowClient(f"sqlite:///{tmp_path}/results/mlflow.db")
+
+
+def active_runs(client: MlflowClient, experiment: str) -> list:
+    exp = client.get_experiment_by_name(experiment)
+    return [] if exp is None else client.search_runs([exp.experiment_id])
+
+
+def test_init_creates_once_then_changes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first = init_store()
+    assert first.created and "created" in first.message
+    before = (tmp_path / "results" / "mlflow.db").read_bytes()
+    again = init_store()
+    assert not again.created and "already initialised" in again.message
+    assert "mlflow ui --backend-store-uri sqlite:///results/mlflow.db" in again.message
+    assert (tmp_path / "results" / "mlflow.db").read_bytes() == before
+    default = MlflowClient(f"sqlite:///{tmp_path}/results/mlflow.db").search_experiments()[0]
+    assert default.artifact_location.startswith(f"{tmp_path}/results/mlartifacts")  # not a hidden ./mlruns
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_logged_run_holds_the_files(store, tmp_path):
+    run_dir = write_run(tmp_path / "runs" / "a", setup="maml_omniglot_20w1s", method="mebqat_maml", epochs=5)
+    result = log_run(run_dir)
+    assert result.action == "created"
+    run = assert_run_matches(store, run_dir)
+    assert run.info.run_id == result.run_id and run.info.run_name == "maml_omniglot_20w1s/mebqat_maml/smoke/official/seed0"
+    experiment = store.get_experiment(run.info.experiment_id)
+    assert experiment.name == "table4"
+    assert experiment.artifact_location == (tmp_path / "results" / "mlartifacts" / "table4").as_uri()
+    local = store.download_artifacts(run.info.run_id, "metrics.json", str(tmp_path / "download"))
+    assert json.loads(open(local).read()) == json.loads((run_dir / "metrics.json").read_text())
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_relogging_does_not_duplicate_and_a_rerun_replaces(store, tmp_path):
+    run_dir = write_run(tmp_path / "runs" / "a")
+    first = log_run(run_dir)
+    again = log_run(run_dir)
+    assert (again.action, again.run_id) == ("unchanged", first.run_id)
+    assert len(active_runs(store, "table2")) == 1
+    write_run(run_dir, variant=1)  # the same job re-run: same config, other numbers
+    rerun = log_run(run_dir)
+    assert rerun.action == "replaced" and rerun.run_id != first.run_id and rerun.deleted == (first.run_id,)
+    assert len(active_runs(store, "table2")) == 1
+    assert_run_matches(store, run_dir)  # one point per epoch: the old curve did not stay
+
+
+def test_a_changed_config_is_a_new_run_and_the_old_one_stays(store, tmp_path):
+    run_dir = write_run(tmp_path / "runs" / "a")
+    old_files = write_run(tmp_path / "copy")
+    first = log_run(run_dir)
+    write_run(run_dir, overrides={"train": {"epochs": 3}})
+    second = log_run(run_dir)
+    assert second.action == "created" and second.run_key != first.run_key
+    assert {r.info.run_id for r in active_runs(store, "table2")} == {first.run_id, second.run_id}
+    assert_run_matches(store, run_dir)
+    assert_run_matches(store, old_files)  # the other job's run is untouched
+
+
+def test_unfinished_run_logs_nothing(store, tmp_path):
+    run_dir = write_run(tmp_path / "runs" / "a")
+    (run_dir / "metrics.json").unlink()
+    with pytest.raises(TrackingError, match="not finished"):
+        log_run(run_dir)
+    assert store.get_experiment_by_name("table2") is None
+    assert store.search_runs([e.experiment_id for e in store.search_experiments()]) == []
+
+
+def test_a_run_left_running_by_a_killed_logger_is_replaced(store, tmp_path):
+    run_dir = write_run(tmp_path / "runs" / "a")
+    key = json.loads((run_dir / "metrics.json").read_text())["provenance"]["config_hash"]
+    experiment = store.create_experiment("table2")
+    stale = store.create_run(experiment, tags={KEY_TAG: key})  # half-written, never terminated
+    result = log_run(run_dir)
+    assert result.action == "replaced" and result.deleted == (stale.info.run_id,)
+    assert store.get_run(stale.info.run_id).info.lifecycle_stage == "deleted"
+    assert_run_matches(store, run_dir)
+
+
+def test_mlflow_tracking_uri_is_honoured(store, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/elsewhere/other.db")
+    run_dir = write_run(tmp_path / "runs" / "a")
+    log_run(run_dir)  # no init: the store is created (under the lock) on first use
+    other = MlflowClient(f"sqlite:///{tmp_path}/elsewhere/other.db")
+    assert_run_matches(other, run_dir)
+    assert find_runs(store, run_dir) == []
+    assert (tmp_path / "elsewhere" / "mlartifacts" / "table2").is_dir()
+
+
+def test_deleted_experiment_is_a_clear_error(store, tmp_path):
+    store.delete_experiment(store.create_experiment("table2"))
+    with pytest.raises(TrackingError, match="experiment 'table2' is deleted in the store"):
+        log_run(write_run(tmp_path / "runs" / "a"))
+
+
+def test_tables_run_per_experiment_is_idempotent(store, tmp_path):
+    tables, figures = tmp_path / "tables", tmp_path / "figures"
+    tables.mkdir(), figures.mkdir()
+    for name in ("table2.csv", "table2.md", "table4.tex"):
+        (tables / name).write_text(f"{name} v1\n")
+    (figures / "table2_accuracy.png").write_bytes(b"png")
+    first = {r.experiment: r for r in log_tables(tables, figures)}
+    assert {e: r.action for e, r in first.items()} == {"table2": "created", "table4": "created"}
+    run = store.get_run(first["table2"].run_id)
+    assert run.info.run_name == "tables" and run.data.tags["mebqat.kind"] == "tables"
+    listed = {a.path for d in ("tables", "figures") for a in store.list_artifacts(run.info.run_id, d)}
+    assert listed == {"tables/table2.csv", "tables/table2.md", "figures/table2_accuracy.png"}
+    assert {r.action for r in log_tables(tables, figures)} == {"unchanged"}
+    (tables / "table2.csv").write_text("table2.csv v2\n")
+    second = {r.experiment: r for r in log_tables(tables, figures)}
+    assert (second["table2"].action, second["table4"].action) == ("replaced", "unchanged")
+    assert len(active_runs(store, "table2")) == 1
+    local = store.download_artifacts(second["table2"].run_id, "tables/table2.csv", str(tmp_path / "dl"))
+    assert open(local).read() == "table2.csv v2\n"
+
+
+def test_two_loggers_of_one_job_leave_one_run(store, tmp_path, monkeypatch):
+    """Interleavings of two concurrent loggers of the same job, made deterministic."""
+    from mebqat.tracking import publish as publish_module
+
+    run_dir = write_run(tmp_path / "runs" / "a")
+    write = publish_module._write
+    calls = []
+
+    def write_while_another_logger_runs(client, run_id, record):
+        calls.append(run_id)
+        if len(calls) == 1:  # a later-started logger completes (and deletes this run) while this one writes
+            assert log_run(run_dir).action == "created"
+        write(client, run_id, record)
+
+    monkeypatch.setattr(publish_module, "_write", write_while_another_logger_runs)
+    result = log_run(run_dir)
+    assert result.action == "superseded" and result.run_id == calls[1]
+    assert [r.info.run_id for r in active_runs(store, "table2")] == [calls[1]]
+    monkeypatch.setattr(publish_module, "_write", write)
+
+    write_run(run_dir, variant=1)  # another result of the job, logged by a logger stamped earlier than
+    newer = active_runs(store, "table2")[0]  # the run already there: that one counts as the later one
+    create = store.create_run
+    monkeypatch.setattr(MlflowClient, "create_run", lambda self, *a, **kw: create(
+        *a, **{**kw, "start_time": newer.info.start_time - 1000}))
+    late = log_run(run_dir)
+    assert late.action == "superseded" and late.run_id == newer.info.run_id
+    assert [r.info.run_id for r in active_runs(store, "table2")] == [newer.info.run_id]
