@@ -82,18 +82,21 @@ def test_a_config_change_reruns_exactly_the_jobs_it_affects(tmp_path, data_root)
 
 
 def test_smoke_subset_end_to_end_touches_every_rule(tmp_path, data_root):
-    """Table 2 (+ Table 3) at smoke scale with dedicated QAT only at (2,2): 6 training jobs, and every
-    rule of the workflow (train, evaluate, mlflow_store, track_job, build_tables, track_tables, tables,
-    figures, report)."""
+    """Table 2 (+ Table 3) at smoke scale with dedicated QAT only at (2,2): 3 setups x 3 methods = 9 training
+    jobs, and every rule of the workflow (train, evaluate, mlflow_store, track_job, build_tables, track_tables,
+    report)."""
     results = tmp_path / "results"
     result = snakemake("all", "--cores", "2", "--configfile", "config/smoke.yaml", "--config", f"results={results}",
                        f"data_root={data_root}", "tables=[table2, table3]", "dedicated_tasks=['(2,2)']")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for rule in ("train", "evaluate", "mlflow_store", "track_job", "build_tables", "track_tables", "tables",
-                 "figures", "report"):
-        assert f"rule {rule}:" in result.stdout + result.stderr or f"localrule {rule}:" in result.stdout + result.stderr, rule
-    metrics = sorted(results.glob("runs/**/metrics.json"))
-    assert len(metrics) == 6
+    printed = result.stdout + result.stderr
+    trained = re.findall(r"^Job \d+: training (\S+)", printed, re.MULTILINE)
+    evaluated = re.findall(r"^Job \d+: evaluating (\S+)", printed, re.MULTILINE)
+    run_dirs = sorted(str(p.parent.relative_to(results / "runs")) for p in results.glob("runs/**/metrics.json"))
+    assert len(run_dirs) == 9 and sorted(trained) == sorted(evaluated) == run_dirs
+    assert {d.split("/")[3] for d in run_dirs} == {"qat-w2a2", "adabits", "apdnn", "mebqat"}
+    for rule in ("mlflow_store", "track_job", "build_tables", "track_tables", "report"):
+        assert re.search(rf"^(local)?rule {rule}:", printed, re.MULTILINE), rule
     # tables: the cells that have runs are filled, the others empty (not zero), stand-in titled
     table2 = pd.read_csv(results / "tables" / "table2.csv")
     filled = table2.dropna(subset=["accuracy"])
@@ -112,13 +115,13 @@ def test_smoke_subset_end_to_end_touches_every_rule(tmp_path, data_root):
     experiment = client.get_experiment_by_name("table2")
     runs = client.search_runs([experiment.experiment_id], max_results=100)
     job_runs = [r for r in runs if r.data.tags.get("mebqat.kind") != "tables"]
-    assert len(job_runs) == 6
+    assert len(job_runs) == 9
     keys = {r.data.tags["mebqat.run_key"] for r in job_runs}
-    assert len(keys) == 6
+    assert len(keys) == 9
     # re-running a job updates its run instead of adding one
     again = snakemake("--cores", "2", "--configfile", "config/smoke.yaml", "--config", f"results={results}",
                       f"data_root={data_root}", "tables=[table2, table3]", "dedicated_tasks=['(2,2)']",
                       "--forcerun", "track_job", "--", "tables")
     assert again.returncode == 0, again.stderr[-3000:]
     runs = client.search_runs([experiment.experiment_id], max_results=100)
-    assert len([r for r in runs if r.data.tags.get("mebqat.kind") != "tables"]) == 6
+    assert len([r for r in runs if r.data.tags.get("mebqat.kind") != "tables"]) == 9

@@ -17,7 +17,7 @@ import argparse
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from ..tracking import LogResult
@@ -27,35 +27,33 @@ HELP = "log finished jobs and built tables to MLflow (init, log, tables)"
 URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///results/mlflow.db)"
 
 
+def _action(actions: Any, name: str, run: Callable[[argparse.Namespace], int], help: str,
+            description: str) -> argparse.ArgumentParser:
+    """One ACTION of ``mebqat track``; each takes --uri."""
+    parser = actions.add_parser(name, help=help, description=description,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--uri", help=URI_HELP)
+    parser.set_defaults(action=run)
+    return parser
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="track_command", metavar="ACTION", required=True)
-    raw = argparse.RawDescriptionHelpFormatter
-
-    init = actions.add_parser(
-        "init", help="create the store once (run before jobs log in parallel)", formatter_class=raw,
-        description="Create the MLflow store, or check it: a SQLite store gets its schema (safe to repeat; "
-                    "concurrent first-time creation would fail), a tracking server must answer on /health.")
-    init.add_argument("--uri", help=URI_HELP)
-    init.set_defaults(action=run_init)
-
-    log = actions.add_parser(
-        "log", help="log finished run directories, one MLflow run each", formatter_class=raw,
-        description="Log each finished run directory (config.yaml, history.jsonl, metrics.json, ...) as one run of "
-                    "its table's experiment: params = resolved config, metrics = training curves, per-bitwidth "
-                    "accuracies and costs, artifacts = the files. Idempotent; an unfinished directory is refused.")
-    log.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="directories written by "
-                     "`mebqat train` + `mebqat evaluate`")
-    log.add_argument("--uri", help=URI_HELP)
-    log.set_defaults(action=run_log)
-
-    tables = actions.add_parser(
-        "tables", help="attach table files and figures to a 'tables' run per table", formatter_class=raw,
-        description="Attach table{2,3,4,5}.{csv,md,tex} from DIR (and the figures) to one run named 'tables' in "
-                    "each table's experiment. Idempotent.")
+    _action(actions, "init", run_init, help="create the store once (run before jobs log in parallel)",
+            description="Create the MLflow store, or check it: a SQLite store gets its schema (safe to repeat; "
+                        "concurrent first-time creation would fail), a tracking server must answer on /health.")
+    log = _action(actions, "log", run_log, help="log finished run directories, one MLflow run each",
+                  description="Log each finished run directory (config.yaml, history.jsonl, metrics.json, ...) as one "
+                              "run of its table's experiment: params = resolved config, metrics = training curves, "
+                              "per-bitwidth accuracies and costs, artifacts = the files. Idempotent; an unfinished "
+                              "directory is refused.")
+    log.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
+                     help="directories written by `mebqat train` + `mebqat evaluate`")
+    tables = _action(actions, "tables", run_tables, help="attach table files and figures to a 'tables' run per table",
+                     description="Attach table{2,3,4,5}.{csv,md,tex} from DIR (and the figures) to one run named "
+                                 "'tables' in each table's experiment. Idempotent.")
     tables.add_argument("tables_dir", type=Path, metavar="DIR", help="directory holding table2.csv, ...")
     tables.add_argument("--figures", type=Path, metavar="DIR", help="directory of figures (.png, .pdf, .svg)")
-    tables.add_argument("--uri", help=URI_HELP)
-    tables.set_defaults(action=run_tables)
 
 
 def _terminate_cleanly() -> None:

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shlex
 import sys
 
 from snakemake.utils import validate
@@ -20,8 +21,10 @@ MEBQAT = f"{sys.executable} -m mebqat"
 MLFLOW_URI = (config["mlflow_uri"] or os.environ.get("MLFLOW_TRACKING_URI")
               or f"sqlite:///{os.path.abspath(RESULTS)}/mlflow.db")
 DEVICE = config["device"]
-# jobs find the datasets through the environment, so moving them does not change any job's parameters
-os.environ["MEBQAT_DATA"] = os.path.abspath(config["data_root"])
+# jobs find the datasets through the environment of their shell, so moving the data changes no job's
+# parameters (and does not rerun it); the prefix keeps Snakemake's strict-bash default
+DATA_ROOT = os.path.abspath(config["data_root"])
+shell.prefix(f"set -euo pipefail; export MEBQAT_DATA={shlex.quote(DATA_ROOT)}; ")
 
 wildcard_constraints:
     job="|".join(re.escape(job) for job in JOBS) or "no-jobs",
