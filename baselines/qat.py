@@ -37,4 +37,4 @@ class DedicatedQAT(SupervisedMethod):
         loss.backward()
         counter.backward()
         self.clamp(model)
-        return {"loss": float(loss)}
+        return {"loss": float(loss.detach())}

@@ -168,3 +168,15 @@ def load_job(path: str | Path) -> dict[str, Any]:
 
 def parse_task_list(tasks: list[str]) -> list[BitwidthTask]:
     return [BitwidthTask.parse(t) for t in tasks]
+
+
+def evaluation_tasks(config: Mapping[str, Any], tasks: list[str] | None) -> list[BitwidthTask]:
+    """The bitwidths to evaluate: the caller's list, else the config's. A dedicated job (trained at one
+    fixed task) evaluates only at that task when ``evaluate.own_task_only`` is set: the tables use only
+    that row, and skipping the others is what makes the CPU scales affordable."""
+    if tasks is not None:
+        return parse_task_list(tasks)
+    own = config["job"].get("train_task")
+    if config["evaluate"].get("own_task_only") and own is not None:
+        return parse_task_list([own])
+    return parse_task_list(config["evaluate"]["tasks"])

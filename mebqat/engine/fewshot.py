@@ -34,7 +34,7 @@ from ..methods import get_method
 from ..methods.fewshot_base import FewShotMethod
 from ..models import parameter_counts, parameter_kinds
 from ..quant import BitwidthTask, calibrate_activation_steps, task_tensor
-from .config import ConfigError, find_setup, parse_task_list
+from .config import ConfigError, evaluation_tasks, find_setup, parse_task_list
 from .counters import PassCounter
 from .optim import build_optimizer, build_scheduler
 from .provenance import config_hash, provenance
@@ -338,7 +338,7 @@ def evaluate(out: str | Path, tasks: list[str] | None = None, checkpoint: str | 
     state = run.load_checkpoint(path, config)
     model = method.build_model().to(dev)
     model.load_state_dict(state["model"])
-    chosen = parse_task_list(tasks if tasks is not None else config["evaluate"]["tasks"])
+    chosen = evaluation_tasks(config, tasks)
     episodes = _fixed_tasks(config, "test", data["test_tasks"])
     began = time.perf_counter()
     log.info(f"meta-test: {len(episodes)} tasks × {len(chosen)} bitwidths ({episodes.fingerprint[:12]})")

@@ -24,7 +24,7 @@ from ..methods import get_method
 from ..methods.base import SupervisedMethod
 from ..models import parameter_counts
 from ..quant import BitwidthTask
-from .config import ConfigError, find_setup, parse_task_list
+from .config import ConfigError, evaluation_tasks, find_setup, parse_task_list
 from .counters import PassCounter
 from .optim import build_optimizer, build_scheduler
 from .provenance import config_hash, provenance
@@ -234,7 +234,7 @@ def evaluate(out: str | Path, tasks: list[str] | None = None, checkpoint: str | 
     info = test_set.info
     model = method.build_model(info.num_classes).to(dev)
     model.load_state_dict(state["model"])
-    requested = parse_task_list(tasks if tasks is not None else config["evaluate"]["tasks"])
+    requested = evaluation_tasks(config, tasks)
     chosen = method.evaluation_tasks(requested, strict=tasks is not None)
     per_batch = config["fidelity_switches"]["per_batch_accuracy"]
     began = time.perf_counter()
