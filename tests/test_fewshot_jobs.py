@@ -39,9 +39,13 @@ def train_args(data_root: Path, out: Path, setup: str, method: str, *extra: str)
             "--set", f"data.root={data_root}", *extra]
 
 
-JOBS = {  # the three methods of each table, on one setup each
-    "maml_omniglot_20w1s": [("fomaml", []), ("fomaml_qat", ["--train-task", "(3,3)"]), ("mebqat_maml", [])],
-    "pn_miniimagenet_5w1s": [("pn", []), ("pn_qat", ["--train-task", "(4,FP)"]), ("mebqat_pn", [])],
+# the three methods of each table, on one setup each; the dedicated (+QAT) networks are meta-tested at every
+# bitwidth here (smoke and mini otherwise test them at their own only), which exercises the test-time step boot
+EVERY_BITWIDTH = ["--set", "evaluate.own_task_only=false"]
+JOBS = {
+    "maml_omniglot_20w1s": [("fomaml", []), ("fomaml_qat", ["--train-task", "(3,3)", *EVERY_BITWIDTH]),
+                            ("mebqat_maml", [])],
+    "pn_miniimagenet_5w1s": [("pn", []), ("pn_qat", ["--train-task", "(4,FP)", *EVERY_BITWIDTH]), ("mebqat_pn", [])],
 }
 
 

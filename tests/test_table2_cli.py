@@ -60,6 +60,8 @@ def test_every_method_trains_and_evaluates_to_a_valid_metrics_file(setup, method
         assert rows == {(1, 1), (2, 2), (4, 4), (8, 8), ("FP", "FP")} and (3, 3) in missing
     elif method == "adabits":
         assert rows == {(2, 2), (3, 3), (4, 4)} and ("FP", "FP") in missing
+    elif method == "qat":  # smoke/mini: a dedicated model is evaluated at its own bitwidth only
+        assert rows == {(2, 2)} and not missing
     else:
         assert len(rows) == (10 if setup != "cifar10_mobilenetv2" else 9) and not missing
     costs = metrics["costs"]
@@ -129,3 +131,17 @@ def test_evaluating_an_untrained_apdnn_bitwidth_is_an_error(data_root, tmp_path)
     assert result.returncode == 2
     assert "apdnn cannot be evaluated at (3,3)" in result.stderr
     assert not (out / "metrics.json").exists()
+
+
+def test_own_task_only_narrows_a_dedicated_job_and_nothing_else():
+    from mebqat.engine.config import evaluation_tasks
+    from mebqat.quant import BitwidthTask
+
+    every = ["(2,2)", "(4,4)", "(FP,FP)"]
+    dedicated = {"job": {"train_task": "(4,4)"}, "evaluate": {"tasks": every, "own_task_only": True}}
+    assert evaluation_tasks(dedicated, None) == [BitwidthTask(4, 4)]
+    assert evaluation_tasks(dedicated, ["(2,2)"]) == [BitwidthTask(2, 2)]  # an explicit request wins
+    multi = {"job": {"train_task": None}, "evaluate": {"tasks": every, "own_task_only": True}}
+    assert evaluation_tasks(multi, None) == [BitwidthTask.parse(t) for t in every]
+    off = {"job": {"train_task": "(4,4)"}, "evaluate": {"tasks": every, "own_task_only": False}}
+    assert len(evaluation_tasks(off, None)) == 3

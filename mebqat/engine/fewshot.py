@@ -32,14 +32,15 @@ from ..fewshot.functional import module_mode
 from ..fewshot.metatest import maml_episode_accuracy, pn_episode_accuracy
 from ..methods import get_method
 from ..methods.fewshot_base import FewShotMethod
-from ..models import parameter_counts, parameter_kinds
+from ..models import parameter_kinds
 from ..quant import BitwidthTask, calibrate_activation_steps, task_tensor
-from .config import ConfigError, evaluation_tasks, find_setup, parse_task_list
+from .config import ConfigError, evaluation_tasks, find_setup
 from .counters import PassCounter
 from .optim import build_optimizer, build_scheduler
 from .provenance import config_hash, provenance
+from .progress import TrainingProgress
 from .rundir import RunDir, atomic_write, job_logger, write_json
-from .runtime import DivergenceError, derived_seed, rng_state, seed_everything, select_device, set_rng_state
+from .runtime import DivergenceError, derived_seed, seed_everything, select_device
 from .supervised import format_results
 
 METRICS_SCHEMA_VERSION = 1
@@ -170,21 +171,11 @@ def train(config: Mapping[str, Any], out: str | Path, device: str | None = None,
     optimizer = build_optimizer(_optimizer_parameters(method, model), train_cfg["optimizer"])
     scheduler = build_scheduler(optimizer, train_cfg["schedule"])
     counter = PassCounter()
-    start_epoch, best, elapsed = 0, {"epoch": None, "score": -math.inf}, 0.0
-    if run.last.exists():
-        state = run.load_checkpoint(run.last, config)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        method.load_state_dict(state["method"])
-        sampler.load_state_dict(state["sampler"])
-        counter.load_state_dict(state["counter"])
-        set_rng_state(state["rng"])
-        start_epoch, best, elapsed = state["epoch"], state["best"], state["elapsed"]
-        run.truncate_history(start_epoch)
-        log.info(f"resuming {run.root} after epoch {start_epoch}")
+    progress = TrainingProgress(run, config, {"model": model, "optimizer": optimizer, "scheduler": scheduler,
+                                              "method": method, "sampler": sampler, "counter": counter})
+    if progress.resume():
+        log.info(f"resuming {run.root} after epoch {progress.epoch}")
     else:
-        run.history.unlink(missing_ok=True)
         log.info(f"{job['setup']} / {job['method']} {job['train_task'] or ''} ({job['scale']}, {job['fidelity']}, "
                  f"seed {seed}) on {info.title}, {dev}; config {config_hash(config)}")
 
@@ -197,7 +188,7 @@ def train(config: Mapping[str, Any], out: str | Path, device: str | None = None,
     per_step = train_cfg["meta_batch"] if method.ALGORITHM == "maml" else method.options.get("tasks_per_step", 1)
     epochs, steps, log_every = train_cfg["epochs"], train_cfg["steps_per_epoch"], train_cfg["log_every"]
     val_episodes = _device_episode(val_tasks.batch(range(len(val_tasks))), dev, dtype)
-    for epoch in range(start_epoch + 1, epochs + 1):
+    for epoch in range(progress.epoch + 1, epochs + 1):
         began = time.perf_counter()
         losses = []
         for step in range(1, steps + 1):
@@ -224,34 +215,14 @@ def train(config: Mapping[str, Any], out: str | Path, device: str | None = None,
         accuracies = paired_accuracies(method, model, val_episodes, tasks, val_inner, batched,
                                        config["evaluate"]["episode_chunk"])
         score, _ = mean_ci95(accuracies)
-        elapsed += time.perf_counter() - began
-        improved = score > best["score"]
-        if improved:
-            best = {"epoch": epoch, "score": score}
-            run.save_checkpoint(run.best, {"config_hash": config_hash(config), "epoch": epoch, "score": score,
-                                           "model": model.state_dict()})
-        record = {"epoch": epoch, "train_loss": sum(losses) / len(losses), "select_accuracy": score,
-                  "select_split": "val", "lr": optimizer.param_groups[0]["lr"], "best": improved, "elapsed_s": elapsed}
-        run.append_history(record)
-        run.save_checkpoint(run.last, {
-            "config_hash": config_hash(config), "epoch": epoch, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "method": method.state_dict(), "sampler": sampler.state_dict(), "counter": counter.state_dict(),
-            "rng": rng_state(), "best": best, "elapsed": elapsed})
-        log.info(f"epoch {epoch}/{epochs}: query loss {record['train_loss']:.4f}, validation accuracy {score:.2f}%"
+        train_loss = sum(losses) / len(losses)
+        improved = progress.end_epoch(epoch, time.perf_counter() - began, train_loss, score, "val",
+                                      optimizer.param_groups[0]["lr"])
+        log.info(f"epoch {epoch}/{epochs}: query loss {train_loss:.4f}, validation accuracy {score:.2f}%"
                  f"{' (best)' if improved else ''}, {time.perf_counter() - began:.1f}s")
 
-    counts = parameter_counts(model)
-    write_json(run.summary, {
-        "epochs": epochs, "updates": counter.updates, **counter.per_update(),
-        "forward_passes": counter.forward_passes, "backward_passes": counter.backward_passes,
-        "trained_tasks": [str(t) for t in method.trained_tasks()],
-        "best_epoch": best["epoch"], "best_score": best["score"], "select_split": "val",
-        "train_wall_time_s": elapsed, "config_hash": config_hash(config),
-        "stored_parameters": counts["params"] + counts["quantizer_params"],
-        "stored_buffers": counts["bn_running_stats"],
-    })
-    log.info(f"training done: {counter.updates} updates, {elapsed:.1f}s")
+    progress.write_summary(epochs, counter, method.trained_tasks(), "val")
+    log.info(f"training done: {counter.updates} updates, {progress.elapsed:.1f}s")
     return run
 
 

@@ -22,14 +22,14 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..methods import get_method
 from ..methods.base import SupervisedMethod
-from ..models import parameter_counts
 from ..quant import BitwidthTask
-from .config import ConfigError, evaluation_tasks, find_setup, parse_task_list
+from .config import ConfigError, evaluation_tasks, find_setup
 from .counters import PassCounter
 from .optim import build_optimizer, build_scheduler
 from .provenance import config_hash, provenance
+from .progress import TrainingProgress
 from .rundir import RunDir, job_logger, write_json
-from .runtime import DivergenceError, derived_seed, rng_state, seed_everything, select_device, set_rng_state
+from .runtime import DivergenceError, derived_seed, seed_everything, select_device
 
 METRICS_SCHEMA_VERSION = 1
 
@@ -128,21 +128,11 @@ def train(config: Mapping[str, Any], out: str | Path, device: str | None = None,
     optimizer = build_optimizer(model.parameters(), config["train"]["optimizer"])
     scheduler = build_scheduler(optimizer, config["train"]["schedule"])
     counter = PassCounter()
-    start_epoch, best, elapsed = 0, {"epoch": None, "score": -math.inf}, 0.0
-
-    if run.last.exists():
-        state = run.load_checkpoint(run.last, config)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        method.load_state_dict(state["method"])
-        counter.load_state_dict(state["counter"])
-        set_rng_state(state["rng"])
-        start_epoch, best, elapsed = state["epoch"], state["best"], state["elapsed"]
-        run.truncate_history(start_epoch)
-        log.info(f"resuming {run.root} after epoch {start_epoch}")
+    progress = TrainingProgress(run, config, {"model": model, "optimizer": optimizer, "scheduler": scheduler,
+                                              "method": method, "counter": counter})
+    if progress.resume():
+        log.info(f"resuming {run.root} after epoch {progress.epoch}")
     else:
-        run.history.unlink(missing_ok=True)
         log.info(f"{job['setup']} / {job['method']} {job['train_task'] or ''} ({job['scale']}, {job['fidelity']}, "
                  f"seed {seed}) on {info.name}{' (stand-in for ' + info.stands_for + ')' if info.is_standin else ''}, "
                  f"{dev}; config {config_hash(config)}")
@@ -150,7 +140,7 @@ def train(config: Mapping[str, Any], out: str | Path, device: str | None = None,
     epochs, steps = config["train"]["epochs"], config["train"]["steps_per_epoch"]
     batch_size, workers = config["data"]["batch_size"], config["data"]["workers"]
     log_every = config["train"]["log_every"]
-    for epoch in range(start_epoch + 1, epochs + 1):
+    for epoch in range(progress.epoch + 1, epochs + 1):
         began = time.perf_counter()
         model.train()
         loader = _loader(train_set, batch_size, derived_seed(seed, 0, epoch), workers)
@@ -173,35 +163,14 @@ def train(config: Mapping[str, Any], out: str | Path, device: str | None = None,
         # so a resumed run sees the same batches (which matters with transductive BatchNorm)
         select_loader = _loader(select_set, config["data"]["eval_batch_size"], derived_seed(seed, 1, epoch), workers)
         score = _validate(method, model, select_loader, epoch, dev, config)
-        elapsed += time.perf_counter() - began
-        improved = score > best["score"]
-        if improved:
-            best = {"epoch": epoch, "score": score}
-            run.save_checkpoint(run.best, {"config_hash": config_hash(config), "epoch": epoch, "score": score,
-                                           "model": model.state_dict()})
-        record = {"epoch": epoch, "train_loss": sum(losses) / len(losses), "select_accuracy": score,
-                  "select_split": select_split, "lr": optimizer.param_groups[0]["lr"], "best": improved,
-                  "elapsed_s": elapsed}
-        run.append_history(record)
-        run.save_checkpoint(run.last, {
-            "config_hash": config_hash(config), "epoch": epoch, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "method": method.state_dict(), "counter": counter.state_dict(), "rng": rng_state(),
-            "best": best, "elapsed": elapsed})
-        log.info(f"epoch {epoch}/{epochs}: train loss {record['train_loss']:.4f}, {select_split} accuracy "
+        train_loss = sum(losses) / len(losses)
+        improved = progress.end_epoch(epoch, time.perf_counter() - began, train_loss, score, select_split,
+                                      optimizer.param_groups[0]["lr"])
+        log.info(f"epoch {epoch}/{epochs}: train loss {train_loss:.4f}, {select_split} accuracy "
                  f"{score:.2f}%{' (best)' if improved else ''}, {time.perf_counter() - began:.1f}s")
 
-    counts = parameter_counts(model)
-    write_json(run.summary, {
-        "epochs": epochs, "updates": counter.updates, **counter.per_update(),
-        "forward_passes": counter.forward_passes, "backward_passes": counter.backward_passes,
-        "trained_tasks": [str(t) for t in method.trained_tasks()],
-        "best_epoch": best["epoch"], "best_score": best["score"], "select_split": select_split,
-        "train_wall_time_s": elapsed, "config_hash": config_hash(config),
-        "stored_parameters": counts["params"] + counts["quantizer_params"],
-        "stored_buffers": counts["bn_running_stats"],
-    })
-    log.info(f"training done: {counter.updates} updates, {elapsed:.1f}s")
+    progress.write_summary(epochs, counter, method.trained_tasks(), select_split)
+    log.info(f"training done: {counter.updates} updates, {progress.elapsed:.1f}s")
     return run
 
 
