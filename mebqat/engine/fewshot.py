@@ -38,7 +38,7 @@ from .config import ConfigError, evaluation_tasks, find_setup
 from .counters import PassCounter
 from .optim import build_optimizer, build_scheduler
 from .provenance import config_hash, provenance
-from .progress import TrainingProgress
+from .progress import TrainingProgress, apply_update
 from .rundir import RunDir, atomic_write, job_logger, write_json
 from .runtime import DivergenceError, derived_seed, seed_everything, select_device
 from .supervised import format_results
@@ -201,12 +201,7 @@ def train(config: Mapping[str, Any], out: str | Path, device: str | None = None,
             with module_mode(model, True):
                 stats = meta_gradients(method, model, episodes, tasks, inner, batched, counter,
                                        train_cfg["grad_clamp"], kinds)
-            if not math.isfinite(stats["loss"]):
-                raise DivergenceError(f"loss became {stats['loss']} at epoch {epoch}, step {step}; stopping "
-                                      f"(no metrics are written)")
-            optimizer.step()
-            counter.update()
-            losses.append(stats["loss"])
+            losses.append(apply_update(stats, optimizer, counter, epoch, step))
             if step % log_every == 0 or step == steps:
                 log.info(f"epoch {epoch}/{epochs} step {step}/{steps} query loss {stats['loss']:.4f} "
                          f"accuracy {100 * stats['accuracy']:.1f}%")

@@ -8,12 +8,13 @@ import math
 from typing import Any, Mapping
 
 from torch import nn
+from torch.optim import Optimizer
 
 from ..models import parameter_counts
 from .counters import PassCounter
 from .provenance import config_hash
 from .rundir import RunDir, write_json
-from .runtime import rng_state, set_rng_state
+from .runtime import DivergenceError, rng_state, set_rng_state
 
 
 class TrainingProgress:
@@ -72,3 +73,15 @@ class TrainingProgress:
             "stored_parameters": counts["params"] + counts["quantizer_params"],
             "stored_buffers": counts["bn_running_stats"],
         })
+
+
+def apply_update(stats: Mapping[str, float], optimizer: Optimizer, counter: PassCounter, epoch: int,
+                 step: int) -> float:
+    """Take the optimizer step whose gradients a method's step left in ``.grad`` and count it; a non-finite
+    loss stops the job instead (no metrics are written). Returns the loss."""
+    loss = stats["loss"]
+    if not math.isfinite(loss):
+        raise DivergenceError(f"loss became {loss} at epoch {epoch}, step {step}; stopping (no metrics are written)")
+    optimizer.step()
+    counter.update()
+    return loss

@@ -27,7 +27,7 @@ from .config import ConfigError, evaluation_tasks, find_setup
 from .counters import PassCounter
 from .optim import build_optimizer, build_scheduler
 from .provenance import config_hash, provenance
-from .progress import TrainingProgress
+from .progress import TrainingProgress, apply_update
 from .rundir import RunDir, job_logger, write_json
 from .runtime import DivergenceError, derived_seed, seed_everything, select_device
 
@@ -149,12 +149,7 @@ def train(config: Mapping[str, Any], out: str | Path, device: str | None = None,
         for step, (x, y) in enumerate(_batches(loader, steps), start=1):
             optimizer.zero_grad(set_to_none=True)
             stats = method.step(model, x.to(dev), y.to(dev), counter)
-            if not math.isfinite(stats["loss"]):
-                raise DivergenceError(f"loss became {stats['loss']} at epoch {epoch}, step {step}; stopping "
-                                      f"(no metrics are written)")
-            optimizer.step()
-            counter.update()
-            losses.append(stats["loss"])
+            losses.append(apply_update(stats, optimizer, counter, epoch, step))
             if step % log_every == 0 or step == total:
                 log.info(f"epoch {epoch}/{epochs} step {step}/{total} loss {stats['loss']:.4f} "
                          f"lr {optimizer.param_groups[0]['lr']:.3g}")
