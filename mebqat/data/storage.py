@@ -16,9 +16,9 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from ..atomic import atomic_path
+
 ENV_VAR = "MEBQAT_DATA"
-_UMASK = os.umask(0)  # the umask can only be read by setting it: read once, restore at once
-os.umask(_UMASK)
 
 
 class DatasetMissingError(ValueError):
@@ -57,22 +57,6 @@ def default_data_root() -> Path:
 
 def resolve_root(root: str | os.PathLike | None) -> Path:
     return default_data_root() if root is None else Path(root).expanduser().resolve()
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path`` in one step, on any
-    failure (interrupts included) it is removed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes it private; the cache is an ordinary file
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
 
 
 def save_arrays(path: Path, meta: dict[str, Any], **arrays: np.ndarray) -> None:

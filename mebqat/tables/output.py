@@ -1,32 +1,19 @@
-"""Atomic output: each table or figure is written to a temp file beside its target and renamed over it,
-so an interrupted build never leaves a half-written file."""
+"""Atomic output (:mod:`mebqat.atomic`): each table or figure is written to a temp file beside its target
+and renamed over it, so an interrupted build never leaves a half-written file."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..engine.rundir import atomic_write
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _publish(path: Path) -> Path:
-    """The temp file was created private (0600); give the result the usual permissions of a new file."""
-    os.chmod(path, 0o666 & ~_umask())
-    return path
+from ..atomic import atomic_write
 
 
 def write_text(path: Path, text: str) -> Path:
     atomic_write(path, lambda handle: handle.write(text.encode()))
-    return _publish(path)
+    return path
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> Path:
@@ -36,4 +23,4 @@ def write_csv(path: Path, frame: pd.DataFrame) -> Path:
 def write_figure(path: Path, figure: Figure, dpi: int = 150) -> Path:
     fmt = path.suffix.lstrip(".")
     atomic_write(path, lambda handle: figure.savefig(handle, format=fmt, dpi=dpi, bbox_inches="tight"))
-    return _publish(path)
+    return path

@@ -1,0 +1,37 @@
+"""Atomic file writing for everything the project produces (run files, checkpoints, tables, figures,
+dataset caches): write to a temporary file beside the target, then rename it into place in one step, so
+an interruption never leaves a half-written file. The result gets the ordinary permissions of a new file
+(``mkstemp`` creates it private)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+_UMASK = os.umask(0)  # the umask can only be read by setting it: read once, restore at once
+os.umask(_UMASK)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path`` in one step, on any
+    failure (interrupts included) it is removed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_UMASK)
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """``write(binary_file_object)`` into a temp file beside ``path``, then rename it over ``path``."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        write(handle)
