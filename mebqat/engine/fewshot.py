@@ -10,8 +10,6 @@ compared pairwise on the same episodes.
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -34,17 +32,15 @@ from ..methods import get_method
 from ..methods.fewshot_base import FewShotMethod
 from ..models import parameter_kinds
 from ..quant import BitwidthTask, calibrate_activation_steps, task_tensor
-from .config import ConfigError, evaluation_tasks, find_setup
+from .config import evaluation_tasks
 from .counters import PassCounter
 from .optim import build_optimizer, build_scheduler
-from .provenance import config_hash, provenance
+from .metrics import finished_run, format_results, metrics_record, result_row
+from .provenance import config_hash
 from .progress import TrainingProgress, apply_update
-from .rundir import RunDir, atomic_write, job_logger, write_json
+from ..atomic import atomic_write
+from .rundir import RunDir, job_logger, write_json
 from .runtime import DivergenceError, derived_seed, seed_everything, select_device
-from .supervised import format_results
-
-METRICS_SCHEMA_VERSION = 1
-
 
 # ---------------------------------------------------------------- data
 
@@ -279,21 +275,11 @@ def meta_test(method: FewShotMethod, model: nn.Module, tasks: list[BitwidthTask]
     return pn_metatest_sequential(model, params, buffers, batches, tasks, prepare=prepare)
 
 
-def _bits(value: int | None) -> int | str:
-    return "FP" if value is None else value
-
-
 def evaluate(out: str | Path, tasks: list[str] | None = None, checkpoint: str | None = None,
              device: str | None = None) -> dict[str, Any]:
     """Meta-test a trained run on the fixed test tasks at every tested bitwidth; write metrics.json and
     episode_accuracies.npz."""
-    run = RunDir(out)
-    config = run.read_config()
-    if not run.summary.exists():
-        raise ConfigError(f"{run.root}: training has not finished (no train_summary.json); run `mebqat train` first")
-    summary = json.loads(run.summary.read_text())
-    if summary["config_hash"] != config_hash(config):
-        raise ConfigError(f"{run.root}: train_summary.json belongs to another configuration")
+    run, config, summary = finished_run(out)
     log = job_logger(run)
     dev = select_device(device)
     job, data = config["job"], config["data"]
@@ -313,42 +299,18 @@ def evaluate(out: str | Path, tasks: list[str] | None = None, checkpoint: str | 
     results = []
     for task, row in zip(chosen, accuracies):
         mean, ci = mean_ci95(row)
-        results.append({"bits_w": _bits(task.w), "bits_a": _bits(task.a), "accuracy": mean,
-                        "ci95": None if math.isnan(ci) else ci, "n": int(row.numel())})
+        results.append(result_row(task, mean, ci, int(row.numel())))
         log.info(f"{task}: {mean:.2f}% ± {ci:.2f} ({row.numel()} tasks)")
     atomic_write(run.root / "episode_accuracies.npz", lambda f: np.savez(
         f, accuracies=accuracies.cpu().numpy(), bits=np.array([str(t) for t in chosen]),
         fingerprint=np.array(episodes.fingerprint)))
-    info = episodes.split.info
-    setup = find_setup(job["setup"])[1]
-    metrics = {
-        "schema_version": METRICS_SCHEMA_VERSION,
-        "identity": {
-            **{k: job[k] for k in ("table", "setup", "method", "scale", "fidelity", "seed")},
-            "method_title": entry.title, "train_tasks": summary["trained_tasks"],
-            "dataset": info.name, "is_standin": info.is_standin,
-            "stands_for": setup["paper"]["dataset"] if info.is_standin else None,
-            "paper_dataset": setup["paper"]["dataset"], "paper_model": setup["paper"]["model"],
-            "model": config["model"]["name"], "quantizer": config["model"]["scheme"],
-            "ways": data["ways"], "shots": data["shots"],
-        },
-        "fidelity_switches": config["fidelity_switches"],
-        "results": results,
-        "not_evaluated": [],
-        "test_tasks": {"count": len(episodes), "fingerprint": episodes.fingerprint, "queries": data["queries"],
-                       "per_episode_file": "episode_accuracies.npz"},
-        "selection": {"checkpoint": which, "epoch": state["epoch"], "split": summary["select_split"],
-                      "accuracy": state.get("score")},
-        "accuracy_definition": "mean over test tasks of the query accuracy; ci95 = 1.96·sd/√tasks",
-        "costs": {
-            "forward_passes_per_update": summary["forward_passes_per_update"],
-            "backward_passes_per_update": summary["backward_passes_per_update"],
-            "updates": summary["updates"], "stored_parameters": summary["stored_parameters"],
-            "stored_buffers": summary["stored_buffers"], "checkpoint_bytes": path.stat().st_size,
-            "train_wall_time_s": summary["train_wall_time_s"], "eval_wall_time_s": eval_time,
-        },
-        "provenance": provenance(config, dev),
-    }
+    metrics = metrics_record(
+        config, summary, title=entry.title, info=episodes.split.info, results=results, not_evaluated=[],
+        checkpoint=which, state=state, checkpoint_path=path, eval_time=eval_time, device=dev,
+        accuracy_definition="mean over test tasks of the query accuracy; ci95 = 1.96·sd/√tasks",
+        identity_extra={"ways": data["ways"], "shots": data["shots"]},
+        extra={"test_tasks": {"count": len(episodes), "fingerprint": episodes.fingerprint,
+                              "queries": data["queries"], "per_episode_file": "episode_accuracies.npz"}})
     write_json(run.metrics, metrics)
     log.info(f"wrote {run.metrics} ({len(results)} bitwidths)")
     return metrics

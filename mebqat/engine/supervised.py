@@ -11,7 +11,6 @@ as an uninterrupted run, because each epoch's data order depends only on (seed, 
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import time
 from pathlib import Path
@@ -23,16 +22,14 @@ from torch.utils.data import DataLoader, Dataset
 from ..methods import get_method
 from ..methods.base import SupervisedMethod
 from ..quant import BitwidthTask
-from .config import ConfigError, evaluation_tasks, find_setup
+from .config import evaluation_tasks
 from .counters import PassCounter
 from .optim import build_optimizer, build_scheduler
-from .provenance import config_hash, provenance
+from .metrics import bits_value, finished_run, format_results, metrics_record, result_row
+from .provenance import config_hash
 from .progress import TrainingProgress, apply_update
 from .rundir import RunDir, job_logger, write_json
 from .runtime import DivergenceError, derived_seed, seed_everything, select_device
-
-METRICS_SCHEMA_VERSION = 1
-
 
 # ---------------------------------------------------------------- data
 
@@ -172,20 +169,10 @@ def train(config: Mapping[str, Any], out: str | Path, device: str | None = None,
 # ---------------------------------------------------------------- evaluation
 
 
-def _bits(value: int | None) -> int | str:
-    return "FP" if value is None else value
-
-
 def evaluate(out: str | Path, tasks: list[str] | None = None, checkpoint: str | None = None,
              device: str | None = None) -> dict[str, Any]:
     """Evaluate a trained run at every tested bitwidth and write its metrics.json."""
-    run = RunDir(out)
-    config = run.read_config()
-    if not run.summary.exists():
-        raise ConfigError(f"{run.root}: training has not finished (no train_summary.json); run `mebqat train` first")
-    summary = json.loads(run.summary.read_text())
-    if summary["config_hash"] != config_hash(config):
-        raise ConfigError(f"{run.root}: train_summary.json belongs to another configuration")
+    run, config, summary = finished_run(out)
     log = job_logger(run)
     dev = select_device(device)
     job = config["job"]
@@ -195,8 +182,7 @@ def evaluate(out: str | Path, tasks: list[str] | None = None, checkpoint: str | 
     path = run.checkpoint(which)
     state = run.load_checkpoint(path, config)
     test_set = load_split(config, "test")
-    info = test_set.info
-    model = method.build_model(info.num_classes).to(dev)
+    model = method.build_model(test_set.info.num_classes).to(dev)
     model.load_state_dict(state["model"])
     requested = evaluation_tasks(config, tasks)
     chosen = method.evaluation_tasks(requested, strict=tasks is not None)
@@ -208,55 +194,19 @@ def evaluate(out: str | Path, tasks: list[str] | None = None, checkpoint: str | 
                          config["data"]["workers"])
         batches = batch_accuracies(model, loader, task, dev, config["data"]["limit_eval_batches"])
         accuracy, ci, images = summarise_accuracy(batches, per_batch)
-        results.append({"bits_w": _bits(task.w), "bits_a": _bits(task.a), "accuracy": accuracy,
-                        "ci95": None if math.isnan(ci) else ci, "n": images, "batches": len(batches)})
+        results.append(result_row(task, accuracy, ci, images, batches=len(batches)))
         log.info(f"{task}: {accuracy:.2f}% ± {ci:.2f} ({images} images)")
     eval_time = time.perf_counter() - began
-    setup = find_setup(job["setup"])[1]
-    metrics = {
-        "schema_version": METRICS_SCHEMA_VERSION,
-        "identity": {
-            **{k: job[k] for k in ("table", "setup", "method", "scale", "fidelity", "seed")},
-            "method_title": entry.title,
-            "train_tasks": summary["trained_tasks"],
-            "dataset": info.name, "is_standin": info.is_standin,
-            "stands_for": setup["paper"]["dataset"] if info.is_standin else None,
-            "paper_dataset": setup["paper"]["dataset"], "paper_model": setup["paper"]["model"],
-            "model": config["model"]["name"], "quantizer": config["model"]["scheme"],
-        },
-        "fidelity_switches": config["fidelity_switches"],
-        "results": results,
-        "not_evaluated": [{"bits_w": _bits(t.w), "bits_a": _bits(t.a),
-                           "reason": f"{entry.title} has no parameters for this bitwidth"}
-                          for t in requested if t not in chosen],
-        "selection": {"checkpoint": which, "epoch": state["epoch"], "split": summary["select_split"],
-                      "accuracy": state.get("score")},
-        "accuracy_definition": "mean of per-batch accuracies" if per_batch else "fraction of correct images",
-        "costs": {
-            "forward_passes_per_update": summary["forward_passes_per_update"],
-            "backward_passes_per_update": summary["backward_passes_per_update"],
-            "updates": summary["updates"],
-            "stored_parameters": summary["stored_parameters"],
-            "stored_buffers": summary["stored_buffers"],
-            "checkpoint_bytes": path.stat().st_size,
-            "train_wall_time_s": summary["train_wall_time_s"],
-            "eval_wall_time_s": eval_time,
-        },
-        "provenance": provenance(config, dev),
-    }
+    not_evaluated = [{"bits_w": bits_value(t.w), "bits_a": bits_value(t.a),
+                      "reason": f"{entry.title} has no parameters for this bitwidth"}
+                     for t in requested if t not in chosen]
+    metrics = metrics_record(
+        config, summary, title=entry.title, info=test_set.info, results=results, not_evaluated=not_evaluated,
+        checkpoint=which, state=state, checkpoint_path=path, eval_time=eval_time, device=dev,
+        accuracy_definition="mean of per-batch accuracies" if per_batch else "fraction of correct images")
     write_json(run.metrics, metrics)
     log.info(f"wrote {run.metrics} ({len(results)} bitwidths)")
     return metrics
-
-
-def format_results(metrics: Mapping[str, Any]) -> str:
-    lines = [f"{'bits':>10}  accuracy"]
-    for r in metrics["results"]:
-        ci = f" ± {r['ci95']:.2f}" if r["ci95"] is not None else ""
-        lines.append(f"{'(' + str(r['bits_w']) + ',' + str(r['bits_a']) + ')':>10}  {r['accuracy']:.2f}%{ci}")
-    for r in metrics["not_evaluated"]:
-        lines.append(f"{'(' + str(r['bits_w']) + ',' + str(r['bits_a']) + ')':>10}  –  ({r['reason']})")
-    return "\n".join(lines)
 
 
 __all__ = ["DivergenceError", "evaluate", "format_results", "train"]

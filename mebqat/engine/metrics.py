@@ -1,0 +1,92 @@
+"""What both evaluation engines (supervised and few-shot) share in writing ``metrics.json`` (SPEC §6): the
+finished-run check, one result row per bitwidth, the record itself, and its console rendering."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from ..quant import BitwidthTask
+from .config import ConfigError, find_setup
+from .provenance import config_hash, provenance
+from .rundir import RunDir
+
+METRICS_SCHEMA_VERSION = 1
+
+
+def finished_run(out: str | Path) -> tuple[RunDir, dict[str, Any], dict[str, Any]]:
+    """(run, resolved config, train summary) of a run whose training finished with this configuration."""
+    run = RunDir(out)
+    config = run.read_config()
+    if not run.summary.exists():
+        raise ConfigError(f"{run.root}: training has not finished (no train_summary.json); run `mebqat train` first")
+    summary = json.loads(run.summary.read_text())
+    if summary["config_hash"] != config_hash(config):
+        raise ConfigError(f"{run.root}: train_summary.json belongs to another configuration")
+    return run, config, summary
+
+
+def bits_value(value: int | None) -> int | str:
+    return "FP" if value is None else value
+
+
+def result_row(task: BitwidthTask, accuracy: float, ci: float, n: int, **extra: Any) -> dict[str, Any]:
+    """One evaluated bitwidth: accuracy and 95% CI half-width in %, ``n`` images or tasks."""
+    return {"bits_w": bits_value(task.w), "bits_a": bits_value(task.a), "accuracy": accuracy,
+            "ci95": None if math.isnan(ci) else ci, "n": n, **extra}
+
+
+def metrics_record(config: Mapping[str, Any], summary: Mapping[str, Any], *, title: str, info: Any,
+                   results: list[dict[str, Any]], not_evaluated: list[dict[str, Any]], checkpoint: str,
+                   state: Mapping[str, Any], checkpoint_path: Path, eval_time: float, device: torch.device,
+                   accuracy_definition: str, identity_extra: Mapping[str, Any] | None = None,
+                   extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The metrics.json of one evaluated run. ``info``: the dataset's DatasetInfo; ``state``: the loaded
+    checkpoint (its epoch and selection score); ``extra``: engine-specific sections (e.g. the test tasks)."""
+    job = config["job"]
+    setup = find_setup(job["setup"])[1]
+    return {
+        "schema_version": METRICS_SCHEMA_VERSION,
+        "identity": {
+            **{k: job[k] for k in ("table", "setup", "method", "scale", "fidelity", "seed")},
+            "method_title": title,
+            "train_tasks": summary["trained_tasks"],
+            "dataset": info.name, "is_standin": info.is_standin,
+            "stands_for": setup["paper"]["dataset"] if info.is_standin else None,
+            "paper_dataset": setup["paper"]["dataset"], "paper_model": setup["paper"]["model"],
+            "model": config["model"]["name"], "quantizer": config["model"]["scheme"],
+            **(identity_extra or {}),
+        },
+        "fidelity_switches": config["fidelity_switches"],
+        "results": results,
+        "not_evaluated": not_evaluated,
+        **(extra or {}),
+        "selection": {"checkpoint": checkpoint, "epoch": state["epoch"], "split": summary["select_split"],
+                      "accuracy": state.get("score")},
+        "accuracy_definition": accuracy_definition,
+        "costs": {
+            "forward_passes_per_update": summary["forward_passes_per_update"],
+            "backward_passes_per_update": summary["backward_passes_per_update"],
+            "updates": summary["updates"],
+            "stored_parameters": summary["stored_parameters"],
+            "stored_buffers": summary["stored_buffers"],
+            "checkpoint_bytes": checkpoint_path.stat().st_size,
+            "train_wall_time_s": summary["train_wall_time_s"],
+            "eval_wall_time_s": eval_time,
+        },
+        "provenance": provenance(config, device),
+    }
+
+
+def format_results(metrics: Mapping[str, Any]) -> str:
+    lines = [f"{'bits':>10}  accuracy"]
+    for r in metrics["results"]:
+        ci = f" ± {r['ci95']:.2f}" if r["ci95"] is not None else ""
+        lines.append(f"{'(' + str(r['bits_w']) + ',' + str(r['bits_a']) + ')':>10}  {r['accuracy']:.2f}%{ci}")
+    for r in metrics["not_evaluated"]:
+        lines.append(f"{'(' + str(r['bits_w']) + ',' + str(r['bits_a']) + ')':>10}  –  ({r['reason']})")
+    return "\n".join(lines)
