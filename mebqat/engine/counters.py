@@ -8,7 +8,7 @@ authors' per-task teacher forwards, or a single teacher pass).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass
@@ -16,7 +16,6 @@ class PassCounter:
     forward_passes: int = 0
     backward_passes: int = 0
     updates: int = 0
-    _per_update: list[tuple[int, int]] = field(default_factory=list, repr=False)
 
     def forward(self, n: int = 1) -> None:
         self.forward_passes += n

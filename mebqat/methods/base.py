@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Mapping
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..engine.counters import PassCounter
 from ..engine.optim import clamp_gradients_
+from ..engine.runtime import derived_seed
 from ..models import build
 from ..quant import BitwidthTask, TaskSampler, format_bits
 
@@ -97,7 +97,8 @@ def parse_bit_list(bits: list[Any]) -> list[int | None]:
     return parsed
 
 
-def random_validation_tasks(family: str, batches: int, seed: int, epoch: int) -> list[BitwidthTask]:
-    """A random valid task per validation batch, from a stream that depends only on (seed, epoch)."""
-    sampler = TaskSampler(family, tasks_per_step=1, seed=int(np.random.SeedSequence([seed, epoch, 7]).generate_state(1)[0]))
-    return [sampler.draw() for _ in range(batches)]
+def random_validation_tasks(family: str, count: int, seed: int, epoch: int, stream: int = 7) -> list[BitwidthTask]:
+    """A random valid task per validation batch or episode, from a stream that depends only on (seed,
+    epoch, stream)."""
+    sampler = TaskSampler(family, tasks_per_step=1, seed=derived_seed(seed, epoch, stream))
+    return [sampler.draw() for _ in range(count)]

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Mapping
 
-import numpy as np
 from torch import nn
 
 from ..models import build
 from ..quant import BitwidthTask, TaskSampler, bitwidth_candidates
+from .base import random_validation_tasks
 
 FP_TASK = BitwidthTask(None, None)
 MEBQAT_BASE_TASK = BitwidthTask(2, 2)
@@ -35,7 +35,6 @@ class FewShotMethod:
         self.options = dict(config["method"])
         self.switches = dict(config["fidelity_switches"])
         self.seed = config["job"]["seed"]
-        self.rng = np.random.default_rng(np.random.SeedSequence([self.seed, 11]))
 
     # ---------------------------------------------------------------- model
 
@@ -81,10 +80,10 @@ class FewShotMethod:
         return [trained[i % len(trained)] for i in range(count)]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rng": self.rng.bit_generator.state}
+        return {}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.rng.bit_generator.state = state["rng"]
+        pass
 
 
 class FixedTaskMethod(FewShotMethod):
@@ -125,13 +124,10 @@ class RandomTaskMethod(FewShotMethod):
         return [self.sampler.draw() for _ in range(count)]
 
     def validation_tasks(self, count: int, epoch: int) -> list[BitwidthTask]:
-        sampler = TaskSampler("lsq", tasks_per_step=1, seed=int(np.random.SeedSequence([self.seed, epoch, 5])
-                                                                .generate_state(1)[0]))
-        return [sampler.draw() for _ in range(count)]
+        return random_validation_tasks("lsq", count, self.seed, epoch, stream=5)
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "sampler": self.sampler.state_dict()}
+        return {"sampler": self.sampler.state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        super().load_state_dict(state)
         self.sampler.load_state_dict(state["sampler"])

@@ -1,5 +1,5 @@
-"""Running one network under several bitwidth tasks on one batch: as a loop (the reference) or as one
-vmapped pass (``torch.func``). Both return logits stacked as [T, batch, classes]."""
+"""Running one network under several bitwidth tasks on one batch as one vmapped pass (``torch.func``),
+logits stacked as [T, batch, classes]. The methods' sequential engines call ``model(x, task)`` per task."""
 
 from __future__ import annotations
 
@@ -16,10 +16,6 @@ from ..quant import BitwidthTask, task_tensor
 
 def _state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {**dict(model.named_parameters()), **dict(model.named_buffers())}
-
-
-def forward_tasks_sequential(model: nn.Module, x: torch.Tensor, tasks: Sequence[BitwidthTask]) -> torch.Tensor:
-    return torch.stack([model(x, task) for task in tasks])
 
 
 def forward_tasks_batched(model: nn.Module, x: torch.Tensor, tasks: Sequence[BitwidthTask],
@@ -48,7 +44,3 @@ def forward_tasks_batched(model: nn.Module, x: torch.Tensor, tasks: Sequence[Bit
 
 def _slot(module: SwitchableBatchNorm2d, task: BitwidthTask) -> int:
     return module.slot(task.w)
-
-
-def uses_switchable_running_stats(model: nn.Module) -> bool:
-    return any(isinstance(m, SwitchableBatchNorm2d) and m.track_running_stats for m in model.modules())

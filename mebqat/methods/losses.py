@@ -14,7 +14,3 @@ def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torc
 def kd_loss(logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
     """MEBQAT's quantized-task loss: CE + soft CE against the FP teacher, equal weights (official §4.1)."""
     return F.cross_entropy(logits, labels) + soft_cross_entropy(logits, F.softmax(teacher_logits.detach(), dim=-1))
-
-
-def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return (logits.argmax(dim=-1) == labels).float().mean()
