@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from ..engine.config import ConfigError, deep_merge, load_job, resolve_job
+from ..engine.config import ConfigError, deep_merge, load_job, read_job_file, resolve_job
 
 
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,25 +45,27 @@ def job_config(args: argparse.Namespace) -> dict[str, Any]:
         overrides = deep_merge(overrides, nested)
     switches = {".".join(path): value for path, value in (_assignment(text, "--switch") for text in args.switch)}
     given = {k: v for k, v in flags.items() if v is not None}
+
+    def with_flags(spec: dict[str, Any]) -> dict[str, Any]:
+        """A job spec with the flags, --set and --switch on top, resolved."""
+        spec = {**spec, **given}
+        spec["overrides"] = deep_merge(spec.get("overrides", {}), overrides)
+        spec["fidelity_switches"] = {**spec.get("fidelity_switches", {}), **switches}
+        return resolve_job(spec)
+
     if args.spec:
         if args.config:
             raise ConfigError("give either --config or --spec, not both")
         spec = yaml.safe_load(args.spec)
         if not isinstance(spec, dict):
             raise ConfigError(f"--spec must be a mapping (a job spec), got {args.spec!r}")
-        spec = {**spec, **given}
-        spec["overrides"] = deep_merge(spec.get("overrides", {}), overrides)
-        spec["fidelity_switches"] = {**spec.get("fidelity_switches", {}), **switches}
-        return resolve_job(spec)
+        return with_flags(spec)
     if args.config:
         if given or overrides or switches:
-            spec = yaml.safe_load(open(args.config)) or {}
+            spec = read_job_file(args.config)
             if "job" in spec:
                 raise ConfigError("a full config.yaml cannot be combined with job flags; edit it, or pass a job spec")
-            spec = {**spec, **given}
-            spec["overrides"] = deep_merge(spec.get("overrides", {}), overrides)
-            spec["fidelity_switches"] = {**spec.get("fidelity_switches", {}), **switches}
-            return resolve_job(spec)
+            return with_flags(spec)
         return load_job(args.config)
     if not args.setup or not args.method:
         raise ConfigError("name the job with --config FILE, or with --setup and --method")

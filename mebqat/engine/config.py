@@ -14,10 +14,10 @@ import functools
 from pathlib import Path
 from typing import Any, Mapping
 
-import jsonschema
 import yaml
 
 from ..quant import BitwidthTask, validate_task
+from ..schemas import first_violation
 from .fidelity import resolve_switches
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
@@ -61,18 +61,10 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any] | None) -> d
     return merged
 
 
-@functools.cache
-def _schema(name: str) -> dict[str, Any]:
-    return yaml.safe_load((RESOURCES / "schemas" / f"{name}.schema.yaml").read_text())
-
-
 def validate_schema(config: Mapping[str, Any], schema: str) -> None:
-    validator = jsonschema.Draft202012Validator(_schema(schema))
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        error = errors[0]
-        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise ConfigError(f"invalid configuration at {where}: {error.message}")
+    violation = first_violation(config, schema)
+    if violation:
+        raise ConfigError(f"invalid configuration {violation}")
 
 
 def _method_options(method_cls: type, options: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -149,8 +141,8 @@ def validate_config(config: Mapping[str, Any]) -> None:
         validate_task(task, family)
 
 
-def load_job(path: str | Path) -> dict[str, Any]:
-    """A job file holds either a short job spec or a full configuration (e.g. a run's config.yaml)."""
+def read_job_file(path: str | Path) -> dict[str, Any]:
+    """The mapping a job file holds (a short job spec or a full configuration), unresolved."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist")
@@ -160,6 +152,12 @@ def load_job(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid YAML: {err}") from None
     if not isinstance(content, dict):
         raise ConfigError(f"{path} must hold a mapping, got {type(content).__name__}")
+    return content
+
+
+def load_job(path: str | Path) -> dict[str, Any]:
+    """A job file holds either a short job spec or a full configuration (e.g. a run's config.yaml)."""
+    content = read_job_file(path)
     if "job" in content:
         validate_config(content)
         return content

@@ -9,19 +9,16 @@ batches). Identity columns are strings ("" when absent) so that they group and j
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from pathlib import Path
 from typing import Any, Iterable
 
-import jsonschema
 import pandas as pd
-import yaml
 from scipy import stats
 
-from ..engine.config import RESOURCES
 from ..quant import BitwidthTask
+from ..schemas import first_violation
 from .layout import DEDICATED_METHODS, bits_label, find_layout, normalize_table
 
 METRICS_NAME = "metrics.json"
@@ -39,12 +36,6 @@ CELL = ["table", "setup", "method", "cell_task"]
 
 class MetricsError(ValueError):
     """A metrics.json that cannot be used, or jobs that contradict each other; names the file(s)."""
-
-
-@functools.cache
-def _validator() -> jsonschema.Draft202012Validator:
-    schema = yaml.safe_load((RESOURCES / "schemas" / "metrics.schema.yaml").read_text())
-    return jsonschema.Draft202012Validator(schema)
 
 
 def find_metrics(paths: Iterable[str | Path]) -> list[Path]:
@@ -73,10 +64,9 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise MetricsError(f"{path}: not a readable JSON file ({err})") from None
-    errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        where = ".".join(str(p) for p in errors[0].absolute_path) or "(top level)"
-        raise MetricsError(f"{path}: does not match the metrics schema at {where}: {errors[0].message}")
+    violation = first_violation(data, "metrics")
+    if violation:
+        raise MetricsError(f"{path}: does not match the metrics schema {violation}")
     ident, costs = data["identity"], data["costs"]
     if not data["results"]:
         raise MetricsError(f"{path}: holds no evaluated bitwidth")

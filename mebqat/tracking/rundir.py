@@ -7,18 +7,16 @@ that ``config.yaml`` holds (same config hash), so a stale result is never logged
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
+from ..schemas import first_violation
 from .uri import TrackingError
 
-SCHEMA = Path(__file__).resolve().parents[1] / "resources" / "schemas" / "metrics.schema.yaml"
 REQUIRED = ("config.yaml", "history.jsonl", "train_summary.json")
 ARTIFACTS = ("metrics.json", "config.yaml", "train.log", "train_summary.json", "history.jsonl",
              "episode_accuracies.npz")
@@ -33,11 +31,6 @@ class FinishedRun:
     history: list[dict[str, Any]]
     run_key: str
     artifacts: tuple[Path, ...]
-
-
-@functools.cache
-def _metrics_validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(yaml.safe_load(SCHEMA.read_text()))
 
 
 def _load(path: Path, parse: Any) -> Any:
@@ -82,10 +75,9 @@ def read_finished_run(run_dir: str | Path) -> FinishedRun:
     summary = _load(root / "train_summary.json", json.loads)
     if not isinstance(config, dict) or not isinstance(config.get("job"), dict):
         raise TrackingError(f"{root / 'config.yaml'} is not a resolved job configuration (no 'job' section)")
-    errors = sorted(_metrics_validator().iter_errors(metrics), key=lambda e: list(e.absolute_path))
-    if errors:
-        where = ".".join(str(p) for p in errors[0].absolute_path) or "(top level)"
-        raise TrackingError(f"{root / 'metrics.json'} does not follow its schema at {where}: {errors[0].message}")
+    violation = first_violation(metrics, "metrics")
+    if violation:
+        raise TrackingError(f"{root / 'metrics.json'} does not follow its schema {violation}")
     key = config_hash(config)
     for name, recorded in (("metrics.json", metrics["provenance"]["config_hash"]),
                            ("train_summary.json", summary.get("config_hash", key))):
