@@ -25,7 +25,8 @@ SUMMARY_METRICS = ("epochs", "forward_passes", "backward_passes", "best_epoch", 
 RESULT_NAMES = {"accuracy": "acc"}
 
 
-def param_value(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A param or tag value as MLflow stores it: strings as they are, anything else as JSON."""
     return value if isinstance(value, str) else json.dumps(value)
 
 
@@ -38,7 +39,7 @@ def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, str
         if isinstance(value, Mapping) and value:
             flat.update(flatten_config(value, name + "."))
         else:
-            flat[name] = param_value(value)
+            flat[name] = as_text(value)
     return flat
 
 
@@ -88,10 +89,6 @@ def job_metrics(run: FinishedRun) -> tuple[MetricPoint, ...]:
     return tuple(points.values())
 
 
-def _tag(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 def job_tags(run: FinishedRun) -> dict[str, str]:
     identity, provenance = run.metrics["identity"], run.metrics["provenance"]
     tags = {KEY_TAG: run.run_key, KIND_TAG: "job", "mebqat.run_dir": str(run.root)}
@@ -106,7 +103,7 @@ def job_tags(run: FinishedRun) -> dict[str, str]:
     if run.metrics["not_evaluated"]:
         values["not_evaluated"] = "; ".join(f"({e['bits_w']},{e['bits_a']}): {e['reason']}"
                                             for e in run.metrics["not_evaluated"])
-    tags.update({f"mebqat.{key}": _tag(value) for key, value in values.items() if value is not None})
+    tags.update({f"mebqat.{key}": as_text(value) for key, value in values.items() if value is not None})
     if provenance.get("git_commit"):
         tags["mlflow.source.git.commit"] = provenance["git_commit"]  # shown by the MLflow UI
     return tags
