@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .registry import DatasetInfo, register_dataset
+from .registry import dataset_info
 from .storage import ensure_files, open_checked
 from .supervised import SupervisedDataset, check_input_shape, split_indices
 from .transforms import DOREFA_STATS, supervised_transform
@@ -18,15 +18,8 @@ FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 VAL_SIZE = 5_000  # 500 per class, held out of the 50,000 training images
 SHAPE = (3, 32, 32)
-HOW_TO_OBTAIN = (f"let torchvision download it (download=True, or `mebqat data build cifar10 --download`), or "
-                 f"download {URL} and extract it into the data root so that <root>/{FOLDER}/ holds "
-                 f"data_batch_1 … data_batch_5, test_batch and batches.meta")
-
-INFO = DatasetInfo(
-    name="cifar10", kind="supervised", input_shape=SHAPE, num_classes=10, is_standin=False, stands_for=None,
-    description="CIFAR-10 (torchvision): 50,000 training / 10,000 test colour images of 10 classes, 32x32; "
-                f"val = {VAL_SIZE:,} training images held out (stratified, seed 0).",
-    how_to_obtain=HOW_TO_OBTAIN)
+INFO = dataset_info("cifar10")
+HOW_TO_OBTAIN = INFO.how_to_obtain
 
 
 @cache
@@ -60,7 +53,6 @@ def open_cifar10(root: Path, train: bool, download: bool, verify: bool):
                         lambda: _loader_class(verify)(str(root), train=train, download=False))
 
 
-@register_dataset(INFO)
 def load(split: str, root: Path, *, normalization: str, augment: bool, input_shape, download: bool,
          verify: bool) -> SupervisedDataset:
     check_input_shape("cifar10", SHAPE, input_shape)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .registry import DatasetInfo, register_dataset
+from .registry import dataset_info
 from .storage import load_arrays, save_arrays
 from .supervised import SupervisedDataset, holdout_indices, split_indices
 from .transforms import channel_stats, supervised_transform
@@ -29,14 +29,7 @@ VAL_SIZE = 144
 DEFAULT_SHAPE = (3, 32, 32)
 ROLE_SHAPES = ((3, 32, 32), (3, 40, 40))  # CIFAR-10's and SVHN's inputs
 
-INFO = DatasetInfo(
-    name="digits", kind="supervised", input_shape=DEFAULT_SHAPE, num_classes=10, is_standin=True,
-    stands_for="cifar10 / svhn",
-    description="scikit-learn's 1,797 real 8x8 handwritten digits resized to the setup's input "
-                f"(3x32x32 for CIFAR-10's place, 3x40x40 for SVHN's); train/val/test = 1,293/{VAL_SIZE}/{TEST_SIZE} "
-                "(stratified, seed 0).",
-    how_to_obtain="nothing to download: built from scikit-learn's bundled copy into <root>/standins/ on first use "
-                  "(`mebqat data build digits`)")
+INFO = dataset_info("digits")
 
 
 def cache_path(root: Path, shape: tuple[int, int, int]) -> Path:
@@ -103,7 +96,6 @@ class ArraySource:
         return pil, int(self.labels[i])
 
 
-@register_dataset(INFO, build=build)
 def load(split: str, root: Path, *, normalization: str, augment: bool, input_shape, download: bool,
          verify: bool) -> SupervisedDataset:
     shape = tuple(input_shape or DEFAULT_SHAPE)
