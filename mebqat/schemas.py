@@ -10,6 +10,7 @@ through it.
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 from typing import Any, Callable
 
@@ -61,11 +62,26 @@ def validator(name: str) -> jsonschema.Draft202012Validator:
     return _validator(name, revision())
 
 
+def non_finite(data: Any, path: tuple = ()) -> tuple[tuple, float] | None:
+    """(path, value) of the first NaN or infinite number in ``data`` (JSON Schema cannot say "finite")."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return path, data
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        found = non_finite(value, (*path, key))
+        if found:
+            return found
+    return None
+
+
 def first_violation(data: Any, name: str) -> str | None:
-    """``"at <dotted.path>: <message>"`` for the first violation in path order; None when ``data`` follows
-    the schema ``name``."""
+    """``"at <dotted.path>: <message>"`` for the first violation in path order (a non-finite number
+    anywhere is one); None when ``data`` follows the schema ``name``."""
     errors = sorted(validator(name).iter_errors(data), key=lambda e: list(e.absolute_path))
-    if not errors:
-        return None
-    where = ".".join(str(p) for p in errors[0].absolute_path) or "(top level)"
-    return f"at {where}: {errors[0].message}"
+    if errors:
+        where = ".".join(str(p) for p in errors[0].absolute_path) or "(top level)"
+        return f"at {where}: {errors[0].message}"
+    found = non_finite(data)
+    if found:
+        return f"at {'.'.join(map(str, found[0])) or '(top level)'}: {found[1]} is not a finite number"
+    return None

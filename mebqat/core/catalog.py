@@ -40,7 +40,7 @@ register_model(ModelInfo("cnn_svhn", impl="mebqat.models.cnn_svhn:cnn_svhn", def
                          input_shape=(3, 40, 40),
                          description="Any-Precision DNN's 8-layer SVHN CNN (expand 8: 2,081,354 parameters)"))
 register_model(ModelInfo("maml_convnet", impl="mebqat.models.fewshot:maml_convnet", default_scheme="lsq",
-                         description="the MAML 5-layer CNN: 4 conv blocks (BatchNorm β only) + linear classifier"))
+                         from_data=("ways",), description="the MAML 5-layer CNN: 4 conv blocks (BatchNorm β only) + linear classifier"))
 register_model(ModelInfo("proto_convnet", impl="mebqat.models.fewshot:proto_convnet", default_scheme="lsq",
                          description="the Prototypical-Network 4-layer CNN (affine BatchNorm, no classifier)"))
 

@@ -89,7 +89,12 @@ class ModelInfo:
     default_scheme: str
     input_shape: tuple[int, int, int] | None = None
     """(C, H, W) when the architecture fixes it; None when the dataset decides (few-shot nets)."""
+    from_data: tuple[str, ...] = ()
+    """Builder arguments a job takes from its ``data`` section (e.g. the MAML classifier's ``ways``)."""
     description: str = ""
+
+    def data_arguments(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: data[name] for name in self.from_data}
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,14 @@ def validate_task(task: Any, family: str) -> BitwidthTask:
     return parsed
 
 
+def parse_bits_list(bits: list[Any]) -> list[int | None]:
+    """``[1, 2, 4, 8, "FP"]`` → [1, 2, 4, 8, None]; a repeated bitwidth is an error."""
+    parsed = [parse_bits(b) for b in bits]
+    if len(set(parsed)) != len(parsed):
+        raise ValueError(f"duplicate bitwidths in {[format_bits(b) for b in parsed]}")
+    return parsed
+
+
 class TaskSampler:
     """Draws T bitwidth tasks per step: the guaranteed tasks first, then rejection-sampled ones.
 
@@ -126,5 +134,5 @@ class TaskSampler:
         self.rng.bit_generator.state = state["rng"]
 
 
-__all__ = ["BitwidthTask", "FP_CODE", "TaskSampler", "bitwidth_candidates", "is_rejected", "uniform_tasks",
-           "validate_task"]
+__all__ = ["BitwidthTask", "FP_CODE", "TaskSampler", "bitwidth_candidates", "is_rejected", "parse_bits_list",
+           "uniform_tasks", "validate_task"]

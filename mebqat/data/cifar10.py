@@ -11,7 +11,7 @@ import numpy as np
 from .registry import dataset_info
 from .storage import ensure_files, open_checked
 from .supervised import SupervisedDataset, check_input_shape, split_indices
-from .transforms import DOREFA_STATS, supervised_transform
+from .transforms import DOREFA_STATS, InputPipeline
 
 FOLDER = "cifar-10-batches-py"
 FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta")
@@ -59,7 +59,7 @@ def load(split: str, root: Path, *, normalization: str, augment: bool, input_sha
     base = open_cifar10(root, train=split != "test", download=download, verify=verify)
     targets = np.asarray(base.targets, dtype=np.int64)
     indices = np.arange(len(targets)) if split == "test" else split_indices(split, targets, VAL_SIZE)
-    transform = supervised_transform(normalization=normalization, stats=DOREFA_STATS["cifar10"],
-                                     crop=(32, 4) if augment else None, flip=augment)
-    return SupervisedDataset(base, indices, targets[indices], transform, INFO, split, SHAPE,
+    pipeline = InputPipeline(normalization, DOREFA_STATS["cifar10"], crop_padding=4, flip=True)
+    images = np.ascontiguousarray(np.asarray(base.data)[indices].transpose(0, 3, 1, 2))  # HWC → CHW, uint8
+    return SupervisedDataset(images, indices, targets[indices], pipeline, INFO, split, SHAPE, augment,
                              DOREFA_STATS["cifar10"])

@@ -21,7 +21,7 @@ from PIL import Image
 from .registry import dataset_info
 from .storage import load_arrays, save_arrays
 from .supervised import SupervisedDataset, holdout_indices, split_indices
-from .transforms import channel_stats, supervised_transform
+from .transforms import InputPipeline, channel_stats
 
 VERSION = 1
 TEST_SIZE = 360
@@ -81,21 +81,6 @@ def build(root: Path, seed: int) -> dict[str, Any]:
             "classes": 10, "shapes": [list(s) for s in ROLE_SHAPES]}
 
 
-class ArraySource:
-    """``(PIL image, label)`` pairs from uint8 ``[N, C, H, W]`` images, the form torchvision transforms take."""
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray):
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int):
-        image = self.images[i]
-        pil = Image.fromarray(image[0]) if image.shape[0] == 1 else Image.fromarray(image.transpose(1, 2, 0))
-        return pil, int(self.labels[i])
-
-
 def load(split: str, root: Path, *, normalization: str, augment: bool, input_shape, download: bool,
          verify: bool) -> SupervisedDataset:
     shape = tuple(input_shape or DEFAULT_SHAPE)
@@ -108,8 +93,7 @@ def load(split: str, root: Path, *, normalization: str, augment: bool, input_sha
         trainval = arrays["trainval"]
         indices = trainval[split_indices(split, labels[trainval], VAL_SIZE)]
     stats = (tuple(meta["mean"]), tuple(meta["std"]))
-    cifar_role = augment and shape[1:] == (32, 32)
-    transform = supervised_transform(normalization=normalization, stats=stats,
-                                     crop=(shape[1], shape[1] // 8) if cifar_role else None, flip=cifar_role)
-    return SupervisedDataset(ArraySource(arrays["images"], labels), indices, labels[indices], transform, INFO,
-                             split, shape, stats)
+    cifar_role = shape[1:] == (32, 32)
+    pipeline = InputPipeline(normalization, stats, crop_padding=shape[1] // 8 if cifar_role else None, flip=cifar_role)
+    return SupervisedDataset(arrays["images"][indices], indices, labels[indices], pipeline, INFO, split, shape,
+                             augment, stats)

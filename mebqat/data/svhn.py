@@ -7,12 +7,12 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from torch.utils.data import ConcatDataset
+import torch
 
 from .registry import dataset_info
 from .storage import ensure_files, open_checked
 from .supervised import SupervisedDataset, check_input_shape, split_indices
-from .transforms import DOREFA_STATS, supervised_transform
+from .transforms import DOREFA_STATS, InputPipeline, resize_images
 
 FOLDER = "svhn"
 URL = "http://ufldl.stanford.edu/housenumbers/"
@@ -56,14 +56,11 @@ def load(split: str, root: Path, *, normalization: str, augment: bool, input_sha
          verify: bool) -> SupervisedDataset:
     # `augment` has nothing to switch on: the paper trains SVHN without augmentation.
     check_input_shape("svhn", SHAPE, input_shape)
-    if split == "test":
-        base = open_svhn(root, "test", download, verify)
-        targets = np.asarray(base.labels, dtype=np.int64)
-        indices = np.arange(len(targets))
-    else:
-        parts = [open_svhn(root, part, download, verify) for part in ("train", "extra")]
-        base = ConcatDataset(parts)
-        targets = np.concatenate([np.asarray(p.labels, dtype=np.int64) for p in parts])
-        indices = split_indices(split, targets, VAL_SIZE)
-    transform = supervised_transform(normalization=normalization, stats=DOREFA_STATS["svhn"], resize=SIZE)
-    return SupervisedDataset(base, indices, targets[indices], transform, INFO, split, SHAPE, DOREFA_STATS["svhn"])
+    parts = [open_svhn(root, part, download, verify) for part in (("test",) if split == "test" else ("train", "extra"))]
+    targets = np.concatenate([np.asarray(p.labels, dtype=np.int64) for p in parts])
+    indices = np.arange(len(targets)) if split == "test" else split_indices(split, targets, VAL_SIZE)
+    raw = np.concatenate([np.asarray(p.data) for p in parts])[indices]  # uint8 [N, 3, 32, 32]
+    images = resize_images(torch.from_numpy(raw), SIZE)
+    pipeline = InputPipeline(normalization, DOREFA_STATS["svhn"])
+    return SupervisedDataset(images, indices, targets[indices], pipeline, INFO, split, SHAPE, augment,
+                             DOREFA_STATS["svhn"])

@@ -78,16 +78,27 @@ def parameter_usage(model: nn.Module, task: Any) -> dict[str, torch.Tensor]:
     return usage
 
 
-_USAGE_CACHE: "weakref.WeakKeyDictionary[nn.Module, dict[Any, dict[str, torch.Tensor]]]" = weakref.WeakKeyDictionary()
+_USAGE_CACHE: "weakref.WeakKeyDictionary[nn.Module, dict[Any, tuple[dict[str, torch.Tensor], frozenset[str]]]]" = \
+    weakref.WeakKeyDictionary()
+
+
+def _cached_usage(model: nn.Module, task: Any) -> tuple[dict[str, torch.Tensor], frozenset[str]]:
+    per_model = _USAGE_CACHE.setdefault(model, {})
+    if task not in per_model:
+        masks = parameter_usage(model, task)
+        per_model[task] = (masks, frozenset(name for name, mask in masks.items() if not bool(mask.any())))
+    return per_model[task]
 
 
 def usage_masks(model: nn.Module, task: Any) -> dict[str, torch.Tensor]:
-    """:func:`parameter_usage`, computed once per (model, task) and reused (do not modify the masks)."""
-    per_model = _USAGE_CACHE.setdefault(model, {})
-    key = tuple(task) if isinstance(task, tuple) else task
-    if key not in per_model:
-        per_model[key] = parameter_usage(model, task)
-    return per_model[key]
+    """:func:`parameter_usage`, computed once per (model, task) and reused (do not modify the masks): a
+    training step then builds no masks and reads nothing back from the device."""
+    return _cached_usage(model, task)[0]
+
+
+def unused_parameters(model: nn.Module, task: Any) -> frozenset[str]:
+    """Names of the parameters ``task`` does not use at all (known without touching the device)."""
+    return _cached_usage(model, task)[1]
 
 
 def usage_counts(model: nn.Module, tasks: list[Any]) -> dict[str, torch.Tensor]:
