@@ -1,5 +1,9 @@
 """The ``mebqat`` command. Each subcommand is a module with ``NAME``, ``HELP``, ``add_arguments(parser)``
-and ``run(args) -> int``; adding one is a module plus one entry in :data:`COMMANDS`."""
+and ``run(args) -> int``; adding one is a module plus one entry in :data:`COMMANDS`.
+
+Errors end the command with one line on stderr that names the culprit (``mebqat <command>: error: ...``)
+and a non-zero exit code; ``--debug`` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,13 @@ from .. import __version__
 from . import data, describe, evaluate, run, tables, track, train
 
 COMMANDS: list[ModuleType] = [run, train, evaluate, data, describe, tables, track]
+EXIT_ERROR, EXIT_INTERNAL, EXIT_STOPPED = 2, 1, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mebqat", description="MEBQAT reproduction harness (arXiv 2207.10188).")
     parser.add_argument("--version", action="version", version=f"mebqat {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         sub = subparsers.add_parser(command.NAME, help=command.HELP, description=command.__doc__,
@@ -25,12 +31,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if isinstance(err, (ValueError, OSError, RuntimeError)) else f"{type(err).__name__}: {text}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
+    command = next((a for a in argv if a in {c.NAME for c in COMMANDS}), None)
+    where = f"mebqat {command}" if command else "mebqat"
     try:
+        args = build_parser().parse_args(argv)
         return int(args.run(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"mebqat {args.command}: error: {err}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # output piped into `head` and the like
         return 0
+    except KeyboardInterrupt:
+        print(f"{where}: stopped", file=sys.stderr)
+        return EXIT_STOPPED
+    except SystemExit:
+        raise
+    except (ValueError, OSError, RuntimeError) as err:  # bad input, files, divergence: the message says what
+        if debug:
+            raise
+        print(f"{where}: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as err:
+        if debug:
+            raise
+        print(f"{where}: internal error: {_one_line(err)} (run again with --debug for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL

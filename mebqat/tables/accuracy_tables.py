@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .layout import SetupLayout, row_label, table_number, table_rows, table_setups
+from .layout import SetupLayout, row_label, setups_with, table_number, table_rows
 from .paper import KEY, PAPER_DASH, PAPER_LOST, PAPER_VALUE, paper_accuracies
 from .render import EMPTY, Block, Document
 
@@ -26,9 +26,18 @@ TABLE_TITLES = {
 }
 
 
-def _grid(table: str) -> pd.DataFrame:
+def table_layouts(table: str, frame: pd.DataFrame) -> tuple[SetupLayout, ...]:
+    """The table's setups with their columns: the paper's methods, then any other method with a result
+    (``frame``: cells, or the long table)."""
+    column = "method_name" if "method_name" in frame else "method"
+    mine = frame[frame["table"] == table] if not frame.empty else frame
+    by_setup = {setup: list(group[column].unique()) for setup, group in mine.groupby("setup")} if not mine.empty else {}
+    return setups_with(table, by_setup)
+
+
+def _grid(table: str, layouts: tuple[SetupLayout, ...]) -> pd.DataFrame:
     rows = []
-    for layout in table_setups(table):
+    for layout in layouts:
         for method, title in zip(layout.methods, layout.method_titles()):
             for bits_w, bits_a in table_rows(table):
                 rows.append({"table": table, "dataset": layout.paper_dataset, "model": layout.paper_model,
@@ -46,7 +55,7 @@ def accuracy_frame(table: str, cells: pd.DataFrame) -> pd.DataFrame:
     ours = ours.rename(columns={"method": "method_name", "dataset": "run_dataset"})
     take = ["setup", "method_name", "bits_w", "bits_a", "accuracy", "ci95", "scale", "fidelity", "run_dataset",
             "is_standin", "seeds", "ci95_over", "n", "cell_source"]
-    long = _grid(table).merge(ours.reindex(columns=take), on=["setup", "method_name", "bits_w", "bits_a"],
+    long = _grid(table, table_layouts(table, cells)).merge(ours.reindex(columns=take), on=["setup", "method_name", "bits_w", "bits_a"],
                               how="left", validate="one_to_one")
     long = long.merge(paper_accuracies(table), on=KEY, how="left", validate="many_to_one")
     real = long["is_standin"].eq(False)
@@ -56,7 +65,7 @@ def accuracy_frame(table: str, cells: pd.DataFrame) -> pd.DataFrame:
         long[column] = pd.to_numeric(long[column]).astype("Int64")
     for column in ("accuracy", "ci95", "paper_accuracy", "delta"):
         long[column] = pd.to_numeric(long[column]).round(4)
-    return long[SPEC_COLUMNS + EXTRA_COLUMNS]
+    return long[SPEC_COLUMNS + EXTRA_COLUMNS + ["method_name"]]
 
 
 # ---------------------------------------------------------------- human-readable
@@ -81,7 +90,7 @@ def cell_text(row: pd.Series | dict) -> str:
 
 
 def _blocks(table: str, long: pd.DataFrame) -> list[Block]:
-    layouts = table_setups(table)
+    layouts = table_layouts(table, long)
     if table == "table2":  # one block, columns grouped by setup
         blocks_of = [(None, list(layouts))]
     else:  # the paper's few-shot tables: one block per dataset/model/ways, columns grouped by shots

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .accuracy_tables import accuracy_document, accuracy_frame
+from .accuracy_tables import accuracy_document, accuracy_frame, table_layouts
 from .cells import table_cells
 from .collect import collect, combine_seeds, single_configuration
 from .cost_table import cost_document, cost_frame
 from .figures import accuracy_figure, accuracy_figure_name, cost_figure
-from .layout import ACCURACY_TABLES, ALL_TABLES, normalize_table, table_setups
+from .layout import ACCURACY_TABLES, ALL_TABLES, normalize_table
 from .output import write_csv, write_figure, write_text
 from .render import Document, to_latex, to_markdown
 
@@ -38,9 +38,9 @@ def build(runs: Iterable[str | Path], out: str | Path, figures: str | Path | Non
         if table in ACCURACY_TABLES:
             long = accuracy_frame(table, cells)
             jobs = frame.loc[frame["table"] == table, "path"].nunique()
-            written += _write_table(out, table, long, accuracy_document(table, long, jobs))
+            written += _write_table(out, table, long.drop(columns="method_name"), accuracy_document(table, long, jobs))
             if figures is not None:
-                for layout in table_setups(table):
+                for layout in table_layouts(table, long):
                     figure = accuracy_figure(layout, long)
                     written += [write_figure(Path(figures) / f"{accuracy_figure_name(layout)}.{fmt}", figure)
                                 for fmt in figure_formats]

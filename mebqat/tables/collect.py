@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import pandas as pd
 from scipy import stats
 
+from ..core.registry import METHODS
 from ..core.tasks import BitwidthTask
 from ..schemas import first_violation
 from .layout import bits_label, find_layout, is_dedicated, normalize_table
@@ -99,8 +100,13 @@ def _check_against_setup(path: Path, ident: dict[str, Any]) -> None:
     except ValueError as err:
         raise MetricsError(f"{path}: {err}") from None
     if ident["method"] not in layout.methods:
-        raise MetricsError(f"{path}: method {ident['method']!r} is not part of setup {layout.name!r} "
-                           f"(its methods: {', '.join(layout.methods)})")
+        try:
+            tables = METHODS.get(ident["method"]).tables
+        except ValueError as err:
+            raise MetricsError(f"{path}: {err} (a plugin's method? load it with $MEBQAT_PLUGINS)") from None
+        if layout.table not in tables:
+            raise MetricsError(f"{path}: method {ident['method']!r} is not part of setup {layout.name!r} "
+                               f"(its methods: {', '.join(layout.methods)}) and runs on {', '.join(tables)}")
     expected = {"paper_dataset": layout.paper_dataset, "paper_model": layout.paper_model,
                 "ways": layout.ways, "shots": layout.shots}
     for key, value in expected.items():

@@ -8,7 +8,8 @@ last), the columns the setups' ``methods`` with the method registry's titles.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Iterable, Mapping
 
 from ..core.bits import format_bits
 from ..core.config import load_table_setups
@@ -116,6 +117,16 @@ def table_setups(table: str) -> tuple[SetupLayout, ...]:
             paper_model=paper["model"], ways=paper.get("ways"), shots=paper.get("shots"),
             methods=tuple(setup["methods"]), rows=tuple(rows), model=model["name"],
             model_options=tuple(sorted(options.items())), quantizer=model["scheme"]))
+    return tuple(layouts)
+
+
+def setups_with(table: str, methods_by_setup: Mapping[str, Iterable[str]]) -> tuple[SetupLayout, ...]:
+    """The table's setups, each with the paper's methods first and then any other registered method that
+    ``methods_by_setup`` names for it (a new method compared against the paper's columns)."""
+    layouts = []
+    for layout in table_setups(table):
+        extra = sorted(set(methods_by_setup.get(layout.name, ())) - set(layout.methods))
+        layouts.append(replace(layout, methods=layout.methods + tuple(extra)) if extra else layout)
     return tuple(layouts)
 
 

@@ -6,9 +6,9 @@ import re
 import shlex
 import sys
 
-from snakemake.utils import validate
+from mebqat.workflow.config import validate_workflow_config
 
-validate(config, "../schemas/config.schema.yaml")
+validate_workflow_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 
 from mebqat.workflow.matrix import expand_jobs, load_matrix  # noqa: E402  (after validation: clear errors first)
 
