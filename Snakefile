@@ -17,9 +17,20 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/jobs.smk"
 include: "workflow/rules/tracking.smk"
+include: "workflow/rules/jobs.smk"
 include: "workflow/rules/tables.smk"
+
+
+# Everything but the jobs is bookkeeping: on a cluster it runs on the submitting host.
+localrules:
+    all,
+    tables,
+    figures,
+    report,
+    build_tables,
+    track_tables,
+    mlflow_store,
 
 
 rule all:

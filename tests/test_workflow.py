@@ -41,7 +41,7 @@ def test_paper_dag_lists_every_job_without_any_dataset(tmp_path):
                        f"data_root={tmp_path / 'no-data'}")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
-    assert counts["train"] == counts["evaluate"] == counts["track_job"] == 115
+    assert counts["job"] == 115
     assert counts["mlflow_store"] == counts["build_tables"] == counts["track_tables"] == 1
     assert not (tmp_path / "no-data").exists()
 
@@ -61,8 +61,8 @@ def test_a_bad_config_stops_the_run_before_any_job(override, key, tmp_path):
 
 def test_a_config_change_reruns_exactly_the_jobs_it_affects(tmp_path, data_root):
     results = tmp_path / "results"
-    targets = [f"{results}/runs/smoke-official/table2/svhn_cnn8/mebqat/seed0/train_summary.json",
-               f"{results}/runs/smoke-official/table5/pn_omniglot_20w1s/mebqat_pn/seed0/train_summary.json"]
+    targets = [f"{results}/runs/smoke-official/table2/svhn_cnn8/mebqat/seed0/metrics.json",
+               f"{results}/runs/smoke-official/table5/pn_omniglot_20w1s/mebqat_pn/seed0/metrics.json"]
     common = ["--configfile", "config/smoke.yaml", "--config", f"results={results}", f"data_root={data_root}"]
     done = snakemake(*targets, "--cores", "2", *common)
     assert done.returncode == 0, done.stderr
@@ -73,8 +73,8 @@ def test_a_config_change_reruns_exactly_the_jobs_it_affects(tmp_path, data_root)
     switch.write_text(yaml.safe_dump({"fidelity_switches": {"per_batch_accuracy": False}}))
     changed = snakemake("-n", *targets, "--configfile", "config/smoke.yaml", str(switch), *common[2:])
     assert changed.returncode == 0, changed.stderr
-    assert job_counts(changed.stdout)["train"] == 1
-    rerun = re.findall(r"training (\S+)", changed.stdout)
+    assert job_counts(changed.stdout)["job"] == 1
+    rerun = re.findall(r"running job (\S+)", changed.stdout)
     assert rerun == ["smoke-official/table2/svhn_cnn8/mebqat/seed0"]
     # moving the data is not a change of any job
     moved = snakemake("-n", *targets, *common[:-1], f"data_root={tmp_path / 'elsewhere'}")
@@ -83,19 +83,17 @@ def test_a_config_change_reruns_exactly_the_jobs_it_affects(tmp_path, data_root)
 
 def test_smoke_subset_end_to_end_touches_every_rule(tmp_path, data_root):
     """Table 2 (+ Table 3) at smoke scale with dedicated QAT only at (2,2): 3 setups x 3 methods = 9 training
-    jobs, and every rule of the workflow (train, evaluate, mlflow_store, track_job, build_tables, track_tables,
-    report)."""
+    jobs, and every rule of the workflow (job, mlflow_store, build_tables, track_tables, report)."""
     results = tmp_path / "results"
     result = snakemake("all", "--cores", "2", "--configfile", "config/smoke.yaml", "--config", f"results={results}",
                        f"data_root={data_root}", "tables=[table2, table3]", "dedicated_tasks=['(2,2)']")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     printed = result.stdout + result.stderr
-    trained = re.findall(r"^Job \d+: training (\S+)", printed, re.MULTILINE)
-    evaluated = re.findall(r"^Job \d+: evaluating (\S+)", printed, re.MULTILINE)
+    ran = re.findall(r"^Job \d+: running job (\S+)", printed, re.MULTILINE)
     run_dirs = sorted(str(p.parent.relative_to(results / "runs")) for p in results.glob("runs/**/metrics.json"))
-    assert len(run_dirs) == 9 and sorted(trained) == sorted(evaluated) == run_dirs
+    assert len(run_dirs) == 9 and sorted(ran) == run_dirs
     assert {d.split("/")[3] for d in run_dirs} == {"qat-w2a2", "adabits", "apdnn", "mebqat"}
-    for rule in ("mlflow_store", "track_job", "build_tables", "track_tables", "report"):
+    for rule in ("mlflow_store", "build_tables", "track_tables", "report"):
         assert re.search(rf"^(local)?rule {rule}:", printed, re.MULTILINE), rule
     # tables: the cells that have runs are filled, the others empty (not zero), stand-in titled
     table2 = pd.read_csv(results / "tables" / "table2.csv")
@@ -121,7 +119,7 @@ def test_smoke_subset_end_to_end_touches_every_rule(tmp_path, data_root):
     # re-running a job updates its run instead of adding one
     again = snakemake("--cores", "2", "--configfile", "config/smoke.yaml", "--config", f"results={results}",
                       f"data_root={data_root}", "tables=[table2, table3]", "dedicated_tasks=['(2,2)']",
-                      "--forcerun", "track_job", "--", "tables")
+                      "--forcerun", "job", "--", "tables")
     assert again.returncode == 0, again.stderr[-3000:]
     runs = client.search_runs([experiment.experiment_id], max_results=100)
     assert len([r for r in runs if r.data.tags.get("mebqat.kind") != "tables"]) == 9

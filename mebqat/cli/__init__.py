@@ -8,9 +8,9 @@ import sys
 from types import ModuleType
 
 from .. import __version__
-from . import data, describe, evaluate, tables, track, train
+from . import data, describe, evaluate, run, tables, track, train
 
-COMMANDS: list[ModuleType] = [train, evaluate, data, describe, tables, track]
+COMMANDS: list[ModuleType] = [run, train, evaluate, data, describe, tables, track]
 
 
 def build_parser() -> argparse.ArgumentParser:

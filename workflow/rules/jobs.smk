@@ -1,46 +1,29 @@
-# One training job per table cell that needs its own model, then its evaluation.
+# One job per table cell that needs its own model: training, evaluation and MLflow logging in one
+# process (`mebqat run`), so that each job pays the start-up cost (imports, store) once.
 
 
-rule train:
+rule job:
+    input:
+        store=rules.mlflow_store.output,
     output:
-        f"{RESULTS}/runs/{{job}}/train_summary.json",
+        metrics=f"{RESULTS}/runs/{{job}}/metrics.json",
+        logged=touch(f"{RESULTS}/runs/{{job}}/.mlflow-logged"),
     params:
         mebqat=MEBQAT,
         spec=job_spec,
         config_hash=job_hash,
         out=run_dir,
         device=DEVICE,
+        uri=MLFLOW_URI,
     log:
-        f"{RESULTS}/logs/train/{{job}}.log",
+        f"{RESULTS}/logs/jobs/{{job}}.log",
     threads: config["threads_per_job"]
     resources:
         gpu=job_resources,
     conda:
         "../envs/mebqat.yaml"
     message:
-        "training {wildcards.job}"
+        "running job {wildcards.job}"
     shell:
-        "{params.mebqat} train --spec {params.spec:q} --out {params.out:q} --threads {threads} --device {params.device}"
-        " --replace-stale > {log:q} 2>&1"
-
-
-rule evaluate:
-    input:
-        rules.train.output,
-    output:
-        f"{RESULTS}/runs/{{job}}/metrics.json",
-    params:
-        mebqat=MEBQAT,
-        out=run_dir,
-        device=DEVICE,
-    log:
-        f"{RESULTS}/logs/evaluate/{{job}}.log",
-    threads: config["threads_per_job"]
-    resources:
-        gpu=job_resources,
-    conda:
-        "../envs/mebqat.yaml"
-    message:
-        "evaluating {wildcards.job}"
-    shell:
-        "{params.mebqat} evaluate {params.out:q} --threads {threads} --device {params.device} > {log:q} 2>&1"
+        "{params.mebqat} run --spec {params.spec:q} --out {params.out:q} --threads {threads} --device {params.device}"
+        " --uri {params.uri:q} --replace-stale > {log:q} 2>&1"

@@ -25,7 +25,7 @@ rule build_tables:
 rule tables:
     input:
         rules.build_tables.output.tables,
-        expand(f"{RESULTS}/runs/{{job}}/.mlflow-logged", job=list(JOBS)),
+        expand(rules.job.output.logged, job=list(JOBS)),
         rules.track_tables.output,
 
 

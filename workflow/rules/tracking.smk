@@ -1,5 +1,5 @@
-# MLflow: the store is created once, before any job writes to it; then every finished job is logged
-# (idempotently: re-logging updates its run), and the tables are attached to their experiments.
+# MLflow: the store is created once, before any job writes to it (each job logs itself, see jobs.smk);
+# the tables are attached to their experiments.
 
 
 rule mlflow_store:
@@ -14,24 +14,6 @@ rule mlflow_store:
         "../envs/mebqat.yaml"
     shell:
         "{params.mebqat} track init --uri {params.uri:q} > {log:q} 2>&1"
-
-
-rule track_job:
-    input:
-        metrics=rules.evaluate.output,
-        store=rules.mlflow_store.output,
-    output:
-        touch(f"{RESULTS}/runs/{{job}}/.mlflow-logged"),
-    params:
-        mebqat=MEBQAT,
-        out=run_dir,
-        uri=MLFLOW_URI,
-    log:
-        f"{RESULTS}/logs/track/{{job}}.log",
-    conda:
-        "../envs/mebqat.yaml"
-    shell:
-        "{params.mebqat} track log {params.out:q} --uri {params.uri:q} > {log:q} 2>&1"
 
 
 rule track_tables:

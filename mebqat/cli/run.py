@@ -1,0 +1,41 @@
+"""Run one job end to end in one process: train (resuming if its directory holds a checkpoint), evaluate,
+and log it to MLflow — what each job of the Snakemake workflow runs.
+
+Examples:
+  mebqat run --setup svhn_cnn8 --method mebqat --scale smoke --out results/runs/svhn-mebqat
+  mebqat run --spec '{setup: pn_omniglot_20w1s, method: pn, scale: mini}' --out DIR --threads 1
+  mebqat run ... --no-track                      # files only, no MLflow
+
+The run directory is the source of truth: `mebqat train`, `mebqat evaluate` and `mebqat track log` do the
+same three steps one at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .jobspec import add_job_arguments, job_config
+
+NAME = "run"
+HELP = "train, evaluate and log one job in one process (what the workflow runs)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_job_arguments(parser)
+    parser.add_argument("--out", required=True, help="run directory (created; an existing one of the same job resumes)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available) | cpu | cuda | cuda:N")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--replace-stale", action="store_true",
+                        help="if --out holds a run of another configuration, delete it and start afresh")
+    parser.add_argument("--uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else "
+                                      "sqlite:///results/mlflow.db)")
+    parser.add_argument("--no-track", dest="track", action="store_false", help="do not log to MLflow")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..engine.job import run_job
+
+    config = job_config(args)
+    run_job(config, args.out, device=args.device, threads=args.threads, replace_stale=args.replace_stale,
+            track=args.track, uri=args.uri)
+    return 0
