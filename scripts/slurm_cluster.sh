@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A throw-away single-node SLURM cluster on this machine, from Debian's packages, for testing the
 # workflow's SLURM profile (tests/test_slurm.py). Everything lives in one directory: configuration,
-# munge key and socket, state, logs and (with accounting) a private MariaDB; nothing under /etc is used.
+# munge key and socket, state, logs and (with accounting) a private MariaDB. One file outside it:
+# /etc/slurm/slurm.conf, a link to the configuration while the cluster is up, because Snakemake's job
+# step drops $SLURM_CONF before it calls srun inside a job, so srun only finds the default path.
 #
 #   scripts/slurm_cluster.sh install                   apt-get the packages (root, Debian)
 #   scripts/slurm_cluster.sh up [--no-accounting]      start munged, [mariadbd, slurmdbd,] slurmctld, slurmd
@@ -20,6 +22,7 @@ DIR="${MEBQAT_SLURM_DIR:-/tmp/mebqat-slurm}"
 CLUSTER=mebqat-test
 PARTITION=debug
 ACCOUNT=mebqat
+SYSTEM_CONF=/etc/slurm/slurm.conf
 PACKAGES=(munge slurmctld slurmd slurm-client slurmdbd mariadb-server)
 
 die() { echo "slurm_cluster.sh: $*" >&2; exit 1; }
@@ -169,6 +172,9 @@ cmd_up() {
     if alive "$DIR/run/slurmctld.pid" || alive "$DIR/run/munged.pid"; then
         die "a cluster already runs in $DIR; stop it first with: $0 down"
     fi
+    if [ -e "$SYSTEM_CONF" ] && ! [ -L "$SYSTEM_CONF" ]; then
+        die "$SYSTEM_CONF exists and is not a link left by this script: this machine has its own SLURM, use that"
+    fi
     rm -rf "$DIR"
     mkdir -p "$DIR"/{etc,run,log,state,spool}
     chmod 700 "$DIR"
@@ -187,6 +193,7 @@ cmd_up() {
         sacctmgr -i add account "$ACCOUNT" Cluster="$CLUSTER" Description="mebqat tests" >/dev/null
         sacctmgr -i add user root Account="$ACCOUNT" DefaultAccount="$ACCOUNT" >/dev/null
     fi
+    mkdir -p "$(dirname "$SYSTEM_CONF")" && ln -sfn "$DIR/etc/slurm.conf" "$SYSTEM_CONF"
     slurmctld
     wait_for 30 slurmctld scontrol ping
     slurmd
@@ -213,6 +220,7 @@ cmd_down() {
         for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
         if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fi
     done
+    if [ "$(readlink "$SYSTEM_CONF" 2>/dev/null)" = "$DIR/etc/slurm.conf" ]; then rm -f "$SYSTEM_CONF"; fi
     rm -rf "$DIR"
     say "stopped; $DIR removed"
 }
