@@ -17,6 +17,7 @@
 # `slurm-status-command: squeue`; the controller still writes each finished job to DIR/log/jobcomp.txt.
 # Daemons run as root with proctrack/linuxproc and task/none (no systemd, no cgroups needed).
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"  # the daemons live in sbin, which a non-login root shell may lack
 
 DIR="${MEBQAT_SLURM_DIR:-/tmp/mebqat-slurm}"
 CLUSTER=mebqat-test
