@@ -55,11 +55,14 @@ alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 cmd_install() {
     need_root install
+    local missing=()
+    for bin in munged slurmctld slurmd sbatch slurmdbd mariadbd; do command -v "$bin" >/dev/null || missing+=("$bin"); done
+    if [ ${#missing[@]} = 0 ]; then say "Debian's SLURM packages are installed"; return 0; fi
     command -v apt-get >/dev/null || die "apt-get not found: this installer needs Debian's packages (${PACKAGES[*]})"
     local started=$SECONDS
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${PACKAGES[@]}" >/dev/null \
-        || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-             --no-install-recommends "${PACKAGES[@]}" >/dev/null; }
+    apt-get update -q >/dev/null
+    # policy-rc.d or no init system: the packages' own services may not start, which is fine, `up` starts its own
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${PACKAGES[@]}" >/dev/null
     say "installed ${PACKAGES[*]} in $(( SECONDS - started ))s"
 }
 
