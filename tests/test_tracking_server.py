@@ -18,10 +18,9 @@ from tracking_runs import assert_run_matches, write_run
 pytestmark = pytest.mark.slow
 
 MEBQAT = [sys.executable, "-m", "mebqat"]
-JOBS = [  # six jobs over the three experiments
-    ("svhn_cnn8", "mebqat", None), ("svhn_cnn8", "qat", "(4,4)"), ("maml_omniglot_20w1s", "fomaml", None),
-    ("maml_miniimagenet_5w1s", "fomaml_qat", "(3,3)"), ("pn_omniglot_20w1s", "mebqat_pn", None),
-    ("pn_miniimagenet_5w5s", "pn_qat", "(4,4)"),
+JOBS = [  # four jobs over the three experiments
+    ("svhn_cnn8", "mebqat", None), ("svhn_cnn8", "qat", "(4,4)"), ("maml_miniimagenet_5w1s", "fomaml_qat", "(3,3)"),
+    ("pn_omniglot_20w1s", "mebqat_pn", None),
 ]
 
 
@@ -56,7 +55,7 @@ def test_concurrent_jobs_each_arrive_once(server, tmp_path):
     client = MlflowClient(uri)
     experiments = {e.experiment_id: e.name for e in client.search_experiments()}
     runs = client.search_runs(list(experiments), max_results=1000)
-    assert Counter(experiments[r.info.experiment_id] for r in runs) == {"table2": 2, "table4": 2, "table5": 2}
+    assert Counter(experiments[r.info.experiment_id] for r in runs) == {"table2": 2, "table4": 1, "table5": 1}
     for run_dir in run_dirs:  # exactly one run per job, holding every param, metric, history point and file
         assert_run_matches(client, run_dir)
 

@@ -78,3 +78,18 @@ def test_the_workflow_refuses_a_bad_runtime_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "runtime_minutes.svhn_cnn: unknown setup" in result.stdout + result.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_snakemake_loads_the_workflow_profile_which_limits_no_gpus():
+    """profiles/default beside the Snakefile is where Snakemake looks; a global `gpu` limit there would also cap
+    GPU jobs across a whole cluster, since a workflow profile applies on top of the SLURM profile."""
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "tables"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "workflow specific profile profiles/default" in result.stdout + result.stderr
+    profile = yaml.safe_load((ROOT / "profiles" / "default" / "profile.yaml").read_text())
+    assert "gpu" not in (profile.get("resources") or {})
+    slurm = yaml.safe_load((ROOT / "workflow" / "profiles" / "slurm" / "profile.yaml").read_text())
+    assert slurm["executor"] == "slurm"
+    # sizes come from the config; a set-resources block here would be replaced whole by one on the command line
+    assert not {"set-resources", "set-threads", "default-resources", "resources"} & set(slurm)
