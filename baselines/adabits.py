@@ -10,15 +10,11 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from mebqat.methods.registry import register_method
 
 from .joint import JointBitListMethod
 
 
-@register_method("adabits", kind="supervised", title="AdaBits")
 class AdaBits(JointBitListMethod):
-    OPTIONS = {"bits": [2, 3, 4]}
-
     def model_options(self) -> dict[str, Any]:
         if self.family != "sat":
             raise ValueError(f"adabits uses the SAT quantizer (switchable clipping levels), not {self.family!r}")

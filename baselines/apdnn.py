@@ -9,8 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from mebqat.methods.losses import soft_cross_entropy
-from mebqat.methods.registry import register_method
-from mebqat.quant import BitwidthTask
+from mebqat.core.tasks import BitwidthTask
 
 from .joint import JointBitListMethod
 
@@ -19,10 +18,7 @@ def _precision(task: BitwidthTask) -> float:
     return float("inf") if task.w is None else float(task.w)
 
 
-@register_method("apdnn", kind="supervised", title="ApDNN")
 class AnyPrecisionDNN(JointBitListMethod):
-    OPTIONS = {"bits": [1, 2, 4, 8, "FP"]}
-
     def training_order(self) -> list[BitwidthTask]:
         """Highest precision first: each bitwidth distils from the one before it."""
         return sorted(self.tasks, key=_precision, reverse=True)

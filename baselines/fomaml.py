@@ -4,16 +4,13 @@ gradient divided by the meta-batch size."""
 
 from __future__ import annotations
 
-from mebqat.methods.fewshot_base import FixedTaskMethod
-from mebqat.methods.registry import register_method
+from mebqat.methods.fewshot import FixedTask
+from mebqat.methods.maml import MAMLFamily
 
 
-@register_method("fomaml", kind="fewshot", title="FOMAML")
-class FOMAML(FixedTaskMethod):
-    ALGORITHM = "maml"
+class FOMAML(FixedTask, MAMLFamily):
+    pass
 
 
-@register_method("fomaml_qat", kind="fewshot", title="FOMAML+QAT")
-class FOMAMLQAT(FixedTaskMethod):
-    ALGORITHM = "maml"
-    NEEDS_TRAIN_TASK = True
+class FOMAMLQAT(FixedTask, MAMLFamily):
+    pass

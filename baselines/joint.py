@@ -9,25 +9,24 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from mebqat.engine.counters import PassCounter
-from mebqat.methods.base import SupervisedMethod, parse_bit_list
+from mebqat.core.counters import PassCounter
+from mebqat.core.registry import QUANTIZERS, MethodInfo
+from mebqat.core.tasks import BitwidthTask, parse_bits_list
 from mebqat.methods.functional import forward_tasks_batched
+from mebqat.methods.supervised import SupervisedMethod
 from mebqat.models.layers import switchable_batchnorm_factory
-from mebqat.quant import BitwidthTask, get_scheme
 
 
 class JointBitListMethod(SupervisedMethod):
-    OPTIONS: dict[str, Any] = {"bits": []}
-
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
-        self.bits = parse_bit_list(self.options["bits"])
+    def __init__(self, config: Mapping[str, Any], info: MethodInfo) -> None:
+        super().__init__(config, info)
+        self.bits = parse_bits_list(self.options["bits"])
         if not self.bits:
-            raise ValueError(f"{self.name}: the bit list is empty")
-        allowed = get_scheme(self.family).bit_choices
+            raise ValueError(f"{info.name}: the bit list is empty")
+        allowed = QUANTIZERS.get(self.family).bit_choices
         bad = [b for b in self.bits if b not in allowed]
         if bad:
-            raise ValueError(f"{self.name}: bitwidths {bad} are not valid for the {self.family} quantizer")
+            raise ValueError(f"{info.name}: bitwidths {bad} are not valid for the {self.family} quantizer")
         self.tasks = [BitwidthTask(b, b) for b in self.bits]
 
     def model_options(self) -> dict[str, Any]:
@@ -48,7 +47,9 @@ class JointBitListMethod(SupervisedMethod):
         task before it."""
         raise NotImplementedError
 
-    def step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, counter: PassCounter) -> dict[str, float]:
+    def update(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
+               counter: PassCounter) -> dict[str, torch.Tensor]:
+        x, y = batch
         order = self.training_order()
         losses: list[torch.Tensor] = []
         if self.batched:
@@ -66,5 +67,4 @@ class JointBitListMethod(SupervisedMethod):
         counter.forward(len(order))
         counter.backward(len(order))
         self.clamp(model)
-        losses = [loss.detach() for loss in losses]
-        return {"loss": float(torch.stack(losses).mean()), **{f"loss_{t}": float(l) for t, l in zip(order, losses)}}
+        return {"loss": torch.stack([loss.detach() for loss in losses]).mean()}

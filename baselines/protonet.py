@@ -4,18 +4,13 @@ PN+QAT — and BatchNorm with running statistics (inductive at meta-test)."""
 
 from __future__ import annotations
 
-from mebqat.methods.fewshot_base import FixedTaskMethod
-from mebqat.methods.registry import register_method
+from mebqat.methods.fewshot import FixedTask
+from mebqat.methods.protonet import ProtoFamily
 
 
-@register_method("pn", kind="fewshot", title="PN")
-class PrototypicalNetwork(FixedTaskMethod):
-    ALGORITHM = "pn"
-    RUNNING_STATS = True
+class PrototypicalNetwork(FixedTask, ProtoFamily):
+    running_stats = True
 
 
-@register_method("pn_qat", kind="fewshot", title="PN+QAT")
-class PrototypicalNetworkQAT(FixedTaskMethod):
-    ALGORITHM = "pn"
-    RUNNING_STATS = True
-    NEEDS_TRAIN_TASK = True
+class PrototypicalNetworkQAT(FixedTask, ProtoFamily):
+    running_stats = True

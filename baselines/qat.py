@@ -11,19 +11,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mebqat.engine.counters import PassCounter
-from mebqat.methods.base import SupervisedMethod
-from mebqat.methods.registry import register_method
-from mebqat.quant import BitwidthTask
+from mebqat.core.counters import PassCounter
+from mebqat.core.registry import MethodInfo
+from mebqat.core.tasks import BitwidthTask
+from mebqat.methods.supervised import SupervisedMethod
 
 
-@register_method("qat", kind="supervised", title="QAT")
 class DedicatedQAT(SupervisedMethod):
-    NEEDS_TRAIN_TASK = True
-
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
-        self.task = BitwidthTask.parse(config["job"]["train_task"])
+    def __init__(self, config: Mapping[str, Any], info: MethodInfo) -> None:
+        super().__init__(config, info)
+        self.task = self.train_task
 
     def model_options(self) -> dict[str, Any]:
         return {"track_running_stats": True}
@@ -31,10 +28,12 @@ class DedicatedQAT(SupervisedMethod):
     def trained_tasks(self) -> list[BitwidthTask]:
         return [self.task]
 
-    def step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, counter: PassCounter) -> dict[str, float]:
+    def update(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
+               counter: PassCounter) -> dict[str, torch.Tensor]:
+        x, y = batch
         loss = F.cross_entropy(model(x, self.task), y)
         counter.forward()
         loss.backward()
         counter.backward()
         self.clamp(model)
-        return {"loss": float(loss.detach())}
+        return {"loss": loss.detach()}

@@ -16,8 +16,8 @@ import time
 
 import torch
 
-from mebqat.engine.config import resolve_job
-from mebqat.engine.counters import PassCounter
+from mebqat.core.config import resolve_job
+from mebqat.core.counters import PassCounter
 from mebqat.methods import get_method
 
 SETUPS = {"cifar10_mobilenetv2": (3, 32, 32), "cifar10_preact_resnet20": (3, 32, 32), "svhn_cnn8": (3, 40, 40)}

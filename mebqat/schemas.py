@@ -1,29 +1,87 @@
-"""The JSON schemas shipped in ``mebqat/resources/schemas`` (job configurations, metrics.json): one cached
-validator per schema, and the first violation as a message that names where it is. Light on purpose
-(no torch): the tracking and table code read metrics files through it."""
+"""The JSON schemas shipped in ``mebqat/resources/schemas`` (job configurations, metrics.json, the claims
+file): one cached validator per schema, and the first violation as a message that names where it is.
+
+Lists that the registries own are not typed into the schemas: a node ``{x-registry: NAME}`` becomes
+``{enum: [...]}`` with the registered names (``scales``, ``fidelities``, ``quantizers``, ``models``,
+``methods``, ``datasets``). Light on purpose (no torch): the tracking and table code read metrics files
+through it.
+"""
 
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jsonschema
 import yaml
 
 SCHEMAS = Path(__file__).resolve().parent / "resources" / "schemas"
+REGISTRY_KEY = "x-registry"
+
+
+def _registry_names() -> dict[str, Callable[[], list[str]]]:
+    from .core.fidelity import PRESETS
+    from .core.registry import DATASETS, METHODS, MODELS, QUANTIZERS
+    from .core.scales import scale_names
+
+    return {"scales": scale_names, "fidelities": lambda: list(PRESETS), "quantizers": QUANTIZERS.names,
+            "models": MODELS.names, "methods": METHODS.names, "datasets": DATASETS.names}
+
+
+def with_registry_enums(node: Any) -> Any:
+    """A copy of a schema with every ``{x-registry: NAME}`` node turned into an enum of the registered names."""
+    if isinstance(node, dict):
+        if REGISTRY_KEY in node:
+            lists = _registry_names()
+            name = node[REGISTRY_KEY]
+            if name not in lists:
+                raise ValueError(f"schema refers to unknown registry {name!r}; known: {', '.join(lists)}")
+            rest = {k: with_registry_enums(v) for k, v in node.items() if k != REGISTRY_KEY}
+            return {**rest, "enum": lists[name]()}
+        return {k: with_registry_enums(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [with_registry_enums(v) for v in node]
+    return node
+
+
+def load_schema(path: Path) -> dict[str, Any]:
+    return with_registry_enums(yaml.safe_load(path.read_text()))
 
 
 @functools.cache
+def _validator(name: str, revision: int) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(load_schema(SCHEMAS / f"{name}.schema.yaml"))
+
+
 def validator(name: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(yaml.safe_load((SCHEMAS / f"{name}.schema.yaml").read_text()))
+    from .core.registry import ensure_loaded, revision
+
+    ensure_loaded()
+    return _validator(name, revision())
+
+
+def non_finite(data: Any, path: tuple = ()) -> tuple[tuple, float] | None:
+    """(path, value) of the first NaN or infinite number in ``data`` (JSON Schema cannot say "finite")."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return path, data
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        found = non_finite(value, (*path, key))
+        if found:
+            return found
+    return None
 
 
 def first_violation(data: Any, name: str) -> str | None:
-    """``"at <dotted.path>: <message>"`` for the first violation in path order; None when ``data`` follows
-    the schema ``name``."""
+    """``"at <dotted.path>: <message>"`` for the first violation in path order (a non-finite number
+    anywhere is one); None when ``data`` follows the schema ``name``."""
     errors = sorted(validator(name).iter_errors(data), key=lambda e: list(e.absolute_path))
-    if not errors:
-        return None
-    where = ".".join(str(p) for p in errors[0].absolute_path) or "(top level)"
-    return f"at {where}: {errors[0].message}"
+    if errors:
+        where = ".".join(str(p) for p in errors[0].absolute_path) or "(top level)"
+        return f"at {where}: {errors[0].message}"
+    found = non_finite(data)
+    if found:
+        return f"at {'.'.join(map(str, found[0])) or '(top level)'}: {found[1]} is not a finite number"
+    return None

@@ -10,12 +10,13 @@ from typing import Mapping
 import jsonschema
 import yaml
 
-from mebqat.engine.config import RESOURCES
+from mebqat.schemas import validator
+from mebqat.core.config import RESOURCES
 from mebqat.methods import get_method
 from mebqat.quant import bitwidth_candidates
 from mebqat.tables.layout import find_layout
 
-SCHEMA = yaml.safe_load((RESOURCES / "schemas" / "metrics.schema.yaml").read_text())
+SCHEMA = validator("metrics").schema
 TABLE_OF = {"cifar10_mobilenetv2": "table2", "cifar10_preact_resnet20": "table2", "svhn_cnn8": "table2"}
 REAL_DATA = {"CIFAR-10": "cifar10", "SVHN": "svhn", "Omniglot": "omniglot", "MiniImageNet": "miniimagenet"}
 STANDIN = {"CIFAR-10": "digits", "SVHN": "digits", "Omniglot": "glyphs28", "MiniImageNet": "glyphs84"}
@@ -47,8 +48,10 @@ def _train_tasks(method: str, quantizer: str, train_task: str | None, trained: l
 def write_metrics(root: Path, setup: str, method: str, results: Mapping[tuple[str, str], float | tuple[float, float | None]],
                   *, seed: int = 0, scale: str = "smoke", fidelity: str = "official", standin: bool = True,
                   train_task: str | None = None, trained: list[str] | None = None,
-                  costs: Mapping[str, float] | None = None, name: str | None = None) -> Path:
-    """Write ``<root>/<name>/metrics.json``; ``results`` maps ("4", "4") to an accuracy or (accuracy, ci95)."""
+                  costs: Mapping[str, float] | None = None, name: str | None = None,
+                  architecture: tuple[int, int] | None = None) -> Path:
+    """Write ``<root>/<name>/metrics.json``; ``results`` maps ("4", "4") to an accuracy or (accuracy, ci95);
+    ``architecture`` is the (params, BatchNorm params) of the paper-width network the job measured."""
     table = table_of(setup)
     layout = find_layout(table, setup)
     identity = {
@@ -66,11 +69,14 @@ def write_metrics(root: Path, setup: str, method: str, results: Mapping[tuple[st
         accuracy, ci = value if isinstance(value, tuple) else (value, 0.5)
         rows.append({"bits_w": _bits(w), "bits_a": _bits(a), "accuracy": accuracy, "ci95": ci, "n": 600})
     metrics = {
-        "schema_version": 1, "identity": identity, "fidelity_switches": {"per_task_teacher": fidelity == "official"},
+        "schema_version": 2, "identity": identity, "fidelity_switches": {"per_task_teacher": fidelity == "official"},
         "results": rows, "not_evaluated": [], "costs": {**DEFAULT_COSTS, **(costs or {})},
         "provenance": {"git_commit": "0" * 40, "git_dirty": False, "packages": {}, "device": "cpu",
                        "config_hash": "test"},
     }
+    if architecture is not None:
+        metrics["architecture"] = {"params": architecture[0], "bn_params": architecture[1],
+                                   "paper_width": {"params": architecture[0], "bn_params": architecture[1]}}
     jsonschema.validate(metrics, SCHEMA)
     tag = name or f"{setup}-{method}-{train_task or 'all'}-s{seed}-{scale}-{fidelity}"
     path = root / tag.replace("(", "").replace(")", "").replace(",", "_") / "metrics.json"

@@ -47,7 +47,7 @@ def test_describe_reports_counts_and_quantized_tensors():
 @pytest.mark.parametrize("args, message", [
     (["describe", "maml_convnet"], "missing a required argument: 'ways'"),
     (["describe", "proto_convnet", "--dataset", "cub"], "unknown few-shot dataset preset 'cub'"),
-    (["describe", "cnn_svhn", "--scheme", "int8"], "unknown quantizer scheme 'int8'"),
+    (["describe", "cnn_svhn", "--scheme", "int8"], "unknown quantizer family 'int8'"),
 ])
 def test_describe_bad_input_is_a_clear_error(args, message):
     result = run(*args)

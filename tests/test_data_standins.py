@@ -31,7 +31,6 @@ def test_digits_are_sklearns_handwritten_digits_resized(data_root):
         assert {s: len(d) for s, d in splits.items()} == {"train": 1293, "val": 144, "test": 360, "trainval": 1437}
         assert splits["train"].input_shape == shape and splits["train"][0][0].shape == shape
         # each image, shrunk back to 8x8, matches the sklearn digit it claims to be
-        source = splits["test"].source
         for i in (0, 100, 359):
             index = int(splits["test"].indices[i])
             x, y = splits["test"][i]
@@ -39,7 +38,7 @@ def test_digits_are_sklearns_handwritten_digits_resized(data_root):
             assert torch.equal(x[0], x[1]) and torch.equal(x[1], x[2])  # grey replicated
             small = F.adaptive_avg_pool2d(x[:1][None], 8)[0, 0].numpy()
             assert np.corrcoef(small.ravel(), sk.images[index].ravel())[0, 1] > 0.9
-        assert source.images.shape == (1797, *shape)
+        assert splits["test"].images.shape == (360, *shape) and splits["test"].images.dtype == torch.uint8
 
 
 def test_digits_splits_are_index_disjoint_and_stratified(data_root):
@@ -56,9 +55,9 @@ def test_digits_dorefa_statistics_come_from_its_own_training_data(data_root):
     assert x.mean(dim=(0, 2, 3)).abs().max() < 1e-4
     assert (x.std(dim=(0, 2, 3)) - 1).abs().max() < 1e-3
     cifar_role = load_supervised("digits", "train", data_root)
-    assert [type(t).__name__ for t in cifar_role.transform.transforms][:2] == ["RandomCrop", "RandomHorizontalFlip"]
+    assert cifar_role.augment and cifar_role.pipeline.crop_padding == 4 and cifar_role.pipeline.flip
     svhn_role = load_supervised("digits", "train", data_root, input_shape=(3, 40, 40))
-    assert "RandomCrop" not in [type(t).__name__ for t in svhn_role.transform.transforms]
+    assert not svhn_role.augment and svhn_role.pipeline.crop_padding is None
     with pytest.raises(ValueError, match="input_shape"):
         load_supervised("digits", "train", data_root, input_shape=(2, 32, 32))
 

@@ -18,15 +18,18 @@ import pytest
 import torch
 import yaml
 
+from mebqat.schemas import validator
+from mebqat.core.config import RESOURCES, resolve_job
 from mebqat.data import Episode, stack_episodes
-from mebqat.engine import fewshot as engine
-from mebqat.engine.config import RESOURCES, resolve_job
-from mebqat.methods import get_method
+from mebqat.engine.data import FewShotData
+from mebqat.engine.loop import train
+from mebqat.fewshot import model_state
+from mebqat.methods import create_method
 from mebqat.models import parameter_counts, parameter_kinds
 from mebqat.quant import BitwidthTask as T
 
 SCRIPT = str(Path(sys.executable).parent / "mebqat")
-METRICS_SCHEMA = yaml.safe_load((RESOURCES / "schemas" / "metrics.schema.yaml").read_text())
+METRICS_SCHEMA = validator("metrics").schema
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
@@ -137,22 +140,23 @@ def test_official_and_corrected_presets_set_every_switch():
     assert "frozen_steps_in_inner_loops" not in configured("pn_omniglot_20w1s", "mebqat_pn")["fidelity_switches"]
 
 
+def built(config: dict):
+    return create_method(config).build_model(None)
+
+
 def test_shared_lsq_steps_and_levels_switches_change_the_model():
-    official = get_method("mebqat_maml").cls(configured("maml_omniglot_20w1s", "mebqat_maml")).build_model()
-    per_bitwidth = get_method("mebqat_maml").cls(
-        configured("maml_omniglot_20w1s", "mebqat_maml", shared_lsq_steps=False)).build_model()
+    official = built(configured("maml_omniglot_20w1s", "mebqat_maml"))
+    per_bitwidth = built(configured("maml_omniglot_20w1s", "mebqat_maml", shared_lsq_steps=False))
     assert parameter_counts(official)["quantizer_params"] == 6
     assert parameter_counts(per_bitwidth)["quantizer_params"] == 6 * 8
-    exact = get_method("mebqat_maml").cls(
-        configured("maml_omniglot_20w1s", "mebqat_maml", lsq_levels_2b=False)).build_model()
+    exact = built(configured("maml_omniglot_20w1s", "mebqat_maml", lsq_levels_2b=False))
     assert official.get_submodule("features.4.quantizer").levels == "official"
     assert exact.get_submodule("features.4.quantizer").levels == "exact"
 
 
 def test_frozen_steps_in_inner_loops_switch_changes_the_adapted_parameters():
     def adapted(**switches):
-        method = get_method("mebqat_maml").cls(configured("maml_omniglot_20w1s", "mebqat_maml", **switches))
-        return engine.inner_adapt_kinds(method)
+        return create_method(configured("maml_omniglot_20w1s", "mebqat_maml", **switches)).adapt_kinds()
     assert adapted() == {"weight", "bias"}
     assert adapted(frozen_steps_in_inner_loops=False) == {"weight", "bias", "weight_step", "activation_step"}
 
@@ -163,9 +167,11 @@ def test_activation_steps_move_only_when_learning_is_on(frozen, data_root, tmp_p
     values exactly; without it they move. Weight steps move in both cases."""
     config = configured("pn_omniglot_20w1s", "mebqat_pn", frozen_activation_steps=frozen)
     config["data"]["root"] = str(data_root)
-    method = get_method("mebqat_pn").cls(config)
-    before = engine.build_model(method, config, engine._split(config, "train"), torch.device("cpu"))
-    engine.train(config, tmp_path / "run", device="cpu")
+    method = create_method(config)
+    torch.manual_seed(config["job"]["seed"])
+    before = method.build_model(None)
+    method.initialise(before, FewShotData(config, torch.device("cpu"), "train"), torch.device("cpu"))
+    train(config, tmp_path / "run", device="cpu")
     after = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=False)["model"]
     kinds = parameter_kinds(before)
     initial = dict(before.named_parameters())
@@ -180,7 +186,7 @@ def test_activation_steps_move_only_when_learning_is_on(frozen, data_root, tmp_p
 def test_fp_baseline_weight_steps_come_from_a_random_init_or_the_trained_weights():
     from mebqat.fewshot.boot import weight_step_references
 
-    model = get_method("fomaml").cls(configured("maml_omniglot_20w1s", "fomaml")).build_model()
+    model = built(configured("maml_omniglot_20w1s", "fomaml"))
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("weight") and p.dim() > 1:
@@ -197,14 +203,15 @@ def test_fp_baseline_weight_steps_come_from_a_random_init_or_the_trained_weights
 def _fp_baseline(setup: str, method: str, data_root):
     config = configured(setup, method)
     config["data"]["root"] = str(data_root)
-    m = get_method(method).cls(config)
-    model = m.build_model().double()
+    config["data"]["test_tasks"] = 3
+    m = create_method(config)
+    model = m.build_model(None).double()
     with torch.no_grad():
         torch.manual_seed(0)
         for name, p in model.named_parameters():
             if name.endswith("bias"):
                 p.normal_(0, 0.1)
-    real = engine._fixed_tasks(config, "test", 3)
+    real = FewShotData(config, torch.device("cpu"), "test").test_tasks
     generator = torch.Generator().manual_seed(0)
     noise = [real[i]._replace(
         support_x=torch.rand(real[i].support_x.shape, generator=generator, dtype=torch.float64),
@@ -223,12 +230,11 @@ def _fp_baseline(setup: str, method: str, data_root):
 def test_steps_booted_per_episode_are_the_same_inside_vmap(data_root):
     from torch.func import vmap
 
-    from mebqat.fewshot import model_state
     from mebqat.quant import task_tensor
 
     config, method, model, episodes = _fp_baseline("maml_omniglot_20w1s", "fomaml", data_root)
     params, _ = model_state(model)
-    prepare = engine._untrained_steps_prepare(method, model, params, seed=0)
+    prepare = method.untrained_steps(model, params)
     batch = episodes.batch([0, 1, 2])
     booted = set()
     for task in (T(2, 2), T(5, 8), T(4, None)):
@@ -252,7 +258,12 @@ def test_fp_baseline_meta_test_engines_agree(setup, method, tasks, data_root):
     """The FP-baseline meta-test boots steps per (episode, bitwidth) inside the vmapped run and equals the
     sequential reference (float64)."""
     config, m, model, episodes = _fp_baseline(setup, method, data_root)
-    batched = engine.meta_test(m, model, tasks, episodes, config, torch.device("cpu"), batched=True)
-    sequential = engine.meta_test(m, model, tasks, episodes, config, torch.device("cpu"), batched=False)
+
+    def meta_test(batched: bool) -> torch.Tensor:
+        m.batched = batched
+        params, buffers = model_state(model)
+        return m.meta_test(model, params, buffers, [episodes.batch([0, 1, 2])], tasks, m.untrained_steps(model, params))
+
+    batched, sequential = meta_test(True), meta_test(False)
     torch.testing.assert_close(batched, sequential)
     assert batched.shape == (3, 3)

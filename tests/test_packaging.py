@@ -98,7 +98,7 @@ def test_ci_runs_the_readme_test_command():
 def test_readme_fidelity_table_is_the_switch_registry():
     """The README's switch table is the documentation users read: every switch, its tables and both
     behaviours exactly as mebqat/engine/fidelity.py defines them, and no other row."""
-    from mebqat.engine.fidelity import SWITCHES
+    from mebqat.core.fidelity import SWITCHES
 
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("## Fidelity"):]

@@ -236,7 +236,7 @@ def test_bad_options_are_refused_with_their_name():
         quantize_weight(torch.randn(4), 2, "sat", rounding="nearest")
     with pytest.raises(ValueError, match="levels"):
         quantize_activation(torch.rand(4), 2, "lsq", step=0.1, levels="2^b")
-    with pytest.raises(ValueError, match="unknown quantizer scheme 'pact'"):
+    with pytest.raises(ValueError, match="unknown quantizer family 'pact'"):
         quantize_weight(torch.randn(4), 2, "pact")
     with pytest.raises(TypeError, match="bitwidth"):
         quantize_weight(torch.randn(4), 2.5, "dorefa")

@@ -15,10 +15,11 @@ import jsonschema
 import pytest
 import yaml
 
-from mebqat.engine.config import RESOURCES
+from mebqat.schemas import validator
+from mebqat.core.config import RESOURCES
 
 SCRIPT = str(Path(sys.executable).parent / "mebqat")
-METRICS_SCHEMA = yaml.safe_load((RESOURCES / "schemas" / "metrics.schema.yaml").read_text())
+METRICS_SCHEMA = validator("metrics").schema
 
 
 def mebqat(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -134,7 +135,7 @@ def test_evaluating_an_untrained_apdnn_bitwidth_is_an_error(data_root, tmp_path)
 
 
 def test_own_task_only_narrows_a_dedicated_job_and_nothing_else():
-    from mebqat.engine.config import evaluation_tasks
+    from mebqat.core.config import evaluation_tasks
     from mebqat.quant import BitwidthTask
 
     every = ["(2,2)", "(4,4)", "(FP,FP)"]

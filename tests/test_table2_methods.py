@@ -4,14 +4,18 @@ sequential engines, AdaBits/ApDNN summed gradients and switchable running statis
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch.nn import functional as F
 
-from mebqat.engine.config import resolve_job
-from mebqat.engine.counters import PassCounter
-from mebqat.methods import get_method
+from mebqat.core.config import resolve_job
+from mebqat.core.counters import PassCounter
+from mebqat.methods import create_method
 from mebqat.quant import BitwidthTask as T
+
+TEN_CLASSES = SimpleNamespace(num_classes=10)
 
 
 def make(setup: str, method: str, engine: str = "batched", **overrides):
@@ -20,7 +24,7 @@ def make(setup: str, method: str, engine: str = "batched", **overrides):
     if method == "qat":
         spec["train_task"] = "(2,2)" if setup == "cifar10_mobilenetv2" else "(4,4)"
     config = resolve_job(spec)
-    return get_method(method).cls(config), config
+    return create_method(config), config
 
 
 def batch(shape=(3, 32, 32), n=12, seed=0, dtype=torch.float64):
@@ -34,7 +38,7 @@ def grads_of(model):
 
 def fresh_model(method, seed=0):
     torch.manual_seed(seed)
-    return method.build_model(10).double()
+    return method.build_model(TEN_CLASSES).double()
 
 
 def reference_mebqat_gradient(model, x, y, tasks, clamp):
@@ -74,7 +78,7 @@ def test_mebqat_gradient_is_clamped_per_parameter_mean_of_task_gradients(engine)
     method.sampler.load_state_dict(state)
     expected = reference_mebqat_gradient(model, x, y, tasks, clamp=0.05)
     model.zero_grad(set_to_none=True)
-    method.step(model, x, y, PassCounter())
+    method.update(model, (x, y), PassCounter())
     got = grads_of(model)
     clamped = 0
     for name, value in expected.items():
@@ -92,17 +96,17 @@ def test_mebqat_alpha_averages_only_over_tasks_that_quantize_it():
     x, y = batch()
     tasks = [T(None, None), T(4, None), T(2, 3), T(8, None)]  # only (2,3) quantizes activations
     method.sampler.sample = lambda: tasks
-    method.step(model, x, y, PassCounter())
+    method.update(model, (x, y), PassCounter())
     with_alpha = grads_of(model)["stem.3.quantizer.alpha.values"]
     model.zero_grad(set_to_none=True)
     method.sampler.sample = lambda: [T(2, 3)]
-    method.step(model, x, y, PassCounter())
+    method.update(model, (x, y), PassCounter())
     alone = grads_of(model)["stem.3.quantizer.alpha.values"]
     # divided by 1 (the one task that used it), not by 4
     torch.testing.assert_close(with_alpha, alone.clamp(-10, 10))
     model.zero_grad(set_to_none=True)
     method.sampler.sample = lambda: [T(None, None), T(4, None)]
-    method.step(model, x, y, PassCounter())
+    method.update(model, (x, y), PassCounter())
     assert grads_of(model)["stem.3.quantizer.alpha.values"] is None  # no task used it: no update at all
 
 
@@ -127,12 +131,12 @@ def test_mebqat_batched_and_sequential_engines_agree(setup, teacher):
         model = fresh_model(method)
         x, y = batch(shape)
         counter = PassCounter()
-        stats = method.step(model, x, y, counter)
+        stats = method.update(model, (x, y), counter)
         results[engine] = (stats, grads_of(model), counter)
     (s_stats, s_grads, s_count), (b_stats, b_grads, b_count) = results["sequential"], results["batched"]
     assert s_stats.keys() == b_stats.keys()
     for key in s_stats:
-        assert s_stats[key] == pytest.approx(b_stats[key], rel=1e-9)
+        assert float(s_stats[key]) == pytest.approx(float(b_stats[key]), rel=1e-9)
     for name in s_grads:
         if s_grads[name] is None:
             assert b_grads[name] is None
@@ -149,9 +153,9 @@ def test_mebqat_batched_engine_in_float32_is_close():
     for engine in ("sequential", "batched"):
         method, _ = make("cifar10_preact_resnet20", "mebqat", engine)
         torch.manual_seed(0)
-        model = method.build_model(10)
+        model = method.build_model(TEN_CLASSES)
         x, y = batch(dtype=torch.float32)
-        losses[engine] = method.step(model, x, y, PassCounter())["loss"]
+        losses[engine] = float(method.update(model, (x, y), PassCounter())["loss"])
     assert losses["batched"] == pytest.approx(losses["sequential"], rel=1e-4)
 
 
@@ -166,10 +170,10 @@ def test_joint_methods_batched_equals_sequential_including_running_stats(setup, 
         model.train()
         x, y = batch()
         counter = PassCounter()
-        stats = method.step(model, x, y, counter)
+        stats = method.update(model, (x, y), counter)
         outcome[engine] = (stats, grads_of(model), {k: v.clone() for k, v in model.named_buffers()}, counter)
     seq, bat = outcome["sequential"], outcome["batched"]
-    assert seq[0]["loss"] == pytest.approx(bat[0]["loss"], rel=1e-9)
+    assert float(seq[0]["loss"]) == pytest.approx(float(bat[0]["loss"]), rel=1e-9)
     for name, g in seq[1].items():
         torch.testing.assert_close(bat[1][name], g, rtol=1e-7, atol=1e-11, msg=name)
     for name, buffer in seq[2].items():
@@ -185,7 +189,7 @@ def test_adabits_gradients_are_summed_over_bitwidths():
                      model={"options": {"dropout": 0.0}})
     model = fresh_model(method)
     x, y = batch()
-    method.step(model, x, y, PassCounter())
+    method.update(model, (x, y), PassCounter())
     joint = grads_of(model)["classifier.weight"]
     total = torch.zeros_like(joint)
     for task in method.trained_tasks():
@@ -212,7 +216,7 @@ def test_apdnn_refuses_an_untrained_bitwidth_with_a_clear_error():
     with pytest.raises(ValueError, match=r"apdnn cannot be evaluated at \(3,3\): it was trained at "
                                          r"\(1,1\), \(2,2\), \(4,4\), \(8,8\), \(FP,FP\) only"):
         method.evaluation_tasks(requested, strict=True)
-    model = method.build_model(10).eval()
+    model = method.build_model(TEN_CLASSES).eval()
     with pytest.raises(ValueError, match="no BatchNorm for 3-bit tasks"):
         model(torch.rand(2, 3, 32, 32), (3, 3))
 
@@ -220,9 +224,9 @@ def test_apdnn_refuses_an_untrained_bitwidth_with_a_clear_error():
 def test_dedicated_qat_trains_its_task_with_running_statistics():
     method, _ = make("svhn_cnn8", "qat")
     assert method.trained_tasks() == [T(4, 4)]
-    model = method.build_model(10)
+    model = method.build_model(TEN_CLASSES)
     x, y = batch((3, 40, 40), dtype=torch.float32)
     counter = PassCounter()
-    method.step(model, x, y, counter)
+    method.update(model, (x, y), counter)
     assert counter.forward_passes == counter.backward_passes == 1
     assert any(name.endswith("running_mean") and (b != 0).any() for name, b in model.named_buffers())

@@ -8,14 +8,24 @@ import math
 import pandas as pd
 import pytest
 
+from mebqat.models import build as build_model
+from mebqat.models import parameter_counts
 from mebqat.quant import bitwidth_candidates
 from mebqat.tables import backprop_ratio, backprop_saving, build, collect, cost_frame, setup_costs, storage_saving
 from mebqat.tables.cost_model import ADAPTIVE, DEDICATED, MEBQAT
+from mebqat.tables.layout import table_setups
 from tables_metrics import write_metrics
 
 # official-mebqat.md §9.3: parameter counts (weights, biases, BN affine) and BN shares of the real nets.
 SPEC_SIZES = {"cifar10_mobilenetv2": (2_236_682, 1.53), "cifar10_preact_resnet20": (6_758_810, 0.12),
               "svhn_cnn8": (2_081_354, 0.05)}
+
+
+def paper_width(setup: str) -> tuple[int, int]:
+    """What a job of the setup measures of its architecture at the paper's width (the spec's counts)."""
+    layout = next(s for s in table_setups("table2") if s.name == setup)
+    counts = parameter_counts(build_model(layout.model, scheme=layout.quantizer, **dict(layout.model_options)))
+    return counts["params"], counts["bn_params"]
 
 
 def test_headline_savings_of_the_abstract():
@@ -26,8 +36,10 @@ def test_headline_savings_of_the_abstract():
     assert backprop_ratio(n, t) == 18.75
 
 
-def test_formulas_use_the_real_architectures():
-    costs = {c.layout.name: c for c in setup_costs()}
+def test_formulas_use_the_architectures_the_runs_measured(tmp_path):
+    for setup in SPEC_SIZES:
+        write_metrics(tmp_path, setup, "mebqat", {("4", "4"): 50.0}, architecture=paper_width(setup))
+    costs = {c.layout.name: c for c in setup_costs(collect([tmp_path]))}
     assert set(costs) == set(SPEC_SIZES)
     for name, (params, share) in SPEC_SIZES.items():
         c = costs[name]
@@ -41,6 +53,14 @@ def test_formulas_use_the_real_architectures():
     assert costs["cifar10_mobilenetv2"].title(ADAPTIVE) == "AdaBits" and costs["svhn_cnn8"].title(ADAPTIVE) == "ApDNN"
 
 
+def test_without_a_run_the_architecture_cells_are_empty_but_n_and_t_are_known(tmp_path):
+    long = cost_frame(collect([tmp_path]))
+    storage = long[long["metric"] == "stored_parameters"]
+    assert storage["formula_value"].isna().all() and storage["M"].isna().all()
+    saving = long[long["metric"] == "backprop_saving_vs_adaptive"]
+    assert saving["formula_value"].notna().all()
+
+
 def measured(long: pd.DataFrame, setup: str, method: str, metric: str) -> pd.Series:
     row = long[(long["setup"] == setup) & (long["method"] == method) & (long["metric"] == metric)]
     assert len(row) == 1
@@ -51,7 +71,7 @@ def test_measured_columns_from_the_runs(tmp_path):
     runs = tmp_path / "runs"
     setup = "svhn_cnn8"
     for task, stored in (("(2,2)", 1000), ("(4,4)", 1100)):   # two of the 75 dedicated models
-        write_metrics(runs, setup, "qat", {("4", "4"): 50.0}, train_task=task,
+        write_metrics(runs, setup, "qat", {("4", "4"): 50.0}, train_task=task, architecture=paper_width(setup),
                       costs={"stored_parameters": stored, "backward_passes_per_update": 1.0})
     for seed, forward in enumerate((7.0, 6.0)):                # MEBQAT, two seeds: the mean is reported
         write_metrics(runs, setup, "mebqat", {("4", "4"): 50.0}, seed=seed,

@@ -105,7 +105,7 @@ def test_task_validation_names_the_problem():
         validate_task("(FP,4)", "dorefa")
     with pytest.raises(ValueError, match="cannot read bitwidth task"):
         BitwidthTask.parse("4-bit")
-    with pytest.raises(ValueError, match="unknown quantizer scheme"):
+    with pytest.raises(ValueError, match="unknown quantizer family"):
         bitwidth_candidates("int8")
 
 

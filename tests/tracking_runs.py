@@ -16,10 +16,11 @@ import jsonschema
 import numpy as np
 import yaml
 
-from mebqat.engine.config import RESOURCES, resolve_job
-from mebqat.engine.provenance import config_hash
+from mebqat.schemas import validator
+from mebqat.core.config import RESOURCES, resolve_job
+from mebqat.core.hashing import config_hash
 
-METRICS_SCHEMA = yaml.safe_load((RESOURCES / "schemas" / "metrics.schema.yaml").read_text())
+METRICS_SCHEMA = validator("metrics").schema
 HISTORY_FIELDS = ("train_loss", "select_accuracy", "lr", "elapsed_s")
 
 
@@ -64,7 +65,7 @@ def write_run(root: Path, setup: str = "svhn_cnn8", method: str = "mebqat", seed
                 "stands_for": "synthetic", "paper_dataset": "synthetic", "paper_model": "synthetic",
                 "model": config["model"]["name"], "quantizer": config["model"]["scheme"]}
     metrics: dict[str, Any] = {
-        "schema_version": 1, "identity": identity, "fidelity_switches": config["fidelity_switches"],
+        "schema_version": 2, "identity": identity, "fidelity_switches": config["fidelity_switches"],
         "results": results, "not_evaluated": [],
         "selection": {"checkpoint": "best", "epoch": epochs, "split": "test", "accuracy": 10.0 * epochs + salt},
         "costs": {"forward_passes_per_update": 7.0, "backward_passes_per_update": 4.0, "updates": 2 * epochs,

@@ -20,9 +20,9 @@ HELP = "datasets: list, build a stand-in or check a real dataset, preview sample
 
 
 def _datasets() -> list[str]:
-    from ..data import available_datasets
+    from ..core.registry import DATASETS
 
-    return available_datasets()
+    return DATASETS.names()
 
 
 def _add_root(parser: argparse.ArgumentParser) -> None:
@@ -71,10 +71,10 @@ def _megabytes(n: int) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from ..data import dataset_info
+    from ..core.registry import DATASETS
 
     for name in _datasets():
-        info = dataset_info(name)
+        info = DATASETS.get(name)
         shape = "x".join(map(str, info.input_shape))
         print(f"{name:<13} {info.kind:<10} {shape:<8} {info.title}")
         print(f"{'':13} {info.description}")

@@ -18,12 +18,12 @@ HELP = "parameter counts, BatchNorm share and the quantized tensors of a model"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..models import available_models
+    from ..core.registry import MODELS, QUANTIZERS
 
-    parser.add_argument("model", choices=available_models(), help="registered model name")
+    parser.add_argument("model", choices=MODELS.names(), help="registered model name")
     parser.add_argument("--dataset", help="few-shot nets: input preset (omniglot | miniimagenet)")
     parser.add_argument("--ways", type=int, help="maml_convnet: number of classes of the classifier")
-    parser.add_argument("--scheme", help="quantizer family (dorefa | sat | lsq); default: the model's own")
+    parser.add_argument("--scheme", help=f"quantizer family ({' | '.join(QUANTIZERS.names())}); default: the model's own")
     parser.add_argument("--running-stats", action="store_true", help="BatchNorm with running statistics")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 

@@ -1,4 +1,5 @@
-"""Evaluate a trained run at every tested bitwidth and write DIR/metrics.json (SPEC §6).
+"""Evaluate a trained run at every tested bitwidth and write DIR/metrics.json (SPEC §6), plus the per-item
+outcomes paired comparisons use (DIR/image_correct.npz or DIR/episode_accuracies.npz).
 
 Examples:
   mebqat evaluate results/runs/r20-mebqat
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-import torch
+from .jobspec import add_runtime_arguments
 
 NAME = "evaluate"
 HELP = "evaluate a trained run and write its metrics.json"
@@ -23,22 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="a directory written by `mebqat train`")
     parser.add_argument("--tasks", nargs="+", metavar="TASK", help="bitwidth tasks, e.g. '(4,4)' '(FP,FP)'")
     parser.add_argument("--checkpoint", choices=["best", "last"], help="default: the config's evaluate.checkpoint")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int)
+    add_runtime_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.rundir import RunDir
-    from ..methods import get_method
+    from ..engine.job import set_threads
+    from ..engine.loop import evaluate
+    from ..engine.metrics import format_results
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    config = RunDir(args.run_dir).read_config()
-    kind = get_method(config["job"]["method"]).kind
-    if kind == "supervised":
-        from ..engine.supervised import evaluate, format_results
-    else:
-        from ..engine.fewshot import evaluate, format_results  # type: ignore[no-redef]
-    metrics = evaluate(args.run_dir, tasks=args.tasks, checkpoint=args.checkpoint, device=args.device)
-    print(format_results(metrics))
+    set_threads(args.threads)
+    print(format_results(evaluate(args.run_dir, tasks=args.tasks, checkpoint=args.checkpoint, device=args.device)))
     return 0

@@ -7,7 +7,10 @@ from typing import Any
 
 import yaml
 
-from ..engine.config import ConfigError, deep_merge, load_job, read_job_file, resolve_job
+from ..core.config import ConfigError, deep_merge, load_job, read_job_file, resolve_job
+from ..core.fidelity import DEFAULT_PRESET, PRESETS
+from ..core.registry import METHODS
+from ..core.scales import DEFAULT_SCALE, scale_names
 
 
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,9 +18,10 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--config", help="YAML job spec (setup, method, scale, ...) or a full config.yaml")
     group.add_argument("--spec", help="a job spec as JSON/YAML text (what the Snakemake workflow passes)")
     group.add_argument("--setup", help="e.g. cifar10_preact_resnet20 (see mebqat/resources/setups/)")
-    group.add_argument("--method", help="e.g. mebqat, qat, apdnn, adabits")
-    group.add_argument("--scale", default=None, choices=["smoke", "mini", "paper"], help="default: mini")
-    group.add_argument("--fidelity", default=None, choices=["official", "corrected"], help="default: official")
+    group.add_argument("--method", choices=METHODS.names(), metavar="METHOD",
+                       help=f"one of: {', '.join(METHODS.names())}")
+    group.add_argument("--scale", default=None, choices=scale_names(), help=f"default: {DEFAULT_SCALE}")
+    group.add_argument("--fidelity", default=None, choices=PRESETS, help=f"default: {DEFAULT_PRESET}")
     group.add_argument("--seed", type=int, default=None)
     group.add_argument("--train-task", help="dedicated QAT: the bitwidth task, e.g. '(4,4)'")
     group.add_argument("--switch", action="append", default=[], metavar="NAME=true|false",
@@ -69,5 +73,11 @@ def job_config(args: argparse.Namespace) -> dict[str, Any]:
         return load_job(args.config)
     if not args.setup or not args.method:
         raise ConfigError("name the job with --config FILE, or with --setup and --method")
-    spec = {"scale": "mini", **given, "overrides": overrides, "fidelity_switches": switches}
+    spec = {"scale": DEFAULT_SCALE, **given, "overrides": overrides, "fidelity_switches": switches}
     return resolve_job(spec)
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where and how a job runs (not part of its configuration)."""
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available) | cpu | cuda | cuda:N")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")

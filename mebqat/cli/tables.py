@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..core.fidelity import PRESETS
+from ..core.scales import scale_names
+
 NAME = "tables"
 HELP = "build the paper's tables (2–5) and figures from the runs' metrics.json files"
 
@@ -32,9 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--figures", help="directory for the figures (none drawn without it)")
     build.add_argument("--tables", nargs="+", default=["2", "3", "4", "5"], metavar="N",
                        help="which tables (default: 2 3 4 5)")
-    build.add_argument("--scale", choices=["smoke", "mini", "paper"],
+    build.add_argument("--scale", choices=scale_names(),
                        help="use only runs of this scale (needed when the runs mix scales)")
-    build.add_argument("--fidelity", choices=["official", "corrected"],
+    build.add_argument("--fidelity", choices=PRESETS,
                        help="use only runs of this fidelity (needed when the runs mix fidelities)")
     build.add_argument("--figure-formats", nargs="+", default=["png"], choices=["png", "svg", "pdf"],
                        metavar="FMT", help="figure file formats: png svg pdf (default: png)")

@@ -7,17 +7,14 @@ Examples:
   mebqat train --setup svhn_cnn8 --method apdnn --print-config
 
 A killed job restarted with the same command resumes from its last epoch checkpoint. Then run
-`mebqat evaluate DIR` to write DIR/metrics.json.
+`mebqat evaluate DIR` to write DIR/metrics.json (or `mebqat run` for both, and MLflow, in one process).
 """
 
 from __future__ import annotations
 
 import argparse
 
-import torch
-import yaml
-
-from .jobspec import add_job_arguments, job_config
+from .jobspec import add_job_arguments, add_runtime_arguments, job_config
 
 NAME = "train"
 HELP = "train one job into a run directory (resumable)"
@@ -26,8 +23,7 @@ HELP = "train one job into a run directory (resumable)"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_job_arguments(parser)
     parser.add_argument("--out", help="run directory (created; an existing one of the same job is resumed)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if available) | cpu | cuda | cuda:N")
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    add_runtime_arguments(parser)
     parser.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
     parser.add_argument("--replace-stale", action="store_true",
                         help="if --out holds a run of another configuration, delete it and start afresh "
@@ -35,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..methods import get_method
+    import yaml
 
     config = job_config(args)
     if args.print_config:
@@ -43,12 +39,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise ValueError("--out DIR is required to train")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    kind = get_method(config["job"]["method"]).kind
-    if kind == "supervised":
-        from ..engine.supervised import train
-    else:
-        from ..engine.fewshot import train  # type: ignore[no-redef]
+    from ..engine.job import set_threads
+    from ..engine.loop import train
+
+    set_threads(args.threads)
     train(config, args.out, device=args.device, replace_stale=args.replace_stale)
     return 0

@@ -3,20 +3,19 @@
 Supervised (Table 2): ``cifar10``, ``svhn`` and the stand-in ``digits`` via :func:`load_supervised`.
 Few-shot (Tables 4/5): ``omniglot``, ``miniimagenet`` and the stand-ins ``glyphs28`` / ``glyphs84`` via
 :func:`load_fewshot`, sampled by :class:`EpisodeSampler`; :func:`fixed_test_tasks` is the stored meta-test
-set. A dataset is one module calling :func:`register_dataset`, plus one import line below.
+set. A dataset is one module with its loader plus one entry in :mod:`mebqat.core.catalog`.
 """
 
-from . import cifar10, digits, glyphs, miniimagenet, omniglot, svhn  # noqa: F401  (each registers itself)
 from .episode import Episode, stack_episodes, unstack_episodes
 from .episodes import EpisodeSampler, TaskPlan
 from .fewshot import FewShotSplit
 from .fixed_tasks import FixedTaskSet, fixed_test_tasks
 from .registry import (DatasetInfo, available_datasets, build_standin, dataset_info, get_dataset_entry,
-                       load_fewshot, load_supervised, register_dataset)
+                       load_fewshot, load_supervised)
 from .storage import DatasetCorruptError, DatasetMissingError, default_data_root
 from .supervised import SupervisedDataset
 
 __all__ = ["DatasetCorruptError", "DatasetInfo", "DatasetMissingError", "Episode", "EpisodeSampler", "FewShotSplit",
            "FixedTaskSet", "SupervisedDataset", "TaskPlan", "available_datasets", "build_standin", "dataset_info",
            "default_data_root", "fixed_test_tasks", "get_dataset_entry", "load_fewshot", "load_supervised",
-           "register_dataset", "stack_episodes", "unstack_episodes"]
+           "stack_episodes", "unstack_episodes"]

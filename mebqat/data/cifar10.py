@@ -8,25 +8,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .registry import DatasetInfo, register_dataset
+from .registry import dataset_info
 from .storage import ensure_files, open_checked
 from .supervised import SupervisedDataset, check_input_shape, split_indices
-from .transforms import DOREFA_STATS, supervised_transform
+from .transforms import DOREFA_STATS, InputPipeline
 
 FOLDER = "cifar-10-batches-py"
 FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta")
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 VAL_SIZE = 5_000  # 500 per class, held out of the 50,000 training images
 SHAPE = (3, 32, 32)
-HOW_TO_OBTAIN = (f"let torchvision download it (download=True, or `mebqat data build cifar10 --download`), or "
-                 f"download {URL} and extract it into the data root so that <root>/{FOLDER}/ holds "
-                 f"data_batch_1 … data_batch_5, test_batch and batches.meta")
-
-INFO = DatasetInfo(
-    name="cifar10", kind="supervised", input_shape=SHAPE, num_classes=10, is_standin=False, stands_for=None,
-    description="CIFAR-10 (torchvision): 50,000 training / 10,000 test colour images of 10 classes, 32x32; "
-                f"val = {VAL_SIZE:,} training images held out (stratified, seed 0).",
-    how_to_obtain=HOW_TO_OBTAIN)
+INFO = dataset_info("cifar10")
+HOW_TO_OBTAIN = INFO.how_to_obtain
 
 
 @cache
@@ -60,14 +53,13 @@ def open_cifar10(root: Path, train: bool, download: bool, verify: bool):
                         lambda: _loader_class(verify)(str(root), train=train, download=False))
 
 
-@register_dataset(INFO)
 def load(split: str, root: Path, *, normalization: str, augment: bool, input_shape, download: bool,
          verify: bool) -> SupervisedDataset:
     check_input_shape("cifar10", SHAPE, input_shape)
     base = open_cifar10(root, train=split != "test", download=download, verify=verify)
     targets = np.asarray(base.targets, dtype=np.int64)
     indices = np.arange(len(targets)) if split == "test" else split_indices(split, targets, VAL_SIZE)
-    transform = supervised_transform(normalization=normalization, stats=DOREFA_STATS["cifar10"],
-                                     crop=(32, 4) if augment else None, flip=augment)
-    return SupervisedDataset(base, indices, targets[indices], transform, INFO, split, SHAPE,
+    pipeline = InputPipeline(normalization, DOREFA_STATS["cifar10"], crop_padding=4, flip=True)
+    images = np.ascontiguousarray(np.asarray(base.data)[indices].transpose(0, 3, 1, 2))  # HWC → CHW, uint8
+    return SupervisedDataset(images, indices, targets[indices], pipeline, INFO, split, SHAPE, augment,
                              DOREFA_STATS["cifar10"])

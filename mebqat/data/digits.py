@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .registry import DatasetInfo, register_dataset
+from .registry import dataset_info
 from .storage import load_arrays, save_arrays
 from .supervised import SupervisedDataset, holdout_indices, split_indices
-from .transforms import channel_stats, supervised_transform
+from .transforms import InputPipeline, channel_stats
 
 VERSION = 1
 TEST_SIZE = 360
@@ -29,14 +29,7 @@ VAL_SIZE = 144
 DEFAULT_SHAPE = (3, 32, 32)
 ROLE_SHAPES = ((3, 32, 32), (3, 40, 40))  # CIFAR-10's and SVHN's inputs
 
-INFO = DatasetInfo(
-    name="digits", kind="supervised", input_shape=DEFAULT_SHAPE, num_classes=10, is_standin=True,
-    stands_for="cifar10 / svhn",
-    description="scikit-learn's 1,797 real 8x8 handwritten digits resized to the setup's input "
-                f"(3x32x32 for CIFAR-10's place, 3x40x40 for SVHN's); train/val/test = 1,293/{VAL_SIZE}/{TEST_SIZE} "
-                "(stratified, seed 0).",
-    how_to_obtain="nothing to download: built from scikit-learn's bundled copy into <root>/standins/ on first use "
-                  "(`mebqat data build digits`)")
+INFO = dataset_info("digits")
 
 
 def cache_path(root: Path, shape: tuple[int, int, int]) -> Path:
@@ -88,22 +81,6 @@ def build(root: Path, seed: int) -> dict[str, Any]:
             "classes": 10, "shapes": [list(s) for s in ROLE_SHAPES]}
 
 
-class ArraySource:
-    """``(PIL image, label)`` pairs from uint8 ``[N, C, H, W]`` images, the form torchvision transforms take."""
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray):
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int):
-        image = self.images[i]
-        pil = Image.fromarray(image[0]) if image.shape[0] == 1 else Image.fromarray(image.transpose(1, 2, 0))
-        return pil, int(self.labels[i])
-
-
-@register_dataset(INFO, build=build)
 def load(split: str, root: Path, *, normalization: str, augment: bool, input_shape, download: bool,
          verify: bool) -> SupervisedDataset:
     shape = tuple(input_shape or DEFAULT_SHAPE)
@@ -116,8 +93,7 @@ def load(split: str, root: Path, *, normalization: str, augment: bool, input_sha
         trainval = arrays["trainval"]
         indices = trainval[split_indices(split, labels[trainval], VAL_SIZE)]
     stats = (tuple(meta["mean"]), tuple(meta["std"]))
-    cifar_role = augment and shape[1:] == (32, 32)
-    transform = supervised_transform(normalization=normalization, stats=stats,
-                                     crop=(shape[1], shape[1] // 8) if cifar_role else None, flip=cifar_role)
-    return SupervisedDataset(ArraySource(arrays["images"], labels), indices, labels[indices], transform, INFO,
-                             split, shape, stats)
+    cifar_role = shape[1:] == (32, 32)
+    pipeline = InputPipeline(normalization, stats, crop_padding=shape[1] // 8 if cifar_role else None, flip=cifar_role)
+    return SupervisedDataset(arrays["images"][indices], indices, labels[indices], pipeline, INFO, split, shape,
+                             augment, stats)

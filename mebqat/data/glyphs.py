@@ -26,7 +26,7 @@ import torch
 from . import glyph_catalogue as catalogue
 from . import glyph_render as render
 from .fewshot import FewShotSplit
-from .registry import DatasetInfo, register_dataset
+from .registry import dataset_info
 from .storage import digest, load_arrays, save_arrays
 
 VERSION = 1
@@ -120,7 +120,7 @@ def _build(name: str):
         meta, arrays, seconds = load_cache(name, root, seed)
         split_of = arrays["class_split"]
         path = cache_path(root, name, seed)
-        return {"name": name, "title": INFOS[name].title, "paths": [str(path)], "bytes": path.stat().st_size,
+        return {"name": name, "title": dataset_info(name).title, "paths": [str(path)], "bytes": path.stat().st_size,
                 "seconds": seconds, "seed": seed, "fingerprint": meta["fingerprint"],
                 "classes": {s: int((split_of == i).sum()) for i, s in enumerate(catalogue.SPLITS)},
                 "samples_per_class": VARIANTS[name].samples_per_class,
@@ -136,34 +136,16 @@ def load_split(name: str, split: str, root: Path, seed: int) -> FewShotSplit:
     rows = np.flatnonzero(relabel[arrays["labels"]] >= 0)
     images = torch.from_numpy(np.ascontiguousarray(arrays["images"][rows]))
     names = [meta["class_names"][c] for c in classes]
-    return FewShotSplit(images, relabel[arrays["labels"][rows]], INFOS[name], split, root, names, seed=seed)
+    return FewShotSplit(images, relabel[arrays["labels"][rows]], dataset_info(name), split, root, names, seed=seed)
 
 
-def _info(variant: Variant, stands_for: str, description: str) -> DatasetInfo:
-    return DatasetInfo(
-        name=variant.name, kind="fewshot", input_shape=(variant.channels, variant.size, variant.size),
-        num_classes=sum(variant.classes.values()), is_standin=True, stands_for=stands_for,
-        description=description, split_classes=dict(variant.classes),
-        how_to_obtain=f"nothing to download: rendered from matplotlib's fonts into <root>/standins/ on first use "
-                      f"(`mebqat data build {variant.name}`)")
+build_glyphs28 = _build("glyphs28")
+build_glyphs84 = _build("glyphs84")
 
 
-INFOS = {
-    "glyphs28": _info(VARIANTS["glyphs28"], "omniglot",
-                      "characters of many scripts and symbol sets rendered from matplotlib's fonts with random "
-                      "distortions; alphabet-disjoint splits of 1028/172/423 characters x 20 samples; 1x28x28 grey, "
-                      "strokes bright on black."),
-    "glyphs84": _info(VARIANTS["glyphs84"], "miniimagenet",
-                      "characters rendered from matplotlib's fonts, coloured, on random textured colour backgrounds; "
-                      "alphabet-disjoint splits of 64/16/20 classes x 40 samples; 3x84x84."),
-}
-
-
-@register_dataset(INFOS["glyphs28"], build=_build("glyphs28"))
 def load_glyphs28(split: str, root: Path, *, download: bool, verify: bool, seed: int) -> FewShotSplit:
     return load_split("glyphs28", split, root, seed)
 
 
-@register_dataset(INFOS["glyphs84"], build=_build("glyphs84"))
 def load_glyphs84(split: str, root: Path, *, download: bool, verify: bool, seed: int) -> FewShotSplit:
     return load_split("glyphs84", split, root, seed)

@@ -16,7 +16,7 @@ import torch
 
 from .fewshot import FewShotSplit
 from .l2l import learn2learn
-from .registry import DatasetInfo, register_dataset
+from .registry import dataset_info
 from .storage import DatasetCorruptError, ensure_files, quiet_stdout
 
 FOLDER = "mini-imagenet"
@@ -24,18 +24,10 @@ MODES = {"train": "train", "val": "validation", "test": "test"}
 CLASSES = {"train": 64, "val": 16, "test": 20}
 PER_CLASS = 600
 SHAPE = (3, 84, 84)
-HOW_TO_OBTAIN = (f"let learn2learn download it (download=True, or `mebqat data build miniimagenet --download`; it "
-                 "tries Zenodo/Dropbox/Google Drive), or place mini-imagenet-cache-train.pkl, "
-                 "mini-imagenet-cache-validation.pkl and mini-imagenet-cache-test.pkl (e.g. from "
-                 f"https://zenodo.org/record/7978538) in <root>/{FOLDER}/")
-
-INFO = DatasetInfo(
-    name="miniimagenet", kind="fewshot", input_shape=SHAPE, num_classes=100, is_standin=False, stands_for=None,
-    description="MiniImageNet (learn2learn's pickles), Ravi-Larochelle split 64/16/20 classes x 600 images, 84x84.",
-    how_to_obtain=HOW_TO_OBTAIN, split_classes=dict(CLASSES))
+INFO = dataset_info("miniimagenet")
+HOW_TO_OBTAIN = INFO.how_to_obtain
 
 
-@register_dataset(INFO)
 def load(split: str, root: Path, *, download: bool, verify: bool, seed: int) -> FewShotSplit:
     mode = MODES[split]
     folder = root / FOLDER

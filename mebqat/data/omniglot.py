@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from .fewshot import FewShotSplit
-from .registry import DatasetInfo, register_dataset
+from .registry import dataset_info
 from .storage import DatasetCorruptError, DatasetMissingError, open_checked, staged_download
 
 FOLDER = "omniglot-py"
@@ -34,16 +34,8 @@ URL = "https://github.com/brendenlake/omniglot/tree/master/python"
 SIZE = 28
 ROTATIONS = (0, 90, 180, 270)
 SPLIT_FILES = {"train": "train.json", "val": "val.json", "test": "test.json"}
-HOW_TO_OBTAIN = (f"let torchvision download it (download=True, or `mebqat data build omniglot --download`), or "
-                 f"download images_background.zip and images_evaluation.zip from {URL} into <root>/{FOLDER}/ "
-                 "(they are extracted on first use; the extracted folders alone load with verify=False)")
-
-INFO = DatasetInfo(
-    name="omniglot", kind="fewshot", input_shape=(1, SIZE, SIZE), num_classes=4 * 1623, is_standin=False,
-    stands_for=None,
-    description="Omniglot (torchvision files), Vinyals character split 1028/172/423, each character x4 rotations "
-                "-> 4112/688/1692 classes of 20 images, 28x28, inverted strokes.",
-    how_to_obtain=HOW_TO_OBTAIN, split_classes={"train": 4112, "val": 688, "test": 1692})
+INFO = dataset_info("omniglot")
+HOW_TO_OBTAIN = INFO.how_to_obtain
 
 
 def split_characters(split: str) -> list[tuple[str, str, str]]:
@@ -118,7 +110,6 @@ def _to_array(image: Image.Image) -> np.ndarray:
     return 255 - np.asarray(image.convert("L").resize((SIZE, SIZE), Image.BILINEAR), dtype=np.uint8)
 
 
-@register_dataset(INFO)
 def load(split: str, root: Path, *, download: bool, verify: bool, seed: int) -> FewShotSplit:
     from tqdm import tqdm
 

@@ -6,12 +6,15 @@ official test data."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import copy
+from typing import Sequence
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 from .registry import DatasetInfo
+from .transforms import InputPipeline
 
 VAL_SEED = 0
 
@@ -51,18 +54,28 @@ def split_indices(split: str, labels: Sequence[int] | np.ndarray, val_size: int)
 
 
 class SupervisedDataset(Dataset):
-    """``source[indices[i]]`` (an ``(image, label)`` pair; the image a PIL image) through ``transform``.
+    """One split held as uint8 images ``[N, C, H, W]`` at the network's input size (a tensor, movable to
+    the GPU with :meth:`to`) and int64 labels, plus its :class:`~mebqat.data.transforms.InputPipeline`.
+    :meth:`batch` turns a batch of positions into network input in one vectorised step (augmentation
+    included when the split augments); ``data[i]`` gives one ``(float32 [C,H,W], int)`` pair.
 
-    Attributes: ``info`` (DatasetInfo), ``input_shape`` (C, H, W), ``split``, ``targets`` (int64 labels
-    of this split, in order), ``num_classes``, ``stats`` (the DoReFa mean/std, also when unused)."""
+    Attributes: ``info`` (DatasetInfo), ``input_shape`` (C, H, W), ``split``, ``indices`` (positions in
+    the dataset's training or test data), ``targets`` (int64 labels of this split, in order),
+    ``num_classes``, ``stats`` (the DoReFa mean/std, also when unused), ``augment``."""
 
-    def __init__(self, source: Any, indices: np.ndarray, targets: np.ndarray, transform: Callable,
-                 info: DatasetInfo, split: str, input_shape: tuple[int, int, int],
+    def __init__(self, images: torch.Tensor, indices: np.ndarray, targets: np.ndarray, pipeline: InputPipeline,
+                 info: DatasetInfo, split: str, input_shape: tuple[int, int, int], augment: bool,
                  stats: tuple[Sequence[float], Sequence[float]] | None = None):
-        self.source, self.indices, self.transform = source, np.asarray(indices, dtype=np.int64), transform
+        self.images = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(images))
+        self.indices = np.asarray(indices, dtype=np.int64)
         self.targets = np.asarray(targets, dtype=np.int64)
-        if len(self.targets) != len(self.indices):
-            raise ValueError("targets and indices differ in length")
+        if not (len(self.targets) == len(self.indices) == len(self.images)):
+            raise ValueError("images, targets and indices differ in length")
+        if self.images.dtype != torch.uint8 or tuple(self.images.shape[1:]) != tuple(input_shape):
+            raise ValueError(f"images must be uint8 [N, {', '.join(map(str, input_shape))}], got "
+                             f"{self.images.dtype} {tuple(self.images.shape)}")
+        self.labels = torch.from_numpy(self.targets).to(self.images.device)
+        self.pipeline, self.augment = pipeline, augment and pipeline.augments
         self.info, self.split, self.input_shape, self.stats = info, split, tuple(input_shape), stats
         self.num_classes = info.num_classes
 
@@ -70,9 +83,19 @@ class SupervisedDataset(Dataset):
         return len(self.indices)
 
     def __getitem__(self, i: int):
-        image, label = self.source[int(self.indices[i])]
-        return self.transform(image), int(label)
+        x = self.pipeline(self.images[i:i + 1], augment=self.augment)[0]
+        return x, int(self.targets[i])
+
+    def batch(self, positions: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(network input, labels) of the images at ``positions`` (a long tensor on the images' device)."""
+        return self.pipeline(self.images[positions], augment=self.augment, generator=generator), self.labels[positions]
+
+    def to(self, device: torch.device | str) -> "SupervisedDataset":
+        """The same split with its images and labels on ``device``."""
+        moved = copy.copy(self)
+        moved.images, moved.labels = self.images.to(device), self.labels.to(device)
+        return moved
 
     def __repr__(self) -> str:
         return (f"SupervisedDataset({self.info.title}, split={self.split!r}, n={len(self)}, "
-                f"input_shape={self.input_shape})")
+                f"input_shape={self.input_shape}, augment={self.augment})")

@@ -7,12 +7,12 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from torch.utils.data import ConcatDataset
+import torch
 
-from .registry import DatasetInfo, register_dataset
+from .registry import dataset_info
 from .storage import ensure_files, open_checked
 from .supervised import SupervisedDataset, check_input_shape, split_indices
-from .transforms import DOREFA_STATS, supervised_transform
+from .transforms import DOREFA_STATS, InputPipeline, resize_images
 
 FOLDER = "svhn"
 URL = "http://ufldl.stanford.edu/housenumbers/"
@@ -20,16 +20,8 @@ PARTS = {"train": "train_32x32.mat", "extra": "extra_32x32.mat", "test": "test_3
 VAL_SIZE = 6_000  # the size Goodfellow et al. (2013) held out; stratified over train + extra
 SIZE = 40
 SHAPE = (3, SIZE, SIZE)
-HOW_TO_OBTAIN = (f"let torchvision download it (download=True, or `mebqat data build svhn --download`), or "
-                 f"download train_32x32.mat, extra_32x32.mat and test_32x32.mat from {URL} into "
-                 f"<root>/{FOLDER}/")
-
-INFO = DatasetInfo(
-    name="svhn", kind="supervised", input_shape=SHAPE, num_classes=10, is_standin=False, stands_for=None,
-    description="SVHN cropped digits (torchvision): train + extra = 604,388 training and 26,032 test images, "
-                f"resized from 32x32 to {SIZE}x{SIZE}; val = {VAL_SIZE:,} training images held out "
-                "(stratified, seed 0).",
-    how_to_obtain=HOW_TO_OBTAIN)
+INFO = dataset_info("svhn")
+HOW_TO_OBTAIN = INFO.how_to_obtain
 
 
 @cache
@@ -60,19 +52,15 @@ def open_svhn(root: Path, part: str, download: bool, verify: bool):
                         lambda: _loader_class(verify)(str(folder), split=part, download=False))
 
 
-@register_dataset(INFO)
 def load(split: str, root: Path, *, normalization: str, augment: bool, input_shape, download: bool,
          verify: bool) -> SupervisedDataset:
     # `augment` has nothing to switch on: the paper trains SVHN without augmentation.
     check_input_shape("svhn", SHAPE, input_shape)
-    if split == "test":
-        base = open_svhn(root, "test", download, verify)
-        targets = np.asarray(base.labels, dtype=np.int64)
-        indices = np.arange(len(targets))
-    else:
-        parts = [open_svhn(root, part, download, verify) for part in ("train", "extra")]
-        base = ConcatDataset(parts)
-        targets = np.concatenate([np.asarray(p.labels, dtype=np.int64) for p in parts])
-        indices = split_indices(split, targets, VAL_SIZE)
-    transform = supervised_transform(normalization=normalization, stats=DOREFA_STATS["svhn"], resize=SIZE)
-    return SupervisedDataset(base, indices, targets[indices], transform, INFO, split, SHAPE, DOREFA_STATS["svhn"])
+    parts = [open_svhn(root, part, download, verify) for part in (("test",) if split == "test" else ("train", "extra"))]
+    targets = np.concatenate([np.asarray(p.labels, dtype=np.int64) for p in parts])
+    indices = np.arange(len(targets)) if split == "test" else split_indices(split, targets, VAL_SIZE)
+    raw = np.concatenate([np.asarray(p.data) for p in parts])[indices]  # uint8 [N, 3, 32, 32]
+    images = resize_images(torch.from_numpy(raw), SIZE)
+    pipeline = InputPipeline(normalization, DOREFA_STATS["svhn"])
+    return SupervisedDataset(images, indices, targets[indices], pipeline, INFO, split, SHAPE, augment,
+                             DOREFA_STATS["svhn"])

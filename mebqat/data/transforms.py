@@ -3,9 +3,11 @@ normalisation. DoReFa ("Yu21") runs normalise per channel; SAT runs feed the 1/2
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import torch
+from torch.nn import functional as F
 
 # Per-channel (mean, std) of the authors' code, computed over each dataset's training images.
 DOREFA_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
@@ -22,24 +24,70 @@ def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, .
     return tuple(float(m) for m in mean), tuple(float(s) for s in std)
 
 
-def supervised_transform(*, normalization: str, stats: tuple[Sequence[float], Sequence[float]] | None,
-                         resize: int | None = None, crop: tuple[int, int] | None = None, flip: bool = False):
-    """PIL image -> float tensor: [Resize] [RandomCrop(size, padding) + RandomHorizontalFlip] ToTensor [Normalize].
+@dataclass(frozen=True)
+class InputPipeline:
+    """uint8 images ``[B, C, H, W]`` → the network's float input, on whatever device holds them:
+    [RandomCrop(H, padding) + RandomHorizontalFlip when augmenting] → ``x / 255`` → [Normalize].
 
-    ``crop`` is ``(size, padding)``. ``normalization``: ``dorefa`` normalises with ``stats``; ``sat`` and
-    ``none`` stop at ToTensor (the 1/255 grid, which is what SAT's quantizer expects)."""
-    from torchvision import transforms as T
+    The same operations and distributions as torchvision's ``RandomCrop(padding=p)`` (zero padding),
+    ``RandomHorizontalFlip()``, ``ToTensor()`` and ``Normalize``, applied to a whole batch at once from a
+    seeded generator instead of per image through PIL. ``normalization``: ``dorefa`` normalises with
+    ``stats``; ``sat`` and ``none`` stop at the 1/255 grid (what SAT's quantizer expects)."""
 
-    steps = []
-    if resize is not None:
-        steps.append(T.Resize(resize))
-    if crop is not None:
-        steps.append(T.RandomCrop(crop[0], padding=crop[1]))
-    if flip:
-        steps.append(T.RandomHorizontalFlip())
-    steps.append(T.ToTensor())
-    if normalization == "dorefa":
-        if stats is None:
+    normalization: str
+    stats: tuple[tuple[float, ...], tuple[float, ...]] | None
+    crop_padding: int | None = None
+    flip: bool = False
+
+    def __post_init__(self) -> None:
+        if self.normalization == "dorefa" and self.stats is None:
             raise ValueError("dorefa normalisation needs per-channel statistics")
-        steps.append(T.Normalize(*stats))
-    return T.Compose(steps)
+
+    @property
+    def augments(self) -> bool:
+        return self.crop_padding is not None or self.flip
+
+    def __call__(self, images: torch.Tensor, augment: bool, generator: torch.Generator | None = None) -> torch.Tensor:
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError(f"the input pipeline takes uint8 [B, C, H, W] images, got {images.dtype} "
+                             f"{tuple(images.shape)}")
+        if augment and self.crop_padding:
+            images = random_crop(images, self.crop_padding, generator)
+        if augment and self.flip:
+            images = random_flip(images, generator)
+        x = images.float().div_(255)
+        if self.normalization == "dorefa":
+            mean, std = (torch.tensor(v, dtype=x.dtype, device=x.device).view(1, -1, 1, 1) for v in self.stats)
+            x = x.sub_(mean).div_(std)
+        return x
+
+
+def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator | None) -> torch.Tensor:
+    """Each image zero-padded by ``padding`` and cropped back to its size at a uniform random offset."""
+    batch, _, height, width = images.shape
+    padded = F.pad(images, (padding, padding, padding, padding))
+    device = images.device
+    dy = torch.randint(0, 2 * padding + 1, (batch,), generator=generator, device=device)
+    dx = torch.randint(0, 2 * padding + 1, (batch,), generator=generator, device=device)
+    rows = (dy[:, None] + torch.arange(height, device=device))[:, :, None]
+    cols = (dx[:, None] + torch.arange(width, device=device))[:, None, :]
+    picked = padded[torch.arange(batch, device=device)[:, None, None], :, rows, cols]  # [B, H, W, C]
+    return picked.permute(0, 3, 1, 2).contiguous()
+
+
+def random_flip(images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Each image mirrored left-right with probability ½."""
+    flip = torch.rand(images.shape[0], generator=generator, device=images.device) < 0.5
+    return torch.where(flip[:, None, None, None], images.flip(-1), images)
+
+
+def resize_images(images: torch.Tensor, size: int, chunk: int = 8192) -> torch.Tensor:
+    """uint8 ``[N, C, h, w]`` → ``[N, C, size, size]`` by antialiased bilinear interpolation (torchvision's
+    tensor resize, which follows PIL's ``Resize``), in chunks to bound memory; done once at load time."""
+    from torchvision.transforms.v2 import functional as TF
+
+    if images.shape[-2:] == (size, size):
+        return images
+    return torch.cat([TF.resize(images[i:i + chunk], [size, size], antialias=True)
+                      for i in range(0, len(images), chunk)]) if len(images) else images.new_zeros(
+        (0, images.shape[1], size, size))

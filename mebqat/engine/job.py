@@ -1,27 +1,82 @@
-"""One job end to end in one process: train, evaluate, log to MLflow (``mebqat run``)."""
+"""One job end to end in one process (``mebqat run``, what every workflow job runs): train (resuming from
+its last checkpoint), evaluate (unless its metrics.json is already current), and keep its MLflow run live
+the whole time — RUNNING while it trains, each epoch's curves as they become durable, FINISHED with every
+result at the end, FAILED or KILLED (with the reason) when it stops early."""
 
 from __future__ import annotations
 
+import json
+import signal
+import sys
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
+from ..core.hashing import config_hash
+from .loop import evaluate, train
+from .rundir import RunDir, job_logger
+
+
+def set_threads(threads: int | None) -> None:
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"--threads must be a positive number of CPU threads, got {threads}")
+        torch.set_num_threads(threads)
+
+
+def metrics_current(run: RunDir, config: Mapping[str, Any]) -> bool:
+    """metrics.json exists, was written for this configuration and after the last checkpoint."""
+    if not (run.metrics.is_file() and run.last.is_file()):
+        return False
+    try:
+        metrics = json.loads(run.metrics.read_text())
+        return metrics["provenance"]["config_hash"] == config_hash(config) and \
+            run.metrics.stat().st_mtime >= run.last.stat().st_mtime
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+class Stopped(SystemExit):
+    """SIGTERM/SIGINT while the job runs (a cancelled workflow, scancel)."""
+
+
+def _stop_on_signals() -> None:
+    def stop(signum: int, frame: Any) -> None:
+        raise Stopped(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
+
 
 def run_job(config: Mapping[str, Any], out: str | Path, *, device: str | None = None, threads: int | None = None,
             replace_stale: bool = False, track: bool = True, uri: str | None = None) -> dict[str, Any]:
-    from ..methods import get_method
-
-    if threads:
-        torch.set_num_threads(threads)
-    if get_method(config["job"]["method"]).kind == "supervised":
-        from .supervised import evaluate, train
-    else:
-        from .fewshot import evaluate, train  # type: ignore[no-redef]
-    train(config, out, device=device, replace_stale=replace_stale)
-    metrics = evaluate(out, device=device)
+    set_threads(threads)
+    run = RunDir(out)
+    run.prepare(config, replace_stale)
+    live = None
     if track:
-        from ..tracking import log_run
+        from ..tracking.live import LiveRun
 
-        log_run(out, uri)
+        live = LiveRun.open(config, resuming=run.last.is_file(), uri=uri)
+        live.catch_up(run.read_history())
+    _stop_on_signals()
+    try:
+        train(config, out, device=device, on_epoch=live.log_epoch if live else None)
+        if metrics_current(run, config):
+            metrics = json.loads(run.metrics.read_text())
+            job_logger(run).info(f"{run.metrics} is current: not evaluated again")
+        else:
+            metrics = evaluate(out, device=device)
+        from ..tables.run_summary import write_run_summary
+
+        write_run_summary(run.root, metrics)
+    except BaseException as err:
+        if live is not None:
+            live.end("KILLED" if isinstance(err, (Stopped, KeyboardInterrupt)) else "FAILED",
+                     f"{type(err).__name__}: {err}")
+        raise
+    if live is not None:
+        result = live.finish(run.root)
+        print(f"MLflow: experiment {result.experiment}, run {result.run_id} finished", file=sys.stderr)
     return metrics

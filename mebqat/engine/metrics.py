@@ -10,12 +10,17 @@ from typing import Any, Mapping
 
 import torch
 
-from ..quant import BitwidthTask
-from .config import ConfigError, find_setup
-from .provenance import config_hash, provenance
+from torch import nn
+
+from ..core.config import ConfigError, find_setup, resolve_job
+from ..core.hashing import config_hash
+from ..core.registry import MODELS
+from ..core.tasks import BitwidthTask
+from ..models import build, parameter_counts
+from .provenance import provenance
 from .rundir import RunDir
 
-METRICS_SCHEMA_VERSION = 1
+METRICS_SCHEMA_VERSION = 2
 
 
 def finished_run(out: str | Path) -> tuple[RunDir, dict[str, Any], dict[str, Any]]:
@@ -90,3 +95,17 @@ def format_results(metrics: Mapping[str, Any]) -> str:
     for r in metrics["not_evaluated"]:
         lines.append(f"{'(' + str(r['bits_w']) + ',' + str(r['bits_a']) + ')':>10}  –  ({r['reason']})")
     return "\n".join(lines)
+
+
+def architecture_counts(config: Mapping[str, Any], model: nn.Module) -> dict[str, Any]:
+    """Parameters and BatchNorm parameters of the trained network and of its architecture at the paper's
+    width (Table 3's M and r: the tables read them from here, so they need no torch)."""
+    job = config["job"]
+    paper = resolve_job({key: job[key] for key in ("setup", "method", "fidelity", "seed") if job.get(key) is not None}
+                        | {"scale": "paper", **({"train_task": job["train_task"]} if job.get("train_task") else {})})
+    options = {key: value for key, value in paper["model"]["options"].items() if value is not None}
+    options.update(MODELS.get(paper["model"]["name"]).data_arguments(paper["data"]))
+    plain = parameter_counts(build(paper["model"]["name"], scheme=paper["model"]["scheme"], **options))
+    trained = parameter_counts(model)
+    return {"params": trained["params"], "bn_params": trained["bn_params"],
+            "paper_width": {"params": plain["params"], "bn_params": plain["bn_params"]}}

@@ -8,13 +8,12 @@ import math
 from typing import Any, Mapping
 
 from torch import nn
-from torch.optim import Optimizer
 
+from ..core.counters import PassCounter
+from ..core.hashing import config_hash
 from ..models import parameter_counts
-from .counters import PassCounter
-from .provenance import config_hash
 from .rundir import RunDir, write_json
-from .runtime import DivergenceError, rng_state, set_rng_state
+from .runtime import rng_state, set_rng_state
 
 
 class TrainingProgress:
@@ -27,6 +26,7 @@ class TrainingProgress:
         self.epoch = 0
         self.best: dict[str, Any] = {"epoch": None, "score": -math.inf}
         self.elapsed = 0.0
+        self.last_record: dict[str, Any] | None = None
 
     def resume(self) -> bool:
         """Restore everything from the last epoch checkpoint, if there is one (True); else start clean."""
@@ -53,9 +53,9 @@ class TrainingProgress:
             self.best = {"epoch": epoch, "score": score}
             self.run.save_checkpoint(self.run.best, {"config_hash": self.hash, "epoch": epoch, "score": score,
                                                      "model": model.state_dict()})
-        self.run.append_history({"epoch": epoch, "train_loss": train_loss, "select_accuracy": score,
-                                 "select_split": select_split, "lr": lr, "best": improved,
-                                 "elapsed_s": self.elapsed})
+        self.last_record = {"epoch": epoch, "train_loss": train_loss, "select_accuracy": score,
+                            "select_split": select_split, "lr": lr, "best": improved, "elapsed_s": self.elapsed}
+        self.run.append_history(self.last_record)
         self.run.save_checkpoint(self.run.last, {
             "config_hash": self.hash, "epoch": epoch,
             **{key: component.state_dict() for key, component in self.components.items()},
@@ -73,15 +73,3 @@ class TrainingProgress:
             "stored_parameters": counts["params"] + counts["quantizer_params"],
             "stored_buffers": counts["bn_running_stats"],
         })
-
-
-def apply_update(stats: Mapping[str, float], optimizer: Optimizer, counter: PassCounter, epoch: int,
-                 step: int) -> float:
-    """Take the optimizer step whose gradients a method's step left in ``.grad`` and count it; a non-finite
-    loss stops the job instead (no metrics are written). Returns the loss."""
-    loss = stats["loss"]
-    if not math.isfinite(loss):
-        raise DivergenceError(f"loss became {loss} at epoch {epoch}, step {step}; stopping (no metrics are written)")
-    optimizer.step()
-    counter.update()
-    return loss

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 import socket
 import subprocess
@@ -14,19 +12,11 @@ from typing import Any, Mapping
 
 import torch
 
+from ..core.hashing import config_hash
+
 PACKAGES = ("torch", "torchvision", "learn2learn", "numpy", "scipy", "pandas", "matplotlib", "mlflow", "snakemake",
             "scikit-learn")
 REPO = Path(__file__).resolve().parents[2]
-# Keys that do not change what a job computes: excluded from its hash, so moving the data or the
-# results, or changing how often it logs, does not make a finished job stale.
-VOLATILE_KEYS = (("data", "root"), ("data", "workers"), ("train", "log_every"))
-
-
-def config_hash(config: Mapping[str, Any]) -> str:
-    stable = json.loads(json.dumps(config))
-    for section, key in VOLATILE_KEYS:
-        stable.get(section, {}).pop(key, None)
-    return hashlib.sha256(json.dumps(stable, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
 def _git(*args: str) -> str | None:

@@ -16,8 +16,8 @@ import torch
 import yaml
 
 from ..atomic import atomic_write
-from .config import ConfigError
-from .provenance import config_hash
+from ..core.config import ConfigError
+from ..core.hashing import config_hash
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.seeds import derived_seed  # noqa: F401  (re-exported: the engine's seeding helpers in one place)
+
 
 def select_device(name: str | None = None) -> torch.device:
     """``None``/"auto": CUDA when available, else CPU."""
@@ -23,11 +25,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def derived_seed(*parts: int) -> int:
-    """A seed that depends only on ``parts`` (e.g. (seed, epoch)), for reproducible per-epoch streams."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
 
 
 def rng_state() -> dict[str, Any]:

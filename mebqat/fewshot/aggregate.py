@@ -15,7 +15,7 @@ from typing import Literal, Mapping
 import torch
 from torch import nn
 
-from ..models import parameter_usage
+from ..models import usage_masks
 from .checks import Tasks, python_tasks
 
 QUANTIZER_KINDS = frozenset({"weight_step", "activation_step", "clip_level"})
@@ -26,8 +26,8 @@ OFFICIAL_CLAMP = 10.0
 
 def task_usage(model: nn.Module, tasks: Tasks) -> dict[str, torch.Tensor]:
     """For B tasks, {name: [B, *shape] 0/1 mask of the elements each task uses}
-    (:func:`mebqat.models.parameter_usage` stacked over the tasks)."""
-    per_task = [parameter_usage(model, task) for task in python_tasks(tasks, None, model)]
+    (:func:`mebqat.models.parameter_usage` stacked over the tasks; the masks are cached per task)."""
+    per_task = [usage_masks(model, task) for task in python_tasks(tasks, None, model)]
     return {name: torch.stack([usage[name] for usage in per_task]) for name in per_task[0]}
 
 

@@ -1,12 +1,16 @@
-"""Methods: one registry for every table's methods. Adding one is a module plus one line below."""
+"""Methods: one contract (:class:`~mebqat.methods.base.Method`) for every table's methods; the registry
+entries (metadata) are in :mod:`mebqat.core.catalog`, the implementations named there are imported on use."""
 
-from .registry import MethodEntry, available_methods, get_method, register_method
+from ..core.registry import METHODS, MethodInfo
+from .base import Evaluation, Method, create_method
 
-# Table 2
-from . import mebqat_supervised  # noqa: E402,F401
-from baselines import qat, adabits, apdnn  # noqa: E402,F401
-# Tables 4 and 5
-from . import mebqat_fewshot  # noqa: E402,F401
-from baselines import fomaml, protonet  # noqa: E402,F401
 
-__all__ = ["MethodEntry", "available_methods", "get_method", "register_method"]
+def get_method(name: str) -> MethodInfo:
+    return METHODS.get(name)
+
+
+def available_methods(problem: str | None = None) -> list[str]:
+    return METHODS.names(lambda info: problem is None or info.problem == problem)
+
+
+__all__ = ["Evaluation", "Method", "MethodInfo", "available_methods", "create_method", "get_method"]

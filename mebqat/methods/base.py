@@ -1,65 +1,92 @@
-"""What a Table 2 (supervised) method provides to the engine (:mod:`mebqat.engine.supervised`).
+"""The one contract every method implements, whatever its table: the engine (:mod:`mebqat.engine.loop`)
+builds the model through it, calls one update per step, asks it for a validation score per epoch and for
+its evaluation at the tested bitwidths, and checkpoints its state. Data come from the engine as problem
+data (:class:`SupervisedData`/:class:`FewShotData` protocols below): batches of images for Table 2,
+episodes for Tables 4/5.
 
-The engine owns data, epochs, optimizer, schedule, checkpoints and evaluation; a method owns its model's
-construction (BatchNorm mode, switchable parts), the bitwidth tasks it trains, one training step (which
-leaves the aggregated, clamped gradient in each parameter's ``.grad``), the bitwidths it can be evaluated
-at, and how a per-epoch validation score is formed.
+Adding a method is one module with a :class:`Method` subclass (usually of :class:`SupervisedMethod` or of
+the few-shot families in :mod:`mebqat.methods.maml` / :mod:`mebqat.methods.protonet`) plus one entry in
+:mod:`mebqat.core.catalog` (its metadata: title, tables, per-bitwidth or not, Table 3 role, options).
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterable, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
-from ..engine.counters import PassCounter
-from ..engine.optim import clamp_gradients_
-from ..engine.runtime import derived_seed
-from ..models import build
-from ..quant import BitwidthTask, TaskSampler, format_bits
+from ..core.counters import PassCounter
+from ..core.fidelity import Fidelity
+from ..core.registry import METHODS, MethodInfo
+from ..core.seeds import derived_seed
+from ..core.tasks import BitwidthTask, TaskSampler, parse_bits_list
+
+FP_TASK = BitwidthTask(None, None)
 
 
-class SupervisedMethod:
-    name: ClassVar[str]
-    SCHEMA: ClassVar[str] = "supervised_job"
-    OPTIONS: ClassVar[dict[str, Any]] = {}
-    NEEDS_TRAIN_TASK: ClassVar[bool] = False
+@dataclass
+class Evaluation:
+    """A method's evaluation at the tested bitwidths: one summary row per task and the per-item outcome
+    (per test image, or per test episode) that paired comparisons use."""
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.config = config
+    tasks: list[BitwidthTask]
+    accuracy: list[float]
+    """Per task, in %."""
+    ci95: list[float]
+    """Per task, 95% interval half-width in % (NaN when undefined)."""
+    n: list[int]
+    per_item: np.ndarray
+    """[len(tasks), items]: 0/1 correctness per test image, or accuracy per test episode."""
+    item_kind: str
+    """``images`` or ``episodes``."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Engine-independent facts for metrics.json (e.g. the test-task fingerprint)."""
+    item_ids: np.ndarray | None = None
+    """Which item each column is (test-image index), when the order is not the natural one."""
+    batch_sizes: list[int] | None = None
+    """Images: the test batches' sizes, in column order (the official accuracy is a mean over batches)."""
+
+
+class Method:
+    """Base of every method. Subclasses implement the abstract parts; the rest has working defaults."""
+
+    info: MethodInfo
+    """This method's registry entry (title, tables, per-bitwidth, cost role, options)."""
+    problem: ClassVar[str]
+    """``supervised`` or ``fewshot``: the kind of data its :meth:`update` takes."""
+
+    def __init__(self, config: Mapping[str, Any], info: MethodInfo) -> None:
+        self.config, self.info = config, info
         self.options: dict[str, Any] = dict(config["method"])
+        self.fidelity = Fidelity.of(config)
         self.family: str = config["model"]["scheme"]
-        self.switches: dict[str, bool] = dict(config["fidelity_switches"])
-        self.batched: bool = config["train"]["engine"] == "batched"
-        self.grad_clamp: float | None = config["train"]["grad_clamp"]
         self.seed: int = config["job"]["seed"]
+        self.grad_clamp: float | None = config["train"]["grad_clamp"]
+        self.batched: bool = config["train"]["engine"] == "batched"
+        train_task = config["job"].get("train_task")
+        self.train_task = BitwidthTask.parse(train_task) if train_task is not None else None
 
     # ---------------------------------------------------------------- model
 
-    def model_options(self) -> dict[str, Any]:
-        """Builder arguments the method adds (BatchNorm mode, switchable parts)."""
-        return {}
+    def build_model(self, data: Any) -> nn.Module:
+        """The network, freshly initialised, for this dataset."""
+        raise NotImplementedError
 
-    def build_model(self, num_classes: int) -> nn.Module:
-        model_cfg = self.config["model"]
-        options = {**model_cfg.get("options", {}), **self.model_options()}
-        return build(model_cfg["name"], num_classes=num_classes, scheme=model_cfg["scheme"], **options)
+    def initialise(self, model: nn.Module, data: Any, device: torch.device) -> None:
+        """Anything set from data before training (e.g. LSQ activation steps); default: nothing."""
 
-    # ---------------------------------------------------------------- training
+    def trainable_parameters(self, model: nn.Module) -> list[nn.Parameter]:
+        """What the optimizer steps (default: every parameter)."""
+        return list(model.parameters())
+
+    # ---------------------------------------------------------------- tasks
 
     def trained_tasks(self) -> list[BitwidthTask]:
         """The bitwidth tasks this method trains (metrics identity; Table 3's N)."""
         raise NotImplementedError
-
-    def step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, counter: PassCounter) -> dict[str, float]:
-        """One update's forward/backward passes; leaves the aggregated gradient in ``p.grad``."""
-        raise NotImplementedError
-
-    def clamp(self, model: nn.Module) -> None:
-        clamp_gradients_(model.parameters(), self.grad_clamp)
-
-    # ---------------------------------------------------------------- evaluation
 
     def can_evaluate(self, task: BitwidthTask) -> bool:
         return True
@@ -69,14 +96,28 @@ class SupervisedMethod:
         error; otherwise it is skipped (its table cell stays empty)."""
         impossible = [t for t in requested if not self.can_evaluate(t)]
         if impossible and strict:
-            raise ValueError(f"{self.name} cannot be evaluated at {', '.join(map(str, impossible))}: "
+            raise ValueError(f"{self.info.name} cannot be evaluated at {', '.join(map(str, impossible))}: "
                              f"it was trained at {', '.join(map(str, self.trained_tasks()))} only")
         return [t for t in requested if t not in impossible]
 
-    def validation_tasks(self, batches: int, epoch: int) -> list[BitwidthTask]:
-        """One task per validation batch (default: cycle through the trained tasks)."""
-        trained = self.trained_tasks()
-        return [trained[i % len(trained)] for i in range(batches)]
+    # ---------------------------------------------------------------- training
+
+    def update(self, model: nn.Module, batch: Any, counter: PassCounter) -> dict[str, float]:
+        """One update's forward/backward passes (counted in ``counter``); leaves the aggregated, clamped
+        gradient in each parameter's ``.grad`` and returns at least ``{"loss": ...}``."""
+        raise NotImplementedError
+
+    def clamp(self, model: nn.Module) -> None:
+        clamp_gradients_(model.parameters(), self.grad_clamp)
+
+    # ---------------------------------------------------------------- evaluation
+
+    def validate(self, model: nn.Module, data: Any, epoch: int) -> float:
+        """The per-epoch selection score in % (higher is better)."""
+        raise NotImplementedError
+
+    def evaluate(self, model: nn.Module, data: Any, tasks: list[BitwidthTask]) -> Evaluation:
+        raise NotImplementedError
 
     # ---------------------------------------------------------------- resumable state
 
@@ -87,14 +128,22 @@ class SupervisedMethod:
         pass
 
 
-def parse_bit_list(bits: list[Any]) -> list[int | None]:
-    """``[1, 2, 4, 8, "FP"]`` → [1, 2, 4, 8, None]."""
-    from ..quant import parse_bits
+def create_method(config: Mapping[str, Any]) -> Method:
+    """The method object of a resolved job configuration."""
+    info = METHODS.get(config["job"]["method"])
+    cls = METHODS.load(info.name)
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise TypeError(f"method {info.name!r}: its impl must be a subclass of mebqat.methods.base.Method, got {cls!r}")
+    return cls(config, info)
 
-    parsed = [parse_bits(b) for b in bits]
-    if len(set(parsed)) != len(parsed):
-        raise ValueError(f"duplicate bitwidths in {[format_bits(b) for b in parsed]}")
-    return parsed
+
+def clamp_gradients_(params: Iterable[nn.Parameter], limit: float | None) -> None:
+    """Elementwise clamp of every gradient to [−limit, limit] (official §4: ±10 in every scheme)."""
+    if limit is None:
+        return
+    for p in params:
+        if p.grad is not None:
+            p.grad.clamp_(-limit, limit)
 
 
 def random_validation_tasks(family: str, count: int, seed: int, epoch: int, stream: int = 7) -> list[BitwidthTask]:
@@ -102,3 +151,7 @@ def random_validation_tasks(family: str, count: int, seed: int, epoch: int, stre
     epoch, stream)."""
     sampler = TaskSampler(family, tasks_per_step=1, seed=derived_seed(seed, epoch, stream))
     return [sampler.draw() for _ in range(count)]
+
+
+__all__ = ["Evaluation", "FP_TASK", "Method", "clamp_gradients_", "create_method", "parse_bits_list",
+           "random_validation_tasks"]

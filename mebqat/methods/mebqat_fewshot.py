@@ -10,16 +10,14 @@ number of tasks that quantize them; clamp ±10.
 
 from __future__ import annotations
 
-from .fewshot_base import RandomTaskMethod
-from .registry import register_method
+from .fewshot import RandomTasks
+from .maml import MAMLFamily
+from .protonet import ProtoFamily
 
 
-@register_method("mebqat_maml", kind="fewshot", title="MEBQAT-MAML")
-class MEBQATMAML(RandomTaskMethod):
-    ALGORITHM = "maml"
+class MEBQATMAML(RandomTasks, MAMLFamily):
+    pass
 
 
-@register_method("mebqat_pn", kind="fewshot", title="MEBQAT-PN")
-class MEBQATPN(RandomTaskMethod):
-    ALGORITHM = "pn"
-    OPTIONS = {"tasks_per_step": 4}
+class MEBQATPN(RandomTasks, ProtoFamily):
+    pass

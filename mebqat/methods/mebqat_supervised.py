@@ -25,53 +25,43 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from ..engine.counters import PassCounter
-from ..models import parameter_usage
-from ..quant import BitwidthTask, TaskSampler, task_tensor
-from .base import SupervisedMethod, random_validation_tasks
+from ..core.counters import PassCounter
+from ..core.registry import MethodInfo
+from ..core.tasks import BitwidthTask, TaskSampler, bitwidth_candidates
+from ..models import unused_parameters, usage_counts, usage_masks
+from ..quant import task_tensor
+from .base import FP_TASK, random_validation_tasks
 from .functional import forward_tasks_batched
 from .losses import kd_loss
-from .registry import register_method
-
-FP_TASK = BitwidthTask(None, None)
-
-
-def usage_counts(model: nn.Module, tasks: list[BitwidthTask]) -> dict[str, torch.Tensor]:
-    counts: dict[str, torch.Tensor] = {}
-    for task in tasks:
-        for name, mask in parameter_usage(model, task).items():
-            counts[name] = counts.get(name, 0) + mask
-    return counts
+from .supervised import SupervisedMethod
 
 
 def set_averaged_gradients(model: nn.Module, summed: Mapping[str, torch.Tensor | None],
-                           counts: Mapping[str, torch.Tensor]) -> None:
-    """p.grad = summed / count where count > 0, 0 elsewhere; None when no task used the parameter."""
+                           tasks: list[BitwidthTask]) -> None:
+    """p.grad = summed / count where count > 0, 0 elsewhere; None when no task used the parameter. The
+    usage masks are cached per task and the unused parameters known on the host: no device round trip."""
+    counts = usage_counts(model, tasks)
+    unused = frozenset.intersection(*(unused_parameters(model, t) for t in tasks))
     for name, param in model.named_parameters():
-        count = counts[name].to(param.device)
         total = summed.get(name)
-        if total is None or not bool((count > 0).any()):
+        if total is None or name in unused:
             param.grad = None
             continue
+        count = counts[name]
         param.grad = torch.where(count > 0, total / count.clamp_min(1), torch.zeros_like(total))
 
 
-@register_method("mebqat", kind="supervised", title="MEBQAT")
 class MEBQATSupervised(SupervisedMethod):
-    OPTIONS = {"tasks_per_step": 4, "guaranteed": ["(FP,FP)"], "kd": True}
-
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
+    def __init__(self, config: Mapping[str, Any], info: MethodInfo) -> None:
+        super().__init__(config, info)
         self.sampler = TaskSampler(self.family, self.options["tasks_per_step"], self.options["guaranteed"],
                                    seed=self.seed)
-        self.per_task_teacher = self.switches["per_task_teacher"]
+        self.per_task_teacher = self.fidelity.per_task_teacher
 
     def model_options(self) -> dict[str, Any]:
         return {"track_running_stats": False}
 
     def trained_tasks(self) -> list[BitwidthTask]:
-        from ..quant import bitwidth_candidates
-
         return bitwidth_candidates(self.family)
 
     def validation_tasks(self, batches: int, epoch: int) -> list[BitwidthTask]:
@@ -85,11 +75,13 @@ class MEBQATSupervised(SupervisedMethod):
 
     # ---------------------------------------------------------------- one update
 
-    def step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, counter: PassCounter) -> dict[str, float]:
+    def update(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
+               counter: PassCounter) -> dict[str, torch.Tensor]:
+        x, y = batch
         tasks = self.sampler.sample()
         losses = (self._step_batched if self.batched else self._step_sequential)(model, x, y, tasks, counter)
         self.clamp(model)
-        return {"loss": sum(losses) / len(losses), **{f"loss_{t}": l for t, l in zip(tasks, losses)}}
+        return {"loss": losses.mean()}
 
     def _teacher(self, model: nn.Module, x: torch.Tensor, counter: PassCounter) -> torch.Tensor:
         with torch.no_grad():
@@ -97,7 +89,7 @@ class MEBQATSupervised(SupervisedMethod):
             return model(x, FP_TASK)
 
     def _step_sequential(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, tasks: list[BitwidthTask],
-                         counter: PassCounter) -> list[float]:
+                         counter: PassCounter) -> torch.Tensor:
         params = dict(model.named_parameters())
         summed: dict[str, torch.Tensor] = {}
         shared_teacher: torch.Tensor | None = None
@@ -118,17 +110,17 @@ class MEBQATSupervised(SupervisedMethod):
                 shared_teacher = logits.detach()
             grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
             counter.backward()
-            usage = parameter_usage(model, task)
+            usage = usage_masks(model, task)
             for (name, _), grad in zip(params.items(), grads):
                 if grad is not None:
-                    contribution = grad * usage[name].to(grad.device)
+                    contribution = grad * usage[name]
                     summed[name] = summed[name] + contribution if name in summed else contribution
-            losses.append(float(loss.detach()))
-        set_averaged_gradients(model, summed, usage_counts(model, tasks))
-        return losses
+            losses.append(loss.detach())
+        set_averaged_gradients(model, summed, tasks)
+        return torch.stack(losses)
 
     def _step_batched(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, tasks: list[BitwidthTask],
-                      counter: PassCounter) -> list[float]:
+                      counter: PassCounter) -> torch.Tensor:
         fp_index = [i for i, t in enumerate(tasks) if t.is_full_precision]
         q_index = [i for i, t in enumerate(tasks) if not t.is_full_precision]
         kd = self.options["kd"]
@@ -165,5 +157,5 @@ class MEBQATSupervised(SupervisedMethod):
         params = dict(model.named_parameters())
         grads = torch.autograd.grad(torch.stack(ordered).sum(), list(params.values()), allow_unused=True)
         counter.backward(bool(fp_index) + len(q_index))
-        set_averaged_gradients(model, dict(zip(params, grads)), usage_counts(model, tasks))
-        return [float(l.detach()) for l in ordered]
+        set_averaged_gradients(model, dict(zip(params, grads)), tasks)
+        return torch.stack(ordered).detach()

@@ -14,7 +14,6 @@ from torch import nn
 
 from .base import QuantizedModel, quant_config
 from .layers import ActQuant, NormFactory, QConv2d, QLinear, QSequential, QuantConfig, batchnorm_factory
-from .registry import register_model
 from .rules import FIRST_LAST_FP, LayerBits, PrecisionRules
 
 
@@ -44,7 +43,6 @@ class CNNForSVHN(QuantizedModel):
         return self.classifier(self.features(x, bits).flatten(1), bits)
 
 
-@register_model("cnn_svhn", default_scheme="dorefa", input_shape=(3, 40, 40))
 def cnn_svhn(num_classes: int = 10, expand: int = 8, scheme: str = "dorefa", rules: Any = None,
              track_running_stats: bool = False, dropout: float = 0.5, weight_options: dict | None = None,
              activation_options: dict | None = None, norm: NormFactory | None = None) -> CNNForSVHN:

@@ -24,7 +24,6 @@ from torch import nn
 from .base import QuantizedModel, quant_config
 from .layers import (ActQuant, BetaOnlyBatchNorm2d, NormFactory, QConv2d, QLinear, QSequential, QuantConfig,
                      batchnorm_factory)
-from .registry import register_model
 from .rules import FIRST_LAST_FP, LayerBits, PrecisionRules
 
 DATASET_PRESETS: dict[str, dict[str, Any]] = {
@@ -116,7 +115,6 @@ class ProtoConvNet(QuantizedModel):
         return self.features(x, bits).flatten(1)
 
 
-@register_model("maml_convnet", default_scheme="lsq")
 def maml_convnet(ways: int, dataset: str | None = None, input_shape: Any = None, hidden: int | None = None,
                  scheme: str = "lsq", rules: Any = None, track_running_stats: bool = False,
                  weight_options: dict | None = None, activation_options: dict | None = None) -> MAMLConvNet:
@@ -128,7 +126,6 @@ def maml_convnet(ways: int, dataset: str | None = None, input_shape: Any = None,
                        PrecisionRules.coerce(rules, FIRST_LAST_FP), shape, ways, hidden, norm)
 
 
-@register_model("proto_convnet", default_scheme="lsq")
 def proto_convnet(dataset: str | None = None, input_shape: Any = None, hidden: int | None = None,
                   scheme: str = "lsq", rules: Any = None, track_running_stats: bool = False,
                   weight_options: dict | None = None, activation_options: dict | None = None) -> ProtoConvNet:

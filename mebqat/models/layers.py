@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from ..quant import get_scheme
-from ..quant.bits import FP_CODE, check_python_bits, format_bits, to_code
+from ..quant.bits import FP_CODE, check_bits, format_bits, to_code
 from .bnstats import active_recorder
 from .rules import ROLES, LayerBits
 
@@ -57,9 +57,11 @@ class QuantConfig:
 
 def _construct(cls: type[nn.Module], kind: str, scheme: str, *args: Any, **options: Any) -> nn.Module:
     try:
-        return cls(*args, **options)
+        module = cls(*args, **options)
     except TypeError as err:
         raise ValueError(f"invalid {kind} quantizer options {sorted(options)} for scheme {scheme!r}: {err}") from None
+    module.scheme = scheme  # the family its learned parameters are declared by (mebqat.models.params)
+    return module
 
 
 def _check_role(role: str, allowed: tuple[str, ...] = ROLES) -> str:
@@ -184,7 +186,7 @@ class SwitchableBatchNorm2d(nn.Module, TakesBits):
         self.register_buffer("has_slot", has_slot, persistent=False)
 
     def slot(self, bits: int | None) -> int:
-        code = to_code(check_python_bits(bits, "switchable BatchNorm"))
+        code = to_code(check_bits(bits, "switchable BatchNorm"))
         if code not in [to_code(b) for b in self.bit_choices]:
             raise ValueError(f"this model has no BatchNorm for {format_bits(bits)}-bit tasks: it was trained at "
                              f"{', '.join(format_bits(b) for b in self.bit_choices)} bits only")
@@ -243,3 +245,13 @@ class QSequential(nn.Sequential, TakesBits):
 
 
 NORM_TYPES = (nn.modules.batchnorm._NormBase, BetaOnlyBatchNorm2d, SwitchableBatchNorm2d)
+
+
+def quantizer_modules(model: nn.Module) -> Iterator[tuple[str, nn.Module, str]]:
+    """(name, quantizer module, "weight" | "activation") of every quantization site of ``model``, whatever the
+    quantizer family: the weight quantizer of each QConv2d/QLinear and the quantizer of each ActQuant."""
+    for name, module in model.named_modules():
+        if isinstance(module, (QConv2d, QLinear)):
+            yield f"{name}.weight_quantizer", module.weight_quantizer, "weight"
+        elif isinstance(module, ActQuant):
+            yield f"{name}.quantizer", module.quantizer, "activation"

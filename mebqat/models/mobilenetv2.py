@@ -14,7 +14,6 @@ from torch import nn
 
 from .base import QuantizedModel, quant_config
 from .layers import ActQuant, NormFactory, QConv2d, QLinear, QSequential, QuantConfig, batchnorm_factory
-from .registry import register_model
 from .rules import SAT_MOBILENET, LayerBits, PrecisionRules
 
 # (expansion t, output channels c, repeats n, first stride s)
@@ -80,7 +79,6 @@ class MobileNetV2CIFAR(QuantizedModel):
         return self.classifier(self.dropout(x), bits)
 
 
-@register_model("mobilenetv2_cifar", default_scheme="sat", input_shape=(3, 32, 32))
 def mobilenetv2_cifar(num_classes: int = 10, scheme: str = "sat", rules: Any = None, track_running_stats: bool = False,
                       dropout: float = 0.2, weight_options: dict | None = None, activation_options: dict | None = None,
                       rescale_classifier: bool | None = None, norm: NormFactory | None = None,

@@ -15,7 +15,6 @@ from torch import nn
 
 from .base import QuantizedModel, quant_config
 from .layers import ActQuant, NormFactory, QConv2d, QLinear, QuantConfig, batchnorm_factory
-from .registry import register_model
 from .rules import FIRST_LAST_FP, LayerBits, PrecisionRules
 
 
@@ -71,7 +70,6 @@ class PreActResNet20(QuantizedModel):
         return self.classifier(self.bn_last(x, bits).mean(dim=(2, 3)), bits)
 
 
-@register_model("preact_resnet20", default_scheme="dorefa", input_shape=(3, 32, 32))
 def preact_resnet20(num_classes: int = 10, expand: int = 5, scheme: str = "dorefa", rules: Any = None,
                     track_running_stats: bool = False, weight_options: dict | None = None,
                     activation_options: dict | None = None, norm: NormFactory | None = None) -> PreActResNet20:

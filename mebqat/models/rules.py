@@ -21,8 +21,8 @@ from typing import Any, NamedTuple, Union
 
 import torch
 
-from ..quant import BitwidthTask
-from ..quant.bits import FP_CODE, check_python_bits
+from ..core.bits import FP_CODE, check_bits
+from ..core.tasks import BitwidthTask
 
 RuleValue = Union[str, int]
 ROLES = ("first", "inter", "last")
@@ -93,8 +93,8 @@ class PrecisionRules:
         w, a = BitwidthTask.parse(task)
         if w is None and a is None:
             return LayerBits(None, None, None, None, None)
-        w = check_python_bits(w, "task")
-        a = check_python_bits(a, "task")
+        w = check_bits(w, "task")
+        a = check_bits(a, "task")
 
         def pick(rule: RuleValue, follow: int | None) -> int | None:
             return follow if rule == "same" else None if rule == "fp" else rule

@@ -11,25 +11,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..quant import available_schemes, get_scheme
-from .layers import NORM_TYPES, ActQuant, FullPrecision, QConv2d, QLinear
-
-
-def _quantizer_types() -> tuple[type, ...]:
-    types: list[type] = []
-    for name in available_schemes():
-        scheme = get_scheme(name)
-        types += [scheme.weight_quantizer, scheme.activation_quantizer]
-    return tuple(types)
+from .layers import NORM_TYPES, ActQuant, FullPrecision, QConv2d, QLinear, quantizer_modules
 
 
 def parameter_counts(model: nn.Module) -> dict[str, int]:
     """``params`` (weights + biases + BN affine), ``bn_params``, ``quantizer_params``, ``bn_running_stats``."""
-    quantizer_types = _quantizer_types()
+    quantizers = {id(q) for _, q, _ in quantizer_modules(model)}
     counts = {"params": 0, "bn_params": 0, "quantizer_params": 0, "bn_running_stats": 0}
     seen: set[int] = set()
     for module in model.modules():
-        if isinstance(module, quantizer_types):
+        if id(module) in quantizers:
             for p in module.parameters():
                 if id(p) not in seen:
                     seen.add(id(p))

@@ -2,13 +2,14 @@
 
 Stable surface (SPEC §9)::
 
-    quantize_weight(w, bits, scheme, **params)      # scheme in dorefa | sat | lsq
+    quantize_weight(w, bits, scheme, **params)      # scheme: a registered family (dorefa | sat | lsq | ...)
     quantize_activation(x, bits, scheme, **params)
     bitwidth_candidates(family)                     # 75 / 73 / 73 valid (b_w, b_a) pairs
 
 ``bits`` is None (full precision), an int, or an integer tensor (FP = 32) so that a batch of bitwidths
 can be evaluated in one ``torch.func.vmap`` pass. Every quantizer is a pure function whose forward is
-the specified formula and whose gradient is the specified straight-through estimator.
+the specified formula and whose gradient is the specified straight-through estimator. The families are
+entries of :data:`mebqat.core.registry.QUANTIZERS` (metadata in :mod:`mebqat.core.catalog`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import dorefa, lsq, sat  # noqa: F401  (each registers its scheme)
-from .bits import FP_CODE, Bits, format_bits, parse_bits
-from .registry import QuantScheme, available_schemes, get_scheme, register_scheme
-from .tasks import (BitwidthTask, TaskSampler, bitwidth_candidates, is_rejected, task_tensor, tasks_from_tensor,
-                    uniform_tasks, validate_task)
+from ..core.tasks import (BitwidthTask, TaskSampler, bitwidth_candidates, is_rejected, uniform_tasks,
+                          validate_task)
+from .bits import FP_CODE, Bits, format_bits, parse_bits, task_tensor, tasks_from_tensor
+from .registry import QuantScheme, available_schemes, family_info, get_scheme
 
 
 def quantize_weight(w: torch.Tensor, bits: Bits, scheme: str, **params: Any) -> torch.Tensor:
@@ -43,6 +43,8 @@ def calibrate_activation_steps(model: nn.Module, *forward_args: Any, only_missin
     that step explicit. ``forward_args`` are passed to ``model`` (e.g. ``(x, task)`` with a Python
     task that quantizes the activations). Returns the number of quantizers calibrated.
     """
+    from . import lsq
+
     targets = [m for m in model.modules() if isinstance(m, lsq.ActivationQuantizer)
                and (not only_missing or not m.calibrated)]
     for module in targets:
@@ -56,6 +58,6 @@ def calibrate_activation_steps(model: nn.Module, *forward_args: Any, only_missin
 
 
 __all__ = ["BitwidthTask", "Bits", "FP_CODE", "QuantScheme", "TaskSampler", "available_schemes",
-           "bitwidth_candidates", "calibrate_activation_steps", "format_bits", "get_scheme", "is_rejected",
-           "parse_bits", "quantize_activation", "quantize_weight", "register_scheme", "task_tensor",
+           "bitwidth_candidates", "calibrate_activation_steps", "family_info", "format_bits", "get_scheme",
+           "is_rejected", "parse_bits", "quantize_activation", "quantize_weight", "task_tensor",
            "tasks_from_tensor", "uniform_tasks", "validate_task"]

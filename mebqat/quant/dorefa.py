@@ -13,11 +13,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .bits import Bits, check_python_bits, exp2, is_tensor_bits, tensor_flags
-from .registry import QuantScheme, register_scheme
+from .bits import Bits, exp2, is_tensor_bits, quantize_by_bits
+from .registry import QuantScheme, family_info
 from .ste import straight_through
 
 NAME = "dorefa"
+MIN_BITS = family_info(NAME).min_bits
 
 
 def _weight_scale(w: torch.Tensor) -> torch.Tensor:
@@ -42,18 +43,16 @@ def _weight_multi_bit(w: torch.Tensor, levels: float | torch.Tensor) -> torch.Te
     return straight_through(scale * (2 * q - 1), scale * (2 * u - 1))
 
 
-def quantize_weight(w: torch.Tensor, bits: Bits) -> torch.Tensor:
-    if not is_tensor_bits(bits):
-        b = check_python_bits(bits, NAME, min_bits=1)
-        if b is None:
-            return w
+def _weight(w: torch.Tensor, b: int | torch.Tensor) -> torch.Tensor:
+    if not is_tensor_bits(b):
         return _weight_one_bit(w) if b == 1 else _weight_multi_bit(w, exp2(b, w) - 1)
-    fp, invalid, safe = tensor_flags(bits, min_bits=1)
-    one_bit = safe == 1
-    multi_bits = torch.where(one_bit, torch.full_like(safe, 2), safe)
-    out = torch.where(one_bit, _weight_one_bit(w), _weight_multi_bit(w, exp2(multi_bits, w) - 1))
-    out = torch.where(invalid, torch.full_like(out, float("nan")), out)
-    return torch.where(fp, w, out)
+    one_bit = b == 1
+    multi_bits = torch.where(one_bit, torch.full_like(b, 2), b)
+    return torch.where(one_bit, _weight_one_bit(w), _weight_multi_bit(w, exp2(multi_bits, w) - 1))
+
+
+def quantize_weight(w: torch.Tensor, bits: Bits) -> torch.Tensor:
+    return quantize_by_bits(w, bits, NAME, MIN_BITS, lambda b: _weight(w, b))
 
 
 def _activation(x: torch.Tensor, levels: float | torch.Tensor) -> torch.Tensor:
@@ -63,13 +62,7 @@ def _activation(x: torch.Tensor, levels: float | torch.Tensor) -> torch.Tensor:
 
 
 def quantize_activation(x: torch.Tensor, bits: Bits) -> torch.Tensor:
-    if not is_tensor_bits(bits):
-        b = check_python_bits(bits, NAME, min_bits=1)
-        return x if b is None else _activation(x, exp2(b, x) - 1)
-    fp, invalid, safe = tensor_flags(bits, min_bits=1)
-    out = _activation(x, exp2(safe, x) - 1)
-    out = torch.where(invalid, torch.full_like(out, float("nan")), out)
-    return torch.where(fp, x, out)
+    return quantize_by_bits(x, bits, NAME, MIN_BITS, lambda b: _activation(x, exp2(b, x) - 1))
 
 
 class WeightQuantizer(nn.Module):
@@ -96,14 +89,5 @@ class ActivationQuantizer(nn.Module):
         return quantize_activation(x, bits)
 
 
-SCHEME = register_scheme(QuantScheme(
-    name=NAME,
-    description="DoReFa / Any-Precision DNN ('Yu21'): tanh-normalised weights with E scale and a 1-bit "
-                "sign case; activations clipped to [0, 1]",
-    quantize_weight=quantize_weight,
-    quantize_activation=quantize_activation,
-    bit_choices=(1, 2, 3, 4, 5, 6, 7, 8, 16, None),
-    weight_quantizer=WeightQuantizer,
-    activation_quantizer=ActivationQuantizer,
-    min_bits=1,
-))
+SCHEME = QuantScheme(quantize_weight=quantize_weight, quantize_activation=quantize_activation,
+                     weight_quantizer=WeightQuantizer, activation_quantizer=ActivationQuantizer)

@@ -23,15 +23,16 @@ from typing import Iterable, Iterator
 import torch
 from torch import nn
 
-from .bits import Bits, check_python_bits, exp2, is_tensor_bits, tensor_flags
-from .registry import QuantScheme, register_scheme
+from .bits import Bits, check_bits, exp2, is_full_precision, is_tensor_bits, quantize_by_bits, tensor_flags
+from .registry import QuantScheme, family_info
 from .ste import straight_through
 from .table import BitwidthTable
 
 NAME = "lsq"
 EPS = 1e-6
 LEVELS = ("official", "exact")
-BIT_CHOICES = (2, 3, 4, 5, 6, 7, 8, 16, None)
+BIT_CHOICES = family_info(NAME).bit_choices
+MIN_BITS = family_info(NAME).min_bits
 
 
 def bounds(bits: int | torch.Tensor, like: torch.Tensor, signed: bool,
@@ -66,17 +67,8 @@ def _fake_quant(x: torch.Tensor, step: torch.Tensor, n, p, grad_scale) -> torch.
 def _quantize(x: torch.Tensor, bits: Bits, step: torch.Tensor, grad_scale, signed: bool, levels: str) -> torch.Tensor:
     if not isinstance(step, torch.Tensor):
         step = torch.as_tensor(float(step), dtype=x.dtype, device=x.device)
-    if not is_tensor_bits(bits):
-        b = check_python_bits(bits, NAME, min_bits=2)
-        if b is None:
-            return x
-        n, p = bounds(b, x, signed, levels)
-        return _fake_quant(x, step, n, p, grad_scale)
-    fp, invalid, safe = tensor_flags(bits, min_bits=2)
-    n, p = bounds(safe, x, signed, levels)
-    out = _fake_quant(x, step, n, p, grad_scale)
-    out = torch.where(invalid, torch.full_like(out, float("nan")), out)
-    return torch.where(fp, x, out)
+    return quantize_by_bits(x, bits, NAME, MIN_BITS,
+                            lambda b: _fake_quant(x, step, *bounds(b, x, signed, levels), grad_scale))
 
 
 def quantize_weight(w: torch.Tensor, bits: Bits, step: torch.Tensor | float,
@@ -104,9 +96,9 @@ def step_from_mean_abs(mean_abs: torch.Tensor, bits: Bits, signed: bool, levels:
     """2·mean|x|/√p, given mean|x|, for a Python or tensor bitwidth (vmap-safe; FP/invalid tensor
     bitwidths get the 2-bit value, which FP tasks never use)."""
     if not is_tensor_bits(bits):
-        _, p = bounds(check_python_bits(bits, NAME, min_bits=2), mean_abs, signed, levels)
+        _, p = bounds(check_bits(bits, NAME, MIN_BITS), mean_abs, signed, levels)
         return 2 * mean_abs / math.sqrt(p)
-    _, _, safe = tensor_flags(bits, min_bits=2)
+    _, _, safe = tensor_flags(bits, MIN_BITS)
     _, p = bounds(safe, mean_abs, signed, levels)
     return 2 * mean_abs / torch.sqrt(p)
 
@@ -140,8 +132,8 @@ class WeightQuantizer(nn.Module):
     def __init__(self, weight: torch.Tensor, init_bits: int = 2, per_bitwidth: bool = False,
                  bit_choices: Iterable[int | None] = BIT_CHOICES) -> None:
         super().__init__()
-        self.init_bits = check_python_bits(init_bits, NAME, min_bits=2)
-        self.step = BitwidthTable(per_bitwidth, bit_choices, float("nan"), "lsq weight step", min_bits=2)
+        self.init_bits = check_bits(init_bits, NAME, MIN_BITS)
+        self.step = BitwidthTable(per_bitwidth, bit_choices, float("nan"), "lsq weight step", min_bits=MIN_BITS)
         self.reset_step(weight)
 
     def reset_step(self, weight: torch.Tensor) -> None:
@@ -152,8 +144,6 @@ class WeightQuantizer(nn.Module):
         return self.step.value_for(bits)
 
     def forward(self, w: torch.Tensor, bits: Bits) -> torch.Tensor:
-        if not is_tensor_bits(bits) and check_python_bits(bits, NAME, min_bits=2) is None:
-            return w
         return quantize_weight(w, bits, self.step.value_for(bits))
 
 
@@ -170,7 +160,7 @@ class ActivationQuantizer(nn.Module):
             raise ValueError(f"lsq: levels must be one of {LEVELS}, got {levels!r}")
         self.levels = levels
         self.signed = signed
-        self.step = BitwidthTable(per_bitwidth, bit_choices, float("nan"), "lsq activation step", min_bits=2)
+        self.step = BitwidthTable(per_bitwidth, bit_choices, float("nan"), "lsq activation step", min_bits=MIN_BITS)
         self.calibrating = False
 
     @property
@@ -179,7 +169,7 @@ class ActivationQuantizer(nn.Module):
 
     def calibrate(self, x: torch.Tensor, bits: int | None) -> None:
         """Set the step(s) from an input batch: 2·mean|x|/√p (the authors' lazy boot on the first forward)."""
-        self.step.reset(lambda b: initial_step(x, b, self.signed, self.levels), check_python_bits(bits, NAME, 2))
+        self.step.reset(lambda b: initial_step(x, b, self.signed, self.levels), check_bits(bits, NAME, MIN_BITS))
 
     def step_for(self, bits: Bits) -> torch.Tensor:
         return self.step.value_for(bits)
@@ -189,7 +179,7 @@ class ActivationQuantizer(nn.Module):
             if is_tensor_bits(bits):
                 raise ValueError("lsq: calibrate activation steps with a Python bitwidth task, not a tensor")
             self.calibrate(x, bits)
-        if not is_tensor_bits(bits) and check_python_bits(bits, NAME, min_bits=2) is None:
+        if is_full_precision(bits, NAME, MIN_BITS):
             return x
         records = _BOOT_RECORDS.get()
         if records is not None:
@@ -203,14 +193,5 @@ class ActivationQuantizer(nn.Module):
         return f"levels={self.levels}, signed={self.signed}"
 
 
-SCHEME = register_scheme(QuantScheme(
-    name=NAME,
-    description="LSQ: learned step size, signed weights, unsigned post-ReLU activations (2^b or 2^b−1 "
-                "upper level), step shared across bitwidths or one per bitwidth",
-    quantize_weight=quantize_weight,
-    quantize_activation=quantize_activation,
-    bit_choices=BIT_CHOICES,
-    weight_quantizer=WeightQuantizer,
-    activation_quantizer=ActivationQuantizer,
-    min_bits=2,
-))
+SCHEME = QuantScheme(quantize_weight=quantize_weight, quantize_activation=quantize_activation,
+                     weight_quantizer=WeightQuantizer, activation_quantizer=ActivationQuantizer)

@@ -16,13 +16,14 @@ import math
 import torch
 from torch import nn
 
-from .bits import Bits, check_python_bits, exp2, is_tensor_bits, tensor_flags
+from .bits import Bits, exp2, quantize_by_bits
 from .dorefa import _max_abs
-from .registry import QuantScheme, register_scheme
+from .registry import QuantScheme, family_info
 from .ste import straight_through
 from .table import BitwidthTable
 
 NAME = "sat"
+MIN_BITS = family_info(NAME).min_bits
 ALPHA_INIT = 8.0
 ROUNDINGS = ("modified", "original")
 
@@ -55,13 +56,8 @@ def _check_options(rounding: str, rescale_out_features: int | None) -> None:
 def quantize_weight(w: torch.Tensor, bits: Bits, rounding: str = "modified",
                     rescale_out_features: int | None = None) -> torch.Tensor:
     _check_options(rounding, rescale_out_features)
-    if not is_tensor_bits(bits):
-        b = check_python_bits(bits, NAME, min_bits=2)
-        return w if b is None else _weight(w, exp2(b, w), rounding, rescale_out_features)
-    fp, invalid, safe = tensor_flags(bits, min_bits=2)
-    out = _weight(w, exp2(safe, w), rounding, rescale_out_features)
-    out = torch.where(invalid, torch.full_like(out, float("nan")), out)
-    return torch.where(fp, w, out)
+    return quantize_by_bits(w, bits, NAME, MIN_BITS,
+                            lambda b: _weight(w, exp2(b, w), rounding, rescale_out_features))
 
 
 def _activation(x: torch.Tensor, alpha: torch.Tensor, levels: float | torch.Tensor) -> torch.Tensor:
@@ -79,13 +75,7 @@ def _activation(x: torch.Tensor, alpha: torch.Tensor, levels: float | torch.Tens
 def quantize_activation(x: torch.Tensor, bits: Bits, alpha: torch.Tensor | float = ALPHA_INIT) -> torch.Tensor:
     if not isinstance(alpha, torch.Tensor):
         alpha = torch.as_tensor(float(alpha), dtype=x.dtype, device=x.device)
-    if not is_tensor_bits(bits):
-        b = check_python_bits(bits, NAME, min_bits=2)
-        return x if b is None else _activation(x, alpha, exp2(b, x) - 1)
-    fp, invalid, safe = tensor_flags(bits, min_bits=2)
-    out = _activation(x, alpha, exp2(safe, x) - 1)
-    out = torch.where(invalid, torch.full_like(out, float("nan")), out)
-    return torch.where(fp, x, out)
+    return quantize_by_bits(x, bits, NAME, MIN_BITS, lambda b: _activation(x, alpha, exp2(b, x) - 1))
 
 
 class WeightQuantizer(nn.Module):
@@ -117,22 +107,11 @@ class ActivationQuantizer(nn.Module):
     def __init__(self, alpha_init: float = ALPHA_INIT, per_bitwidth: bool = False,
                  bit_choices: tuple[int | None, ...] = (2, 3, 4, 5, 6, 7, 8, 16, None)) -> None:
         super().__init__()
-        self.alpha = BitwidthTable(per_bitwidth, bit_choices, alpha_init, "sat clipping level", min_bits=2)
+        self.alpha = BitwidthTable(per_bitwidth, bit_choices, alpha_init, "sat clipping level", min_bits=MIN_BITS)
 
     def forward(self, x: torch.Tensor, bits: Bits) -> torch.Tensor:
-        if not is_tensor_bits(bits) and check_python_bits(bits, NAME, min_bits=2) is None:
-            return x
         return quantize_activation(x, bits, self.alpha.value_for(bits))
 
 
-SCHEME = register_scheme(QuantScheme(
-    name=NAME,
-    description="SAT / AdaBits: tanh-normalised weights ('modified' or 'original' rounding, classifier "
-                "rescale); activations with a learned clipping level α",
-    quantize_weight=quantize_weight,
-    quantize_activation=quantize_activation,
-    bit_choices=(2, 3, 4, 5, 6, 7, 8, 16, None),
-    weight_quantizer=WeightQuantizer,
-    activation_quantizer=ActivationQuantizer,
-    min_bits=2,
-))
+SCHEME = QuantScheme(quantize_weight=quantize_weight, quantize_activation=quantize_activation,
+                     weight_quantizer=WeightQuantizer, activation_quantizer=ActivationQuantizer)

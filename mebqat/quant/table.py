@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
-from .bits import FP_CODE, Bits, check_python_bits, format_bits, is_tensor_bits
+from .bits import FP_CODE, Bits, check_bits, format_bits, is_tensor_bits
 
 
 class BitwidthTable(nn.Module):
@@ -47,6 +47,8 @@ class BitwidthTable(nn.Module):
 
     def value_for(self, bits: Bits) -> torch.Tensor:
         if not is_tensor_bits(bits):
+            if check_bits(bits, self.name) is None:
+                return self.values[0]  # FP: the quantizer passes its input through; the value is not used
             return self.values[self.slot(bits)]
         index = bits.clamp(0, FP_CODE).reshape(-1)  # index_select, not [], so a 0-dim index works inside vmap
         value = self.values.index_select(0, self.slot_of.index_select(0, index)).reshape(bits.shape)
@@ -67,7 +69,7 @@ class BitwidthTable(nn.Module):
     def usage(self, bits: Bits) -> torch.Tensor:
         """0/1 mask of the slots a Python bitwidth uses (none for FP)."""
         mask = torch.zeros_like(self.values.detach())
-        if check_python_bits(bits, self.name) is not None:
+        if check_bits(bits, self.name) is not None:
             mask[self.slot(bits)] = 1.0
         return mask
 

@@ -12,7 +12,7 @@ from .accuracy_tables import accuracy_document, accuracy_frame
 from .build import build
 from .cells import table_cells
 from .collect import MetricsError, collect, combine_seeds, find_metrics, read_metrics
-from .cost_model import SetupCosts, backprop_ratio, backprop_saving, model_size, setup_costs, storage_saving
+from .cost_model import SetupCosts, backprop_ratio, backprop_saving, setup_costs, storage_saving
 from .cost_table import cost_document, cost_frame, measured_costs
 from .figures import accuracy_figure, cost_figure
 from .layout import table_rows, table_setups
@@ -20,6 +20,6 @@ from .render import Block, Document, to_latex, to_markdown
 
 __all__ = ["Block", "Document", "MetricsError", "SetupCosts", "accuracy_document", "accuracy_figure",
            "accuracy_frame", "backprop_ratio", "backprop_saving", "build", "collect", "combine_seeds",
-           "cost_document", "cost_figure", "cost_frame", "find_metrics", "measured_costs", "model_size",
+           "cost_document", "cost_figure", "cost_frame", "find_metrics", "measured_costs",
            "read_metrics", "setup_costs", "storage_saving", "table_cells", "table_rows", "table_setups",
            "to_latex", "to_markdown"]

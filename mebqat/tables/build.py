@@ -46,7 +46,7 @@ def build(runs: Iterable[str | Path], out: str | Path, figures: str | Path | Non
                                 for fmt in figure_formats]
         else:
             long = cost_frame(frame)
-            written += _write_table(out, table, long, cost_document(long))
+            written += _write_table(out, table, long, cost_document(long, frame))
             if figures is not None:
                 figure = cost_figure(frame)
                 written += [write_figure(Path(figures) / f"{COST_FIGURE}.{fmt}", figure) for fmt in figure_formats]

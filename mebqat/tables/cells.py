@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..methods import get_method
-from .layout import DEDICATED_METHODS, PLAIN_OF_DEDICATED, task_row
+from .layout import is_dedicated, method_title, plain_of_dedicated, task_row
 
 OWN_RUN = "run"
 
 
 def plain_model_source(method: str) -> str:
-    return f"plain {get_method(PLAIN_OF_DEDICATED[method]).title} model"
+    return f"plain {method_title(plain_of_dedicated()[method])} model"
 
 
 def table_cells(combined: pd.DataFrame) -> pd.DataFrame:
@@ -27,18 +26,18 @@ def table_cells(combined: pd.DataFrame) -> pd.DataFrame:
     (table, setup, method, bits_w, bits_a), with ``cell_source`` saying where the number comes from."""
     if combined.empty:
         return combined.assign(cell_source=pd.Series(dtype=str))
-    own_row = [task_row(task) == (w, a) if method in DEDICATED_METHODS else True
+    own_row = [task_row(task) == (w, a) if is_dedicated(method) else True
                for method, task, w, a in zip(combined["method"], combined["cell_task"], combined["bits_w"],
                                              combined["bits_a"])]
     cells = combined[own_row].assign(cell_source=OWN_RUN)
     borrowed = []
-    for dedicated, plain in PLAIN_OF_DEDICATED.items():
+    for dedicated, plain in plain_of_dedicated().items():
         fp = combined[(combined["method"] == plain) & (combined["bits_w"] == "FP") & (combined["bits_a"] == "FP")]
         for _, row in fp.iterrows():
             taken = cells[(cells["table"] == row["table"]) & (cells["setup"] == row["setup"])
                           & (cells["method"] == dedicated) & (cells["bits_w"] == "FP") & (cells["bits_a"] == "FP")]
             if taken.empty:
-                borrowed.append({**row.to_dict(), "method": dedicated, "method_title": get_method(dedicated).title,
+                borrowed.append({**row.to_dict(), "method": dedicated, "method_title": method_title(dedicated),
                                  "cell_source": plain_model_source(dedicated)})
     if borrowed:
         cells = pd.concat([cells, pd.DataFrame(borrowed)], ignore_index=True)

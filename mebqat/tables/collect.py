@@ -17,17 +17,18 @@ from typing import Any, Iterable
 import pandas as pd
 from scipy import stats
 
-from ..quant import BitwidthTask
+from ..core.tasks import BitwidthTask
 from ..schemas import first_violation
-from .layout import DEDICATED_METHODS, bits_label, find_layout, normalize_table
+from .layout import bits_label, find_layout, is_dedicated, normalize_table
 
 METRICS_NAME = "metrics.json"
 IDENTITY = ["table", "setup", "method", "method_title", "scale", "fidelity", "seed", "train_tasks", "dataset",
             "is_standin", "stands_for", "paper_dataset", "paper_model", "ways", "shots", "model", "quantizer"]
 COSTS = ["forward_passes_per_update", "backward_passes_per_update", "updates", "stored_parameters",
          "stored_buffers", "checkpoint_bytes", "train_wall_time_s"]
+ARCHITECTURE = ["paper_params", "paper_bn_params"]
 RESULT = ["bits_w", "bits_a", "accuracy", "ci95", "n"]
-COLUMNS = ["path", *IDENTITY, "fidelity_switches", *RESULT, *COSTS]
+COLUMNS = ["path", *IDENTITY, "fidelity_switches", *RESULT, *COSTS, *ARCHITECTURE]
 # What must agree between the seeds of one cell (everything but the seed and the numbers).
 MUST_AGREE = [c for c in IDENTITY if c != "seed"] + ["fidelity_switches"]
 CELL = ["table", "setup", "method", "cell_task"]
@@ -77,6 +78,8 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
         "seed": int(ident["seed"]), "is_standin": bool(ident["is_standin"]), "train_tasks": train_tasks,
         "fidelity_switches": json.dumps(data["fidelity_switches"], sort_keys=True),
         **{k: costs.get(k) for k in COSTS},
+        "paper_params": data.get("architecture", {}).get("paper_width", {}).get("params"),
+        "paper_bn_params": data.get("architecture", {}).get("paper_width", {}).get("bn_params"),
     }
     rows, seen = [], set()
     for result in data["results"]:
@@ -115,7 +118,7 @@ def collect(paths: Iterable[str | Path], scale: str | None = None, fidelity: str
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["seed"] = frame["seed"].astype(int)
     frame["is_standin"] = frame["is_standin"].astype(bool)
-    frame["cell_task"] = [tasks[0] if method in DEDICATED_METHODS else ""
+    frame["cell_task"] = [tasks[0] if is_dedicated(method) else ""
                           for method, tasks in zip(frame["method"], frame["train_tasks"])]
     _check_consistent(frame)
     return frame

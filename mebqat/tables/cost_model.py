@@ -9,21 +9,25 @@ Per update and per model:            backprops      storage (parameters)
   MEBQAT                             T              M
 Headline savings: 1 − T/N fewer backprops than AdaBits/ApDNN, 1 − 1/N less storage than dedicated QAT,
 N/T times fewer backprops (the abstract's 94.7%, 98.7% and "up to 18×" with N = 75, T = 4).
+
+Each method's role comes from its registry entry (``cost_role``). M and r are what the setup's jobs
+measured of the paper-width architecture (``architecture.paper_width`` in metrics.json), so building the
+tables needs no torch; without a run of the setup they are unknown and their cells stay empty.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
-from ..engine.config import load_table_setups
-from ..methods import get_method
-from ..models import build, parameter_counts
-from ..quant import bitwidth_candidates
+import pandas as pd
+
+from ..core.config import load_table_setups
+from ..core.registry import COST_ROLES, METHODS
+from ..core.tasks import bitwidth_candidates
 from .layout import SetupLayout, table_setups
 
 DEDICATED, ADAPTIVE, MEBQAT = "dedicated", "adaptive", "mebqat"
-ROLES = (DEDICATED, ADAPTIVE, MEBQAT)
+ROLES = COST_ROLES
 PAPER_METHOD = {DEDICATED: "Dedicated QAT", ADAPTIVE: "AdaBits/ApDNN", MEBQAT: "MEBQAT"}
 
 
@@ -37,17 +41,9 @@ class ModelSize:
         return self.bn_params / self.params
 
 
-@functools.cache
-def model_size(model: str, options: tuple[tuple[str, object], ...] = (), scheme: str | None = None) -> ModelSize:
-    """M and the BatchNorm affine count of a registered architecture (built on the CPU, no data)."""
-    kwargs = dict(options)
-    if scheme is not None:
-        kwargs["scheme"] = scheme
-    counts = parameter_counts(build(model, **kwargs))
-    return ModelSize(counts["params"], counts["bn_params"])
-
-
-def storage(role: str, n: int, m: float, r: float) -> float:
+def storage(role: str, n: int, m: float | None, r: float | None) -> float | None:
+    if m is None or r is None:
+        return None
     if role == DEDICATED:
         return n * m
     if role == ADAPTIVE:
@@ -91,22 +87,23 @@ class SetupCosts:
     layout: SetupLayout
     n: int
     t: int
-    size: ModelSize
+    size: ModelSize | None
+    """The paper-width architecture as the setup's jobs measured it; None without a run."""
     methods: dict[str, str]
     """role → method name of this setup (dedicated → qat, adaptive → adabits/apdnn, mebqat → mebqat)."""
 
     @property
-    def m(self) -> int:
-        return self.size.params
+    def m(self) -> int | None:
+        return None if self.size is None else self.size.params
 
     @property
-    def r(self) -> float:
-        return self.size.bn_share
+    def r(self) -> float | None:
+        return None if self.size is None else self.size.bn_share
 
     def title(self, role: str) -> str:
-        return get_method(self.methods[role]).title
+        return METHODS.get(self.methods[role]).title
 
-    def storage(self, role: str) -> float:
+    def storage(self, role: str) -> float | None:
         return storage(role, self.n, self.m, self.r)
 
     def backprops(self, role: str) -> float:
@@ -114,9 +111,11 @@ class SetupCosts:
 
 
 def _roles(layout: SetupLayout) -> dict[str, str]:
-    roles = {}
+    roles: dict[str, str] = {}
     for method in layout.methods:
-        role = DEDICATED if method == "qat" else MEBQAT if method == "mebqat" else ADAPTIVE
+        role = METHODS.get(method).cost_role
+        if role is None:
+            continue
         if role in roles:
             raise ValueError(f"setup {layout.name!r}: two methods ({roles[role]}, {method}) for the {role} role")
         roles[role] = method
@@ -126,16 +125,34 @@ def _roles(layout: SetupLayout) -> dict[str, str]:
     return roles
 
 
-def tasks_per_update(layout: SetupLayout) -> int:
+def tasks_per_update(layout: SetupLayout, method: str) -> int:
+    """T: the setup's (paper-scale) tasks per step of its MEBQAT-role method."""
     setup = load_table_setups(layout.table)["setups"][layout.name]
-    options = setup.get("per_method", {}).get("mebqat", {}).get("method", {})
-    return int(options.get("tasks_per_step", get_method("mebqat").cls.OPTIONS["tasks_per_step"]))
+    options = setup.get("per_method", {}).get(method, {}).get("method", {})
+    return int(options.get("tasks_per_step", METHODS.get(method).options["tasks_per_step"]))
 
 
-@functools.cache
-def setup_costs() -> tuple[SetupCosts, ...]:
-    """The cost model of every Table 2 setup, with the architectures built at the paper's width."""
-    return tuple(SetupCosts(layout=layout, n=len(bitwidth_candidates(layout.quantizer)), t=tasks_per_update(layout),
-                            size=model_size(layout.model, layout.model_options, layout.quantizer),
-                            methods=_roles(layout))
-                 for layout in table_setups("table2"))
+def measured_sizes(frame: pd.DataFrame) -> dict[str, ModelSize]:
+    """Per setup, the paper-width architecture its jobs measured (they agree: it is one architecture)."""
+    sizes: dict[str, ModelSize] = {}
+    if frame.empty or "paper_params" not in frame:
+        return sizes
+    known = frame.dropna(subset=["paper_params"]).drop_duplicates(["setup", "paper_params", "paper_bn_params"])
+    for setup, group in known.groupby("setup"):
+        if len(group) > 1:
+            raise ValueError(f"jobs of setup {setup!r} measured different paper-width architectures: "
+                             f"{', '.join(group['path'])}; build the tables from runs of one code version")
+        sizes[setup] = ModelSize(int(group["paper_params"].iloc[0]), int(group["paper_bn_params"].iloc[0]))
+    return sizes
+
+
+def setup_costs(frame: pd.DataFrame) -> tuple[SetupCosts, ...]:
+    """The cost model of every Table 2 setup: N and T from the registries and presets, M and r from runs."""
+    sizes = measured_sizes(frame)
+    result = []
+    for layout in table_setups("table2"):
+        roles = _roles(layout)
+        result.append(SetupCosts(layout=layout, n=len(bitwidth_candidates(layout.quantizer)),
+                                 t=tasks_per_update(layout, roles[MEBQAT]), size=sizes.get(layout.name),
+                                 methods=roles))
+    return tuple(result)

@@ -94,7 +94,7 @@ def cost_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Table 3 in long form: per Table 2 setup and method, each cost metric's formula, its value with the
     real N, M, r, T, the measured count, and the paper's surviving and reconstructed text."""
     measured = measured_costs(frame)
-    rows = [row for costs in setup_costs() for row in _cost_rows(costs, measured)]
+    rows = [row for costs in setup_costs(frame) for row in _cost_rows(costs, measured)]
     return pd.DataFrame(rows).reindex(columns=COLUMNS)
 
 
@@ -119,8 +119,10 @@ def _measured_text(row: pd.Series, costs: SetupCosts, role: str) -> str:
 
 def _block(costs: SetupCosts, long: pd.DataFrame) -> Block:
     layout = costs.layout
-    title = (f"{layout.paper_dataset}, {layout.paper_model} ({layout.quantizer} quantizer): N = {costs.n} bitwidth settings, "
-             f"M = {costs.m:,} parameters, r = {100 * costs.r:.2f}% (BatchNorm), T = {costs.t}")
+    size = (f"M = {costs.m:,} parameters, r = {100 * costs.r:.2f}% (BatchNorm)" if costs.size is not None else
+            f"M and r {EMPTY} (no run of this setup measured its paper-width architecture)")
+    title = (f"{layout.paper_dataset}, {layout.paper_model} ({layout.quantizer} quantizer): N = {costs.n} bitwidth "
+             f"settings, {size}, T = {costs.t}")
     block = Block(title=title, row_header="method",
                   groups=[("backprops per update", 3), ("forward passes per update", 1), ("storage (parameters)", 3),
                            ("paper (surviving text / reconstruction)", 2)],
@@ -145,11 +147,11 @@ def _paper_text(row: pd.Series) -> str:
     return f"{value or '?'} / {inferred}" if inferred else (value or EMPTY)
 
 
-def _savings_block(long: pd.DataFrame) -> Block:
+def _savings_block(long: pd.DataFrame, all_costs: tuple[SetupCosts, ...]) -> Block:
     block = Block(title="MEBQAT's savings (formulas with each setup's N and T)", row_header="setup",
                   groups=[("", 5)], columns=["N", "T", "backprops vs AdaBits/ApDNN: 1 − T/N",
                                              "storage vs dedicated QAT: 1 − 1/N", "backprop ratio: N/T"])
-    for costs in setup_costs():
+    for costs in all_costs:
         mine = long[long["setup"] == costs.layout.name].set_index("metric")["formula_value"]
         block.add_row(f"{costs.layout.paper_dataset}, {costs.layout.paper_model}", [
             str(costs.n), str(costs.t), f"{100 * mine['backprop_saving_vs_adaptive']:.1f}% fewer",
@@ -158,7 +160,7 @@ def _savings_block(long: pd.DataFrame) -> Block:
     return block
 
 
-def cost_document(long: pd.DataFrame) -> Document:
+def cost_document(long: pd.DataFrame, frame: pd.DataFrame) -> Document:
     title = "Table 3: training cost (backprops per update) and storage"
     measured = long[long["measured"].notna()]
     standin = standin_note(measured.assign(is_standin=measured["is_standin"].astype(object)))
@@ -174,8 +176,9 @@ def cost_document(long: pd.DataFrame) -> Document:
     caption = [
         "Formulas of the cost model (official-mebqat.md §9.4) evaluated with N = the number of bitwidth settings "
         "of the setup's quantizer, M and r = parameter count and BatchNorm share of the architecture at the "
-        "paper's width, T = MEBQAT's tasks per update.", runs,
+        "paper's width (as the setup's jobs measured it), T = MEBQAT's tasks per update.", runs,
         "Paper: the surviving text of Table 3 / its reconstruction (inferred, not a fact); ? = lost.",
         f"{EMPTY}: no run (or nothing measured)."]
-    blocks = [_block(costs, long) for costs in setup_costs()] + [_savings_block(long)]
+    all_costs = setup_costs(frame)
+    blocks = [_block(costs, long) for costs in all_costs] + [_savings_block(long, all_costs)]
     return Document(title=title, caption=caption, blocks=blocks, label="table3")

@@ -75,7 +75,7 @@ def accuracy_figure(layout: SetupLayout, long: pd.DataFrame) -> Figure:
 
 def cost_figure(frame: pd.DataFrame) -> Figure:
     """Storage (log scale) and backprops per update against N, per Table 2 setup, with measured points."""
-    costs_all = setup_costs()
+    costs_all = setup_costs(frame)
     measured = measured_costs(frame)
     figure = Figure(figsize=(10.0, 3.2 * len(costs_all)))
     grid = figure.subplots(len(costs_all), 2, squeeze=False)
@@ -83,8 +83,10 @@ def cost_figure(frame: pd.DataFrame) -> Figure:
         n = np.arange(1, costs.n + 1)
         for role in ROLES:
             color, marker = ROLE_STYLE[role]
-            label = f"{ROLE_LABEL[role]}" + (f" (r = {100 * costs.r:.2f}%)" if role == ADAPTIVE else "")
-            store_ax.plot(n, [storage(role, k, costs.m, costs.r) for k in n], color=color, label=label)
+            label = f"{ROLE_LABEL[role]}" + (f" (r = {100 * costs.r:.2f}%)" if role == ADAPTIVE and costs.r is not None
+                                             else "")
+            if costs.size is not None:
+                store_ax.plot(n, [storage(role, k, costs.m, costs.r) for k in n], color=color, label=label)
             bp_ax.plot(n, [backprops(role, k, costs.t) for k in n], color=color, label=ROLE_LABEL[role])
             found = measured[(measured["setup"] == costs.layout.name) & (measured["method"] == costs.methods[role])]
             for _, run in found.iterrows():
@@ -100,9 +102,14 @@ def cost_figure(frame: pd.DataFrame) -> Figure:
         store_ax.set_ylabel("stored parameters")
         bp_ax.set_ylabel("backprops per update")
         name = f"{costs.layout.paper_dataset}, {costs.layout.paper_model}"
-        store_ax.set_title(f"{name}: storage (M = {costs.m:,})", fontsize=9)
+        store_ax.set_title(f"{name}: storage (M = {costs.m:,})" if costs.size is not None else
+                           f"{name}: storage (M unknown: no run of this setup)", fontsize=9)
         bp_ax.set_title(f"{name}: backprops per update (T = {costs.t}; dotted: N = {costs.n})", fontsize=9)
-        store_ax.legend(fontsize=6, loc="upper left")
+        if store_ax.get_legend_handles_labels()[0]:
+            store_ax.legend(fontsize=6, loc="upper left")
+        else:
+            store_ax.text(0.5, 0.5, "no run of this setup measured M", ha="center", va="center",
+                          transform=store_ax.transAxes)
         bp_ax.legend(fontsize=6, loc="upper left")
     title = "Table 3: cost model against the number of bitwidth settings, with measured points"
     standin = standin_note(measured.assign(is_standin=measured["is_standin"].astype(object))) if not measured.empty else None

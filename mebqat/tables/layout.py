@@ -10,17 +10,28 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from ..engine.config import load_table_setups
-from ..methods import get_method
-from ..quant import BitwidthTask, format_bits
+from ..core.bits import format_bits
+from ..core.config import load_table_setups
+from ..core.registry import METHODS
+from ..core.tasks import BitwidthTask
 
 ACCURACY_TABLES = ("table2", "table4", "table5")
 ALL_TABLES = ("table2", "table3", "table4", "table5")
 
-# Methods that train one network per bitwidth: such a job fills only its own row (official §5.1).
-DEDICATED_METHODS = frozenset({"qat", "fomaml_qat", "pn_qat"})
-# The (FP,FP) row of a "+QAT" column is the plain network (official §7.2–7.3; the paper's values are equal).
-PLAIN_OF_DEDICATED = {"fomaml_qat": "fomaml", "pn_qat": "pn"}
+
+def is_dedicated(method: str) -> bool:
+    """A method that trains one network per bitwidth: each job fills only its own row (official §5.1)."""
+    return METHODS.get(method).per_bitwidth
+
+
+def plain_of_dedicated() -> dict[str, str]:
+    """Per-bitwidth methods whose (FP,FP) row is a plain method's network (FOMAML+QAT → FOMAML; the paper's
+    values are equal, official §7.2–7.3)."""
+    return {info.name: info.fp_row_from for info in METHODS if info.fp_row_from}
+
+
+def method_title(method: str) -> str:
+    return METHODS.get(method).title
 
 
 @dataclass(frozen=True)
@@ -45,7 +56,7 @@ class SetupLayout:
         return (self.paper_dataset, self.paper_model, self.ways)
 
     def method_titles(self) -> tuple[str, ...]:
-        return tuple(get_method(m).title for m in self.methods)
+        return tuple(method_title(m) for m in self.methods)
 
 
 def normalize_table(table: str | int) -> str:
@@ -98,8 +109,6 @@ def table_setups(table: str) -> tuple[SetupLayout, ...]:
             raise ValueError(f"setup {name!r} of {table} names no evaluation bitwidths")
         model = {**default_model, **base.get("model", {})}
         options = dict(model.get("options", {}))
-        if "ways" in base.get("data", {}) and model.get("name") == "maml_convnet":
-            options["ways"] = base["data"]["ways"]
         paper = setup["paper"]
         rows = sorted({task_row(t) for t in tasks}, key=lambda r: (bits_rank(r[0]), bits_rank(r[1])))
         layouts.append(SetupLayout(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..engine.config import RESOURCES
+from ..core.config import RESOURCES
 
 PAPER_DIR = RESOURCES / "paper_tables"
 PAPER_FILES = {

@@ -14,10 +14,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any, Iterator, Mapping
 
-from .record import KEY_TAG, KIND_TAG, Artifact, MetricPoint, RunRecord
+from .record import KEY_TAG, KIND_TAG, Artifact, DatasetRef, MetricPoint, RunRecord
 from .rundir import FinishedRun
 from .uri import TrackingError
 
@@ -49,7 +50,7 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def _history_points(history: list[dict[str, Any]]) -> Iterator[MetricPoint]:
+def history_points(history: list[dict[str, Any]]) -> Iterator[MetricPoint]:
     for record in history:
         for key, value in record.items():
             number = _number(value)
@@ -82,7 +83,7 @@ def _final_points(run: FinishedRun) -> Iterator[tuple[str, float]]:
 def job_metrics(run: FinishedRun) -> tuple[MetricPoint, ...]:
     points: dict[tuple[str, int], MetricPoint] = {}
     finals = (MetricPoint(key, value, 0) for key, value in _final_points(run))
-    for point in (*_history_points(run.history), *finals):
+    for point in (*history_points(run.history), *finals):
         if (point.key, point.step) in points:
             raise TrackingError(f"{run.root}: metric {point.key!r} at step {point.step} comes from two places")
         points[point.key, point.step] = point
@@ -109,12 +110,25 @@ def job_tags(run: FinishedRun) -> dict[str, str]:
     return tags
 
 
+def dataset_input(config: Mapping[str, Any], dataset: str, is_standin: bool, stands_for: str | None) -> DatasetRef:
+    """The job's dataset as an MLflow input: named as every output names it (stand-ins say so), its digest
+    the hash of the job's data settings (the data root excluded: moving the data changes nothing)."""
+    settings = {k: v for k, v in config["data"].items() if k != "root"}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    name = f"{dataset} (stand-in for {stands_for})" if is_standin else dataset
+    source = json.dumps({"dataset": dataset, "stand_in_for": stands_for, "settings": settings}, sort_keys=True)
+    return DatasetRef(name=name, digest=digest, source=source)
+
+
 def run_name(job: Mapping[str, Any]) -> str:
     task = f"/{job['train_task']}" if job.get("train_task") else ""
     return f"{job['setup']}/{job['method']}{task}/{job['scale']}/{job['fidelity']}/seed{job['seed']}"
 
 
 def job_record(run: FinishedRun) -> RunRecord:
-    return RunRecord(experiment=run.metrics["identity"]["table"], run_key=run.run_key,
+    identity = run.metrics["identity"]
+    return RunRecord(experiment=identity["table"], run_key=run.run_key,
                      run_name=run_name(run.config["job"]), tags=job_tags(run), params=flatten_config(run.config),
-                     metrics=job_metrics(run), artifacts=tuple(Artifact(path) for path in run.artifacts))
+                     metrics=job_metrics(run), artifacts=tuple(Artifact(path) for path in run.artifacts),
+                     inputs=(dataset_input(run.config, identity["dataset"], identity["is_standin"],
+                                           identity["stands_for"]),))

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from .record import CONTENT_TAG, KEY_TAG, RunRecord
+from .record import CONTENT_TAG, KEY_TAG, DatasetRef, MetricPoint, RunRecord
 from .retry import retrying
 from .uri import TrackingError
 
@@ -42,8 +42,14 @@ class LogResult:
     deleted: tuple[str, ...] = ()
 
 
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+"""MLflow 3's UI opens an experiment without this tag on its GenAI "Overview" (traces); with it, on the runs."""
+
+
 def experiment_id(client: "MlflowClient", name: str, artifact_location: str | None) -> str:
-    """The id of the active experiment ``name``, creating it; a concurrent creator is not an error."""
+    """The id of the active experiment ``name``, creating it (marked as a model-training experiment); a
+    concurrent creator is not an error."""
     from mlflow.exceptions import MlflowException
 
     for _ in range(3):
@@ -53,9 +59,12 @@ def experiment_id(client: "MlflowClient", name: str, artifact_location: str | No
                 raise TrackingError(f"experiment {name!r} is deleted in the store: restore it "
                                     f"(`mlflow experiments restore --experiment-id {experiment.experiment_id}`) "
                                     f"or purge it (`mlflow gc`)")
+            if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING:
+                retrying(client.set_experiment_tag, experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
             return experiment.experiment_id
         try:
-            return retrying(client.create_experiment, name, artifact_location=artifact_location)
+            return retrying(client.create_experiment, name, artifact_location=artifact_location,
+                            tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING})
         except MlflowException as err:
             if err.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
@@ -80,21 +89,47 @@ def _delete_older(client: "MlflowClient", runs: Sequence["Run"], keep: "Run") ->
     return deleted
 
 
-def _write(client: "MlflowClient", run_id: str, record: RunRecord) -> None:
-    from mlflow.entities import Metric, Param, RunTag
+def write_params(client: "MlflowClient", run_id: str, params: dict[str, str]) -> None:
+    from mlflow.entities import Param
+
+    items = [Param(k, v) for k, v in params.items()]
+    for start in range(0, len(items), PARAMS_PER_BATCH):
+        retrying(client.log_batch, run_id, params=items[start:start + PARAMS_PER_BATCH])
+
+
+def write_metrics(client: "MlflowClient", run_id: str, points: Sequence[MetricPoint]) -> None:
+    from mlflow.entities import Metric
     from mlflow.utils.time import get_current_time_millis
 
-    # One timestamp for the whole record: a retried batch then repeats identical rows, which the store ignores.
+    # One timestamp per call: a retried batch then repeats identical rows, which the store ignores.
     now = get_current_time_millis()
-    params = [Param(k, v) for k, v in record.params.items()]
-    for start in range(0, len(params), PARAMS_PER_BATCH):
-        retrying(client.log_batch, run_id, params=params[start:start + PARAMS_PER_BATCH])
-    metrics = [Metric(m.key, m.value, now, m.step) for m in record.metrics]
+    metrics = [Metric(m.key, m.value, now, m.step) for m in points]
     for start in range(0, len(metrics), METRICS_PER_BATCH):
         retrying(client.log_batch, run_id, metrics=metrics[start:start + METRICS_PER_BATCH])
-    tags = [RunTag(k, v) for k, v in record.tags.items()]
-    for start in range(0, len(tags), PARAMS_PER_BATCH):
-        retrying(client.log_batch, run_id, tags=tags[start:start + PARAMS_PER_BATCH])
+
+
+def write_tags(client: "MlflowClient", run_id: str, tags: dict[str, str]) -> None:
+    from mlflow.entities import RunTag
+
+    items = [RunTag(k, v) for k, v in tags.items()]
+    for start in range(0, len(items), PARAMS_PER_BATCH):
+        retrying(client.log_batch, run_id, tags=items[start:start + PARAMS_PER_BATCH])
+
+
+def write_inputs(client: "MlflowClient", run_id: str, inputs: Sequence[DatasetRef]) -> None:
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    if inputs:
+        retrying(client.log_inputs, run_id, datasets=[
+            DatasetInput(Dataset(name=d.name, digest=d.digest, source_type="local", source=d.source),
+                         tags=[InputTag("mlflow.data.context", d.context)]) for d in inputs])
+
+
+def _write(client: "MlflowClient", run_id: str, record: RunRecord) -> None:
+    write_params(client, run_id, record.params)
+    write_metrics(client, run_id, record.metrics)
+    write_tags(client, run_id, record.tags)
+    write_inputs(client, run_id, record.inputs)
     for artifact in record.artifacts:
         retrying(client.log_artifact, run_id, str(artifact.path), artifact.directory)
 

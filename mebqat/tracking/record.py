@@ -35,6 +35,15 @@ class Artifact:
 
 
 @dataclass(frozen=True)
+class DatasetRef:
+    """A dataset as an MLflow run input (the UI's Dataset column): what it is, not its content."""
+    name: str
+    digest: str
+    source: str
+    context: str = "training"
+
+
+@dataclass(frozen=True)
 class RunRecord:
     experiment: str
     run_key: str
@@ -43,6 +52,7 @@ class RunRecord:
     params: dict[str, str] = field(default_factory=dict)
     metrics: tuple[MetricPoint, ...] = ()
     artifacts: tuple[Artifact, ...] = ()
+    inputs: tuple[DatasetRef, ...] = ()
 
     def __post_init__(self) -> None:
         for kind, entries, limit in (("param", self.params, MAX_PARAM_VALUE), ("tag", self.tags, MAX_TAG_VALUE)):
@@ -58,7 +68,8 @@ class RunRecord:
         body = {"experiment": self.experiment, "run_key": self.run_key, "run_name": self.run_name,
                 "tags": self.tags, "params": self.params,
                 "metrics": [[m.key, m.value, m.step] for m in self.metrics],
-                "artifacts": [[a.directory, a.path.name, _file_digest(a.path)] for a in self.artifacts]}
+                "artifacts": [[a.directory, a.path.name, _file_digest(a.path)] for a in self.artifacts],
+                "inputs": [[d.name, d.digest, d.source, d.context] for d in self.inputs]}
         digest.update(json.dumps(body, sort_keys=True).encode())
         return digest.hexdigest()[:16]
 

@@ -19,7 +19,7 @@ from .uri import TrackingError
 
 REQUIRED = ("config.yaml", "history.jsonl", "train_summary.json")
 ARTIFACTS = ("metrics.json", "config.yaml", "train.log", "train_summary.json", "history.jsonl",
-             "episode_accuracies.npz")
+             "accuracy.csv", "accuracy.png", "image_correct.npz", "episode_accuracies.npz")
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def _history(path: Path) -> list[dict[str, Any]]:
 
 def read_finished_run(run_dir: str | Path) -> FinishedRun:
     """The files of a finished job, checked; a clear error for anything unfinished or inconsistent."""
-    from ..engine.provenance import config_hash  # imports torch: only when a run is really read
+    from ..core.hashing import config_hash  # imports torch: only when a run is really read
 
     root = Path(run_dir).absolute()
     if not root.is_dir():

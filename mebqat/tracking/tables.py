@@ -23,7 +23,7 @@ TABLES = ("table2", "table3", "table4", "table5")
 
 
 def _setups(table: str) -> tuple[str, ...]:
-    from ..engine.config import available_tables, load_table_setups
+    from ..core.config import available_tables, load_table_setups
 
     return tuple(load_table_setups(table)["setups"]) if table in available_tables() else ()
 

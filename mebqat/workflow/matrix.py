@@ -14,10 +14,10 @@ from typing import Any, Mapping
 
 import yaml
 
-from ..engine.config import ConfigError, find_setup, resolve_job
-from ..engine.fidelity import SWITCHES
-from ..engine.provenance import config_hash
-from ..quant import BitwidthTask
+from ..core.config import ConfigError, find_setup, resolve_job
+from ..core.fidelity import SWITCHES
+from ..core.hashing import config_hash
+from ..core.tasks import BitwidthTask
 
 MODES = ("all", "quantized")
 FP = BitwidthTask(None, None)

@@ -1,13 +1,14 @@
-"""Fidelity switches: each quirk of the authors' code is its own switch (SPEC §5).
+"""Fidelity switches: each quirk of the authors' code is its own switch (SPEC §5), declared once here.
 
 ``official`` turns every switch on (behave as the released code does); ``corrected`` turns every switch
-off. A job may also set individual switches on top of either preset; every result records the full set.
+off. A job may set individual switches on top of either preset; every result records the full set of the
+switches of its table. Code reads them through one typed object, :class:`Fidelity`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
@@ -45,14 +46,38 @@ SWITCHES: dict[str, Switch] = {s.name: s for s in (
            "s_w is booted from the trained weights"),
 )}
 
-PRESETS = ("official", "corrected")
+PRESETS: tuple[str, ...] = ("official", "corrected")
+DEFAULT_PRESET = "official"
 
 
-def resolve_switches(preset: str, overrides: Mapping[str, bool] | None, table: str) -> dict[str, bool]:
+@dataclass(frozen=True)
+class Fidelity:
+    """Every switch, on (the authors' behaviour) by default; a job's switches are read with :meth:`of`."""
+
+    select_on_test_split: bool = True
+    per_task_teacher: bool = True
+    per_batch_accuracy: bool = True
+    shared_lsq_steps: bool = True
+    frozen_activation_steps: bool = True
+    frozen_steps_in_inner_loops: bool = True
+    lsq_levels_2b: bool = True
+    fp_baseline_random_steps: bool = True
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> "Fidelity":
+        """The switches of a resolved job configuration (those of other tables keep their official value)."""
+        return cls(**dict(config["fidelity_switches"]))
+
+
+if {f.name for f in fields(Fidelity)} != set(SWITCHES):  # one list of switches, checked at import
+    raise AssertionError("Fidelity's fields and SWITCHES disagree")
+
+
+def resolve_switches(preset: str, overrides: Mapping[str, Any] | None, table: str) -> dict[str, bool]:
     """The switches that apply to ``table``, set by the preset, with individual overrides applied
     (an unknown switch, or one that does not apply to the table, is an error)."""
     if preset not in PRESETS:
-        raise ValueError(f"fidelity must be one of {PRESETS}, got {preset!r}")
+        raise ValueError(f"fidelity must be one of {', '.join(PRESETS)}, got {preset!r}")
     applicable = [name for name, switch in SWITCHES.items() if table in switch.tables]
     switches = {name: preset == "official" for name in applicable}
     for name, value in (overrides or {}).items():

@@ -16,13 +16,14 @@ from typing import Any, Mapping
 
 import yaml
 
-from ..quant import BitwidthTask, validate_task
 from ..schemas import first_violation
-from .fidelity import resolve_switches
+from .fidelity import DEFAULT_PRESET, resolve_switches
+from .registry import METHODS, MethodInfo
+from .scales import SCALES
+from .tasks import BitwidthTask, validate_task
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 SPEC_KEYS = {"table", "setup", "method", "scale", "fidelity", "seed", "train_task", "fidelity_switches", "overrides"}
-SCALES = ("smoke", "mini", "paper")
 
 
 class ConfigError(ValueError):
@@ -67,19 +68,29 @@ def validate_schema(config: Mapping[str, Any], schema: str) -> None:
         raise ConfigError(f"invalid configuration {violation}")
 
 
-def _method_options(method_cls: type, options: Mapping[str, Any] | None) -> dict[str, Any]:
-    defaults = dict(getattr(method_cls, "OPTIONS", {}))
+def _method_options(info: MethodInfo, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    defaults = dict(info.options)
     unknown = set(options or {}) - set(defaults)
     if unknown:
-        raise ConfigError(f"unknown option(s) {sorted(unknown)} for method {method_cls.name!r}; "
+        raise ConfigError(f"unknown option(s) {sorted(unknown)} for method {info.name!r}; "
                           f"its options: {sorted(defaults) or 'none'}")
     return {**defaults, **(options or {})}
 
 
+def job_schema(info: MethodInfo) -> str:
+    """The schema of a resolved job configuration of this method's problem kind."""
+    return f"{info.problem}_job"
+
+
+def method_allowed(info: MethodInfo, table: str, setup_name: str, setup: Mapping[str, Any]) -> None:
+    """A setup runs the paper's methods it lists, and any other registered method made for its table."""
+    if info.name not in setup["methods"] and table not in info.tables:
+        raise ConfigError(f"method {info.name!r} is not part of setup {setup_name!r} (its methods: "
+                          f"{', '.join(setup['methods'])}; {info.name} runs on {', '.join(info.tables)})")
+
+
 def resolve_job(spec: Mapping[str, Any]) -> dict[str, Any]:
     """Expand a job spec into a full configuration and validate it."""
-    from ..methods import get_method
-
     unknown = set(spec) - SPEC_KEYS
     if unknown:
         raise ConfigError(f"unknown job key(s) {sorted(unknown)}; a job spec has {sorted(SPEC_KEYS)}")
@@ -90,22 +101,20 @@ def resolve_job(spec: Mapping[str, Any]) -> dict[str, Any]:
     if spec.get("table", table) != table:
         raise ConfigError(f"setup {spec['setup']!r} belongs to {table}, not {spec['table']}")
     method = spec["method"]
-    if method not in setup["methods"]:
-        raise ConfigError(f"method {method!r} is not part of setup {spec['setup']!r} (its methods: "
-                          f"{', '.join(setup['methods'])})")
+    entry = _method_info(method)
+    method_allowed(entry, table, spec["setup"], setup)
     scale = spec["scale"]
     if scale not in SCALES:
-        raise ConfigError(f"scale must be one of {SCALES}, got {scale!r}")
+        raise ConfigError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
     presets = load_table_setups(table)
-    entry = get_method(method)
     merged = presets.get("defaults", {})
     for layer in (setup.get("base"), setup.get("per_method", {}).get(method), presets.get("scales", {}).get(scale),
                   setup.get("scales", {}).get(scale), spec.get("overrides")):
         merged = deep_merge(merged, layer)
-    fidelity = spec.get("fidelity", "official")
+    fidelity = spec.get("fidelity", DEFAULT_PRESET)
     train_task = spec.get("train_task")
     family = merged.get("model", {}).get("scheme")
-    if getattr(entry.cls, "NEEDS_TRAIN_TASK", False):
+    if entry.per_bitwidth:
         if train_task is None:
             raise ConfigError(f"method {method!r} trains one model per bitwidth: give train_task, e.g. '(4,4)'")
         train_task = str(validate_task(train_task, family))
@@ -119,19 +128,24 @@ def resolve_job(spec: Mapping[str, Any]) -> dict[str, Any]:
                 "seed": seed, "train_task": train_task},
         "fidelity_switches": resolve_switches(fidelity, spec.get("fidelity_switches"), table),
         **{k: v for k, v in merged.items() if k != "method"},
-        "method": _method_options(entry.cls, merged.get("method")),
+        "method": _method_options(entry, merged.get("method")),
     }
     validate_config(config)
     return config
 
 
+def _method_info(name: Any) -> MethodInfo:
+    try:
+        return METHODS.get(name)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
 def validate_config(config: Mapping[str, Any]) -> None:
     """Schema, method options, bitwidth tasks: everything that can be checked before a job starts."""
-    from ..methods import get_method
-
-    entry = get_method(config.get("job", {}).get("method", ""))
-    validate_schema(config, entry.cls.SCHEMA)
-    _method_options(entry.cls, config["method"])
+    entry = _method_info(config.get("job", {}).get("method", ""))
+    validate_schema(config, job_schema(entry))
+    _method_options(entry, config["method"])
     expected = resolve_switches(config["job"]["fidelity"], config["fidelity_switches"], config["job"]["table"])
     if set(expected) != set(config["fidelity_switches"]):
         missing = sorted(set(expected) - set(config["fidelity_switches"]))

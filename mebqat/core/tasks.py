@@ -15,10 +15,9 @@ from __future__ import annotations
 from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
-import torch
 
-from .bits import FP_CODE, format_bits, from_code, parse_bits, to_code
-from .registry import get_scheme
+from .bits import FP_CODE, format_bits, parse_bits, to_code
+from .registry import QUANTIZERS
 
 
 class BitwidthTask(NamedTuple):
@@ -57,17 +56,6 @@ class BitwidthTask(NamedTuple):
         raise ValueError(f"cannot read bitwidth task {value!r}; write it as (b_w,b_a), e.g. (4,FP)")
 
 
-def task_tensor(tasks: Sequence[BitwidthTask] | BitwidthTask, device: torch.device | str | None = None) -> torch.Tensor:
-    """Tasks as an integer tensor of codes, shape [T, 2] (or [2] for one task); FP is 32."""
-    if isinstance(tasks, BitwidthTask):
-        return torch.tensor(tasks.code(), dtype=torch.long, device=device)
-    return torch.tensor([BitwidthTask.parse(t).code() for t in tasks], dtype=torch.long, device=device)
-
-
-def tasks_from_tensor(codes: torch.Tensor) -> list[BitwidthTask]:
-    return [BitwidthTask(from_code(w), from_code(a)) for w, a in codes.reshape(-1, 2).tolist()]
-
-
 def is_rejected(w: int | None, a: int | None) -> bool:
     """The authors' rejection rule for a pair drawn from the per-tensor choices."""
     if w is None:
@@ -79,13 +67,13 @@ def is_rejected(w: int | None, a: int | None) -> bool:
 
 def bitwidth_candidates(family: str) -> list[BitwidthTask]:
     """The valid (b_w, b_a) pairs of a quantizer family, in a fixed order (b_w-major, FP last)."""
-    choices = get_scheme(family).bit_choices
+    choices = QUANTIZERS.get(family).bit_choices
     return [BitwidthTask(w, a) for w in choices for a in choices if not is_rejected(w, a)]
 
 
 def uniform_tasks(family: str) -> list[BitwidthTask]:
     """The uniform rows (b, b) the paper's tables evaluate, FP last."""
-    return [BitwidthTask(b, b) for b in get_scheme(family).bit_choices]
+    return [BitwidthTask(b, b) for b in QUANTIZERS.get(family).bit_choices]
 
 
 def validate_task(task: Any, family: str) -> BitwidthTask:
@@ -93,10 +81,18 @@ def validate_task(task: Any, family: str) -> BitwidthTask:
     parsed = BitwidthTask.parse(task)
     candidates = bitwidth_candidates(family)
     if parsed not in candidates:
-        choices = ", ".join(format_bits(b) for b in get_scheme(family).bit_choices)
+        choices = QUANTIZERS.get(family).choices_text()
         raise ValueError(f"bitwidth task {parsed} is not a valid {family} task: b_w and b_a come from "
-                         f"{{{choices}}} and pairs (FP,a≠FP), (1,a∉{{1,FP}}) and (w≠1,1) are excluded "
+                         f"{choices} and pairs (FP,a≠FP), (1,a∉{{1,FP}}) and (w≠1,1) are excluded "
                          f"({len(candidates)} valid pairs)")
+    return parsed
+
+
+def parse_bits_list(bits: list[Any]) -> list[int | None]:
+    """``[1, 2, 4, 8, "FP"]`` → [1, 2, 4, 8, None]; a repeated bitwidth is an error."""
+    parsed = [parse_bits(b) for b in bits]
+    if len(set(parsed)) != len(parsed):
+        raise ValueError(f"duplicate bitwidths in {[format_bits(b) for b in parsed]}")
     return parsed
 
 
@@ -109,7 +105,7 @@ class TaskSampler:
 
     def __init__(self, family: str, tasks_per_step: int, guaranteed: Iterable[Any] = (), seed: int = 0) -> None:
         self.family = family
-        self.choices: tuple[int | None, ...] = get_scheme(family).bit_choices
+        self.choices: tuple[int | None, ...] = QUANTIZERS.get(family).bit_choices
         self.guaranteed = [validate_task(t, family) for t in guaranteed]
         if tasks_per_step < 1:
             raise ValueError(f"tasks_per_step must be ≥ 1, got {tasks_per_step}")
@@ -138,5 +134,5 @@ class TaskSampler:
         self.rng.bit_generator.state = state["rng"]
 
 
-__all__ = ["BitwidthTask", "FP_CODE", "TaskSampler", "bitwidth_candidates", "is_rejected", "task_tensor",
-           "tasks_from_tensor", "uniform_tasks", "validate_task"]
+__all__ = ["BitwidthTask", "FP_CODE", "TaskSampler", "bitwidth_candidates", "is_rejected", "parse_bits_list",
+           "uniform_tasks", "validate_task"]

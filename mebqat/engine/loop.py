@@ -1,0 +1,193 @@
+"""The one resumable training-and-evaluation loop, for every method of every table.
+
+``train(config, out)`` leaves ``config.yaml``, ``train.log``, ``history.jsonl``, ``checkpoints/{last,best}.pt``
+and ``train_summary.json`` in ``out``; ``evaluate(out)`` writes ``metrics.json`` (SPEC §6) and the per-item
+outcomes that paired comparisons use (``image_correct.npz`` for Table 2, ``episode_accuracies.npz`` for
+Tables 4/5). A job restarted on the same directory continues from the last epoch checkpoint (model,
+optimizer, scheduler, RNG states, the method's and the data's state, pass counts) and ends with the same
+metrics as an uninterrupted run, because every random stream derives from (seed, purpose, epoch).
+
+What differs between methods is behind :class:`mebqat.methods.base.Method`; what differs between problems
+(batches of images, episodes) is behind :mod:`mebqat.engine.data`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+
+from ..atomic import atomic_write
+from ..core.config import evaluation_tasks
+from ..core.counters import PassCounter
+from ..core.hashing import config_hash
+from ..core.tasks import BitwidthTask
+from ..methods import Method, create_method
+from .data import open_data
+from .metrics import architecture_counts, bits_value, finished_run, metrics_record, result_row
+from .optim import build_optimizer, build_scheduler
+from .progress import TrainingProgress
+from .rundir import RunDir, job_logger, write_json
+from .runtime import DivergenceError, seed_everything, select_device
+
+EpochCallback = Callable[[dict[str, Any]], None]
+"""Called with each epoch's history record once the epoch is durable (its checkpoint written)."""
+
+
+def resolve_engine(config: Mapping[str, Any], method: Method, device: torch.device) -> str:
+    """``train.engine``: ``batched`` | ``sequential`` | ``auto`` (the method's default for the device type)."""
+    engine = config["train"]["engine"]
+    return method.info.default_engine(device.type) if engine == "auto" else engine
+
+
+def setup_method(config: Mapping[str, Any], device: torch.device) -> tuple[Method, str]:
+    method = create_method(config)
+    engine = resolve_engine(config, method, device)
+    method.batched = engine == "batched"
+    return method, engine
+
+
+def _finite(value: torch.Tensor | float, what: str, epoch: int, step: int) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise DivergenceError(f"{what} became {number} at epoch {epoch}, step {step}; stopping (no metrics are "
+                              f"written)")
+    return number
+
+
+def train(config: Mapping[str, Any], out: str | Path, device: str | None = None, replace_stale: bool = False,
+          on_epoch: EpochCallback | None = None) -> RunDir:
+    run = RunDir(out)
+    run.prepare(config, replace_stale)
+    log = job_logger(run)
+    dev = select_device(device)
+    job, train_cfg = config["job"], config["train"]
+    method, engine = setup_method(config, dev)
+    data = open_data(config, method.problem, dev, "train")
+    seed_everything(job["seed"])
+    model = method.build_model(data).to(dev)
+    method.initialise(model, data, dev)
+    optimizer = build_optimizer(method.trainable_parameters(model), train_cfg["optimizer"])
+    scheduler = build_scheduler(optimizer, train_cfg["schedule"])
+    counter = PassCounter()
+    progress = TrainingProgress(run, config, {"model": model, "optimizer": optimizer, "scheduler": scheduler,
+                                              "method": method, "data": data, "counter": counter})
+    if progress.resume():
+        log.info(f"resuming {run.root} after epoch {progress.epoch}")
+    else:
+        log.info(f"{job['setup']} / {job['method']} {job['train_task'] or ''} ({job['scale']}, {job['fidelity']}, "
+                 f"seed {job['seed']}) on {data.info.title}, {dev}, {engine} engine; config {config_hash(config)}")
+
+    epochs, log_every = train_cfg["epochs"], train_cfg["log_every"]
+    steps = data.steps()
+    unset = _non_finite(model)  # e.g. LSQ activation steps an FP-trained network never calibrates
+    for epoch in range(progress.epoch + 1, epochs + 1):
+        began = time.perf_counter()
+        model.train()
+        losses: list[torch.Tensor] = []
+        for step, batch in enumerate(data.training_batches(epoch), start=1):
+            optimizer.zero_grad(set_to_none=True)
+            stats = method.update(model, batch, counter)
+            losses.append(stats["loss"].detach() if isinstance(stats["loss"], torch.Tensor) else torch.tensor(stats["loss"]))
+            if step % log_every == 0 or step == steps:
+                # the one read-back of a step, and only every log_every steps: a NaN loss stops the job here
+                loss = _finite(stats["loss"], "the training loss", epoch, step)
+                extra = "".join(f" {k} {float(v):.4f}" for k, v in stats.items() if k != "loss")
+                log.info(f"epoch {epoch}/{epochs} step {step}/{steps} loss {loss:.4f}{extra} "
+                         f"lr {optimizer.param_groups[0]['lr']:.3g}")
+            optimizer.step()
+            counter.update()
+        train_loss = _finite(torch.stack(losses).mean(), "the training loss", epoch, steps)
+        diverged = _non_finite(model) - unset
+        if diverged:
+            raise DivergenceError(f"parameter {sorted(diverged)[0]} became non-finite by epoch {epoch}, step {steps}; "
+                                  f"stopping (no metrics are written)")
+        scheduler.step()
+        score = _finite(method.validate(model, data, epoch), "the validation accuracy", epoch, steps)
+        improved = progress.end_epoch(epoch, time.perf_counter() - began, train_loss, score,
+                                      getattr(data, "select_split", "val"), optimizer.param_groups[0]["lr"])
+        log.info(f"epoch {epoch}/{epochs}: train loss {train_loss:.4f}, selection accuracy {score:.2f}%"
+                 f"{' (best)' if improved else ''}, {time.perf_counter() - began:.1f}s")
+        if on_epoch is not None:
+            on_epoch(progress.last_record)
+
+    progress.write_summary(epochs, counter, method.trained_tasks(), getattr(data, "select_split", "val"))
+    log.info(f"training done: {counter.updates} updates, {progress.elapsed:.1f}s")
+    return run
+
+
+def _non_finite(model: torch.nn.Module) -> set[str]:
+    """Parameters holding NaN/inf: a divergence in the last steps of an epoch leaves them behind a finite
+    logged loss."""
+    flags = torch.stack([torch.isfinite(p).all() for p in model.parameters()]).tolist()  # one read-back
+    return {name for (name, _), finite in zip(model.named_parameters(), flags) if not finite}
+
+
+def evaluate(out: str | Path, tasks: list[str] | None = None, checkpoint: str | None = None,
+             device: str | None = None) -> dict[str, Any]:
+    """Evaluate a trained run at every tested bitwidth; write its metrics.json and per-item outcomes."""
+    run, config, summary = finished_run(out)
+    log = job_logger(run)
+    dev = select_device(device)
+    method, _ = setup_method(config, dev)
+    which = checkpoint or config["evaluate"]["checkpoint"]
+    path = run.checkpoint(which)
+    state = run.load_checkpoint(path, config)
+    data = open_data(config, method.problem, dev, "test")
+    model = method.build_model(data).to(dev)
+    model.load_state_dict(state["model"])
+    requested = evaluation_tasks(config, tasks)
+    chosen = method.evaluation_tasks(requested, strict=tasks is not None)
+    began = time.perf_counter()
+    log.info(f"evaluating at {len(chosen)} bitwidths ({which} checkpoint, epoch {state['epoch']})")
+    result = method.evaluate(model, data, chosen)
+    eval_time = time.perf_counter() - began
+    rows = []
+    for task, accuracy, ci, n in zip(result.tasks, result.accuracy, result.ci95, result.n):
+        if not math.isfinite(accuracy):
+            raise DivergenceError(f"the accuracy at {task} is {accuracy}: the model's outputs are not finite; "
+                                  f"no metrics are written")
+        rows.append(result_row(task, accuracy, ci, n))
+        log.info(f"{task}: {accuracy:.2f}% ± {ci:.2f} ({n} {result.item_kind})")
+    items_file = _write_items(run, result)
+    not_evaluated = [{"bits_w": bits_value(t.w), "bits_a": bits_value(t.a),
+                      "reason": f"{method.info.title} has no parameters for this bitwidth"}
+                     for t in requested if t not in chosen]
+    per_batch = method.fidelity.per_batch_accuracy and result.item_kind == "images"
+    definition = ("mean over test tasks of the query accuracy; ci95 = 1.96·sd/√tasks" if result.item_kind == "episodes"
+                  else "mean of per-batch accuracies" if per_batch else "fraction of correct images")
+    identity = {"ways": data.ways, "shots": data.shots} if result.item_kind == "episodes" else {}
+    metrics = metrics_record(
+        config, summary, title=method.info.title, info=data.info, results=rows, not_evaluated=not_evaluated,
+        checkpoint=which, state=state, checkpoint_path=path, eval_time=eval_time, device=dev,
+        accuracy_definition=definition, identity_extra=identity,
+        extra={**result.extra, "per_item": {"file": items_file, "kind": result.item_kind},
+               "architecture": architecture_counts(config, model)})
+    write_json(run.metrics, metrics)
+    log.info(f"wrote {run.metrics} ({len(rows)} bitwidths)")
+    return metrics
+
+
+def _write_items(run: RunDir, result) -> str:
+    bits = np.array([str(t) for t in result.tasks])
+    if result.item_kind == "episodes":
+        name = "episode_accuracies.npz"
+        arrays = {"accuracies": result.per_item, "bits": bits,
+                  "fingerprint": np.array(result.extra["test_tasks"]["fingerprint"])}
+    else:
+        name = "image_correct.npz"
+        arrays = {"correct": result.per_item, "bits": bits, "image_ids": result.item_ids,
+                  "batch_sizes": np.array(result.batch_sizes)}
+    atomic_write(run.root / name, lambda f: np.savez(f, **arrays))
+    return name
+
+
+def trained_tasks_of(summary: Mapping[str, Any]) -> list[BitwidthTask]:
+    return [BitwidthTask.parse(t) for t in summary["trained_tasks"]]
+
+
+__all__ = ["DivergenceError", "evaluate", "train"]

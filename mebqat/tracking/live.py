@@ -1,0 +1,101 @@
+"""The MLflow run of a job while it runs (``mebqat run``): created when the job starts (status RUNNING, its
+params and dataset input logged), each epoch's curve points logged once that epoch is durable (its
+checkpoint written), and completed from the finished run directory at the end (FINISHED), so that it holds
+exactly what ``mebqat track log`` would write from the files — logging the files again changes nothing. A
+job that fails ends FAILED, one that is stopped (SIGTERM/SIGINT) KILLED; a resumed job continues the
+same run (its status back to RUNNING) and first logs the epochs its predecessor finished but did not log.
+The run directory stays the source of truth: the store is only ever told what the files say.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ..core.hashing import config_hash
+from ..core.registry import DATASETS
+from .jobrecord import dataset_input, flatten_config, history_points, job_record, run_name
+from .publish import (LogResult, _delete_older, experiment_id, runs_with_key, write_inputs, write_metrics,
+                      write_params, write_tags)
+from .record import CONTENT_TAG, KEY_TAG, KIND_TAG
+from .retry import retrying
+from .rundir import read_finished_run
+from .store import open_client
+from .uri import experiment_artifact_location, resolve_uri
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+HISTORY_PROBE = "train_loss"
+"""A curve every epoch logs: its logged steps tell which epochs a run already holds."""
+
+
+class LiveRun:
+    def __init__(self, client: "MlflowClient", experiment: str, run_id: str, run_key: str, table: str) -> None:
+        self.client, self.experiment, self.run_id, self.run_key, self.table = client, experiment, run_id, run_key, table
+
+    @classmethod
+    def open(cls, config: Mapping[str, Any], resuming: bool, uri: str | None = None) -> "LiveRun":
+        """The job's run: the newest one of its run key when the job resumes, else a new one (older runs of
+        the key, from an earlier execution of the same job, are deleted once this one exists)."""
+        uri = resolve_uri(uri)
+        client = open_client(uri)
+        table, key = config["job"]["table"], config_hash(config)
+        exp = experiment_id(client, table, experiment_artifact_location(uri, table))
+        existing = runs_with_key(client, exp, key)
+        if resuming and existing:
+            run = existing[-1]
+            retrying(client.update_run, run.info.run_id, status="RUNNING")
+            if CONTENT_TAG in run.data.tags:  # no longer complete: the job is running again
+                retrying(client.delete_tag, run.info.run_id, CONTENT_TAG)
+            return cls(client, exp, run.info.run_id, key, table)
+        info = DATASETS.get(config["data"]["name"])
+        tags = {KEY_TAG: key, KIND_TAG: "job", **{f"mebqat.{k}": str(v) for k, v in config["job"].items()
+                                                  if v is not None}}
+        run = retrying(client.create_run, exp, run_name=run_name(config["job"]), tags=tags)
+        live = cls(client, exp, run.info.run_id, key, table)
+        write_params(client, live.run_id, flatten_config(config))
+        write_inputs(client, live.run_id, [dataset_input(config, info.name, info.is_standin, info.stands_for)])
+        for old in existing:
+            retrying(client.delete_run, old.info.run_id)
+        return live
+
+    def log_epoch(self, record: Mapping[str, Any]) -> None:
+        """One durable epoch's history record."""
+        write_metrics(self.client, self.run_id, list(history_points([dict(record)])))
+
+    def catch_up(self, history: list[dict[str, Any]]) -> None:
+        """Log the history records whose epochs the run does not hold yet (after a kill between an epoch's
+        checkpoint and its logging)."""
+        logged = {m.step for m in retrying(self.client.get_metric_history, self.run_id, HISTORY_PROBE)}
+        missing = [r for r in history if r["epoch"] not in logged]
+        if missing:
+            write_metrics(self.client, self.run_id, list(history_points(missing)))
+
+    def finish(self, run_dir: str | Path) -> LogResult:
+        """Complete the run from the finished directory (everything `mebqat track log` would write) and
+        mark it FINISHED."""
+        finished = read_finished_run(run_dir)
+        record = job_record(finished)
+        self.catch_up(finished.history)
+        history_keys = {(p.key, p.step) for p in history_points(finished.history)}
+        write_metrics(self.client, self.run_id, [p for p in record.metrics if (p.key, p.step) not in history_keys])
+        present = retrying(self.client.get_run, self.run_id).data.params  # params are immutable: add, never change
+        write_params(self.client, self.run_id, {k: v for k, v in record.params.items() if k not in present})
+        write_tags(self.client, self.run_id, record.tags)
+        for artifact in record.artifacts:
+            retrying(self.client.log_artifact, self.run_id, str(artifact.path), artifact.directory)
+        retrying(self.client.set_tag, self.run_id, CONTENT_TAG, record.content_hash())
+        retrying(self.client.set_terminated, self.run_id, "FINISHED")
+        current = runs_with_key(self.client, self.experiment, self.run_key)
+        keep = next((r for r in current if r.info.run_id == self.run_id), None)
+        deleted = _delete_older(self.client, current, keep) if keep is not None else ()
+        return LogResult(self.table, self.run_key, self.run_id, "finished", deleted)
+
+    def end(self, status: str, reason: str) -> None:
+        """FAILED or KILLED, with the reason as a tag; best effort (the job's own error matters more)."""
+        try:
+            retrying(self.client.set_tag, self.run_id, "mebqat.end_reason", reason[:5000], attempts=2)
+            retrying(self.client.set_terminated, self.run_id, status, attempts=2)
+        except Exception:  # the store may be what failed
+            pass
