@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from mebqat.engine.config import ConfigError
+from mebqat.core.config import ConfigError
 from mebqat.workflow.matrix import expand_jobs, load_matrix
 from mebqat.workflow.resources import job_resources
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from ..engine.config import ConfigError, find_setup
+from ..core.config import ConfigError, find_setup
 
 DEFAULT = "default"
 
