@@ -152,6 +152,7 @@ def test_profile_runs_a_smoke_subset_as_slurm_jobs(tmp_path, data_root):
     for step in steps:
         if step["MaxRSS"]:
             peak_mb[step["JobID"].split(".")[0]] = max(peak_mb[step["JobID"].split(".")[0]], megabytes(step["MaxRSS"]))
+    print("peak memory per SLURM job (MB):", {k: round(v) for k, v in sorted(peak_mb.items())})
     for job_id, run_dir in finished.items():
         record = by_comment[f"rule_job_wildcards_{job_id.replace('/', '_')}"]
         assert (record["State"], record["ExitCode"]) == ("COMPLETED", "0:0"), record
