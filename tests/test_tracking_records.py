@@ -159,25 +159,34 @@ def test_transient_store_errors_are_retried_and_others_are_not(monkeypatch):
 
 
 def test_init_checks_that_a_tracking_server_answers():
+    """/health alone is not enough: MLflow's host check answers it to any Host header but refuses the API
+    (403) to a host name missing from the server's --allowed-hosts, which would fail every job at its end."""
     import http.server
     import socket
     import threading
 
-    class Health(http.server.BaseHTTPRequestHandler):
+    class Server(http.server.BaseHTTPRequestHandler):
+        api_status = 200
+
         def do_GET(self):  # noqa: N802 (http.server's naming)
-            self.send_response(200 if self.path == "/health" else 404)
+            api = self.path.startswith("/api/2.0/mlflow/experiments/search")
+            self.send_response(200 if self.path == "/health" else self.api_status if api else 404)
             self.end_headers()
             self.wfile.write(b"OK")
 
         def log_message(self, *args):
             pass
 
-    server = http.server.HTTPServer(("127.0.0.1", 0), Health)  # an ephemeral port, in a thread of this test
+    server = http.server.HTTPServer(("127.0.0.1", 0), Server)  # an ephemeral port, in a thread of this test
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    uri = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        status = init_store(f"http://127.0.0.1:{server.server_address[1]}")
+        status = init_store(uri)
         assert "answers" in status.message and not status.created
+        Server.api_status = 403
+        with pytest.raises(TrackingError, match=rf"HTTP 403.*--allowed-hosts 127\.0\.0\.1:{server.server_address[1]}"):
+            init_store(uri)
     finally:
         server.shutdown()
         server.server_close()

@@ -19,6 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
+from urllib.parse import urlparse
 
 from .retry import retrying
 from .uri import TrackingError, artifact_root, browse_hint, resolve_uri, sqlite_path
@@ -87,11 +88,20 @@ def _ensure_sqlite(uri: str, fast: bool = True) -> bool:
 
 
 def _check_server(uri: str) -> None:
-    url = uri.rstrip("/") + "/health"
+    """The server answers, and accepts API calls under this URI's host name: MLflow's host check answers
+    /health to any host but refuses the API (403) to one missing from its --allowed-hosts."""
+    base = uri.rstrip("/")
     try:
-        with urllib.request.urlopen(url, timeout=HEALTH_TIMEOUT_S) as response:
+        with urllib.request.urlopen(base + "/health", timeout=HEALTH_TIMEOUT_S) as response:
             if response.status != 200:
                 raise TrackingError(f"MLflow server {uri} answered {response.status} on /health")
+        urllib.request.urlopen(base + "/api/2.0/mlflow/experiments/search?max_results=1",
+                               timeout=HEALTH_TIMEOUT_S).close()
+    except urllib.error.HTTPError as err:
+        host = urlparse(uri).netloc
+        hint = (f"; start the server with --allowed-hosts {host} (it accepts only localhost and private IP "
+                f"addresses by default)" if err.code == 403 else "")
+        raise TrackingError(f"MLflow server {uri} refuses API calls (HTTP {err.code}){hint}") from None
     except (urllib.error.URLError, OSError) as err:
         raise TrackingError(f"MLflow server {uri} does not answer ({err}); start it, or unset MLFLOW_TRACKING_URI "
                             f"to log into the embedded sqlite:///results/mlflow.db") from None

@@ -11,6 +11,7 @@ from mebqat.workflow.config import validate_workflow_config
 validate_workflow_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 
 from mebqat.workflow.matrix import expand_jobs, load_matrix  # noqa: E402  (after validation: clear errors first)
+from mebqat.workflow.resources import job_resources  # noqa: E402
 
 MATRIX = load_matrix(config["matrix"])
 JOBS = expand_jobs(config, MATRIX)
@@ -43,8 +44,12 @@ def job_hash(wildcards):
     return JOBS[wildcards.job].config_hash
 
 
-def job_resources(wildcards):
-    return config["gpus_per_job"]
+def job_setup(wildcards):
+    return JOBS[wildcards.job].spec["setup"]
+
+
+# threads, CPUs, GPUs, memory and time of every job, from the config (mebqat/workflow/resources.py)
+JOB_RESOURCES = job_resources(config, job_setup)
 
 
 def metrics_files(tables=None):

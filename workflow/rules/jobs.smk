@@ -19,7 +19,7 @@ rule job:
         f"{RESULTS}/logs/jobs/{{job}}.log",
     threads: config["threads_per_job"]
     resources:
-        gpu=job_resources,
+        **JOB_RESOURCES,
     conda:
         "../envs/mebqat.yaml"
     message:

@@ -1,0 +1,95 @@
+"""What each job asks for comes from the workflow config (mebqat/workflow/resources.py): checked here without
+a scheduler; tests/test_slurm.py checks what a real SLURM cluster granted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from mebqat.core.config import ConfigError
+from mebqat.workflow.matrix import expand_jobs, load_matrix
+from mebqat.workflow.resources import job_resources
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def config(name: str) -> dict:
+    return yaml.safe_load((ROOT / "config" / name).read_text())
+
+
+def resources_of(name: str) -> tuple[dict, dict]:
+    """(config, {job id: {resource: value}}) for every job of a shipped config, threads as the config sets them."""
+    cfg = config(name)
+    jobs = expand_jobs(cfg, load_matrix(str(ROOT / cfg["matrix"])))
+    rules = job_resources(cfg, lambda wildcards: jobs[wildcards.job].spec["setup"])
+    values = {}
+    for job in jobs:
+        wildcards = SimpleNamespace(job=job)
+        values[job] = {name: (rule(wildcards, cfg["threads_per_job"]) if name == "cpus_per_task" else rule(wildcards))
+                       for name, rule in rules.items()}
+    return cfg, values
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml", "paper.yaml"])
+def test_every_job_asks_for_what_its_config_says(name):
+    cfg, values = resources_of(name)
+    assert values
+    for job, asked in values.items():
+        assert asked["cpus_per_task"] == cfg["threads_per_job"]
+        assert asked["gpu"] == cfg["gpus_per_job"]
+        assert asked["mem_mb"] == cfg["mem_mb_per_job"]
+        setup = job.split("/")[2]
+        assert asked["runtime"] == cfg["runtime_minutes"].get(setup, cfg["runtime_minutes"]["default"])
+
+
+def test_paper_limits_are_per_setup_and_cover_the_longest_budgets():
+    cfg, values = resources_of("paper.yaml")
+    limits = cfg["runtime_minutes"]
+    setups = {job.split("/")[2] for job in values}
+    assert setups <= set(limits)  # every paper setup has its own limit, none falls back to the default
+    assert values and all(v["gpu"] == 1 for v in values.values())
+    # the longest budget (600 epochs of MobileNetV2) gets the longest limit, the short PN budgets the shortest
+    assert limits["cifar10_mobilenetv2"] == max(limits.values())
+    assert max(limits[s] for s in setups if s.startswith("pn_")) < min(limits[s] for s in setups if "maml" in s)
+
+
+def test_cpus_follow_threads_set_on_the_command_line():
+    cfg, _ = resources_of("paper.yaml")
+    rules = job_resources(cfg, lambda wildcards: "svhn_cnn8")
+    assert rules["cpus_per_task"](SimpleNamespace(job="x"), 7) == 7
+
+
+def test_a_runtime_for_an_unknown_setup_is_refused():
+    cfg = {**config("config.yaml"), "runtime_minutes": {"default": 5, "svhn_cnn": 3}}
+    with pytest.raises(ConfigError, match=r"runtime_minutes\.svhn_cnn: unknown setup .*fix the name"):
+        job_resources(cfg, lambda wildcards: "svhn_cnn8")
+
+
+def test_the_workflow_refuses_a_bad_runtime_before_any_job(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"runtime_minutes": {"default": 5, "svhn_cnn": 3}, "results": str(tmp_path / "r")}))
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "tables", "--configfile", "config/config.yaml",
+                             str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "runtime_minutes.svhn_cnn: unknown setup" in result.stdout + result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_snakemake_loads_the_workflow_profile_which_limits_no_gpus():
+    """profiles/default beside the Snakefile is where Snakemake looks; a global `gpu` limit there would also cap
+    GPU jobs across a whole cluster, since a workflow profile applies on top of the SLURM profile."""
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "tables"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "workflow specific profile profiles/default" in result.stdout + result.stderr
+    profile = yaml.safe_load((ROOT / "profiles" / "default" / "profile.yaml").read_text())
+    assert "gpu" not in (profile.get("resources") or {})
+    slurm = yaml.safe_load((ROOT / "workflow" / "profiles" / "slurm" / "profile.yaml").read_text())
+    assert slurm["executor"] == "slurm"
+    # sizes come from the config; a set-resources block here would be replaced whole by one on the command line
+    assert not {"set-resources", "set-threads", "default-resources", "resources"} & set(slurm)
