@@ -1,4 +1,4 @@
-"""Episodes through learn2learn's task machinery: shapes, class balance and grouping, support/query
+"""Episodes from the index sampler: shapes, class balance and grouping, support/query
 disjointness, label permutations, determinism, isolation from the global ``random`` and resumption."""
 
 from __future__ import annotations
@@ -117,3 +117,49 @@ def test_impossible_episodes_are_refused_with_the_reason(mini_like):
         EpisodeSampler(mini_like, 5, 30, 15)
     with pytest.raises(ValueError, match="shots must be an integer >= 1"):
         EpisodeSampler(mini_like, 5, 0, 15)
+
+
+def test_the_sampler_draws_what_learn2learns_task_transforms_draw(mini_like):
+    """The distribution of learn2learn's FusedNWaysKShots + RemapLabels(shuffle=True): every class, every
+    sample of a class and every label equally likely. Both samplers' counts over 3,000 5-way 5+5-shot episodes
+    stay within 5 binomial standard deviations of uniform."""
+    from mebqat.data.l2l import learn2learn
+
+    l2l = learn2learn()
+    meta = l2l.data.MetaDataset(mini_like, labels_to_indices=mini_like.labels_to_indices)
+    taskset = l2l.data.Taskset(meta, task_transforms=[l2l.data.transforms.FusedNWaysKShots(meta, n=5, k=10),
+                                                      l2l.data.transforms.RemapLabels(meta, shuffle=True)],
+                               num_tasks=-1)
+    random.seed(0)
+
+    def theirs():
+        description = taskset.sample_task_description()
+        indices = np.array([d.index for d in description]).reshape(5, 10)
+        record = (None, int(mini_like.targets[indices[0, 0]]))
+        for transform in description[0].transforms:
+            record = transform(record)
+        return indices, int(record[1])
+
+    ours_sampler = EpisodeSampler(mini_like, 5, 5, 5, seed=0)
+
+    def ours():
+        plan = ours_sampler.plan()
+        return plan.indices, int(plan.labels[0])
+
+    episodes = 3000
+    for draw in (ours, theirs):
+        classes = np.zeros(mini_like.num_classes)
+        first_label = np.zeros(5)
+        class0 = np.asarray(mini_like.labels_to_indices[0])
+        in_class0 = np.zeros(len(class0))
+        for _ in range(episodes):
+            indices, label = draw()
+            rows = mini_like.targets[indices[:, 0]]
+            classes[rows] += 1
+            first_label[label] += 1
+            for row in indices[rows == 0]:
+                in_class0[np.searchsorted(class0, np.sort(row))] += 1
+        for counts, trials, p in ((classes, episodes, 5 / mini_like.num_classes), (first_label, episodes, 1 / 5),
+                                  (in_class0, classes[0], 10 / len(class0))):
+            expected, sd = trials * p, np.sqrt(trials * p * (1 - p))
+            assert np.abs(counts - expected).max() < 5 * sd, (draw.__name__, counts, expected)

@@ -36,6 +36,16 @@ def _one_line(err: BaseException) -> str:
     return text if isinstance(err, (ValueError, OSError, RuntimeError)) else f"{type(err).__name__}: {text}"
 
 
+def _timing_report() -> None:
+    """With $MEBQAT_TIMING_FILE set, where the command's CPU time went (benchmarks/job_overhead.py)."""
+    import os
+
+    if os.environ.get("MEBQAT_TIMING_FILE"):
+        from ..engine import timing
+
+        timing.write_report()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
@@ -43,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     where = f"mebqat {command}" if command else "mebqat"
     try:
         args = build_parser().parse_args(argv)
-        return int(args.run(args) or 0)
+        try:
+            return int(args.run(args) or 0)
+        finally:
+            _timing_report()
     except BrokenPipeError:  # output piped into `head` and the like
         return 0
     except KeyboardInterrupt:

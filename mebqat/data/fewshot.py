@@ -1,8 +1,9 @@
 """What every few-shot loader returns: one split's images in memory, with the bookkeeping that
-learn2learn's task machinery needs, and the step from sampled indices to an :class:`Episode`."""
+the episode samplers need, and the step from sampled indices to an :class:`Episode` (or a stacked batch)."""
 
 from __future__ import annotations
 
+import copy
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
@@ -62,15 +63,6 @@ class FewShotSplit(Dataset):
         return {"dataset": self.info.name, "split": self.split, "seed": self.seed, "samples": len(self),
                 "classes": self.num_classes, "shape": list(self.input_shape), "targets": digest(self.targets)}
 
-    def meta_dataset(self):
-        """learn2learn's ``MetaDataset`` over this split, given the precomputed class index (so it never
-        iterates the images)."""
-        if getattr(self, "_meta", None) is None:
-            from .l2l import learn2learn
-
-            self._meta = learn2learn().data.MetaDataset(self, labels_to_indices=self.labels_to_indices)
-        return self._meta
-
     def load(self, indices: np.ndarray | Sequence[int]) -> torch.Tensor:
         """Images at ``indices`` as float32 in [0, 1] (``x / 255``, correctly rounded).
 
@@ -78,6 +70,30 @@ class FewShotSplit(Dataset):
         it saves, and waits a scheduler tick per operation on a busy machine."""
         picked = self._pixels[np.asarray(indices, dtype=np.int64)]
         return torch.from_numpy(np.divide(picked, np.float32(255.0), dtype=np.float32))
+
+    def to(self, device: torch.device | str) -> "FewShotSplit":
+        """The same split with its images on ``device`` (episodes are then gathered there)."""
+        moved = copy.copy(self)
+        moved.images = self.images.to(device)
+        return moved
+
+    def episodes(self, plans: Sequence[Any], shots: int) -> Episode:
+        """A stacked batch of episodes from task plans (``indices [N, K+Q]``, ``labels [N]``), gathered in one
+        indexing step on the images' device."""
+        indices = np.stack([np.asarray(p.indices) for p in plans])  # [B, N, K+Q]
+        batch, ways, per_class = indices.shape
+        queries = per_class - shots
+        device = self.images.device
+        if device.type == "cpu":
+            picked = torch.from_numpy(np.divide(self._pixels[indices], np.float32(255.0), dtype=np.float32))
+        else:
+            picked = self.images[torch.as_tensor(indices, device=device)].float().div_(255)
+        labels = torch.as_tensor(np.stack([np.asarray(p.labels, dtype=np.int64) for p in plans]), device=device)
+        shape = self.images.shape[1:]
+        return Episode(picked[:, :, :shots].reshape(batch, ways * shots, *shape),
+                       labels.repeat_interleave(shots, dim=1),
+                       picked[:, :, shots:].reshape(batch, ways * queries, *shape),
+                       labels.repeat_interleave(queries, dim=1))
 
     def episode(self, indices: np.ndarray, labels: np.ndarray, shots: int) -> Episode:
         """Indices ``[N, K+Q]`` (row i: the i-th class of the episode, support first) and one label per row

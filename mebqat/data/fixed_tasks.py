@@ -9,12 +9,12 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from .episode import Episode, stack_episodes
+from .episode import Episode
 from .episodes import EpisodeSampler, TaskPlan, check_episode_shape
 from .fewshot import FewShotSplit
 from .storage import digest, load_arrays, save_arrays
 
-FORMAT = 1
+FORMAT = 2  # 2: drawn by the native index sampler (1: through learn2learn)
 
 
 class FixedTaskSet:
@@ -43,7 +43,7 @@ class FixedTaskSet:
         return (self[i] for i in range(len(self)))
 
     def batch(self, indices: Sequence[int]) -> Episode:
-        return stack_episodes([self[int(i)] for i in indices])
+        return self.split.episodes([self.plan(int(i)) for i in indices], self.shots)
 
     def __repr__(self) -> str:
         return (f"FixedTaskSet({self.split.info.title} {self.split.split}, {len(self)} tasks, {self.ways}-way "

@@ -96,11 +96,6 @@ class SupervisedData:
         pass
 
 
-def _device_episode(episode: Episode, device: torch.device) -> Episode:
-    return Episode(episode.support_x.to(device), episode.support_y.to(device), episode.query_x.to(device),
-                   episode.query_y.to(device))
-
-
 class FewShotData:
     def __init__(self, config: Mapping[str, Any], device: torch.device, purpose: str) -> None:
         from ..data import EpisodeSampler, fixed_test_tasks, load_fewshot
@@ -112,7 +107,7 @@ class FewShotData:
         self.episode_chunk = config["evaluate"]["episode_chunk"]
 
         def split(name: str):
-            return load_fewshot(data["name"], name, data["root"], download=data["download"])
+            return load_fewshot(data["name"], name, data["root"], download=data["download"]).to(device)
 
         def fixed(name: str, count: int):
             return fixed_test_tasks(split(name), data["ways"], data["shots"], data["queries"], num_tasks=count,
@@ -133,7 +128,7 @@ class FewShotData:
     def training_batches(self, epoch: int) -> Iterator[Episode]:
         """``meta_batch`` episodes per step, stacked ([B, ...]; PN's single episode is B = 1)."""
         for _ in range(self.steps()):
-            yield _device_episode(self.sampler.sample_batch(self.meta_batch), self.device)
+            yield self.sampler.sample_batch(self.meta_batch)
 
     def calibration_episode(self) -> Episode:
         """One training episode from a stream of its own (the authors' "temp" forward boots the LSQ activation
@@ -143,17 +138,16 @@ class FewShotData:
         data = self.data
         sampler = EpisodeSampler(self.train_split, data["train_ways"] or data["ways"], data["shots"],
                                  data["train_queries"] or data["queries"], seed=derived_seed(self.seed, 3))
-        return _device_episode(sampler.sample(), self.device)
+        return sampler.sample().to(self.device)
 
     def validation_episodes(self) -> Episode:
         """Every fixed meta-validation task, stacked."""
-        return _device_episode(self.val_tasks.batch(range(len(self.val_tasks))), self.device)
+        return self.val_tasks.batch(range(len(self.val_tasks)))
 
     def test_batches(self) -> list[Episode]:
         """The fixed meta-test tasks in stacked chunks of ``evaluate.episode_chunk``."""
         tasks, chunk = self.test_tasks, self.episode_chunk
-        return [_device_episode(tasks.batch(range(start, min(start + chunk, len(tasks)))), self.device)
-                for start in range(0, len(tasks), chunk)]
+        return [tasks.batch(range(start, min(start + chunk, len(tasks)))) for start in range(0, len(tasks), chunk)]
 
     def state_dict(self) -> dict[str, Any]:
         return {"sampler": self.sampler.state_dict()} if self.sampler is not None else {}

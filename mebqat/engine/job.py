@@ -68,7 +68,7 @@ def run_job(config: Mapping[str, Any], out: str | Path, *, device: str | None = 
             job_logger(run).info(f"{run.metrics} is current: not evaluated again")
         else:
             metrics = evaluate(out, device=device)
-        from ..tables.run_summary import write_run_summary
+        from .run_summary import write_run_summary
 
         write_run_summary(run.root, metrics)
     except BaseException as err:

@@ -27,6 +27,7 @@ from ..core.counters import PassCounter
 from ..core.hashing import config_hash
 from ..core.tasks import BitwidthTask
 from ..methods import Method, create_method
+from . import timing
 from .data import open_data
 from .metrics import architecture_counts, bits_value, finished_run, metrics_record, result_row
 from .optim import build_optimizer, build_scheduler
@@ -90,8 +91,10 @@ def train(config: Mapping[str, Any], out: str | Path, device: str | None = None,
         model.train()
         losses: list[torch.Tensor] = []
         for step, batch in enumerate(data.training_batches(epoch), start=1):
-            optimizer.zero_grad(set_to_none=True)
-            stats = method.update(model, batch, counter)
+            timing.mark("first_step")
+            with timing.phase("steps"):
+                optimizer.zero_grad(set_to_none=True)
+                stats = method.update(model, batch, counter)
             losses.append(stats["loss"].detach() if isinstance(stats["loss"], torch.Tensor) else torch.tensor(stats["loss"]))
             if step % log_every == 0 or step == steps:
                 # the one read-back of a step, and only every log_every steps: a NaN loss stops the job here
@@ -99,7 +102,8 @@ def train(config: Mapping[str, Any], out: str | Path, device: str | None = None,
                 extra = "".join(f" {k} {float(v):.4f}" for k, v in stats.items() if k != "loss")
                 log.info(f"epoch {epoch}/{epochs} step {step}/{steps} loss {loss:.4f}{extra} "
                          f"lr {optimizer.param_groups[0]['lr']:.3g}")
-            optimizer.step()
+            with timing.phase("steps"):
+                optimizer.step()
             counter.update()
         train_loss = _finite(torch.stack(losses).mean(), "the training loss", epoch, steps)
         diverged = _non_finite(model) - unset
@@ -107,7 +111,8 @@ def train(config: Mapping[str, Any], out: str | Path, device: str | None = None,
             raise DivergenceError(f"parameter {sorted(diverged)[0]} became non-finite by epoch {epoch}, step {steps}; "
                                   f"stopping (no metrics are written)")
         scheduler.step()
-        score = _finite(method.validate(model, data, epoch), "the validation accuracy", epoch, steps)
+        with timing.phase("validation"):
+            score = _finite(method.validate(model, data, epoch), "the validation accuracy", epoch, steps)
         improved = progress.end_epoch(epoch, time.perf_counter() - began, train_loss, score,
                                       getattr(data, "select_split", "val"), optimizer.param_groups[0]["lr"])
         log.info(f"epoch {epoch}/{epochs}: train loss {train_loss:.4f}, selection accuracy {score:.2f}%"
@@ -144,7 +149,8 @@ def evaluate(out: str | Path, tasks: list[str] | None = None, checkpoint: str | 
     chosen = method.evaluation_tasks(requested, strict=tasks is not None)
     began = time.perf_counter()
     log.info(f"evaluating at {len(chosen)} bitwidths ({which} checkpoint, epoch {state['epoch']})")
-    result = method.evaluate(model, data, chosen)
+    with timing.phase("evaluation"):
+        result = method.evaluate(model, data, chosen)
     eval_time = time.perf_counter() - began
     rows = []
     for task, accuracy, ci, n in zip(result.tasks, result.accuracy, result.ci95, result.n):

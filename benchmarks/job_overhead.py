@@ -1,0 +1,92 @@
+"""The fixed cost of a workflow job in core-seconds: everything a job's processes spend that is not model
+computation (training steps, validation, evaluation) — interpreter start, imports, data, the MLflow store,
+checkpoints, logging — measured on real smoke-scale jobs, for the one-process path the workflow runs
+(`mebqat run`) and for the three-process path it replaced (`mebqat train`, `evaluate`, `track log`).
+
+    .venv/bin/python benchmarks/job_overhead.py [--repeats 3] [--device cpu]
+
+Goal (issue 9): at most 5 core-seconds of fixed cost per job. Each process reports its CPU time by phase
+($MEBQAT_TIMING_FILE, see mebqat/engine/timing.py); the MLflow store and the stand-in caches are made
+before timing, as the workflow makes them once before its jobs. Run it on an idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+JOBS = {
+    "Table 2 (svhn_cnn8, mebqat)": ["--setup", "svhn_cnn8", "--method", "mebqat"],
+    "Table 4 (maml_omniglot_20w1s, mebqat_maml)": ["--setup", "maml_omniglot_20w1s", "--method", "mebqat_maml"],
+    "Table 5 (pn_miniimagenet_5w1s, pn)": ["--setup", "pn_miniimagenet_5w1s", "--method", "pn"],
+}
+GOAL = 5.0
+
+
+def mebqat(args: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Run one mebqat command; its timing report (CPU seconds by phase)."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        report = Path(handle.name)
+    done = subprocess.run([sys.executable, "-m", "mebqat", *args], env={**env, "MEBQAT_TIMING_FILE": str(report)},
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"job_overhead: `mebqat {' '.join(args)}` failed:\n{done.stderr[-2000:]}")
+    result = json.loads(report.read_text())
+    report.unlink()
+    return result
+
+
+def one_job(job: list[str], root: Path, uri: str, data: Path, device: str, path: str, env: dict[str, str]) -> dict:
+    out = root / "run"
+    common = [*job, "--scale", "smoke", "--set", f"data.root={data}", "--out", str(out), "--threads", "1",
+              "--device", device]
+    if path == "one process":
+        reports = [mebqat(["run", *common, "--uri", uri], env)]
+    else:
+        reports = [mebqat(["train", *common], env),
+                   mebqat(["evaluate", str(out), "--threads", "1", "--device", device], env),
+                   mebqat(["track", "log", str(out), "--uri", uri], env)]
+    return {"fixed": sum(r["fixed_cpu_s"] for r in reports), "total": sum(r["total_cpu_s"] for r in reports),
+            "compute": sum(r["compute_cpu_s"] for r in reports),
+            "to_first_step": reports[0].get("at_first_step_cpu_s", float("nan"))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--paths", nargs="+", default=["one process", "three processes"],
+                        choices=["one process", "three processes"])
+    args = parser.parse_args()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        data = tmp_path / "data"
+        uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+        for name in ("digits", "glyphs28", "glyphs84"):
+            subprocess.run([sys.executable, "-m", "mebqat", "data", "build", name, "--root", str(data)], env=env,
+                           check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "mebqat", "track", "init", "--uri", uri], env=env, check=True,
+                       capture_output=True)
+        print(f"fixed cost per job, core-seconds (median of {args.repeats}; device {args.device}; goal ≤ {GOAL})")
+        print(f"{'job':<44} {'path':<16} {'fixed':>6} {'to 1st step':>11} {'compute':>8} {'total':>6}")
+        for label, job in JOBS.items():
+            for path in args.paths:
+                runs = []
+                for repeat in range(args.repeats):
+                    root = tmp_path / f"r{repeat}-{path.replace(' ', '_')}-{abs(hash(label))}"
+                    runs.append(one_job(job, root, uri, data, args.device, path, env))
+                med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+                print(f"{label:<44} {path:<16} {med['fixed']:6.2f} {med['to_first_step']:11.2f} "
+                      f"{med['compute']:8.2f} {med['total']:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
