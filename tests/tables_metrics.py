@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Mapping
 
 import jsonschema
+import numpy as np
 import yaml
 
 from mebqat.schemas import validator
@@ -49,9 +50,12 @@ def write_metrics(root: Path, setup: str, method: str, results: Mapping[tuple[st
                   *, seed: int = 0, scale: str = "smoke", fidelity: str = "official", standin: bool = True,
                   train_task: str | None = None, trained: list[str] | None = None,
                   costs: Mapping[str, float] | None = None, name: str | None = None,
-                  architecture: tuple[int, int] | None = None) -> Path:
+                  architecture: tuple[int, int] | None = None,
+                  items: Mapping[tuple[str, str], "np.ndarray"] | None = None) -> Path:
     """Write ``<root>/<name>/metrics.json``; ``results`` maps ("4", "4") to an accuracy or (accuracy, ci95);
-    ``architecture`` is the (params, BatchNorm params) of the paper-width network the job measured."""
+    ``architecture`` is the (params, BatchNorm params) of the paper-width network the job measured; ``items``
+    the per-item outcomes per row (0/1 per test image for Table 2, accuracy per test episode for Tables 4/5),
+    written as the job's image_correct.npz / episode_accuracies.npz (the row's accuracy is then their mean)."""
     table = table_of(setup)
     layout = find_layout(table, setup)
     identity = {
@@ -64,6 +68,8 @@ def write_metrics(root: Path, setup: str, method: str, results: Mapping[tuple[st
     }
     if layout.ways is not None:
         identity.update(ways=layout.ways, shots=layout.shots)
+    if items is not None:
+        results = {row: float(100 * np.mean(values)) for row, values in items.items()}
     rows = []
     for (w, a), value in results.items():
         accuracy, ci = value if isinstance(value, tuple) else (value, 0.5)
@@ -82,6 +88,14 @@ def write_metrics(root: Path, setup: str, method: str, results: Mapping[tuple[st
     path = root / tag.replace("(", "").replace(")", "").replace(",", "_") / "metrics.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(metrics, indent=1))
+    if items is not None:
+        bits = np.array([f"({w},{a})" for w, a in items])
+        values = np.stack([np.asarray(v) for v in items.values()])
+        if table == "table2":
+            np.savez(path.parent / "image_correct.npz", correct=values.astype(np.uint8), bits=bits,
+                     image_ids=np.arange(values.shape[1]), batch_sizes=np.array([values.shape[1]]))
+        else:
+            np.savez(path.parent / "episode_accuracies.npz", accuracies=values, bits=bits, fingerprint=np.array("test"))
     return path
 
 

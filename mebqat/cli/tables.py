@@ -1,4 +1,4 @@
-"""Build the paper's tables and figures from the runs' metrics.json files.
+"""Build the paper's tables and figures from the runs' metrics.json files, and check the paper's claims.
 
 `build` reads every metrics.json under the given run directories (or the files given), validates each
 against the metrics schema, and writes, for each requested table:
@@ -9,9 +9,12 @@ against the metrics schema, and writes, for each requested table:
 
 A cell without a run is empty ("–"), never zero; stand-in runs are marked and not compared with the paper.
 
+`claims` checks every claim of mebqat/resources/claims.yaml on the runs and writes <out>/claims.{csv,md}.
+
 Examples:
   mebqat tables build --runs results/runs --out results/tables --figures results/figures
   mebqat tables build --runs results/runs/mini --out /tmp/t --tables 2 3 --scale mini
+  mebqat tables claims --runs results/runs --out results
 """
 
 from __future__ import annotations
@@ -41,9 +44,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="use only runs of this fidelity (needed when the runs mix fidelities)")
     build.add_argument("--figure-formats", nargs="+", default=["png"], choices=["png", "svg", "pdf"],
                        metavar="FMT", help="figure file formats: png svg pdf (default: png)")
+    claims = actions.add_parser(
+        "claims", help="check the paper's claims on the runs: claims.csv and claims.md",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Check every claim of mebqat/resources/claims.yaml (its statistic, threshold and cells) on the "
+                    "runs' per-item outcomes and write <out>/claims.csv and <out>/claims.md: ours with a 95% interval, "
+                    "the paper's value, the threshold and the verdict (holds, fails, not measured) with its reason.")
+    claims.add_argument("--runs", nargs="+", required=True, metavar="PATH",
+                        help="run directories (searched recursively for metrics.json) or metrics.json files")
+    claims.add_argument("--out", required=True, help="directory for claims.csv and claims.md")
+    claims.add_argument("--scale", choices=scale_names(), help="use only runs of this scale")
+    claims.add_argument("--fidelity", choices=PRESETS, help="use only runs of this fidelity")
+    claims.set_defaults(action_run=run_claims)
+    build.set_defaults(action_run=run_build)
 
 
-def run(args: argparse.Namespace) -> int:
+def run_build(args: argparse.Namespace) -> int:
     from ..tables import build
 
     written = build(args.runs, args.out, figures=args.figures, tables=args.tables, scale=args.scale,
@@ -51,3 +67,15 @@ def run(args: argparse.Namespace) -> int:
     for path in written:
         print(path)
     return 0
+
+
+def run_claims(args: argparse.Namespace) -> int:
+    from ..tables.build import build_claims
+
+    for path in build_claims(args.runs, args.out, scale=args.scale, fidelity=args.fidelity):
+        print(path)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return args.action_run(args)

@@ -54,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                  "'tables' in each table's experiment. Idempotent.")
     tables.add_argument("tables_dir", type=Path, metavar="DIR", help="directory holding table2.csv, ...")
     tables.add_argument("--figures", type=Path, metavar="DIR", help="directory of figures (.png, .pdf, .svg)")
+    tables.add_argument("--claims", type=Path, nargs="+", default=[], metavar="FILE",
+                        help="the claims' verdicts (claims.csv, claims.md) to attach to every tables run")
 
 
 def _terminate_cleanly() -> None:
@@ -103,7 +105,7 @@ def run_tables(args: argparse.Namespace) -> int:
     from ..tracking import browse_hint, log_tables, resolve_uri
 
     _terminate_cleanly()
-    for result in log_tables(args.tables_dir, args.figures, args.uri):
+    for result in log_tables(args.tables_dir, args.figures, args.uri, tuple(args.claims)):
         print(f"{args.tables_dir}: {_report(result)}")
     print(browse_hint(resolve_uri(args.uri)))
     return 0

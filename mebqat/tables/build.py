@@ -51,3 +51,16 @@ def build(runs: Iterable[str | Path], out: str | Path, figures: str | Path | Non
                 figure = cost_figure(frame)
                 written += [write_figure(Path(figures) / f"{COST_FIGURE}.{fmt}", figure) for fmt in figure_formats]
     return written
+
+
+def build_claims(runs: Iterable[str | Path], out: str | Path, scale: str | None = None,
+                 fidelity: str | None = None) -> list[Path]:
+    """Check the paper's claims on the runs: write ``claims.csv`` and ``claims.md`` under ``out``."""
+    from .claims import check_claims, claims_document
+
+    frame = collect(runs, scale=scale, fidelity=fidelity)
+    for table in ACCURACY_TABLES:
+        single_configuration(frame, table)
+    verdicts = check_claims(frame)
+    out = Path(out)
+    return [write_csv(out / "claims.csv", verdicts), write_text(out / "claims.md", to_markdown(claims_document(verdicts)))]

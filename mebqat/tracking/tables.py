@@ -32,8 +32,9 @@ def _named_tables(figure: Path) -> list[str]:
     return [t for t in TABLES if figure.name.startswith(t) or any(s in figure.stem for s in _setups(t))]
 
 
-def collect_tables(tables_dir: Path, figures_dir: Path | None = None) -> dict[str, list[Artifact]]:
-    """Artifacts per table experiment."""
+def collect_tables(tables_dir: Path, figures_dir: Path | None = None,
+                   claims: tuple[Path, ...] = ()) -> dict[str, list[Artifact]]:
+    """Artifacts per table experiment (the claims' verdicts go to every one)."""
     if not tables_dir.is_dir():
         raise TrackingError(f"tables directory {tables_dir} does not exist")
     grouped: dict[str, list[Artifact]] = {}
@@ -50,14 +51,21 @@ def collect_tables(tables_dir: Path, figures_dir: Path | None = None) -> dict[st
             if path.suffix in FIGURE_SUFFIXES:
                 for table in _named_tables(path) or with_tables:
                     grouped.setdefault(table, []).append(Artifact(path, "figures"))
+    for path in claims:
+        if not path.is_file():
+            raise TrackingError(f"claims file {path} does not exist; run `mebqat tables claims` first")
+        for artifacts in grouped.values():
+            artifacts.append(Artifact(path, "claims"))
     return grouped
 
 
-def log_tables(tables_dir: str | Path, figures_dir: str | Path | None = None, uri: str | None = None) -> list[LogResult]:
-    """Log the table files (and figures) of ``tables_dir`` as one ``tables`` run per table experiment."""
+def log_tables(tables_dir: str | Path, figures_dir: str | Path | None = None, uri: str | None = None,
+               claims: tuple[str | Path, ...] = ()) -> list[LogResult]:
+    """Log the table files (and figures, and the claims' verdicts) of ``tables_dir`` as one ``tables`` run per
+    table experiment."""
     tables_dir = Path(tables_dir).absolute()
     figures = None if figures_dir is None else Path(figures_dir).absolute()
-    grouped = collect_tables(tables_dir, figures)
+    grouped = collect_tables(tables_dir, figures, tuple(Path(c).absolute() for c in claims))
     uri = resolve_uri(uri)
     client = open_client(uri)
     results = []

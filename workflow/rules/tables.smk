@@ -22,9 +22,27 @@ rule build_tables:
         " --tables {params.tables} > {log:q} 2>&1"
 
 
+rule claims:
+    input:
+        metrics_files(),
+    output:
+        csv=f"{RESULTS}/claims.csv",
+        md=report(f"{RESULTS}/claims.md", category="Claims", labels={"file": "claims.md"}),
+    params:
+        mebqat=MEBQAT,
+        out=lambda wildcards, output: os.path.dirname(output.csv),
+    log:
+        f"{RESULTS}/logs/claims.log",
+    conda:
+        "../envs/mebqat.yaml"
+    shell:
+        "{params.mebqat} tables claims --runs {input:q} --out {params.out:q} > {log:q} 2>&1"
+
+
 rule tables:
     input:
         rules.build_tables.output.tables,
+        rules.claims.output,
         expand(rules.job.output.logged, job=list(JOBS)),
         rules.track_tables.output,
 

@@ -20,6 +20,7 @@ rule track_tables:
     input:
         tables=lambda wildcards: rules.build_tables.output.tables,
         figures=lambda wildcards: rules.build_tables.output.figures,
+        claims=lambda wildcards: rules.claims.output,
         store=rules.mlflow_store.output,
     output:
         touch(f"{RESULTS}/tables/.mlflow-logged"),
@@ -33,4 +34,5 @@ rule track_tables:
     conda:
         "../envs/mebqat.yaml"
     shell:
-        "{params.mebqat} track tables {params.tables:q} --figures {params.figures:q} --uri {params.uri:q} > {log:q} 2>&1"
+        "{params.mebqat} track tables {params.tables:q} --figures {params.figures:q} --claims {input.claims:q}"
+        " --uri {params.uri:q} > {log:q} 2>&1"
