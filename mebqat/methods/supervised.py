@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.config import deep_merge
 from ..core.tasks import BitwidthTask
 from ..models import build
 from .base import Evaluation, Method
@@ -43,7 +44,7 @@ class SupervisedMethod(Method):
 
     def build_model(self, data: Any) -> nn.Module:
         model_cfg = self.config["model"]
-        options = {**model_cfg.get("options", {}), **self.model_options()}
+        options = deep_merge(model_cfg.get("options", {}), self.model_options())
         return build(model_cfg["name"], num_classes=data.num_classes, scheme=model_cfg["scheme"], **options)
 
     def validation_tasks(self, batches: int, epoch: int) -> list[BitwidthTask]:

@@ -70,7 +70,7 @@ def expand_jobs(workflow: Mapping[str, Any], matrix: Mapping[str, Any]) -> dict[
     """Every training job of the tables named in ``workflow["tables"]`` (table3 needs table2's)."""
     scale, fidelity = workflow["scale"], workflow["fidelity"]
     wanted = set(workflow["tables"]) | ({"table2"} if "table3" in workflow["tables"] else set())
-    restrict = workflow.get("dedicated_tasks")
+    restrict_all = workflow.get("dedicated_tasks")
     # the data root is not part of a job (moving the data must not rerun it): the workflow passes it in
     # the environment ($MEBQAT_DATA)
     overrides = {"data": {"download": workflow["download"]}, "train": {"engine": workflow["engine"]}}
@@ -84,6 +84,7 @@ def expand_jobs(workflow: Mapping[str, Any], matrix: Mapping[str, Any]) -> dict[
             raise ConfigError(f"table {table!r} is not in the table matrix ({', '.join(matrix)})")
         entry = matrix[table]
         dedicated = entry.get("one_model_per_bitwidth") or {}
+        restrict = restrict_all.get(table) if isinstance(restrict_all, Mapping) else restrict_all
         for setup in entry["setups"]:
             for method in find_setup(setup)[1]["methods"]:
                 # a workflow-wide switch reaches the jobs of the tables it applies to
