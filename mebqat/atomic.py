@@ -15,12 +15,20 @@ _UMASK = os.umask(0)  # the umask can only be read by setting it: read once, res
 os.umask(_UMASK)
 
 
+TEMP_SUFFIX = ".tmp"
+
+
+def is_temporary(path: Path) -> bool:
+    """A temporary file of an :func:`atomic_path` write (``.<name>.<random>.tmp``), left by an interruption."""
+    return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX) and path.name.count(".") >= 3
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path`` in one step, on any
     failure (interrupts included) it is removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -139,9 +139,12 @@ def test_own_task_only_narrows_a_dedicated_job_and_nothing_else():
     from mebqat.quant import BitwidthTask
 
     every = ["(2,2)", "(4,4)", "(FP,FP)"]
-    dedicated = {"job": {"train_task": "(4,4)"}, "evaluate": {"tasks": every, "own_task_only": True}}
+    dedicated = {"job": {"train_task": "(4,4)"}, "model": {"scheme": "dorefa"},
+                 "evaluate": {"tasks": every, "own_task_only": True}}
     assert evaluation_tasks(dedicated, None) == [BitwidthTask(4, 4)]
     assert evaluation_tasks(dedicated, ["(2,2)"]) == [BitwidthTask(2, 2)]  # an explicit request wins
+    with pytest.raises(ValueError, match=r"--tasks: bitwidth task \(9,9\) is not a valid dorefa task"):
+        evaluation_tasks(dedicated, ["(9,9)"])
     multi = {"job": {"train_task": None}, "evaluate": {"tasks": every, "own_task_only": True}}
     assert evaluation_tasks(multi, None) == [BitwidthTask.parse(t) for t in every]
     off = {"job": {"train_task": "(4,4)"}, "evaluate": {"tasks": every, "own_task_only": False}}

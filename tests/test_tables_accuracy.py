@@ -171,8 +171,11 @@ def test_malformed_metrics_file_is_refused_with_its_path(tmp_path):
         collect([runs])
     assert "accuracy" in str(err.value) and str(good) not in str(err.value)
     bad.write_text("{not json")
-    with pytest.raises(MetricsError, match="not a readable JSON file"):
+    with pytest.raises(MetricsError, match="is not valid JSON"):
         collect([runs])
+    bad.write_text(json.dumps({**data, "results": [{**data["results"][0], "accuracy": float("nan")}]}))
+    with pytest.raises(MetricsError, match="at results.0.accuracy: nan is not a finite number"):
+        collect([runs])  # NaN passes JSON Schema's type check; it is refused all the same
 
 
 def test_stale_or_contradictory_jobs_are_refused(tmp_path):

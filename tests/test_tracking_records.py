@@ -98,7 +98,7 @@ def test_unfinished_or_inconsistent_directories_are_refused(tmp_path):
     with pytest.raises(TrackingError, match="does not follow its schema at \\(top level\\): 'costs' is a required"):
         read_finished_run(run_dir)
     (run_dir / "metrics.json").write_text("{not json")
-    with pytest.raises(TrackingError, match="metrics.json is not readable"):
+    with pytest.raises(TrackingError, match="metrics.json is not valid JSON"):
         read_finished_run(run_dir)
     with pytest.raises(TrackingError, match="not a run directory \\(no config.yaml\\)"):
         read_finished_run(tmp_path)

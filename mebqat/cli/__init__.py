@@ -8,6 +8,7 @@ and a non-zero exit code; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from types import ModuleType
 
@@ -31,7 +32,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+OS_HINTS = {errno.EACCES: "choose a location you may write, or fix its permissions",
+            errno.EPERM: "choose a location you may write, or fix its permissions",
+            errno.EROFS: "the file system is read-only: choose another location",
+            errno.ENOSPC: "the disk is full: free space or choose another location (nothing half-written was kept)",
+            errno.EDQUOT: "the disk quota is exhausted: free space or choose another location",
+            errno.ENOTDIR: "a path component is a file, not a directory: choose another path",
+            errno.EISDIR: "a directory is where a file was expected: choose another path",
+            errno.ENOENT: "it does not exist: check the path"}
+
+
 def _one_line(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.errno in OS_HINTS:
+        where = f"{err.filename}: " if err.filename else ""
+        return f"{where}{err.strerror}: {OS_HINTS[err.errno]}"
     text = " ".join(str(err).split()) or type(err).__name__
     return text if isinstance(err, (ValueError, OSError, RuntimeError)) else f"{type(err).__name__}: {text}"
 

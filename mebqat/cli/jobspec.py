@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 import yaml
 
 from ..core.config import ConfigError, deep_merge, load_job, read_job_file, resolve_job
+from ..core.files import parse_assignment, parse_yaml
 from ..core.fidelity import DEFAULT_PRESET, PRESETS
 from ..core.registry import METHODS
 from ..core.scales import DEFAULT_SCALE, scale_names
@@ -31,10 +33,7 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _assignment(text: str, what: str) -> tuple[list[str], Any]:
-    if "=" not in text:
-        raise ConfigError(f"{what} {text!r} must look like key=value")
-    key, value = text.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(value)
+    return parse_assignment(text, what)
 
 
 def job_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -60,7 +59,10 @@ def job_config(args: argparse.Namespace) -> dict[str, Any]:
     if args.spec:
         if args.config:
             raise ConfigError("give either --config or --spec, not both")
-        spec = yaml.safe_load(args.spec)
+        try:
+            spec = parse_yaml(args.spec)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--spec is not valid YAML/JSON ({' '.join(str(err).split())})") from None
         if not isinstance(spec, dict):
             raise ConfigError(f"--spec must be a mapping (a job spec), got {args.spec!r}")
         return with_flags(spec)
@@ -77,7 +79,24 @@ def job_config(args: argparse.Namespace) -> dict[str, Any]:
     return resolve_job(spec)
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def device_name(text: str) -> str:
+    if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", text):
+        raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda or cuda:N, got {text!r}")
+    return text
+
+
 def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     """Where and how a job runs (not part of its configuration)."""
-    parser.add_argument("--device", default="auto", help="auto (CUDA if available) | cpu | cuda | cuda:N")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    parser.add_argument("--device", default="auto", type=device_name,
+                        help="auto (CUDA if available) | cpu | cuda | cuda:N")
+    parser.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's own choice)")

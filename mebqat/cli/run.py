@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from .jobspec import add_job_arguments, job_config
+from .jobspec import add_job_arguments, add_runtime_arguments, job_config
 
 NAME = "run"
 HELP = "train, evaluate and log one job in one process (what the workflow runs)"
@@ -23,8 +23,7 @@ HELP = "train, evaluate and log one job in one process (what the workflow runs)"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_job_arguments(parser)
     parser.add_argument("--out", required=True, help="run directory (created; an existing one of the same job resumes)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if available) | cpu | cuda | cuda:N")
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    add_runtime_arguments(parser)
     parser.add_argument("--replace-stale", action="store_true",
                         help="if --out holds a run of another configuration, delete it and start afresh")
     parser.add_argument("--uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else "

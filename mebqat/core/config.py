@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import yaml
 
 from ..schemas import first_violation
+from .files import InputError, read_yaml
 from .fidelity import DEFAULT_PRESET, resolve_switches
 from .registry import METHODS, MethodInfo
 from .scales import SCALES
@@ -26,7 +27,7 @@ RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 SPEC_KEYS = {"table", "setup", "method", "scale", "fidelity", "seed", "train_task", "fidelity_switches", "overrides"}
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A configuration that cannot be run, with the reason."""
 
 
@@ -157,16 +158,7 @@ def validate_config(config: Mapping[str, Any]) -> None:
 
 def read_job_file(path: str | Path) -> dict[str, Any]:
     """The mapping a job file holds (a short job spec or a full configuration), unresolved."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        content = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from None
-    if not isinstance(content, dict):
-        raise ConfigError(f"{path} must hold a mapping, got {type(content).__name__}")
-    return content
+    return read_yaml(path, "config file")
 
 
 def load_job(path: str | Path) -> dict[str, Any]:
@@ -183,11 +175,19 @@ def parse_task_list(tasks: list[str]) -> list[BitwidthTask]:
 
 
 def evaluation_tasks(config: Mapping[str, Any], tasks: list[str] | None) -> list[BitwidthTask]:
-    """The bitwidths to evaluate: the caller's list, else the config's. A dedicated job (trained at one
-    fixed task) evaluates only at that task when ``evaluate.own_task_only`` is set: the tables use only
-    that row, and skipping the others is what makes the CPU scales affordable."""
+    """The bitwidths to evaluate: the caller's list (each checked against the quantizer family's
+    candidates), else the config's. A dedicated job (trained at one fixed task) evaluates only at that task
+    when ``evaluate.own_task_only`` is set: the tables use only that row, and skipping the others is what
+    makes the CPU scales affordable."""
     if tasks is not None:
-        return parse_task_list(tasks)
+        family = config["model"]["scheme"]
+        try:
+            chosen = [validate_task(t, family) for t in tasks]
+        except ValueError as err:
+            raise ConfigError(f"--tasks: {err}") from None
+        if len(set(chosen)) != len(chosen):
+            raise ConfigError(f"--tasks names a bitwidth twice: {', '.join(map(str, chosen))}")
+        return chosen
     own = config["job"].get("train_task")
     if config["evaluate"].get("own_task_only") and own is not None:
         return parse_task_list([own])

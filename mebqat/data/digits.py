@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .registry import dataset_info
-from .storage import load_arrays, save_arrays
+from .storage import cached_arrays
 from .supervised import SupervisedDataset, holdout_indices, split_indices
 from .transforms import InputPipeline, channel_stats
 
@@ -58,12 +58,16 @@ def build_arrays(shape: tuple[int, int, int]) -> tuple[dict[str, Any], dict[str,
     return meta, {"images": images, "labels": labels, "test": test, "trainval": trainval}
 
 
+def _check(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> str | None:
+    if meta.get("dataset") != "digits" or meta.get("version") != VERSION or \
+            not {"images", "labels", "test", "trainval"} <= set(arrays):
+        return "is not a digits cache of this version"
+    return None
+
+
 def load_cache(root: Path, shape: tuple[int, int, int]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    path = cache_path(root, shape)
-    if not path.is_file():
-        meta, arrays = build_arrays(shape)
-        save_arrays(path, meta, **arrays)
-    return load_arrays(path)
+    meta, arrays, _ = cached_arrays(cache_path(root, shape), lambda: build_arrays(shape), _check)
+    return meta, arrays
 
 
 def build(root: Path, seed: int) -> dict[str, Any]:

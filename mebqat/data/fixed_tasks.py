@@ -12,7 +12,7 @@ import numpy as np
 from .episode import Episode
 from .episodes import EpisodeSampler, TaskPlan, check_episode_shape
 from .fewshot import FewShotSplit
-from .storage import digest, load_arrays, save_arrays
+from .storage import cached_arrays, digest
 
 FORMAT = 2  # 2: drawn by the native index sampler (1: through learn2learn)
 
@@ -69,22 +69,28 @@ def fixed_test_tasks(split: FewShotSplit, ways: int, shots: int, queries: int, n
     path = task_file(split, ways, shots, queries, num_tasks, seed, cache_dir)
     identity = {"format": FORMAT, "split": split.identity, "ways": ways, "shots": shots, "queries": queries,
                 "num_tasks": num_tasks, "seed": seed}
-    if path.is_file():
-        meta, arrays = load_arrays(path)
-        if meta["identity"] != identity:
-            raise ValueError(f"the stored task set {path} was drawn from different data ({meta['identity']['split']}, "
-                             f"now {identity['split']}); it cannot be reused for a paired comparison -- delete it "
-                             "to draw a new one")
-        indices, labels = arrays["indices"], arrays["labels"]
-        if digest(identity, indices, labels) != meta["fingerprint"]:
-            raise ValueError(f"the stored task set {path} is corrupt (its content does not match its fingerprint); "
-                             "delete it to draw it again")
-    else:
+    def draw() -> tuple[dict, dict[str, np.ndarray]]:
         sampler = EpisodeSampler(split, ways, shots, queries, seed)
         plans = [sampler.plan() for _ in range(num_tasks)]
         indices = np.stack([p.indices for p in plans]).astype(np.int32)
         labels = np.stack([p.labels for p in plans]).astype(np.int32)
-        save_arrays(path, {"identity": identity, "fingerprint": digest(identity, indices, labels)},
-                    indices=indices, labels=labels)
+        return {"identity": identity, "fingerprint": digest(identity, indices, labels)}, \
+            {"indices": indices, "labels": labels}
+
+    def check(meta: dict, arrays: dict[str, np.ndarray]) -> str | None:
+        # a set drawn from other data cannot be reused (the comparison would not be paired); a damaged one is
+        # drawn again, identically (task i is the seeded sampler's i-th episode)
+        if meta.get("identity") != identity:
+            raise ValueError(f"the stored task set {path} was drawn from different data "
+                             f"({meta.get('identity', {}).get('split')}, now {identity['split']}); it cannot be reused "
+                             f"for a paired comparison: delete it to draw a new one (and re-evaluate the runs "
+                             f"that used it)")
+        if not {"indices", "labels"} <= set(arrays) or \
+                digest(identity, arrays["indices"], arrays["labels"]) != meta.get("fingerprint"):
+            return "does not match its fingerprint (damaged)"
+        return None
+
+    _, arrays, _ = cached_arrays(path, draw, check)
+    indices, labels = arrays["indices"], arrays["labels"]
     fingerprint = digest(identity, indices, labels)
     return FixedTaskSet(split, shots, indices, labels, path, fingerprint)

@@ -27,7 +27,7 @@ from . import glyph_catalogue as catalogue
 from . import glyph_render as render
 from .fewshot import FewShotSplit
 from .registry import dataset_info
-from .storage import digest, load_arrays, save_arrays
+from .storage import cached_arrays, digest
 
 VERSION = 1
 
@@ -104,15 +104,12 @@ def load_cache(name: str, root: Path, seed: int) -> tuple[dict[str, Any], dict[s
     """The cached build, made first if absent; the third value is the build time when one was made."""
     if seed < 0:
         raise ValueError(f"a stand-in seed must be >= 0, got {seed}")
-    path = cache_path(root, name, seed)
-    seconds = None
-    if not path.is_file():
-        started = time.perf_counter()
-        meta, arrays = build_arrays(VARIANTS[name], seed)
-        save_arrays(path, meta, **arrays)
-        seconds = time.perf_counter() - started
-    meta, arrays = load_arrays(path)
-    return meta, arrays, seconds
+    def check(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> str | None:
+        if not {"images", "labels", "class_split"} <= set(arrays) or "fingerprint" not in meta:
+            return f"is not a {name} cache of this version"
+        return None
+
+    return cached_arrays(cache_path(root, name, seed), lambda: build_arrays(VARIANTS[name], seed), check)
 
 
 def _build(name: str):

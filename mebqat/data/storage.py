@@ -8,9 +8,12 @@ import contextlib
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import tempfile
+import time
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -68,11 +71,45 @@ def save_arrays(path: Path, meta: dict[str, Any], **arrays: np.ndarray) -> None:
             os.fsync(f.fileno())
 
 
+class CacheCorruptError(ValueError):
+    """A cache file that cannot be read back (cut short, overwritten, foreign)."""
+
+
 def load_arrays(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    with np.load(path, allow_pickle=False) as npz:
-        arrays = {key: npz[key] for key in npz.files}
-    meta = json.loads(arrays.pop("__meta__").tobytes().decode())
+    """The arrays and meta record of a :func:`save_arrays` file; a damaged file is a :class:`CacheCorruptError`
+    naming it (the zip's CRC checks catch overwritten bytes, its directory a cut)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+        meta = json.loads(arrays.pop("__meta__").tobytes().decode())
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as err:
+        raise CacheCorruptError(f"{path} is damaged ({type(err).__name__}: {' '.join(str(err).split())[:120]})") \
+            from None
+    if not isinstance(meta, dict):
+        raise CacheCorruptError(f"{path} is damaged (its meta record is not a mapping)")
     return meta, arrays
+
+
+def cached_arrays(path: Path, build: Callable[[], tuple[dict[str, Any], dict[str, np.ndarray]]],
+                  check: Callable[[dict[str, Any], dict[str, np.ndarray]], str | None] | None = None
+                  ) -> tuple[dict[str, Any], dict[str, np.ndarray], float | None]:
+    """(meta, arrays, build seconds or None) of a cache: built when absent; a damaged cache, or one whose
+    ``check`` finds a problem, is rebuilt (it is derived data, deterministic from its recipe), with a warning."""
+    if path.is_file():
+        try:
+            meta, arrays = load_arrays(path)
+            problem = check(meta, arrays) if check else None
+            if problem is None:
+                return meta, arrays, None
+            raise CacheCorruptError(f"{path} {problem}")
+        except CacheCorruptError as err:
+            logging.getLogger("mebqat.data").warning(f"{err}; rebuilding it")
+            path.unlink(missing_ok=True)
+    started = time.perf_counter()
+    meta, arrays = build()
+    save_arrays(path, meta, **arrays)
+    meta, arrays = load_arrays(path)
+    return meta, arrays, time.perf_counter() - started
 
 
 def digest(*parts: Any) -> str:

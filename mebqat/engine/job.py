@@ -20,7 +20,7 @@ from .rundir import RunDir, job_logger
 
 def set_threads(threads: int | None) -> None:
     if threads is not None:
-        if threads < 1:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"--threads must be a positive number of CPU threads, got {threads}")
         torch.set_num_threads(threads)
 
@@ -53,16 +53,22 @@ def run_job(config: Mapping[str, Any], out: str | Path, *, device: str | None = 
             replace_stale: bool = False, track: bool = True, uri: str | None = None) -> dict[str, Any]:
     set_threads(threads)
     run = RunDir(out)
-    run.prepare(config, replace_stale)
-    live = None
-    if track:
-        from ..tracking.live import LiveRun
+    live: list[Any] = []  # the job's live MLflow run, once the run directory is ready
 
-        live = LiveRun.open(config, resuming=run.last.is_file(), uri=uri)
-        live.catch_up(run.read_history())
+    def start(ready: RunDir) -> None:
+        if track:
+            from ..tracking.live import LiveRun
+
+            live.append(LiveRun.open(config, resuming=ready.last.is_file(), uri=uri))
+            live[0].catch_up(ready.read_history())
+
+    def log_epoch(record: Mapping[str, Any]) -> None:
+        if live:
+            live[0].log_epoch(record)
+
     _stop_on_signals()
     try:
-        train(config, out, device=device, on_epoch=live.log_epoch if live else None)
+        train(config, out, device=device, replace_stale=replace_stale, on_epoch=log_epoch, on_start=start)
         if metrics_current(run, config):
             metrics = json.loads(run.metrics.read_text())
             job_logger(run).info(f"{run.metrics} is current: not evaluated again")
@@ -72,11 +78,11 @@ def run_job(config: Mapping[str, Any], out: str | Path, *, device: str | None = 
 
         write_run_summary(run.root, metrics)
     except BaseException as err:
-        if live is not None:
-            live.end("KILLED" if isinstance(err, (Stopped, KeyboardInterrupt)) else "FAILED",
-                     f"{type(err).__name__}: {err}")
+        if live:
+            live[0].end("KILLED" if isinstance(err, (Stopped, KeyboardInterrupt)) else "FAILED",
+                        f"{type(err).__name__}: {err}")
         raise
-    if live is not None:
-        result = live.finish(run.root)
+    if live:
+        result = live[0].finish(run.root)
         print(f"MLflow: experiment {result.experiment}, run {result.run_id} finished", file=sys.stderr)
     return metrics

@@ -61,14 +61,29 @@ def _finite(value: torch.Tensor | float, what: str, epoch: int, step: int) -> fl
 
 
 def train(config: Mapping[str, Any], out: str | Path, device: str | None = None, replace_stale: bool = False,
-          on_epoch: EpochCallback | None = None) -> RunDir:
+          on_epoch: EpochCallback | None = None, on_start: Callable[[RunDir], None] | None = None) -> RunDir:
+    """Train (or resume) the job into ``out``. The device and the data are checked before anything is
+    written; ``on_start(run)`` is called once the run directory is ready (the live MLflow run opens there)."""
     run = RunDir(out)
-    run.prepare(config, replace_stale)
-    log = job_logger(run)
+    run.check_writable()
     dev = select_device(device)
     job, train_cfg = config["job"], config["train"]
     method, engine = setup_method(config, dev)
     data = open_data(config, method.problem, dev, "train")
+    run.prepare(config, replace_stale)
+    log = job_logger(run)
+    try:
+        if on_start is not None:
+            on_start(run)
+        return _train(run, log, config, dev, method, engine, data, on_epoch)
+    except BaseException as err:
+        log.error(f"stopped: {type(err).__name__}: {' '.join(str(err).split())}")
+        raise
+
+
+def _train(run: RunDir, log: Any, config: Mapping[str, Any], dev: torch.device, method: Method, engine: str,
+           data: Any, on_epoch: EpochCallback | None) -> RunDir:
+    job, train_cfg = config["job"], config["train"]
     seed_everything(job["seed"])
     model = method.build_model(data).to(dev)
     method.initialise(model, data, dev)
@@ -134,19 +149,36 @@ def _non_finite(model: torch.nn.Module) -> set[str]:
 
 def evaluate(out: str | Path, tasks: list[str] | None = None, checkpoint: str | None = None,
              device: str | None = None) -> dict[str, Any]:
-    """Evaluate a trained run at every tested bitwidth; write its metrics.json and per-item outcomes."""
+    """Evaluate a trained run at every tested bitwidth; write its metrics.json and per-item outcomes. With
+    ``tasks`` (a subset), the results go to ``metrics-<tasks>.json`` beside it, never over the full one."""
     run, config, summary = finished_run(out)
-    log = job_logger(run)
     dev = select_device(device)
     method, _ = setup_method(config, dev)
+    requested = evaluation_tasks(config, tasks)
+    chosen = method.evaluation_tasks(requested, strict=tasks is not None)
     which = checkpoint or config["evaluate"]["checkpoint"]
     path = run.checkpoint(which)
     state = run.load_checkpoint(path, config)
     data = open_data(config, method.problem, dev, "test")
+    log = job_logger(run)
+    try:
+        return _evaluate(run, log, config, summary, dev, method, data, state, which, path, requested, chosen,
+                         subset=tasks is not None)
+    except BaseException as err:
+        log.error(f"evaluation stopped: {type(err).__name__}: {' '.join(str(err).split())}")
+        raise
+
+
+def subset_label(tasks: list[BitwidthTask]) -> str:
+    return "_".join(f"w{t.code()[0] if t.w is not None else 'FP'}a{t.code()[1] if t.a is not None else 'FP'}"
+                    for t in tasks)
+
+
+def _evaluate(run: RunDir, log: Any, config: Mapping[str, Any], summary: Mapping[str, Any], dev: torch.device,
+              method: Method, data: Any, state: Mapping[str, Any], which: str, path: Path,
+              requested: list[BitwidthTask], chosen: list[BitwidthTask], subset: bool) -> dict[str, Any]:
     model = method.build_model(data).to(dev)
     model.load_state_dict(state["model"])
-    requested = evaluation_tasks(config, tasks)
-    chosen = method.evaluation_tasks(requested, strict=tasks is not None)
     began = time.perf_counter()
     log.info(f"evaluating at {len(chosen)} bitwidths ({which} checkpoint, epoch {state['epoch']})")
     with timing.phase("evaluation"):
@@ -159,7 +191,8 @@ def evaluate(out: str | Path, tasks: list[str] | None = None, checkpoint: str | 
                                   f"no metrics are written")
         rows.append(result_row(task, accuracy, ci, n))
         log.info(f"{task}: {accuracy:.2f}% ± {ci:.2f} ({n} {result.item_kind})")
-    items_file = _write_items(run, result)
+    suffix = f"-{subset_label(chosen)}" if subset else ""
+    items_file = _write_items(run, result, suffix)
     not_evaluated = [{"bits_w": bits_value(t.w), "bits_a": bits_value(t.a),
                       "reason": f"{method.info.title} has no parameters for this bitwidth"}
                      for t in requested if t not in chosen]
@@ -173,19 +206,20 @@ def evaluate(out: str | Path, tasks: list[str] | None = None, checkpoint: str | 
         accuracy_definition=definition, identity_extra=identity,
         extra={**result.extra, "per_item": {"file": items_file, "kind": result.item_kind},
                "architecture": architecture_counts(config, model)})
-    write_json(run.metrics, metrics)
-    log.info(f"wrote {run.metrics} ({len(rows)} bitwidths)")
+    target = run.root / f"metrics{suffix}.json"
+    write_json(target, metrics)
+    log.info(f"wrote {target} ({len(rows)} bitwidths)")
     return metrics
 
 
-def _write_items(run: RunDir, result) -> str:
+def _write_items(run: RunDir, result, suffix: str = "") -> str:
     bits = np.array([str(t) for t in result.tasks])
     if result.item_kind == "episodes":
-        name = "episode_accuracies.npz"
+        name = f"episode_accuracies{suffix}.npz"
         arrays = {"accuracies": result.per_item, "bits": bits,
                   "fingerprint": np.array(result.extra["test_tasks"]["fingerprint"])}
     else:
-        name = "image_correct.npz"
+        name = f"image_correct{suffix}.npz"
         arrays = {"correct": result.per_item, "bits": bits, "image_ids": result.item_ids,
                   "batch_sizes": np.array(result.batch_sizes)}
     atomic_write(run.root / name, lambda f: np.savez(f, **arrays))

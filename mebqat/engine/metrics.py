@@ -29,8 +29,8 @@ def finished_run(out: str | Path) -> tuple[RunDir, dict[str, Any], dict[str, Any
     config = run.read_config()
     if not run.summary.exists():
         raise ConfigError(f"{run.root}: training has not finished (no train_summary.json); run `mebqat train` first")
-    summary = json.loads(run.summary.read_text())
-    if summary["config_hash"] != config_hash(config):
+    summary = run.read_summary()
+    if summary.get("config_hash") != config_hash(config):
         raise ConfigError(f"{run.root}: train_summary.json belongs to another configuration")
     return run, config, summary
 

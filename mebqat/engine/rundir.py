@@ -1,13 +1,15 @@
 """A job's directory: resolved config, checkpoints, log, training history, metrics (SPEC §6).
 
 Every file is written to a temporary name and renamed into place, so a killed job never leaves a
-half-written checkpoint or metrics file behind.
+half-written checkpoint or metrics file behind; the temporary files a kill leaves are removed when the
+same job starts again. Everything read back is checked, and a damaged file is one error that names it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any, Mapping
@@ -15,13 +17,23 @@ from typing import Any, Mapping
 import torch
 import yaml
 
-from ..atomic import atomic_write
-from ..core.config import ConfigError
+from ..atomic import atomic_write, is_temporary
+from ..core.config import ConfigError, validate_config
+from ..core.files import read_json, read_json_lines, read_yaml
 from ..core.hashing import config_hash
+
+CHECKPOINT_FORMAT = 2
+"""2: the engine's own optimizer and schedule state (engine/optim.py)."""
 
 
 def write_json(path: Path, data: Any) -> None:
-    atomic_write(path, lambda f: f.write((json.dumps(data, indent=2, sort_keys=False) + "\n").encode()))
+    atomic_write(path, lambda f: f.write((json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n").encode()))
+
+
+def _history_problem(record: Any) -> str | None:
+    if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+        return "a history record needs an integer 'epoch'"
+    return None
 
 
 class RunDir:
@@ -41,33 +53,78 @@ class RunDir:
             raise ValueError(f"checkpoint must be 'best' or 'last', got {which!r}")
         return self.best if which == "best" else self.last
 
+    def check_writable(self) -> None:
+        """Refuse, before anything is written, an output that is a file or a place that cannot be written."""
+        if self.root.exists() and not self.root.is_dir():
+            raise ConfigError(f"--out {self.root} is an existing file, not a directory: choose a directory")
+        existing = next((p for p in (self.root, *self.root.parents) if p.exists()), None)
+        if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+            raise ConfigError(f"--out {self.root}: {existing} is not writable (permission denied or a read-only "
+                              f"file system): choose another --out")
+
+    def existing_config(self) -> dict[str, Any] | None:
+        return self.read_config() if self.config.exists() else None
+
+    def is_stale(self, config: Mapping[str, Any]) -> bool:
+        existing = self.existing_config()
+        return existing is not None and config_hash(existing) != config_hash(config)
+
     def prepare(self, config: Mapping[str, Any], replace_stale: bool = False) -> None:
         """Create the directory and record the config. A directory that holds a run of another config is
-        refused, or (``replace_stale``) deleted first."""
-        if self.config.exists():
-            existing = yaml.safe_load(self.config.read_text())
-            if config_hash(existing) != config_hash(config):
-                if not replace_stale:
-                    raise ConfigError(f"{self.root} holds a run of another configuration (hash "
-                                      f"{config_hash(existing)} ≠ {config_hash(config)}); use a new --out "
-                                      f"directory, or --replace-stale to delete it")
-                shutil.rmtree(self.root)
+        refused, or (``replace_stale``) deleted first. Temporary files of writes a kill interrupted are
+        removed."""
+        self.check_writable()
+        if self.is_stale(config):
+            if not replace_stale:
+                raise ConfigError(f"{self.root} holds a run of another configuration (hash "
+                                  f"{config_hash(self.existing_config())} ≠ {config_hash(config)}); use a new --out "
+                                  f"directory, or --replace-stale to delete it")
+            shutil.rmtree(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.remove_leftovers()
         atomic_write(self.config, lambda f: f.write(yaml.safe_dump(dict(config), sort_keys=False).encode()))
+
+    def remove_leftovers(self) -> list[Path]:
+        """Delete the temporary files interrupted writes left here (never read as data)."""
+        found = [p for folder in (self.root, self.root / "checkpoints") if folder.is_dir()
+                 for p in folder.iterdir() if p.is_file() and is_temporary(p)]
+        for path in found:
+            path.unlink(missing_ok=True)
+        return found
 
     def read_config(self) -> dict[str, Any]:
         if not self.config.exists():
-            raise FileNotFoundError(f"{self.root} is not a run directory (no config.yaml)")
-        return yaml.safe_load(self.config.read_text())
+            raise ConfigError(f"{self.root} is not a run directory (no config.yaml): give the --out of a "
+                              f"`mebqat train`")
+        config = read_yaml(self.config, "run configuration")
+        if "job" not in config:
+            raise ConfigError(f"run configuration {self.config} is not a resolved job configuration (no 'job' "
+                              f"section): was it edited? Re-run the job into a new directory")
+        try:
+            validate_config(config)
+        except ValueError as err:
+            raise ConfigError(f"run configuration {self.config}: {err}") from None
+        return config
+
+    def read_summary(self) -> dict[str, Any]:
+        return read_json(self.summary, "training summary")
 
     def save_checkpoint(self, path: Path, state: Mapping[str, Any]) -> None:
-        atomic_write(path, lambda f: torch.save(dict(state), f))
+        atomic_write(path, lambda f: torch.save({"format": CHECKPOINT_FORMAT, **state}, f))
 
     def load_checkpoint(self, path: Path, config: Mapping[str, Any]) -> dict[str, Any]:
+        if not path.is_file():
+            raise ConfigError(f"checkpoint {path} does not exist: the training did not reach it")
         try:
             state = torch.load(path, map_location="cpu", weights_only=False)
         except Exception as err:  # a truncated or foreign file
-            raise ConfigError(f"cannot read checkpoint {path}: {err}") from None
+            raise ConfigError(f"checkpoint {path} cannot be read ({type(err).__name__}: "
+                              f"{' '.join(str(err).split())[:200]}): it is damaged; delete it (training resumes "
+                              f"from scratch) or re-run with --replace-stale") from None
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise ConfigError(f"checkpoint {path} was written by another version of mebqat (format "
+                              f"{state.get('format') if isinstance(state, dict) else '?'}, expected "
+                              f"{CHECKPOINT_FORMAT}): re-run the job with --replace-stale")
         if state.get("config_hash") != config_hash(config):
             raise ConfigError(f"checkpoint {path} was written by another configuration "
                               f"({state.get('config_hash')} ≠ {config_hash(config)})")
@@ -75,12 +132,12 @@ class RunDir:
 
     def append_history(self, record: Mapping[str, Any]) -> None:
         with open(self.history, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
+            handle.write(json.dumps(record, allow_nan=False) + "\n")
 
     def read_history(self) -> list[dict[str, Any]]:
         if not self.history.exists():
             return []
-        return [json.loads(line) for line in self.history.read_text().splitlines() if line.strip()]
+        return read_json_lines(self.history, "training history", _history_problem)
 
     def truncate_history(self, epochs: int) -> None:
         """Drop history records of epochs after the checkpoint a resumed run restarts from."""

@@ -9,15 +9,22 @@ import numpy as np
 import torch
 
 from ..core.seeds import derived_seed  # noqa: F401  (re-exported: the engine's seeding helpers in one place)
+from ..methods.base import DivergenceError  # noqa: F401  (the engine raises it too)
 
 
 def select_device(name: str | None = None) -> torch.device:
     """``None``/"auto": CUDA when available, else CPU."""
     if name in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name!r} is not a device: use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} was asked for, but CUDA is not available here")
+        raise ValueError(f"--device {name}: CUDA is not available on this machine: use --device cpu (or auto)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s): use "
+                         f"cuda:0 … cuda:{torch.cuda.device_count() - 1}")
     return device
 
 
@@ -41,6 +48,3 @@ def set_rng_state(state: dict[str, Any]) -> None:
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
-
-class DivergenceError(RuntimeError):
-    """A NaN or infinite loss: the job stops and writes no metrics."""

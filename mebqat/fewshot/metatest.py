@@ -48,14 +48,21 @@ def maml_episode_accuracy(model: nn.Module, params: ParamDict, buffers: ParamDic
     adapted = sgd_adapt(model, params, buffers, episode.support_x, episode.support_y, task, inner)
     with torch.no_grad():
         logits = call(model, adapted, buffers, episode.query_x, task)
-    return cross_entropy_and_accuracy(logits, episode.query_y)[1]
+    return finite_or_nan(cross_entropy_and_accuracy(logits, episode.query_y)[1], logits)
 
 
 def pn_episode_accuracy(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, task: Any,
                         ways: int) -> torch.Tensor:
     """Query accuracy of the prototype classifier (official §5.3); call it with the model in eval mode."""
     with torch.no_grad():
-        return episode_objective(model, params, buffers, episode, task, ways)[1]
+        loss, accuracy = episode_objective(model, params, buffers, episode, task, ways)
+    return finite_or_nan(accuracy, loss)
+
+
+def finite_or_nan(accuracy: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
+    """The accuracy, or NaN when the outputs it came from are not finite (an arg-max of NaN logits would
+    look like a real accuracy); vmap-safe, so the caller checks once after the whole meta-test."""
+    return torch.where(torch.isfinite(outputs).all(), accuracy, torch.full_like(accuracy, float("nan")))
 
 
 def _batches(episodes: Episode | Iterable[Episode]) -> list[Episode]:

@@ -27,6 +27,10 @@ from ..core.tasks import BitwidthTask, TaskSampler, parse_bits_list
 FP_TASK = BitwidthTask(None, None)
 
 
+class DivergenceError(RuntimeError):
+    """A NaN or infinite loss, parameter or output: the job stops and writes no metrics."""
+
+
 @dataclass
 class Evaluation:
     """A method's evaluation at the tested bitwidths: one summary row per task and the per-item outcome
@@ -153,5 +157,5 @@ def random_validation_tasks(family: str, count: int, seed: int, epoch: int, stre
     return [sampler.draw() for _ in range(count)]
 
 
-__all__ = ["Evaluation", "FP_TASK", "Method", "clamp_gradients_", "create_method", "parse_bits_list",
+__all__ = ["DivergenceError", "Evaluation", "FP_TASK", "Method", "clamp_gradients_", "create_method", "parse_bits_list",
            "random_validation_tasks"]

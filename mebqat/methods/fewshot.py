@@ -25,7 +25,7 @@ from ..fewshot.boot import boot_activation_steps, boot_weight_steps, weight_step
 from ..fewshot.functional import ParamDict, module_mode
 from ..models import build, parameter_kinds
 from ..quant import calibrate_activation_steps, task_tensor
-from .base import FP_TASK, Evaluation, Method, random_validation_tasks
+from .base import FP_TASK, DivergenceError, Evaluation, Method, random_validation_tasks
 
 MEBQAT_BASE_TASK = BitwidthTask(2, 2)
 """The authors build every MEBQAT base network at (2,2): weight steps boot at 2 bits, and activation
@@ -161,6 +161,9 @@ class FewShotMethod(Method):
                 accuracies = vmap(one, chunk_size=data.episode_chunk)(episodes, codes)
             else:
                 accuracies = torch.stack([one(Episode(*(f[i] for f in episodes)), t) for i, t in enumerate(tasks)])
+        if not bool(torch.isfinite(accuracies).all()):
+            raise DivergenceError(f"the model's outputs are not finite at validation (epoch {epoch}): it diverged; "
+                                  f"no metrics are written")
         return mean_ci95(accuracies)[0]
 
     def untrained_steps(self, model: nn.Module, params: ParamDict) -> Callable | None:
@@ -196,6 +199,10 @@ class FewShotMethod(Method):
         params, buffers = model_state(model)
         prepare = self.untrained_steps(model, params)
         accuracies = self.meta_test(model, params, buffers, data.test_batches(), tasks, prepare)
+        broken = [str(t) for t, row in zip(tasks, accuracies) if not bool(torch.isfinite(row).all())]
+        if broken:
+            raise DivergenceError(f"the model's outputs are not finite at {', '.join(broken)}: it diverged; no "
+                                  f"metrics are written")
         rows = [mean_ci95(row) for row in accuracies]
         test = data.test_tasks
         return Evaluation(tasks=list(tasks), accuracy=[r[0] for r in rows], ci95=[r[1] for r in rows],

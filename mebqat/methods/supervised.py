@@ -16,7 +16,7 @@ from torch import nn
 from ..core.config import deep_merge
 from ..core.tasks import BitwidthTask
 from ..models import build
-from .base import Evaluation, Method
+from .base import DivergenceError, Evaluation, Method
 
 
 def summarise_accuracy(correct: Sequence[torch.Tensor], per_batch: bool) -> tuple[float, float, int]:
@@ -55,8 +55,19 @@ class SupervisedMethod(Method):
     @torch.no_grad()
     def _correct(self, model: nn.Module, batches: Sequence[tuple[torch.Tensor, ...]],
                  tasks: Sequence[BitwidthTask]) -> list[torch.Tensor]:
+        """Per batch, which images the model classifies right; non-finite outputs stop the job (an arg-max
+        of NaN logits would look like a real accuracy)."""
         model.eval()
-        return [(model(x, task).argmax(-1) == y) for (x, y, *_), task in zip(batches, tasks)]
+        correct, finite = [], []
+        for (x, y, *_), task in zip(batches, tasks):
+            logits = model(x, task)
+            finite.append(torch.isfinite(logits).all())
+            correct.append(logits.argmax(-1) == y)
+        if finite and not bool(torch.stack(finite).all()):
+            bad = [str(t) for t, f in zip(tasks, torch.stack(finite).tolist()) if not f]
+            raise DivergenceError(f"the model's outputs are not finite at {', '.join(dict.fromkeys(bad))}: it "
+                                  f"diverged; no metrics are written")
+        return correct
 
     def validate(self, model: nn.Module, data: Any, epoch: int) -> float:
         batches = data.selection_batches(epoch)

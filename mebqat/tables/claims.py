@@ -113,9 +113,11 @@ def load_claims(path: str | Path = CLAIMS_FILE) -> list[Claim]:
 
 @dataclass
 class Cell:
-    """One method's outcome at one row of a setup: the per-item values (%), aligned by item id."""
+    """One method's outcome at one row of a setup: the per-item values (%), aligned by item id; ``items``
+    names the item set (the fixed test tasks' fingerprint, or the test images)."""
     ids: np.ndarray
     values: np.ndarray
+    items: str = "test images"
 
 
 @dataclass
@@ -124,8 +126,8 @@ class Outcomes:
     frame: pd.DataFrame
     _loaded: dict[str, Any] = field(default_factory=dict)
 
-    def _items(self, metrics_path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """(row labels, per-item values in %, item ids) of one job, or None if it stored none."""
+    def _items(self, metrics_path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str] | None:
+        """(row labels, per-item values in %, item ids, item set) of one job, or None if it stored none."""
         if metrics_path not in self._loaded:
             folder = Path(metrics_path).parent
             found = None
@@ -136,7 +138,8 @@ class Outcomes:
                         with np.load(file, allow_pickle=False) as npz:
                             values = npz[key].astype(np.float64) * 100
                             ids = npz["image_ids"] if "image_ids" in npz.files else np.arange(values.shape[1])
-                            found = (np.array([str(b) for b in npz["bits"]]), values, np.asarray(ids))
+                            items = f"test tasks {npz['fingerprint']}" if "fingerprint" in npz.files else "test images"
+                            found = (np.array([str(b) for b in npz["bits"]]), values, np.asarray(ids), items)
                     except (OSError, ValueError, KeyError) as err:
                         raise MetricsError(f"{file}: not a readable per-item file ({err}); re-run the job's "
                                            f"evaluation (`mebqat evaluate {folder}`)") from None
@@ -160,18 +163,18 @@ class Outcomes:
             items = self._items(path)
             if items is None:
                 continue
-            labels, values, ids = items
+            labels, values, ids, item_set = items
             label = f"({row[0]},{row[1]})"
             if label in labels:
                 order = np.argsort(ids)
-                per_seed.append((ids[order], values[list(labels).index(label)][order]))
+                per_seed.append((ids[order], values[list(labels).index(label)][order], item_set))
         if not per_seed:
             return None
-        ids = per_seed[0][0]
-        if any(not np.array_equal(ids, other) for other, _ in per_seed[1:]):
+        ids, _, item_set = per_seed[0]
+        if any(not np.array_equal(ids, other) or other_set != item_set for other, _, other_set in per_seed[1:]):
             raise MetricsError(f"the seeds of {setup}/{method} at ({row[0]},{row[1]}) were evaluated on different "
                                f"test items; they cannot be paired")
-        return Cell(ids, np.mean([values for _, values in per_seed], axis=0))
+        return Cell(ids, np.mean([values for _, values, _ in per_seed], axis=0), item_set)
 
     def value(self, setup: str, method: str, column: str) -> float | None:
         mine = self.frame[(self.frame["setup"] == setup) & (self.frame["method"] == method)].drop_duplicates("path")
@@ -310,7 +313,7 @@ def check_setup(claim: Claim, table: str, layout: Any, outcomes: Outcomes, frame
             if b_cell is None:
                 missing.append(f"{layout.name}/{b_method} at ({b_row[0]},{b_row[1]})")
                 continue
-            if not np.array_equal(a_cell.ids, b_cell.ids):
+            if not np.array_equal(a_cell.ids, b_cell.ids) or a_cell.items != b_cell.items:
                 raise MetricsError(f"{layout.name}: {method} and {b_method} were evaluated on different test items "
                                    f"(another test set or seed); the claim {claim.id} cannot pair them")
             estimates[row] = (*mean_ci(a_cell.values - b_cell.values), len(a_cell.values))

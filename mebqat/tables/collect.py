@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import pandas as pd
 from scipy import stats
 
+from ..core.files import InputError, read_json
 from ..core.registry import METHODS
 from ..core.tasks import BitwidthTask
 from ..schemas import first_violation
@@ -63,9 +64,9 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     """One job's metrics.json as rows (one per evaluated bitwidth); a bad file is an error naming it."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise MetricsError(f"{path}: not a readable JSON file ({err})") from None
+        data = read_json(path, "metrics file")
+    except InputError as err:
+        raise MetricsError(str(err)) from None
     violation = first_violation(data, "metrics")
     if violation:
         raise MetricsError(f"{path}: does not match the metrics schema {violation}")

@@ -7,13 +7,11 @@ that ``config.yaml`` holds (same config hash), so a stale result is never logged
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from ..core.files import InputError, read_json, read_json_lines, read_yaml
 from ..schemas import first_violation
 from .uri import TrackingError
 
@@ -33,26 +31,24 @@ class FinishedRun:
     artifacts: tuple[Path, ...]
 
 
-def _load(path: Path, parse: Any) -> Any:
+def _load(path: Path, read: Any, what: str) -> Any:
     try:
-        return parse(path.read_text())
-    except (ValueError, yaml.YAMLError) as err:  # json.JSONDecodeError is a ValueError
-        raise TrackingError(f"{path} is not readable ({type(err).__name__}: {err})") from None
+        return read(path, what)
+    except InputError as err:
+        raise TrackingError(str(err)) from None
+
+
+def _history_problem(record: Any) -> str | None:
+    if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+        return "a history record needs an integer 'epoch'"
+    return None
 
 
 def _history(path: Path) -> list[dict[str, Any]]:
-    records = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError as err:
-            raise TrackingError(f"{path} line {number} is not JSON ({err})") from None
-        if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
-            raise TrackingError(f"{path} line {number}: a history record needs an integer 'epoch'")
-        records.append(record)
-    return records
+    try:
+        return read_json_lines(path, "training history", _history_problem)
+    except InputError as err:
+        raise TrackingError(str(err)) from None
 
 
 def read_finished_run(run_dir: str | Path) -> FinishedRun:
@@ -70,10 +66,10 @@ def read_finished_run(run_dir: str | Path) -> FinishedRun:
     for name in REQUIRED:
         if not (root / name).exists():
             raise TrackingError(f"{root} has metrics.json but no {name}; nothing was logged")
-    config = _load(root / "config.yaml", yaml.safe_load)
-    metrics = _load(root / "metrics.json", json.loads)
-    summary = _load(root / "train_summary.json", json.loads)
-    if not isinstance(config, dict) or not isinstance(config.get("job"), dict):
+    config = _load(root / "config.yaml", read_yaml, "run configuration")
+    metrics = _load(root / "metrics.json", read_json, "metrics file")
+    summary = _load(root / "train_summary.json", read_json, "training summary")
+    if not isinstance(config.get("job"), dict):
         raise TrackingError(f"{root / 'config.yaml'} is not a resolved job configuration (no 'job' section)")
     violation = first_violation(metrics, "metrics")
     if violation:

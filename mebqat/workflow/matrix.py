@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-import yaml
-
 from ..core.config import ConfigError, find_setup, resolve_job
+from ..core.files import read_yaml
 from ..core.fidelity import SWITCHES
 from ..core.hashing import config_hash
 from ..core.tasks import BitwidthTask
@@ -38,11 +37,11 @@ def task_label(task: BitwidthTask) -> str:
 
 
 def load_matrix(path: str) -> dict[str, Any]:
-    with open(path) as handle:
-        matrix = yaml.safe_load(handle)
-    if not isinstance(matrix, dict):
-        raise ConfigError(f"{path}: the table matrix must be a mapping of tables")
+    matrix = read_yaml(path, "table matrix")
     for table, entry in matrix.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("setups"), list):
+            raise ConfigError(f"{path}: {table} must be a mapping with a list of setups, e.g. "
+                              f"{{setups: [svhn_cnn8], one_model_per_bitwidth: {{qat: all}}}}")
         unknown = set(entry) - {"setups", "one_model_per_bitwidth"}
         if unknown:
             raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)} under {table}")
