@@ -19,8 +19,15 @@ COMMANDS: list[ModuleType] = [run, train, evaluate, data, describe, tables, trac
 EXIT_ERROR, EXIT_INTERNAL, EXIT_STOPPED = 2, 1, 130
 
 
+class Parser(argparse.ArgumentParser):
+    """A refused flag is one line that names it and where the help is, not the usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mebqat", description="MEBQAT reproduction harness (arXiv 2207.10188).")
+    parser = Parser(prog="mebqat", description="MEBQAT reproduction harness (arXiv 2207.10188).")
     parser.add_argument("--version", action="version", version=f"mebqat {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .jobspec import positive_int
+
 NAME = "data"
 HELP = "datasets: list, build a stand-in or check a real dataset, preview samples as a PNG"
 
@@ -58,8 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     preview.add_argument("--split", default="train", help="split to show (default: train)")
     _add_root(preview)
     preview.add_argument("--out", type=Path, help="PNG path (default: <name>-<split>.png)")
-    preview.add_argument("--rows", type=int, default=10, help="classes to show (default 10)")
-    preview.add_argument("--cols", type=int, default=10, help="samples per class (default 10)")
+    preview.add_argument("--rows", type=positive_int, default=10, help="classes to show (default 10)")
+    preview.add_argument("--cols", type=positive_int, default=10, help="samples per class (default 10)")
     preview.add_argument("--seed", type=int, default=0, help="stand-in build seed (default 0)")
     preview.add_argument("--input-shape", type=int, nargs=3, metavar=("C", "H", "W"),
                          help="digits: the input shape (e.g. 3 40 40 for SVHN's place)")

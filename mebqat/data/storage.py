@@ -8,9 +8,9 @@ import contextlib
 import hashlib
 import io
 import json
-import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 import zipfile
@@ -103,7 +103,7 @@ def cached_arrays(path: Path, build: Callable[[], tuple[dict[str, Any], dict[str
                 return meta, arrays, None
             raise CacheCorruptError(f"{path} {problem}")
         except CacheCorruptError as err:
-            logging.getLogger("mebqat.data").warning(f"{err}; rebuilding it")
+            print(f"mebqat: {err}; rebuilding it", file=sys.stderr)
             path.unlink(missing_ok=True)
     started = time.perf_counter()
     meta, arrays = build()

@@ -58,6 +58,9 @@ class RunDir:
         if self.root.exists() and not self.root.is_dir():
             raise ConfigError(f"--out {self.root} is an existing file, not a directory: choose a directory")
         existing = next((p for p in (self.root, *self.root.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise ConfigError(f"--out {self.root}: {existing} is a file, not a directory: choose an --out whose "
+                              f"parents are directories")
         if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
             raise ConfigError(f"--out {self.root}: {existing} is not writable (permission denied or a read-only "
                               f"file system): choose another --out")

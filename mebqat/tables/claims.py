@@ -13,6 +13,7 @@ never compared.
 from __future__ import annotations
 
 import math
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -140,7 +141,7 @@ class Outcomes:
                             ids = npz["image_ids"] if "image_ids" in npz.files else np.arange(values.shape[1])
                             items = f"test tasks {npz['fingerprint']}" if "fingerprint" in npz.files else "test images"
                             found = (np.array([str(b) for b in npz["bits"]]), values, np.asarray(ids), items)
-                    except (OSError, ValueError, KeyError) as err:
+                    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
                         raise MetricsError(f"{file}: not a readable per-item file ({err}); re-run the job's "
                                            f"evaluation (`mebqat evaluate {folder}`)") from None
             self._loaded[metrics_path] = found
