@@ -11,7 +11,7 @@ import jsonschema
 import numpy as np
 import yaml
 
-from mebqat.schemas import validator
+from mebqat.core.schemas import validator
 from mebqat.core.config import RESOURCES
 from mebqat.methods import get_method
 from mebqat.quant import bitwidth_candidates

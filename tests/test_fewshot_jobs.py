@@ -18,7 +18,7 @@ import pytest
 import torch
 import yaml
 
-from mebqat.schemas import validator
+from mebqat.core.schemas import validator
 from mebqat.core.config import RESOURCES, resolve_job
 from mebqat.data import Episode, stack_episodes
 from mebqat.engine.data import FewShotData

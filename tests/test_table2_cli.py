@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 import yaml
 
-from mebqat.schemas import validator
+from mebqat.core.schemas import validator
 from mebqat.core.config import RESOURCES
 
 SCRIPT = str(Path(sys.executable).parent / "mebqat")

@@ -16,7 +16,7 @@ import jsonschema
 import numpy as np
 import yaml
 
-from mebqat.schemas import validator
+from mebqat.core.schemas import validator
 from mebqat.core.config import RESOURCES, resolve_job
 from mebqat.core.hashing import config_hash
 

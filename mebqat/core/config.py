@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from ..schemas import first_violation
+from .schemas import first_violation
 from .files import InputError, read_yaml
 from .fidelity import DEFAULT_PRESET, resolve_switches
 from .registry import METHODS, MethodInfo

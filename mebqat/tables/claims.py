@@ -25,7 +25,7 @@ import yaml
 from ..core.config import RESOURCES
 from ..core.registry import METHODS
 from ..core.tasks import bitwidth_candidates
-from ..schemas import first_violation
+from ..core.schemas import first_violation
 from .collect import MetricsError
 from .layout import bits_rank, is_dedicated, table_setups
 from .paper import paper_accuracies

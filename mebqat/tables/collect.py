@@ -20,7 +20,7 @@ from scipy import stats
 from ..core.files import InputError, read_json
 from ..core.registry import METHODS
 from ..core.tasks import BitwidthTask
-from ..schemas import first_violation
+from ..core.schemas import first_violation
 from .layout import bits_label, find_layout, is_dedicated, normalize_table
 
 METRICS_NAME = "metrics.json"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.files import InputError, read_json, read_json_lines, read_yaml
-from ..schemas import first_violation
+from ..core.schemas import first_violation
 from .uri import TrackingError
 
 REQUIRED = ("config.yaml", "history.jsonl", "train_summary.json")

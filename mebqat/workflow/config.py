@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 import jsonschema
 
-from ..schemas import load_schema, non_finite
+from ..core.schemas import load_schema, non_finite
 
 
 class WorkflowConfigError(ValueError):

@@ -17,15 +17,15 @@ from typing import Any, Callable
 import jsonschema
 import yaml
 
-SCHEMAS = Path(__file__).resolve().parent / "resources" / "schemas"
+from .fidelity import PRESETS
+from .registry import DATASETS, METHODS, MODELS, QUANTIZERS, ensure_loaded, revision
+from .scales import scale_names
+
+SCHEMAS = Path(__file__).resolve().parent.parent / "resources" / "schemas"
 REGISTRY_KEY = "x-registry"
 
 
 def _registry_names() -> dict[str, Callable[[], list[str]]]:
-    from .core.fidelity import PRESETS
-    from .core.registry import DATASETS, METHODS, MODELS, QUANTIZERS
-    from .core.scales import scale_names
-
     return {"scales": scale_names, "fidelities": lambda: list(PRESETS), "quantizers": QUANTIZERS.names,
             "models": MODELS.names, "methods": METHODS.names, "datasets": DATASETS.names}
 
@@ -56,8 +56,6 @@ def _validator(name: str, revision: int) -> jsonschema.Draft202012Validator:
 
 
 def validator(name: str) -> jsonschema.Draft202012Validator:
-    from .core.registry import ensure_loaded, revision
-
     ensure_loaded()
     return _validator(name, revision())
 
