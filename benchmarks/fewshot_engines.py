@@ -1,193 +1,173 @@
-"""Sequential vs batched (vmap) few-shot engines: wall time of one meta-update and of a meta-test.
+"""Tables 4/5: one meta-update and the meta-test, by engine, beside the per-task reference loop.
 
-    .venv/bin/python benchmarks/fewshot_engines.py                      # Omniglot-shaped, 100 test episodes
-    .venv/bin/python benchmarks/fewshot_engines.py --episodes 600 --mini --pn
+    python benchmarks/fewshot_engines.py [--device cpu|cuda] [--scale paper|mini|smoke] [--repeats 3]
+        [--episodes 600] [--setups maml_omniglot_20w1s pn_omniglot_20w5s ...] [--no-metatest]
 
-Sizes follow official-mebqat.md §4.3–§4.5, §5.2 and §7:
-* MEBQAT-MAML meta-update, Omniglot-shaped: 20-way 1-shot, 15 queries, meta-batch 16, 5 inner SGD steps
-  at lr 0.1, one random task from the 73 LSQ candidates per episode, then the aggregation (÷B, steps ÷
-  users, clamp ±10). ``--mini``: MiniImageNet-shaped 5-way 1-shot, 15 queries, meta-batch 4, lr 0.01.
-* Meta-test of one model: N episodes × the 9 uniform bitwidths, fine-tuning 5 steps (Omniglot) or 10
-  (MiniImageNet), then query inference.
-* ``--pn``: one MEBQAT-PN update, 4 tasks on one 60-way 5-shot 5-query Omniglot-shaped episode.
+For each setup, the MEBQAT variant of its family (MEBQAT-MAML: a bitwidth task per episode of the
+meta-batch, 5 inner SGD steps; MEBQAT-PN: 4 tasks sharing one higher-way episode) at the scale's episode
+shapes and network widths, on random images:
 
-Images are random (timing does not depend on content). All engines run in this one process and take turns
-(per repeat of a meta-update, per block of meta-test episodes), so that on a shared machine they meet the
-same load; wall and process-CPU seconds are both reported, with sequential/batched ratios of each.
+* one meta-update by our sequential engine, our batched engine (``vmap`` over episodes or tasks) and the
+  reference loop of ``reference_loops.py`` (a fresh network copy per episode/task, as the authors' release);
+* the meta-test of one model: ``--episodes`` episodes × the 9 tested bitwidths (MAML: fine-tuning on each
+  support set first), by the same three.
+
+The candidates take turns; prints median times, ratios and on a GPU the peak memory.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
-from mebqat.data import Episode
-from mebqat.fewshot import (InnerLoop, adapt_set, aggregate_meta_gradients, fomaml_batched, fomaml_sequential,
-                            maml_metatest_batched, maml_metatest_sequential, model_state, pn_batched, pn_sequential,
-                            task_usage)
-from mebqat.models import build, parameter_kinds
-from mebqat.quant import TaskSampler, calibrate_activation_steps, uniform_tasks
+from common import (SyntheticEpisodes, add_device_arguments, dataset_info, describe_device, job_config, median,
+                    mebibytes, peak_memory, print_table, random_episodes, ratio, seconds, setup_device, take_turns)
+from mebqat.core.config import evaluation_tasks, load_table_setups
+from mebqat.core.counters import PassCounter
+from mebqat.fewshot import model_state
+from mebqat.methods import create_method
+import reference_loops
+
+MEBQAT_OF = {"table4": "mebqat_maml", "table5": "mebqat_pn"}
+ADAPTED_KINDS = {"weight", "bias"}  # the authors' inner loops and fine-tuning (official §2.3, §4.3)
 
 
-@dataclass(frozen=True)
-class Setup:
-    dataset: str
-    shape: tuple[int, int, int]
-    ways: int
-    shots: int
-    queries: int
-    meta_batch: int
-    inner_lr: float
-    inner_steps: int
-    test_steps: int
+def fewshot_setups() -> list[tuple[str, str]]:
+    """(table, setup) of every few-shot setup."""
+    return [(table, setup) for table in MEBQAT_OF for setup in load_table_setups(table)["setups"]]
 
 
-OMNIGLOT = Setup("omniglot", (1, 28, 28), ways=20, shots=1, queries=15, meta_batch=16, inner_lr=0.1, inner_steps=5,
-                 test_steps=5)
-MINI = Setup("miniimagenet", (3, 84, 84), ways=5, shots=1, queries=15, meta_batch=4, inner_lr=0.01, inner_steps=5,
-             test_steps=10)
+def _model(config: dict[str, Any], device: torch.device, engine: str, seed: int = 0):
+    runner = create_method(config)
+    runner.batched = engine == "batched"
+    torch.manual_seed(seed)
+    model = runner.build_model(None).to(device)
+    runner.initialise(model, SyntheticEpisodes(config, device), device)
+    return runner, model
 
 
-def random_episodes(count: int, ways: int, shots: int, queries: int, shape: tuple[int, ...], seed: int) -> Episode:
-    gen = torch.Generator().manual_seed(seed)
-    labels = torch.stack([torch.randperm(ways, generator=gen) for _ in range(count)])
-    return Episode(torch.rand(count, ways * shots, *shape, generator=gen), labels.repeat_interleave(shots, 1),
-                   torch.rand(count, ways * queries, *shape, generator=gen), labels.repeat_interleave(queries, 1))
+def _builder(runner) -> Callable[[], torch.nn.Module]:
+    return lambda: runner.build_model(None)
 
 
-Engine = Callable[[int], object]
-"""One run of an engine in round r (a repeat, or a block of meta-test episodes)."""
+def _adapt(model: torch.nn.Module, runner) -> set[str]:
+    return {name for name, kind in runner.kinds(model).items() if kind in ADAPTED_KINDS}
 
 
-def interleaved(engines: dict[str, Engine], rounds: int) -> dict[str, list[tuple[float, float]]]:
-    """Run every engine once per round, taking turns, so that all of them meet the same machine load over
-    time; (wall, process CPU) seconds per engine and round."""
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name in engines}
-    for r in range(rounds):
-        for name, engine in engines.items():
-            wall, cpu = time.perf_counter(), time.process_time()
-            engine(r)
-            times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
-    return times
+def update_candidates(table: str, setup: str, scale: str, device: torch.device,
+                      method: str | None = None) -> tuple[dict[str, Callable[[], Any]], dict[str, Any]]:
+    method = method or MEBQAT_OF[table]
+    config = job_config(setup, method, scale, "sequential")
+    data, train = config["data"], config["train"]
+    ways, queries = data["train_ways"] or data["ways"], data["train_queries"] or data["queries"]
+    episodes = random_episodes(train["meta_batch"], ways, data["shots"], queries,
+                               tuple(dataset_info(config).input_shape), device)
+    candidates: dict[str, Callable[[], Any]] = {}
+    for engine in ("sequential", "batched"):
+        runner, model = _model(job_config(setup, method, scale, engine), device, engine)
+
+        def update(runner=runner, model=model) -> None:
+            model.zero_grad(set_to_none=True)
+            runner.update(model, episodes, PassCounter())
+
+        candidates[engine] = update
+    runner, base = _model(config, device, "sequential")
+    build = _builder(runner)
+    if table == "table4":
+        adapt = _adapt(base, runner)
+        candidates["reference"] = lambda: reference_loops.maml_update(
+            build, base, episodes, runner.step_tasks(train["meta_batch"]), adapt, train["inner_lr"],
+            train["inner_steps"])
+    else:
+        one = reference_loops._episode(episodes, 0)
+        candidates["reference"] = lambda: reference_loops.pn_update(build, base, one,
+                                                                    runner.step_tasks(runner.tasks_per_step()), ways)
+    return candidates, config
 
 
-def report(label: str, times: dict[str, list[tuple[float, float]]], combine: Callable[[list[float]], float]) -> None:
-    """One line per engine: combined wall and CPU seconds, and sequential/batched ratios of both."""
-    combined = {name: (combine([w for w, _ in values]), combine([c for _, c in values]))
-                for name, values in times.items()}
-    base_wall, base_cpu = combined["sequential"]
-    print(f"\n{label}", flush=True)
-    for name, (wall, cpu) in combined.items():
-        ratio = "" if name == "sequential" else \
-            f"   sequential/batched: wall {base_wall / wall:5.2f}, CPU {base_cpu / cpu:5.2f}"
-        print(f"  {name:<28} wall {wall:8.2f} s  CPU {cpu:8.2f} s{ratio}", flush=True)
+def metatest_candidates(table: str, setup: str, scale: str, episodes: int, device: torch.device,
+                        method: str | None = None, reference: bool = True) -> dict[str, Callable[[], Any]]:
+    method = method or MEBQAT_OF[table]
+    config = job_config(setup, method, scale, "sequential")
+    data, evaluate = config["data"], config["evaluate"]
+    tasks = evaluation_tasks(config, None)
+    test = random_episodes(episodes, data["ways"], data["shots"], data["queries"],
+                           tuple(dataset_info(config).input_shape), device, seed=1)
+    chunk = evaluate["episode_chunk"]
+    batches = [type(test)(*(f[i:i + chunk] for f in test)) for i in range(0, episodes, chunk)]
+    candidates: dict[str, Callable[[], Any]] = {}
+    for engine in ("sequential", "batched"):
+        runner, model = _model(job_config(setup, method, scale, engine), device, engine)
+
+        def metatest(runner=runner, model=model) -> None:
+            params, buffers = model_state(model)
+            with torch.no_grad() if table == "table5" else torch.enable_grad():
+                runner.meta_test(model, params, buffers, batches, tasks, runner.untrained_steps(model, params))
+
+        candidates[engine] = metatest
+    if reference:
+        runner, base = _model(config, device, "sequential")
+        build = _builder(runner)
+        if table == "table4":
+            adapt = _adapt(base, runner)
+            candidates["reference"] = lambda: reference_loops.maml_metatest(
+                build, base, test, tasks, adapt, evaluate["finetune_lr"], evaluate["finetune_steps"])
+        else:
+            candidates["reference"] = lambda: reference_loops.pn_metatest(build, base, test, tasks, data["ways"])
+    return candidates
 
 
-def compare_repeats(label: str, engines: dict[str, Callable[[], object]], repeats: int) -> None:
-    """A warm-up round, then ``repeats`` interleaved rounds; medians."""
-    calls = {name: (lambda r, fn=fn: fn()) for name, fn in engines.items()}
-    interleaved(calls, 1)
-    report(f"{label} (median of {repeats})", interleaved(calls, repeats), statistics.median)
+def measure(table: str, setup: str, scale: str, repeats: int, device: torch.device, episodes: int,
+            metatest: bool = True, reference_metatest: bool = True) -> list[dict[str, Any]]:
+    results = []
+    candidates, config = update_candidates(table, setup, scale, device)
+    memory = {name: peak_memory(device, run) for name, run in candidates.items()}
+    times = take_turns(candidates, repeats, device)
+    results.append({"setup": setup, "what": f"{config['job']['method']} meta-update (B = {config['train']['meta_batch']})",
+                    "time": {k: median(v) for k, v in times.items()}, "memory": memory})
+    if metatest:
+        candidates = metatest_candidates(table, setup, scale, episodes, device, reference=reference_metatest)
+        memory = {name: peak_memory(device, run) for name, run in candidates.items()}
+        times = take_turns(candidates, 1, device, warmup=0)
+        results.append({"setup": setup, "what": f"meta-test, {episodes} episodes × 9 bitwidths",
+                        "time": {k: median(v) for k, v in times.items()}, "memory": memory})
+    return results
 
 
-def maml_model(setup: Setup, support: torch.Tensor) -> torch.nn.Module:
-    model = build("maml_convnet", dataset=setup.dataset, ways=setup.ways)
-    calibrate_activation_steps(model, support, (2, 2))
-    return model
-
-
-def bench_meta_update(setup: Setup, chunks: list[int | None], repeats: int, seed: int) -> None:
-    episodes = random_episodes(setup.meta_batch, setup.ways, setup.shots, setup.queries, setup.shape, seed)
-    model = maml_model(setup, episodes.support_x[0])
-    params, buffers = model_state(model)
-    kinds = parameter_kinds(model)
-    tasks = TaskSampler("lsq", tasks_per_step=setup.meta_batch, seed=seed).sample()
-    usage = task_usage(model, tasks)
-    inner = InnerLoop(setup.inner_lr, setup.inner_steps, adapt_set(model))
-
-    def update(engine: Callable[..., object], **kw: object) -> Callable[[], object]:
-        def run() -> object:
-            result = engine(model, params, buffers, episodes, tasks, inner, **kw)
-            return aggregate_meta_gradients(result.grads, kinds, usage)
-        return run
-
-    engines = {"sequential": update(fomaml_sequential),
-               **{f"batched (chunk {c or 'all'})": update(fomaml_batched, chunk_size=c) for c in chunks}}
-    compare_repeats(f"MEBQAT-MAML meta-update, {setup.dataset}-shaped {setup.ways}-way {setup.shots}-shot, "
-                    f"{setup.queries} queries, meta-batch {setup.meta_batch}, {setup.inner_steps} inner steps",
-                    engines, repeats)
-
-
-def bench_meta_test(setup: Setup, n_episodes: int, episode_chunks: list[int], block: int, seed: int) -> None:
-    """The episodes in blocks of ``block``; per block every engine takes its turn; totals over blocks."""
-    episodes = random_episodes(n_episodes, setup.ways, setup.shots, setup.queries, setup.shape, seed)
-    model = maml_model(setup, episodes.support_x[0])
-    params, buffers = model_state(model)
-    tasks = uniform_tasks("lsq")
-    inner = InnerLoop(setup.inner_lr, setup.test_steps, adapt_set(model))
-    blocks = [Episode(*(f[start:start + block] for f in episodes)) for start in range(0, n_episodes, block)]
-    engines: dict[str, Engine] = {
-        "sequential": lambda r: maml_metatest_sequential(model, params, buffers, blocks[r], tasks, inner),
-        **{f"batched (episode chunk {c})":
-           (lambda r, c=c: maml_metatest_batched(model, params, buffers, blocks[r], tasks, inner, episode_chunk=c))
-           for c in episode_chunks}}
-    report(f"MAML meta-test, {setup.dataset}-shaped {setup.ways}-way {setup.shots}-shot: {n_episodes} episodes × "
-           f"{len(tasks)} bitwidths, {setup.test_steps} fine-tuning steps (totals over blocks of {block})",
-           interleaved(engines, len(blocks)), sum)
-
-
-def bench_pn_update(repeats: int, seed: int) -> None:
-    episode = Episode(*(f[0] for f in random_episodes(1, 60, 5, 5, OMNIGLOT.shape, seed)))
-    model = build("proto_convnet", dataset="omniglot")
-    calibrate_activation_steps(model, episode.support_x, (2, 2))
-    params, buffers = model_state(model)
-    kinds = parameter_kinds(model)
-    tasks = TaskSampler("lsq", tasks_per_step=4, seed=seed).sample()
-    usage = task_usage(model, tasks)
-
-    def update(engine: Callable[..., object]) -> Callable[[], object]:
-        return lambda: aggregate_meta_gradients(engine(model, params, buffers, episode, tasks).grads, kinds, usage)
-
-    compare_repeats("MEBQAT-PN update, omniglot-shaped 60-way 5-shot 5 queries, 4 bitwidth tasks",
-                    {"sequential": update(pn_sequential), "batched": update(pn_batched)}, repeats)
-
-
-def parse_chunks(text: str) -> list[int | None]:
-    return [None if part in ("all", "none") else int(part) for part in text.split(",")]
+def rows_of(results: list[dict[str, Any]], device: torch.device) -> tuple[list[str], list[list[str]]]:
+    header = ["setup", "what", "sequential", "batched", "per-task reference", "sequential ÷ batched",
+              "reference ÷ sequential", "reference ÷ batched"]
+    if device.type == "cuda":
+        header.append("peak memory (seq / batched / ref)")
+    rows = []
+    for r in results:
+        t = r["time"]
+        row = [r["setup"], r["what"], seconds(t.get("sequential")), seconds(t.get("batched")),
+               seconds(t.get("reference")), ratio(t.get("sequential"), t.get("batched")),
+               ratio(t.get("reference"), t.get("sequential")), ratio(t.get("reference"), t.get("batched"))]
+        if device.type == "cuda":
+            row.append(" / ".join(mebibytes(r["memory"].get(k)) for k in ("sequential", "batched", "reference")))
+        rows.append(row)
+    return header, rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--episodes", type=int, default=100, help="meta-test episodes (the paper: 600)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats of each engine")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--update-chunks", default="all,4,2", help="vmap chunk sizes for the meta-update")
-    parser.add_argument("--test-chunks", default="4,1", help="episode chunk sizes for the batched meta-test")
-    parser.add_argument("--block", type=int, default=4, help="meta-test episodes per interleaving round")
-    parser.add_argument("--mini", action="store_true", help="also the MiniImageNet-shaped setup")
-    parser.add_argument("--pn", action="store_true", help="also one MEBQAT-PN update")
-    parser.add_argument("--skip-test", action="store_true", help="only the meta-update(s)")
-    parser.add_argument("--skip-update", action="store_true", help="only the meta-test(s)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_device_arguments(parser)
+    parser.add_argument("--scale", default="paper", choices=["paper", "mini", "smoke"])
+    parser.add_argument("--repeats", type=int, default=3, help="timed meta-updates per engine")
+    parser.add_argument("--episodes", type=int, default=600, help="meta-test episodes (the paper: 600)")
+    parser.add_argument("--setups", nargs="+", default=None, help="default: every Table 4/5 setup")
+    parser.add_argument("--no-metatest", action="store_true", help="time the meta-updates only")
     args = parser.parse_args()
-
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, float32")
-    setups = [OMNIGLOT, MINI] if args.mini else [OMNIGLOT]
-    for setup in [] if args.skip_update else setups:
-        bench_meta_update(setup, parse_chunks(args.update_chunks), args.repeats, args.seed)
-    if args.pn and not args.skip_update:
-        bench_pn_update(args.repeats, args.seed)
-    if not args.skip_test:
-        for setup in setups:
-            bench_meta_test(setup, args.episodes, [int(c) for c in args.test_chunks.split(",")], args.block,
-                            args.seed)
+    device = setup_device(args)
+    chosen = [(t, s) for t, s in fewshot_setups() if args.setups is None or s in args.setups]
+    print(f"{describe_device(device, args.threads)}; {args.scale}-scale shapes, {args.repeats} timed meta-updates")
+    results = [r for table, setup in chosen
+               for r in measure(table, setup, args.scale, args.repeats, device, args.episodes, not args.no_metatest)]
+    print_table(*rows_of(results, device))
 
 
 if __name__ == "__main__":

@@ -1,68 +1,127 @@
-"""Sequential vs batched MEBQAT step time on the three Table 2 architectures, measured in one run.
+"""Table 2: the time of one update of each network, by engine, beside the per-task reference loop.
 
-    python benchmarks/table2_engines.py [--batch 32] [--repeats 5] [--device cpu|cuda] [--threads 2]
-        [--scale paper|mini]
+    python benchmarks/table2_engines.py [--device cpu|cuda] [--scale paper|mini|smoke] [--batch 256]
+        [--repeats 5] [--method mebqat|qat|adabits|apdnn] [--setups svhn_cnn8 ...]
 
-Each step is one MEBQAT update (4 bitwidth tasks: the guaranteed ones, then sampled ones; KD with the
-authors' per-task teacher), at the paper's network widths by default. Both engines draw the same tasks.
-Prints the median step time of each engine and their ratio (sequential / batched).
+One update of the method (MEBQAT: 4 bitwidth tasks, the guaranteed ones first, KD with the authors'
+per-task teacher) on one batch at the scale's network widths (paper: the paper's networks and batch 256),
+by our sequential engine, our batched engine (``torch.func.vmap`` over the tasks) and the reference loop
+of ``reference_loops.py`` (a fresh network copy per task, as the authors' release). All three draw the same
+tasks and take turns. Prints median times, sequential ÷ batched, reference ÷ each of ours, and on a GPU
+the peak memory of each.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+from typing import Any, Callable
 
 import torch
 
-from mebqat.core.config import resolve_job
+from common import (Classes, add_device_arguments, dataset_info, describe_device, job_config, median, mebibytes,
+                    peak_memory, print_table, random_batch, ratio, seconds, setup_device, take_turns)
+from mebqat.core.config import load_table_setups
 from mebqat.core.counters import PassCounter
-from mebqat.methods import get_method
+from mebqat.core.tasks import BitwidthTask, TaskSampler
+from mebqat.methods import create_method
+import reference_loops
 
-SETUPS = {"cifar10_mobilenetv2": (3, 32, 32), "cifar10_preact_resnet20": (3, 32, 32), "svhn_cnn8": (3, 40, 40)}
+REFERENCE_METHODS = {"mebqat", "qat"}
+DEDICATED_TASK = "(4,4)"
 
 
-def step_times(setup: str, engine: str, args: argparse.Namespace) -> list[float]:
-    config = resolve_job({"setup": setup, "method": "mebqat", "scale": args.scale,
-                          "overrides": {"train": {"engine": engine}}})
-    method = get_method("mebqat").cls(config)
-    device = torch.device(args.device)
-    torch.manual_seed(0)
-    model = method.build_model(10).to(device).train()
-    x = torch.rand(args.batch, *SETUPS[setup], device=device)
-    y = torch.randint(0, 10, (args.batch,), device=device)
-    times = []
-    for i in range(args.repeats + 1):  # the first step warms up
-        model.zero_grad(set_to_none=True)
+def table2_setups() -> list[str]:
+    return list(load_table_setups("table2")["setups"])
+
+
+def update_candidates(setup: str, method: str, scale: str, batch: int | None, device: torch.device,
+                      seed: int = 0) -> tuple[dict[str, Callable[[], Any]], dict[str, Any]]:
+    """``{engine: one update}`` for ``sequential``, ``batched`` and (MEBQAT, QAT) ``reference``, each on
+    its own copy of one freshly initialised network, and the resolved configuration."""
+    train_task = DEDICATED_TASK if method == "qat" else None
+    candidates: dict[str, Callable[[], Any]] = {}
+    config = job_config(setup, method, scale, "sequential", train_task)
+    batch = batch or config["data"]["batch_size"]
+    classes = dataset_info(config).num_classes
+    shape = tuple(config["data"]["input_shape"] or dataset_info(config).input_shape)
+    x, y = random_batch(batch, shape, classes, device, seed)
+    for engine in ("sequential", "batched"):
+        config = job_config(setup, method, scale, engine, train_task)
+        runner = create_method(config)
+        runner.batched = engine == "batched"
+        torch.manual_seed(seed)
+        model = runner.build_model(Classes(classes)).to(device).train()
+
+        def update(runner=runner, model=model) -> None:
+            model.zero_grad(set_to_none=True)
+            runner.update(model, (x, y), PassCounter())
+
+        candidates[engine] = update
+    if method in REFERENCE_METHODS:
+        runner = create_method(config)
+        torch.manual_seed(seed)
+        base = runner.build_model(Classes(classes)).to(device).train()
+
+        def build(runner=runner) -> torch.nn.Module:
+            return runner.build_model(Classes(classes))
+
+        if method == "mebqat":
+            options = config["method"]
+            sampler = TaskSampler(config["model"]["scheme"], options["tasks_per_step"], options["guaranteed"],
+                                  seed=config["job"]["seed"])
+            candidates["reference"] = lambda: reference_loops.mebqat_step(build, base, x, y, sampler.sample(),
+                                                                          kd=options["kd"])
+        else:
+            task = BitwidthTask.parse(train_task)
+            candidates["reference"] = lambda: reference_loops.dedicated_step(build, base, x, y, task)
+    return candidates, {**config, "batch": batch}
+
+
+def measure(setup: str, method: str, scale: str, batch: int | None, repeats: int, device: torch.device,
+            reference: bool = True) -> dict[str, Any]:
+    """Median seconds per update of each engine (and peak memory on a GPU)."""
+    candidates, config = update_candidates(setup, method, scale, batch, device)
+    if not reference:
+        candidates.pop("reference", None)
+    memory = {name: peak_memory(device, run) for name, run in candidates.items()}
+    times = take_turns(candidates, repeats, device)
+    return {"setup": setup, "method": method, "batch": config["batch"],
+            "time": {name: median(t) for name, t in times.items()}, "memory": memory}
+
+
+def rows_of(results: list[dict[str, Any]], device: torch.device) -> tuple[list[str], list[list[str]]]:
+    header = ["setup", "method", "batch", "sequential", "batched", "per-task reference", "sequential ÷ batched",
+              "reference ÷ sequential", "reference ÷ batched"]
+    if device.type == "cuda":
+        header += ["peak memory (seq / batched / ref)"]
+    rows = []
+    for r in results:
+        t = r["time"]
+        row = [r["setup"], r["method"], str(r["batch"]), seconds(t.get("sequential")), seconds(t.get("batched")),
+               seconds(t.get("reference")), ratio(t.get("sequential"), t.get("batched")),
+               ratio(t.get("reference"), t.get("sequential")), ratio(t.get("reference"), t.get("batched"))]
         if device.type == "cuda":
-            torch.cuda.synchronize()
-        began = time.perf_counter()
-        method.step(model, x, y, PassCounter())
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if i:
-            times.append(time.perf_counter() - began)
-    return times
+            row.append(" / ".join(mebibytes(r["memory"].get(k)) for k in ("sequential", "batched", "reference")))
+        rows.append(row)
+    return header, rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--threads", type=int, default=2)
+    add_device_arguments(parser)
     parser.add_argument("--scale", default="paper", choices=["paper", "mini", "smoke"],
-                        help="network widths of this scale (paper: the paper's networks)")
+                        help="network widths (and default batch) of this scale")
+    parser.add_argument("--batch", type=int, default=None, help="images per update (default: the scale's)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--method", default="mebqat", choices=["mebqat", "qat", "adabits", "apdnn"])
+    parser.add_argument("--setups", nargs="+", default=None, help="default: every Table 2 setup")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    print(f"device {args.device}, {args.threads} threads, batch {args.batch}, {args.repeats} timed steps, "
-          f"{args.scale}-scale widths")
-    print(f"{'setup':<26} {'sequential s':>12} {'batched s':>10} {'ratio':>6}")
-    for setup in SETUPS:
-        sequential = statistics.median(step_times(setup, "sequential", args))
-        batched = statistics.median(step_times(setup, "batched", args))
-        print(f"{setup:<26} {sequential:>12.3f} {batched:>10.3f} {sequential / batched:>6.2f}")
+    device = setup_device(args)
+    setups = args.setups or [s for s in table2_setups()
+                             if args.method in load_table_setups("table2")["setups"][s]["methods"]]
+    print(f"{describe_device(device, args.threads)}; {args.scale}-scale widths, {args.repeats} timed updates")
+    results = [measure(setup, args.method, args.scale, args.batch, args.repeats, device) for setup in setups]
+    print_table(*rows_of(results, device))
 
 
 if __name__ == "__main__":

@@ -59,7 +59,11 @@ def load(split: str, root: Path, *, normalization: str, augment: bool, input_sha
     base = open_cifar10(root, train=split != "test", download=download, verify=verify)
     targets = np.asarray(base.targets, dtype=np.int64)
     indices = np.arange(len(targets)) if split == "test" else split_indices(split, targets, VAL_SIZE)
-    pipeline = InputPipeline(normalization, DOREFA_STATS["cifar10"], crop_padding=4, flip=True)
     images = np.ascontiguousarray(np.asarray(base.data)[indices].transpose(0, 3, 1, 2))  # HWC → CHW, uint8
-    return SupervisedDataset(images, indices, targets[indices], pipeline, INFO, split, SHAPE, augment,
+    return SupervisedDataset(images, indices, targets[indices], pipeline(normalization), INFO, split, SHAPE, augment,
                              DOREFA_STATS["cifar10"])
+
+
+def pipeline(normalization: str) -> InputPipeline:
+    """CIFAR-10's input pipeline: random 32x32 crop of the 4-pixel zero-padded image and a horizontal flip."""
+    return InputPipeline(normalization, DOREFA_STATS["cifar10"], crop_padding=4, flip=True)

@@ -61,6 +61,10 @@ def load(split: str, root: Path, *, normalization: str, augment: bool, input_sha
     indices = np.arange(len(targets)) if split == "test" else split_indices(split, targets, VAL_SIZE)
     raw = np.concatenate([np.asarray(p.data) for p in parts])[indices]  # uint8 [N, 3, 32, 32]
     images = resize_images(torch.from_numpy(raw), SIZE)
-    pipeline = InputPipeline(normalization, DOREFA_STATS["svhn"])
-    return SupervisedDataset(images, indices, targets[indices], pipeline, INFO, split, SHAPE, augment,
+    return SupervisedDataset(images, indices, targets[indices], pipeline(normalization), INFO, split, SHAPE, augment,
                              DOREFA_STATS["svhn"])
+
+
+def pipeline(normalization: str) -> InputPipeline:
+    """SVHN's input pipeline: no augmentation (the paper trains SVHN without it)."""
+    return InputPipeline(normalization, DOREFA_STATS["svhn"])

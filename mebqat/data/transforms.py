@@ -69,10 +69,8 @@ def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator |
     device = images.device
     dy = torch.randint(0, 2 * padding + 1, (batch,), generator=generator, device=device)
     dx = torch.randint(0, 2 * padding + 1, (batch,), generator=generator, device=device)
-    rows = (dy[:, None] + torch.arange(height, device=device))[:, :, None]
-    cols = (dx[:, None] + torch.arange(width, device=device))[:, None, :]
-    picked = padded[torch.arange(batch, device=device)[:, None, None], :, rows, cols]  # [B, H, W, C]
-    return picked.permute(0, 3, 1, 2).contiguous()
+    windows = padded.unfold(2, height, 1).unfold(3, width, 1)  # a view: [B, C, 2p+1, 2p+1, H, W]
+    return windows[torch.arange(batch, device=device), :, dy, dx]
 
 
 def random_flip(images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

@@ -28,7 +28,10 @@ def _generator(device: torch.device, seed: int) -> torch.Generator:
 
 
 class SupervisedData:
-    def __init__(self, config: Mapping[str, Any], device: torch.device, purpose: str) -> None:
+    def __init__(self, config: Mapping[str, Any], device: torch.device, purpose: str,
+                 splits: Mapping[str, Any] | None = None) -> None:
+        """``splits`` (``{split name: SupervisedDataset}``) replaces loading the dataset (benchmarks feed
+        synthetic images of the real sizes through the same batches)."""
         from ..data import load_supervised
 
         data, fidelity = config["data"], config["fidelity_switches"]
@@ -44,8 +47,8 @@ class SupervisedData:
                                    input_shape=tuple(data["input_shape"]) if data["input_shape"] else None,
                                    download=data["download"]).to(device)
 
-        splits = (self.train_split, self.select_split) if purpose == "train" else ("test",)
-        loaded = {split: load(split) for split in splits}
+        wanted = (self.train_split, self.select_split) if purpose == "train" else ("test",)
+        loaded = {split: splits[split].to(device) if splits is not None else load(split) for split in wanted}
         self.train, self.select, self.test = (loaded.get(s) for s in (self.train_split, self.select_split, "test"))
         self.info = next(iter(loaded.values())).info
         self.num_classes = self.info.num_classes

@@ -1,0 +1,132 @@
+"""Each faster path of a Table 2 step against the path it replaced, measured in one run (old ÷ new).
+
+    python benchmarks/step_paths.py [--device cpu|cuda] [--scale mini|paper|smoke] [--repeats 5]
+
+* **input pipeline**: one training batch of CIFAR-10-sized images through torchvision's per-image PIL
+  transforms (RandomCrop(32, padding 4), RandomHorizontalFlip, ToTensor, Normalize: the old path) against
+  the batched uint8-tensor pipeline on the device (``mebqat.data.transforms.InputPipeline``);
+* **usage masks and host synchronisation**: one MEBQAT step (sequential engine) with the parameter-usage
+  masks rebuilt every step and a ``bool(...)`` read-back per parameter (the old ``set_averaged_gradients``)
+  against the cached masks and no read-back;
+* **memory format**: one MEBQAT step with the network and its input in ``channels_last`` against NCHW.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+
+from common import (Classes, add_device_arguments, dataset_info, describe_device, job_config, median, print_table,
+                    random_batch, random_images, ratio, seconds, setup_device, take_turns)
+from mebqat.core.counters import PassCounter
+from mebqat.data import cifar10
+from mebqat.methods import create_method
+from mebqat.methods import mebqat_supervised
+from mebqat.models.params import parameter_usage
+from table2_engines import table2_setups
+
+
+def pil_pipeline(images: np.ndarray, stats) -> Callable[[], torch.Tensor]:
+    """The old path: a PIL image per sample, torchvision's transforms one image at a time."""
+    from PIL import Image
+    from torchvision import transforms
+
+    transform = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(),
+                                    transforms.ToTensor(), transforms.Normalize(*stats)])
+    pictures = [Image.fromarray(image) for image in images]  # what a torchvision dataset holds per item
+    return lambda: torch.stack([transform(picture) for picture in pictures])
+
+
+def input_pipeline_row(batch: int, repeats: int, device: torch.device) -> list[str]:
+    images = random_images(batch, (3, 32, 32), device)
+    pipeline = cifar10.pipeline("dorefa")
+    generator = torch.Generator(device=device).manual_seed(0)
+    hwc = images.permute(0, 2, 3, 1).cpu().numpy()
+    candidates = {"old": lambda: pil_pipeline(hwc, pipeline.stats)().to(device),
+                  "new": lambda: pipeline(images, augment=True, generator=generator)}
+    times = {k: median(v) for k, v in take_turns(candidates, repeats, device).items()}
+    return [f"input pipeline, {batch} CIFAR-10 images", "PIL per image (torchvision)", "uint8 tensors, batched",
+            seconds(times["old"]), seconds(times["new"]), ratio(times["old"], times["new"])]
+
+
+def _old_set_averaged_gradients(model: torch.nn.Module, summed: dict[str, torch.Tensor | None], tasks: list) -> None:
+    counts: dict[str, torch.Tensor] = {}
+    for task in tasks:
+        for name, mask in parameter_usage(model, task).items():
+            counts[name] = counts[name] + mask if name in counts else mask.clone()
+    for name, param in model.named_parameters():
+        total, count = summed.get(name), counts[name]
+        if total is None or not bool((count > 0).any()):  # one device read-back per parameter
+            param.grad = None
+            continue
+        param.grad = torch.where(count > 0, total / count.clamp_min(1), torch.zeros_like(total))
+
+
+@contextlib.contextmanager
+def old_usage_path() -> Iterator[None]:
+    """The MEBQAT method as it was: masks rebuilt per task and step, a read-back per parameter."""
+    saved = mebqat_supervised.usage_masks, mebqat_supervised.set_averaged_gradients
+    mebqat_supervised.usage_masks = parameter_usage
+    mebqat_supervised.set_averaged_gradients = _old_set_averaged_gradients
+    try:
+        yield
+    finally:
+        mebqat_supervised.usage_masks, mebqat_supervised.set_averaged_gradients = saved
+
+
+def _step(setup: str, scale: str, device: torch.device, channels_last: bool = False,
+          wrapper: Callable[[], Any] = contextlib.nullcontext) -> Callable[[], None]:
+    config = job_config(setup, "mebqat", scale, "sequential")
+    info = dataset_info(config)
+    shape = tuple(config["data"]["input_shape"] or info.input_shape)
+    x, y = random_batch(config["data"]["batch_size"], shape, info.num_classes, device)
+    method = create_method(config)
+    method.batched = False
+    torch.manual_seed(0)
+    model = method.build_model(Classes(info.num_classes)).to(device).train()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+
+    def step() -> None:
+        with wrapper():
+            model.zero_grad(set_to_none=True)
+            method.update(model, (x, y), PassCounter())
+
+    return step
+
+
+def step_rows(setup: str, scale: str, repeats: int, device: torch.device) -> list[list[str]]:
+    candidates = {"masks rebuilt": _step(setup, scale, device, wrapper=old_usage_path),
+                  "nchw": _step(setup, scale, device),
+                  "channels_last": _step(setup, scale, device, channels_last=True)}
+    t = {k: median(v) for k, v in take_turns(candidates, repeats, device).items()}
+    return [[f"MEBQAT step, {setup}", "masks rebuilt + read-back per parameter", "cached masks, no read-back",
+             seconds(t["masks rebuilt"]), seconds(t["nchw"]), ratio(t["masks rebuilt"], t["nchw"])],
+            [f"MEBQAT step, {setup}", "NCHW", "channels_last", seconds(t["nchw"]), seconds(t["channels_last"]),
+             ratio(t["nchw"], t["channels_last"])]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_device_arguments(parser)
+    parser.add_argument("--scale", default="mini", choices=["paper", "mini", "smoke"],
+                        help="network widths and batch of this scale (default: mini, the default run's)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=256, help="images of the input-pipeline batch")
+    parser.add_argument("--setups", nargs="+", default=None)
+    args = parser.parse_args()
+    device = setup_device(args)
+    print(f"{describe_device(device, args.threads)}; {args.scale}-scale steps, {args.repeats} timed repeats")
+    rows = [input_pipeline_row(args.batch, args.repeats, device)]
+    for setup in args.setups or table2_setups():
+        rows += step_rows(setup, args.scale, args.repeats, device)
+    print_table(["what", "old path", "new path", "old", "new", "old ÷ new"], rows)
+
+
+if __name__ == "__main__":
+    main()
