@@ -56,17 +56,17 @@ def _adapt(model: torch.nn.Module, runner) -> set[str]:
     return {name for name, kind in runner.kinds(model).items() if kind in ADAPTED_KINDS}
 
 
-def update_candidates(table: str, setup: str, scale: str, device: torch.device,
-                      method: str | None = None) -> tuple[dict[str, Callable[[], Any]], dict[str, Any]]:
+def update_candidates(table: str, setup: str, scale: str, device: torch.device, method: str | None = None,
+                      train_task: str | None = None) -> tuple[dict[str, Callable[[], Any]], dict[str, Any]]:
     method = method or MEBQAT_OF[table]
-    config = job_config(setup, method, scale, "sequential")
+    config = job_config(setup, method, scale, "sequential", train_task)
     data, train = config["data"], config["train"]
     ways, queries = data["train_ways"] or data["ways"], data["train_queries"] or data["queries"]
     episodes = random_episodes(train["meta_batch"], ways, data["shots"], queries,
                                tuple(dataset_info(config).input_shape), device)
     candidates: dict[str, Callable[[], Any]] = {}
     for engine in ("sequential", "batched"):
-        runner, model = _model(job_config(setup, method, scale, engine), device, engine)
+        runner, model = _model(job_config(setup, method, scale, engine, train_task), device, engine)
 
         def update(runner=runner, model=model) -> None:
             model.zero_grad(set_to_none=True)
@@ -88,9 +88,11 @@ def update_candidates(table: str, setup: str, scale: str, device: torch.device,
 
 
 def metatest_candidates(table: str, setup: str, scale: str, episodes: int, device: torch.device,
-                        method: str | None = None, reference: bool = True) -> dict[str, Callable[[], Any]]:
+                        method: str | None = None, reference: bool = True,
+                        engines: tuple[str, ...] = ("sequential", "batched"),
+                        train_task: str | None = None) -> dict[str, Callable[[], Any]]:
     method = method or MEBQAT_OF[table]
-    config = job_config(setup, method, scale, "sequential")
+    config = job_config(setup, method, scale, "sequential", train_task)
     data, evaluate = config["data"], config["evaluate"]
     tasks = evaluation_tasks(config, None)
     test = random_episodes(episodes, data["ways"], data["shots"], data["queries"],
@@ -98,8 +100,8 @@ def metatest_candidates(table: str, setup: str, scale: str, episodes: int, devic
     chunk = evaluate["episode_chunk"]
     batches = [type(test)(*(f[i:i + chunk] for f in test)) for i in range(0, episodes, chunk)]
     candidates: dict[str, Callable[[], Any]] = {}
-    for engine in ("sequential", "batched"):
-        runner, model = _model(job_config(setup, method, scale, engine), device, engine)
+    for engine in engines:
+        runner, model = _model(job_config(setup, method, scale, engine, train_task), device, engine)
 
         def metatest(runner=runner, model=model) -> None:
             params, buffers = model_state(model)

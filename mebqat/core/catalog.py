@@ -89,7 +89,7 @@ _STANDIN = "nothing to download: {how} into <root>/standins/ on first use (`mebq
 
 register_dataset(DatasetInfo(
     "cifar10", impl="mebqat.data.cifar10:load", kind="supervised", input_shape=(3, 32, 32), num_classes=10,
-    is_standin=False, stands_for=None,
+    is_standin=False, stands_for=None, sizes={"trainval": 50_000, "test": 10_000},
     description="CIFAR-10 (torchvision): 50,000 training / 10,000 test colour images of 10 classes, 32x32; "
                 "val = 5,000 training images held out (stratified, seed 0).",
     how_to_obtain=_TORCHVISION.format(name="cifar10") + "download "
@@ -97,7 +97,7 @@ register_dataset(DatasetInfo(
                   "that <root>/cifar-10-batches-py/ holds data_batch_1 … data_batch_5, test_batch and batches.meta"))
 register_dataset(DatasetInfo(
     "svhn", impl="mebqat.data.svhn:load", kind="supervised", input_shape=(3, 40, 40), num_classes=10,
-    is_standin=False, stands_for=None,
+    is_standin=False, stands_for=None, sizes={"trainval": 604_388, "test": 26_032},
     description="SVHN cropped digits (torchvision): train + extra = 604,388 training and 26,032 test images, "
                 "resized from 32x32 to 40x40; val = 6,000 training images held out (stratified, seed 0).",
     how_to_obtain=_TORCHVISION.format(name="svhn") + "download train_32x32.mat, extra_32x32.mat and "

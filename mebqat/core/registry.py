@@ -154,6 +154,8 @@ class DatasetInfo:
     split_classes: Mapping[str, int] = field(default_factory=dict)
     build: Any = None
     """Stand-ins: ``(root, seed) -> summary`` building (or reusing) the cache (``"module:function"``)."""
+    sizes: Mapping[str, int] = field(default_factory=dict)
+    """Supervised: images per split (``trainval``, ``test``) of the full dataset (cost projections read it)."""
 
     @property
     def title(self) -> str:
