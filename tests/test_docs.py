@@ -1,8 +1,8 @@
 """The documentation stays short and true to the code: the README fits in 200 lines and keeps the markers
-its generated parts go between, every relative link of README.md and docs/*.md reaches a file (and a
-heading, where it names one), every registered method, quantizer family, model and dataset is documented on
-its page, and docs/fidelity.md's switch table is the switch registry. Light: reads files and the torch-free
-registries only."""
+its generated parts go between, every relative link of README.md, config/README.md and docs/*.md reaches a
+file (and a heading, where it names one), every registered method, quantizer family, model and dataset is
+documented on its page, and docs/fidelity.md's switch table is the switch registry. Light: reads files and
+the torch-free registries only."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
-PAGES = [README, *sorted(DOCS.glob("*.md"))]
+PAGES = [README, ROOT / "config" / "README.md", *sorted(DOCS.glob("*.md"))]
 MAX_README_LINES = 200
 
 FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.M | re.S)
