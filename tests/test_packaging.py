@@ -93,19 +93,3 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in readme.split("\n## ", 2)[1]  # in the first section, beside the main command
     assert re.search(r"^make test$", ci, re.M)
     assert "set -euo pipefail" in ci
-
-
-def test_readme_fidelity_table_is_the_switch_registry():
-    """The README's switch table is the documentation users read: every switch, its tables and both
-    behaviours exactly as mebqat/engine/fidelity.py defines them, and no other row."""
-    from mebqat.core.fidelity import SWITCHES
-
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Fidelity"):]
-    section = section[:section.index("\n## ", 1)]
-    rows = [line for line in section.splitlines() if line.startswith("| `")]
-    documented = {}
-    for row in rows:
-        name, tables, official, corrected = [cell.strip() for cell in row.strip("|").split("|")]
-        documented[name.strip("`")] = (tuple(f"table{t.strip()}" for t in tables.split(",")), official, corrected)
-    assert documented == {s.name: (s.tables, s.official, s.corrected) for s in SWITCHES.values()}
