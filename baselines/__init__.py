@@ -1,2 +1,3 @@
 """Baselines: dedicated QAT, AdaBits, Any-Precision DNN (Table 2); FOMAML and Prototypical Networks
-with and without QAT (Tables 4/5). Each registers itself in :mod:`mebqat.methods.registry`."""
+with and without QAT (Tables 4/5). Each is a :class:`mebqat.methods.base.Method` subclass that its entry in
+:mod:`mebqat.core.catalog` names."""

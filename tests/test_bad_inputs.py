@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from mebqat.cli import main
+from mebqat.core.schemas import validator
 
 SVHN = ["--setup", "svhn_cnn8", "--scale", "smoke", "--threads", "1"]
 
@@ -336,6 +337,7 @@ def test_a_subset_evaluation_never_replaces_the_full_metrics(finished, tmp_path)
     subset = json.loads((run / "metrics-w4a4_w2a2.json").read_text())
     assert [(r["bits_w"], r["bits_a"]) for r in subset["results"]] == [(4, 4), (2, 2)]
     assert (run / "image_correct-w4a4_w2a2.npz").is_file()
+    assert not list(validator("metrics").iter_errors(subset))  # a subset file is a valid metrics file too
 
 
 @pytest.mark.parametrize("number, hint", [(28, "the disk is full"), (30, "read-only"), (13, "may write")])

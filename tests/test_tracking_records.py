@@ -109,15 +109,16 @@ def test_tables_and_figures_are_grouped_by_table(tmp_path):
     tables.mkdir(), figures.mkdir()
     for name in ("table2.csv", "table2.md", "table2.tex", "table4.csv", "notes.txt"):
         (tables / name).write_text(name)
-    for name in ("table3_costs.png", "svhn_cnn8.png", "overview.pdf", "readme.txt"):
+    for name in ("costs_table3.png", "accuracy_table4_maml_omniglot_20w1s.png", "svhn_cnn8.png", "overview.pdf",
+                 "readme.txt"):
         (figures / name).write_text(name)
     grouped = {t: sorted(f"{a.directory}/{a.path.name}" for a in arts)
                for t, arts in collect_tables(tables, figures).items()}
     assert grouped == {
         "table2": ["figures/overview.pdf", "figures/svhn_cnn8.png", "tables/table2.csv", "tables/table2.md",
                    "tables/table2.tex"],
-        "table3": ["figures/table3_costs.png"],
-        "table4": ["figures/overview.pdf", "tables/table4.csv"],
+        "table3": ["figures/costs_table3.png"],  # the names the table build writes
+        "table4": ["figures/accuracy_table4_maml_omniglot_20w1s.png", "figures/overview.pdf", "tables/table4.csv"],
     }
     with pytest.raises(TrackingError, match="no table files"):
         collect_tables(figures)

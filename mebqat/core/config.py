@@ -19,7 +19,7 @@ import yaml
 from .schemas import first_violation
 from .files import InputError, read_yaml
 from .fidelity import DEFAULT_PRESET, resolve_switches
-from .registry import METHODS, MethodInfo
+from .registry import DATASETS, METHODS, MethodInfo, ensure_loaded
 from .scales import SCALES
 from .tasks import BitwidthTask, validate_task
 
@@ -51,6 +51,15 @@ def find_setup(name: str) -> tuple[str, dict[str, Any]]:
             return table, setups[name]
     known = [s for t in available_tables() for s in load_table_setups(t)["setups"]]
     raise ConfigError(f"unknown setup {name!r}; available: {', '.join(known)}")
+
+
+def dataset_identity(config: Mapping[str, Any]) -> dict[str, Any]:
+    """How every output names a job's data: the dataset, whether it is a stand-in, and the paper's dataset
+    it stands for (the setup's, e.g. SVHN, not the stand-in's general description)."""
+    ensure_loaded()
+    info = DATASETS.get(config["data"]["name"])
+    paper = find_setup(config["job"]["setup"])[1]["paper"]["dataset"]
+    return {"dataset": info.name, "is_standin": info.is_standin, "stands_for": paper if info.is_standin else None}
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any] | None) -> dict[str, Any]:

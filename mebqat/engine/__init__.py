@@ -1,2 +1,3 @@
-"""The engines: job configuration, run directories, checkpoints, pass counting, provenance, and the
-training/evaluation loops of the supervised (Table 2) methods."""
+"""The engine: the one resumable training-and-evaluation loop of every method (``loop``), the problem data
+it feeds them (``data``), one job in one process with live MLflow logging (``job``), optimizers and
+schedules, run directories, checkpoints and progress, metrics.json and provenance."""

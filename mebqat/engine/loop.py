@@ -135,7 +135,7 @@ def _train(run: RunDir, log: Any, config: Mapping[str, Any], dev: torch.device, 
         if on_epoch is not None:
             on_epoch(progress.last_record)
 
-    progress.write_summary(epochs, counter, method.trained_tasks(), getattr(data, "select_split", "val"))
+    progress.write_summary(epochs, counter, method.trained_tasks(), getattr(data, "select_split", "val"), engine)
     log.info(f"training done: {counter.updates} updates, {progress.elapsed:.1f}s")
     return run
 
@@ -201,9 +201,10 @@ def _evaluate(run: RunDir, log: Any, config: Mapping[str, Any], summary: Mapping
                   else "mean of per-batch accuracies" if per_batch else "fraction of correct images")
     identity = {"ways": data.ways, "shots": data.shots} if result.item_kind == "episodes" else {}
     metrics = metrics_record(
-        config, summary, title=method.info.title, info=data.info, results=rows, not_evaluated=not_evaluated,
+        config, summary, title=method.info.title, results=rows, not_evaluated=not_evaluated,
         checkpoint=which, state=state, checkpoint_path=path, eval_time=eval_time, device=dev,
-        accuracy_definition=definition, identity_extra=identity,
+        accuracy_definition=definition, eval_engine="batched" if method.batched else "sequential",
+        identity_extra=identity,
         extra={**result.extra, "per_item": {"file": items_file, "kind": result.item_kind},
                "architecture": architecture_counts(config, model)})
     target = run.root / f"metrics{suffix}.json"

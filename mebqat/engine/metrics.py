@@ -12,7 +12,7 @@ import torch
 
 from torch import nn
 
-from ..core.config import ConfigError, find_setup, resolve_job
+from ..core.config import ConfigError, dataset_identity, find_setup, resolve_job
 from ..core.hashing import config_hash
 from ..core.registry import MODELS
 from ..core.tasks import BitwidthTask
@@ -45,12 +45,12 @@ def result_row(task: BitwidthTask, accuracy: float, ci: float, n: int, **extra: 
             "ci95": None if math.isnan(ci) else ci, "n": n, **extra}
 
 
-def metrics_record(config: Mapping[str, Any], summary: Mapping[str, Any], *, title: str, info: Any,
+def metrics_record(config: Mapping[str, Any], summary: Mapping[str, Any], *, title: str,
                    results: list[dict[str, Any]], not_evaluated: list[dict[str, Any]], checkpoint: str,
                    state: Mapping[str, Any], checkpoint_path: Path, eval_time: float, device: torch.device,
-                   accuracy_definition: str, identity_extra: Mapping[str, Any] | None = None,
+                   accuracy_definition: str, eval_engine: str, identity_extra: Mapping[str, Any] | None = None,
                    extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The metrics.json of one evaluated run. ``info``: the dataset's DatasetInfo; ``state``: the loaded
+    """The metrics.json of one evaluated run. ``state``: the loaded
     checkpoint (its epoch and selection score); ``extra``: engine-specific sections (e.g. the test tasks)."""
     job = config["job"]
     setup = find_setup(job["setup"])[1]
@@ -60,8 +60,7 @@ def metrics_record(config: Mapping[str, Any], summary: Mapping[str, Any], *, tit
             **{k: job[k] for k in ("table", "setup", "method", "scale", "fidelity", "seed")},
             "method_title": title,
             "train_tasks": summary["trained_tasks"],
-            "dataset": info.name, "is_standin": info.is_standin,
-            "stands_for": setup["paper"]["dataset"] if info.is_standin else None,
+            **dataset_identity(config),
             "paper_dataset": setup["paper"]["dataset"], "paper_model": setup["paper"]["model"],
             "model": config["model"]["name"], "quantizer": config["model"]["scheme"],
             **(identity_extra or {}),
@@ -83,7 +82,8 @@ def metrics_record(config: Mapping[str, Any], summary: Mapping[str, Any], *, tit
             "train_wall_time_s": summary["train_wall_time_s"],
             "eval_wall_time_s": eval_time,
         },
-        "provenance": provenance(config, device),
+        "provenance": {**provenance(config, device),
+                       "engines": {"train": summary.get("engine"), "evaluate": eval_engine}},
     }
 
 

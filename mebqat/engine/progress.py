@@ -62,14 +62,15 @@ class TrainingProgress:
             "rng": rng_state(), "best": self.best, "elapsed": self.elapsed})
         return improved
 
-    def write_summary(self, epochs: int, counter: PassCounter, trained_tasks: list[Any], select_split: str) -> None:
+    def write_summary(self, epochs: int, counter: PassCounter, trained_tasks: list[Any], select_split: str,
+                      engine: str) -> None:
         counts = parameter_counts(self.components["model"])
         write_json(self.run.summary, {
             "epochs": epochs, "updates": counter.updates, **counter.per_update(),
             "forward_passes": counter.forward_passes, "backward_passes": counter.backward_passes,
             "trained_tasks": [str(t) for t in trained_tasks],
             "best_epoch": self.best["epoch"], "best_score": self.best["score"], "select_split": select_split,
-            "train_wall_time_s": self.elapsed, "config_hash": self.hash,
+            "train_wall_time_s": self.elapsed, "config_hash": self.hash, "engine": engine,
             "stored_parameters": counts["params"] + counts["quantizer_params"],
             "stored_buffers": counts["bn_running_stats"],
         })

@@ -96,6 +96,7 @@ def job_tags(run: FinishedRun) -> dict[str, str]:
     values = {**identity, "train_task": run.config["job"].get("train_task")}
     values.update({k: provenance.get(k) for k in ("git_commit", "git_dirty", "python", "device", "hostname",
                                                   "created")})
+    values.update({f"engine.{stage}": engine for stage, engine in (provenance.get("engines") or {}).items()})
     values.update({f"pkg.{name}": version for name, version in (provenance.get("packages") or {}).items()})
     selection = run.metrics.get("selection", {})
     values.update({"selection.checkpoint": selection.get("checkpoint"), "selection.split": selection.get("split"),

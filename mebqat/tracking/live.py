@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..core.hashing import config_hash
-from ..core.registry import DATASETS
+from ..core.config import dataset_identity
 from .jobrecord import dataset_input, flatten_config, history_points, job_record, run_name
 from .publish import (LogResult, _delete_older, experiment_id, runs_with_key, write_inputs, write_metrics,
                       write_params, write_tags)
@@ -49,13 +49,13 @@ class LiveRun:
             if CONTENT_TAG in run.data.tags:  # no longer complete: the job is running again
                 retrying(client.delete_tag, run.info.run_id, CONTENT_TAG)
             return cls(client, exp, run.info.run_id, key, table)
-        info = DATASETS.get(config["data"]["name"])
+        data = dataset_identity(config)
         tags = {KEY_TAG: key, KIND_TAG: "job", **{f"mebqat.{k}": str(v) for k, v in config["job"].items()
                                                   if v is not None}}
         run = retrying(client.create_run, exp, run_name=run_name(config["job"]), tags=tags)
         live = cls(client, exp, run.info.run_id, key, table)
         write_params(client, live.run_id, flatten_config(config))
-        write_inputs(client, live.run_id, [dataset_input(config, info.name, info.is_standin, info.stands_for)])
+        write_inputs(client, live.run_id, [dataset_input(config, data["dataset"], data["is_standin"], data["stands_for"])])
         for old in existing:
             retrying(client.delete_run, old.info.run_id)
         return live

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.files import InputError, read_json, read_json_lines, read_yaml
+from ..core.hashing import config_hash
 from ..core.schemas import first_violation
 from .uri import TrackingError
 
@@ -53,8 +54,6 @@ def _history(path: Path) -> list[dict[str, Any]]:
 
 def read_finished_run(run_dir: str | Path) -> FinishedRun:
     """The files of a finished job, checked; a clear error for anything unfinished or inconsistent."""
-    from ..core.hashing import config_hash  # imports torch: only when a run is really read
-
     root = Path(run_dir).absolute()
     if not root.is_dir():
         raise TrackingError(f"{root} is not a directory")

@@ -1,7 +1,7 @@
 """Attaching the built tables and figures to one run per table experiment (run name ``tables``).
 
 ``table{2,3,4,5}.{csv,md,tex}`` go to experiment ``tableN``. A figure goes to the experiments whose table
-or setup it names in its file name (``table3_costs.png``, ``svhn_cnn8.png`` → table2); a figure that names
+or setup it names in its file name (``costs_table3.png`` → table3, ``svhn_cnn8.png`` → table2); a figure that names
 none goes to every tables run of the call. Re-logging unchanged files changes nothing; changed files
 replace the run, as for jobs.
 """
@@ -29,7 +29,8 @@ def _setups(table: str) -> tuple[str, ...]:
 
 
 def _named_tables(figure: Path) -> list[str]:
-    return [t for t in TABLES if figure.name.startswith(t) or any(s in figure.stem for s in _setups(t))]
+    parts = set(re.split(r"[_\-.]", figure.stem))
+    return [t for t in TABLES if t in parts or any(s in figure.stem for s in _setups(t))]
 
 
 def collect_tables(tables_dir: Path, figures_dir: Path | None = None,

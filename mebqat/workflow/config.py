@@ -1,5 +1,5 @@
 """Validating the workflow configuration (config/*.yaml) against workflow/schemas/config.schema.yaml,
-whose registry-owned lists (scales, fidelities, engines) are filled from the registries, before any job
+whose registry-owned lists (scales, fidelities) are filled from the registries, before any job
 starts: an unknown key or a wrong value is one error naming the key."""
 
 from __future__ import annotations
