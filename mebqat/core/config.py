@@ -62,6 +62,12 @@ def dataset_identity(config: Mapping[str, Any]) -> dict[str, Any]:
     return {"dataset": info.name, "is_standin": info.is_standin, "stands_for": paper if info.is_standin else None}
 
 
+def dataset_title(identity: Mapping[str, Any]) -> str:
+    """The name every output gives the data of :func:`dataset_identity`: stand-ins say what they stand for."""
+    return f"{identity['dataset']} (stand-in for {identity['stands_for']})" if identity["is_standin"] \
+        else identity["dataset"]
+
+
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any] | None) -> dict[str, Any]:
     merged = copy.deepcopy(dict(base))
     for key, value in (override or {}).items():

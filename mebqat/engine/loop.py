@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_write
-from ..core.config import evaluation_tasks
+from ..core.config import dataset_identity, dataset_title, evaluation_tasks
 from ..core.counters import PassCounter
 from ..core.hashing import config_hash
 from ..core.tasks import BitwidthTask
@@ -96,7 +96,7 @@ def _train(run: RunDir, log: Any, config: Mapping[str, Any], dev: torch.device, 
         log.info(f"resuming {run.root} after epoch {progress.epoch}")
     else:
         log.info(f"{job['setup']} / {job['method']} {job['train_task'] or ''} ({job['scale']}, {job['fidelity']}, "
-                 f"seed {job['seed']}) on {data.info.title}, {dev}, {engine} engine; config {config_hash(config)}")
+                 f"seed {job['seed']}) on {dataset_title(dataset_identity(config))}, {dev}, {engine} engine; config {config_hash(config)}")
 
     epochs, log_every = train_cfg["epochs"], train_cfg["log_every"]
     steps = data.steps()

@@ -18,6 +18,7 @@ import hashlib
 import json
 from typing import Any, Iterator, Mapping
 
+from ..core.config import dataset_title
 from .record import KEY_TAG, KIND_TAG, Artifact, DatasetRef, MetricPoint, RunRecord
 from .rundir import FinishedRun
 from .uri import TrackingError
@@ -116,7 +117,7 @@ def dataset_input(config: Mapping[str, Any], dataset: str, is_standin: bool, sta
     the hash of the job's data settings (the data root excluded: moving the data changes nothing)."""
     settings = {k: v for k, v in config["data"].items() if k != "root"}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-    name = f"{dataset} (stand-in for {stands_for})" if is_standin else dataset
+    name = dataset_title({"dataset": dataset, "is_standin": is_standin, "stands_for": stands_for})
     source = json.dumps({"dataset": dataset, "stand_in_for": stands_for, "settings": settings}, sort_keys=True)
     return DatasetRef(name=name, digest=digest, source=source)
 

@@ -1,0 +1,117 @@
+"""A job's MLflow run is live: RUNNING while the job trains (with its epochs so far), FINISHED after; KILLED
+when the job is cancelled (SIGTERM, what Snakemake and scancel send) and FAILED when it fails; a job
+killed at any point (even with SIGKILL, which nothing can catch) and started again continues the same run,
+and the store ends with one run per job, its curve logged once per epoch, and real start and end times.
+Logging the finished directory again afterwards changes nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+mlflow = pytest.importorskip("mlflow")
+from mlflow import MlflowClient  # noqa: E402
+
+from mebqat.tracking.live import HISTORY_PROBE  # noqa: E402
+from mebqat.tracking.record import KEY_TAG  # noqa: E402
+
+EPOCHS = 40
+
+
+def job_command(data_root: Path, out: Path, uri: str, seed: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "mebqat", "run", "--setup", "svhn_cnn8", "--method", "qat", "--train-task", "(2,2)",
+            "--scale", "smoke", "--seed", str(seed), "--set", f"train.epochs={EPOCHS}", "--set",
+            f"data.root={data_root}", "--out", str(out), "--uri", uri, "--threads", "1", *extra]
+
+
+def start(command: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def job_runs(client: MlflowClient, seed: int) -> list:
+    experiment = client.get_experiment_by_name("table2")
+    if experiment is None:
+        return []
+    return [r for r in client.search_runs([experiment.experiment_id], filter_string=f"tags.`mebqat.seed` = '{seed}'")]
+
+
+def wait_until_training(client: MlflowClient, seed: int, process: subprocess.Popen, epochs: int = 3):
+    """The job's run once it is RUNNING with at least ``epochs`` epochs logged."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        runs = job_runs(client, seed)
+        if runs and runs[0].info.status == "RUNNING" and \
+                len(client.get_metric_history(runs[0].info.run_id, HISTORY_PROBE)) >= epochs:
+            return runs[0]
+        time.sleep(0.2)
+    raise AssertionError("the job's run never showed RUNNING with its first epochs")
+
+
+def assert_one_finished_run(client: MlflowClient, seed: int, run_id: str) -> None:
+    runs = job_runs(client, seed)
+    assert [r.info.run_id for r in runs] == [run_id], "the resumed job continues the same run, and only it"
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    steps = [m.step for m in client.get_metric_history(run_id, HISTORY_PROBE)]
+    assert sorted(steps) == list(range(1, EPOCHS + 1)), "every epoch's curve point exactly once"
+    assert run.info.end_time - run.info.start_time > 1000, "the run spans the job's real time (ms)"
+    assert "acc_w2a2" in run.data.metrics and run.data.tags[KEY_TAG]  # the results, as `track log` writes them
+
+
+@pytest.fixture
+def store(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    return uri, MlflowClient(uri)
+
+
+def test_a_cancelled_job_is_killed_and_its_resumed_job_finishes_the_same_run(data_root, tmp_path, store):
+    uri, client = store
+    out = tmp_path / "run"
+    process = start(job_command(data_root, out, uri, seed=0))
+    running = wait_until_training(client, 0, process)
+    assert running.info.start_time > 0 and running.data.params  # opened when the job started, config logged
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=120)
+    assert process.returncode != 0
+    stopped = client.get_run(running.info.run_id)
+    assert stopped.info.status == "KILLED" and "Stopped" in stopped.data.tags["mebqat.end_reason"]
+    resumed = subprocess.run(job_command(data_root, out, uri, seed=0), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in (out / "train.log").read_text()
+    assert_one_finished_run(client, 0, running.info.run_id)
+    # the directory stays the source of truth: logging it again afterwards changes nothing
+    logged = subprocess.run([sys.executable, "-m", "mebqat", "track", "log", str(out), "--uri", uri],
+                            capture_output=True, text=True, timeout=300)
+    assert logged.returncode == 0, logged.stderr
+    assert_one_finished_run(client, 0, running.info.run_id)
+
+
+def test_a_job_killed_with_sigkill_resumes_into_the_same_run(data_root, tmp_path, store):
+    uri, client = store
+    out = tmp_path / "run"
+    process = start(job_command(data_root, out, uri, seed=1))
+    running = wait_until_training(client, 1, process)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    assert client.get_run(running.info.run_id).info.status == "RUNNING"  # nothing could mark it
+    resumed = subprocess.run(job_command(data_root, out, uri, seed=1), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_one_finished_run(client, 1, running.info.run_id)
+
+
+def test_a_failing_job_ends_its_run_failed_with_the_reason(data_root, tmp_path, store):
+    uri, client = store
+    done = subprocess.run(job_command(data_root, tmp_path / "run", uri, 2, "--set", "train.optimizer.lr=1e30"),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0 and "no metrics are written" in done.stderr.splitlines()[-1], done.stderr
+    (run,) = job_runs(client, 2)
+    assert run.info.status == "FAILED" and "Divergence" in run.data.tags["mebqat.end_reason"]
+    assert not (tmp_path / "run" / "metrics.json").exists()
