@@ -14,7 +14,7 @@ from tracking_runs import assert_run_matches, write_run
 from mebqat.cli import build_parser
 
 SCRIPT = str(Path(sys.executable).parent / "mebqat")
-BROWSE = "mlflow ui --backend-store-uri sqlite:///results/mlflow.db"
+BROWSE = "browse the runs with: mebqat track ui"
 
 
 def track(cwd: Path, *args: str) -> subprocess.CompletedProcess:

@@ -24,7 +24,8 @@ def test_uri_default_env_and_argument(tmp_path, monkeypatch):
     assert DEFAULT_URI == "sqlite:///results/mlflow.db"
     assert resolve_uri() == f"sqlite:///{tmp_path}/results/mlflow.db"  # absolute: sqlite:////tmp/...
     assert artifact_root(resolve_uri()) == tmp_path / "results" / "mlartifacts"
-    assert browse_hint(resolve_uri()) == "browse the runs with: mlflow ui --backend-store-uri sqlite:///results/mlflow.db"
+    assert browse_hint(resolve_uri()) == "browse the runs with: mebqat track ui"
+    assert browse_hint(resolve_uri("sqlite:///other/y.db")) == "browse the runs with: mebqat track ui --uri sqlite:///other/y.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///other/x.db")
     assert resolve_uri() == f"sqlite:///{tmp_path}/other/x.db"
     assert resolve_uri("http://localhost:5000") == "http://localhost:5000"  # the argument beats the variable

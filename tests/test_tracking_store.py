@@ -45,7 +45,7 @@ def test_init_creates_once_then_changes_nothing(tmp_path, monkeypatch):
     before = (tmp_path / "results" / "mlflow.db").read_bytes()
     again = init_store()
     assert not again.created and "already initialised" in again.message
-    assert "mlflow ui --backend-store-uri sqlite:///results/mlflow.db" in again.message
+    assert "browse the runs with: mebqat track ui" in again.message
     assert (tmp_path / "results" / "mlflow.db").read_bytes() == before
     default = MlflowClient(f"sqlite:///{tmp_path}/results/mlflow.db").search_experiments()[0]
     assert default.artifact_location.startswith(f"{tmp_path}/results/mlartifacts")  # not a hidden ./mlruns

@@ -5,7 +5,7 @@ Examples:
   mebqat track log results/runs/svhn-mebqat           # one finished job (after `mebqat evaluate`)
   mebqat track log results/runs/* --uri sqlite:///elsewhere.db
   mebqat track tables results/tables --figures results/figures
-  mlflow ui --backend-store-uri sqlite:///results/mlflow.db       # then browse
+  mebqat track ui                                     # serve the store; prints each table's runs-table link
 
 The store is --uri, else $MLFLOW_TRACKING_URI, else sqlite:///results/mlflow.db (relative to the current
 directory). Logging a job again changes nothing; after the job was re-run, its run is replaced.
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..tracking import LogResult
 
 NAME = "track"
-HELP = "log finished jobs and built tables to MLflow (init, log, tables)"
+HELP = "log finished jobs and built tables to MLflow, and browse them (init, log, tables, ui)"
 URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///results/mlflow.db)"
 
 
@@ -56,6 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tables.add_argument("--figures", type=Path, metavar="DIR", help="directory of figures (.png, .pdf, .svg)")
     tables.add_argument("--claims", type=Path, nargs="+", default=[], metavar="FILE",
                         help="the claims' verdicts (claims.csv, claims.md) to attach to every tables run")
+    ui = _action(actions, "ui", run_ui, help="browse the runs: the MLflow UI on the store, with each table's link",
+                 description="Print the link to each table experiment's runs table, then serve a SQLite store with "
+                             "`mlflow ui` (a tracking server is browsed where it runs). The links open the runs "
+                             "table, not MLflow's GenAI overview.")
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    ui.add_argument("--port", type=int, default=5000, help="port (default 5000)")
 
 
 def _terminate_cleanly() -> None:
@@ -109,6 +115,13 @@ def run_tables(args: argparse.Namespace) -> int:
         print(f"{args.tables_dir}: {_report(result)}")
     print(browse_hint(resolve_uri(args.uri)))
     return 0
+
+
+def run_ui(args: argparse.Namespace) -> int:
+    from ..tracking import resolve_uri
+    from ..tracking.browse import serve
+
+    return serve(resolve_uri(args.uri), args.host, args.port)
 
 
 def run(args: argparse.Namespace) -> int:

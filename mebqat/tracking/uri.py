@@ -60,13 +60,13 @@ def experiment_artifact_location(uri: str, experiment: str) -> str | None:
 
 
 def browse_hint(uri: str) -> str:
-    """The command that opens the MLflow UI on this store."""
+    """The command that opens the MLflow UI on this store's runs."""
     path = sqlite_path(uri)
-    if path is None:
-        return f"browse the runs at {uri}" if urlparse(uri).scheme in ("http", "https") else \
-            f"browse the runs with: mlflow ui --backend-store-uri {uri}"
-    try:
-        shown = SQLITE_PREFIX + str(path.relative_to(Path.cwd()))
-    except ValueError:
-        shown = SQLITE_PREFIX + str(path)
-    return f"browse the runs with: mlflow ui --backend-store-uri {shown}"
+    if path is not None:
+        if uri == resolve_uri(DEFAULT_URI):
+            return "browse the runs with: mebqat track ui"
+        try:
+            uri = SQLITE_PREFIX + str(path.relative_to(Path.cwd()))
+        except ValueError:
+            pass
+    return f"browse the runs with: mebqat track ui --uri {uri}"
