@@ -15,6 +15,7 @@ Examples:
   mebqat tables build --runs results/runs --out results/tables --figures results/figures
   mebqat tables build --runs results/runs/mini --out /tmp/t --tables 2 3 --scale mini
   mebqat tables claims --runs results/runs --out results
+  mebqat tables readme --claims results --snapshot docs/results/mini   # the README's verdict section
 """
 
 from __future__ import annotations
@@ -56,6 +57,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     claims.add_argument("--scale", choices=scale_names(), help="use only runs of this scale")
     claims.add_argument("--fidelity", choices=PRESETS, help="use only runs of this fidelity")
     claims.set_defaults(action_run=run_claims)
+    readme = actions.add_parser(
+        "readme", help="rewrite the README's 'What the default run shows' from a claims report",
+        description="Rewrite the section between <!-- claims:begin --> and <!-- claims:end --> of the README from "
+                    "DIR/claims.csv (no number typed by hand), after copying claims.{csv,md} to --snapshot, which the "
+                    "section links.")
+    readme.add_argument("--claims", required=True, metavar="DIR", help="directory holding claims.csv and claims.md")
+    readme.add_argument("--readme", default="README.md", help="the README to rewrite (default README.md)")
+    readme.add_argument("--snapshot", metavar="DIR", help="copy claims.{csv,md} here first and link them (e.g. "
+                                                          "docs/results/mini)")
+    readme.set_defaults(action_run=run_readme)
     build.set_defaults(action_run=run_build)
 
 
@@ -73,6 +84,14 @@ def run_claims(args: argparse.Namespace) -> int:
     from ..tables.build import build_claims
 
     for path in build_claims(args.runs, args.out, scale=args.scale, fidelity=args.fidelity):
+        print(path)
+    return 0
+
+
+def run_readme(args: argparse.Namespace) -> int:
+    from ..tables.readme import update_readme
+
+    for path in update_readme(args.claims, args.readme, args.snapshot):
         print(path)
     return 0
 

@@ -69,14 +69,14 @@ class Claim:
     def threshold_text(self, chance: float | None) -> str:
         if self.at_least_chance is not None:
             return f"≥ {self.chance_threshold(chance):.1f} (chance {100 * chance:.0f}%)" if chance else "≥ far above chance"
-        return f"≥ {_fmt(self.at_least, self.statistic)}" if self.at_least is not None else f"≤ {_fmt(self.at_most, self.statistic)}"
+        return f"≥ {format_statistic(self.at_least, self.statistic)}" if self.at_least is not None else f"≤ {format_statistic(self.at_most, self.statistic)}"
 
     def chance_threshold(self, chance: float) -> float:
         spec = self.at_least_chance or {}
         return max(100 * chance * spec.get("times", 1), 100 * chance + spec.get("plus", 0))
 
 
-def _fmt(value: float | None, statistic: str) -> str:
+def format_statistic(value: float | None, statistic: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return f"{100 * value:.2f}%" if statistic.endswith("saving") else f"{value:+.2f}" if statistic == "difference" \
@@ -267,11 +267,11 @@ def _judge(claim: Claim, verdict: Verdict, estimates: dict[tuple[str, str], tupl
         verdict.verdict, verdict.reason = HOLDS, f"every row clears the threshold; the closest is {row}"
     elif missed:
         verdict.verdict = FAILS
-        verdict.reason = f"at {row} the estimate {_fmt(mean, claim.statistic)} itself misses the threshold"
+        verdict.reason = f"at {row} the estimate {format_statistic(mean, claim.statistic)} itself misses the threshold"
     else:
         verdict.verdict = FAILS
-        verdict.reason = (f"at {row} the estimate {_fmt(mean, claim.statistic)} clears the threshold but its 95% "
-                          f"{bound} bound {_fmt(low if bound == 'lower' else high, claim.statistic)} does not: "
+        verdict.reason = (f"at {row} the estimate {format_statistic(mean, claim.statistic)} clears the threshold but its 95% "
+                          f"{bound} bound {format_statistic(low if bound == 'lower' else high, claim.statistic)} does not: "
                           f"not shown with {n} test items")
 
 
@@ -408,7 +408,7 @@ def _row(v: Verdict, frame: pd.DataFrame) -> dict[str, Any]:
 
 def _value(row: pd.Series, column: str) -> str:
     value = row[column]
-    return "" if value is None or pd.isna(value) else _fmt(float(value), row["statistic"])
+    return "" if value is None or pd.isna(value) else format_statistic(float(value), row["statistic"])
 
 
 def _cell(row: pd.Series) -> str:
