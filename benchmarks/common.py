@@ -154,6 +154,28 @@ def mebibytes(value: int | None) -> str:
     return "–" if value is None else f"{value / 2 ** 20:.0f} MiB"
 
 
+ENGINES = ("sequential", "batched", "reference")
+
+
+def engine_table(results: list[dict[str, Any]], leading: list[str],
+                 device: torch.device) -> tuple[list[str], list[list[str]]]:
+    """Header and rows comparing the engines: each result has ``cells`` (the ``leading`` columns), ``time``
+    (median seconds per engine) and ``memory`` (peak bytes per engine, on a GPU)."""
+    header = [*leading, "sequential", "batched", "per-task reference", "sequential ÷ batched",
+              "reference ÷ sequential", "reference ÷ batched"]
+    if device.type == "cuda":
+        header.append("peak memory (seq / batched / ref)")
+    rows = []
+    for r in results:
+        t = r["time"]
+        row = [*r["cells"], *(seconds(t.get(k)) for k in ENGINES), ratio(t.get("sequential"), t.get("batched")),
+               ratio(t.get("reference"), t.get("sequential")), ratio(t.get("reference"), t.get("batched"))]
+        if device.type == "cuda":
+            row.append(" / ".join(mebibytes(r["memory"].get(k)) for k in ENGINES))
+        rows.append(row)
+    return header, rows
+
+
 def print_table(header: list[str], rows: list[list[str]]) -> None:
     """A Markdown table (pastes into the README as it is)."""
     print("| " + " | ".join(header) + " |")

@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 import torch
 
-from common import (SyntheticEpisodes, add_device_arguments, dataset_info, describe_device, job_config, median,
-                    mebibytes, peak_memory, print_table, random_episodes, ratio, seconds, setup_device, take_turns)
+from common import (SyntheticEpisodes, add_device_arguments, dataset_info, describe_device, engine_table, job_config,
+                    median, peak_memory, print_table, random_episodes, setup_device, take_turns)
 from mebqat.core.config import evaluation_tasks, load_table_setups
 from mebqat.core.counters import PassCounter
 from mebqat.fewshot import model_state
@@ -127,32 +127,15 @@ def measure(table: str, setup: str, scale: str, repeats: int, device: torch.devi
     candidates, config = update_candidates(table, setup, scale, device)
     memory = {name: peak_memory(device, run) for name, run in candidates.items()}
     times = take_turns(candidates, repeats, device)
-    results.append({"setup": setup, "what": f"{config['job']['method']} meta-update (B = {config['train']['meta_batch']})",
+    results.append({"cells": [setup, f"{config['job']['method']} meta-update (B = {config['train']['meta_batch']})"],
                     "time": {k: median(v) for k, v in times.items()}, "memory": memory})
     if metatest:
         candidates = metatest_candidates(table, setup, scale, episodes, device, reference=reference_metatest)
         memory = {name: peak_memory(device, run) for name, run in candidates.items()}
         times = take_turns(candidates, 1, device, warmup=0)
-        results.append({"setup": setup, "what": f"meta-test, {episodes} episodes × 9 bitwidths",
+        results.append({"cells": [setup, f"meta-test, {episodes} episodes × 9 bitwidths"],
                         "time": {k: median(v) for k, v in times.items()}, "memory": memory})
     return results
-
-
-def rows_of(results: list[dict[str, Any]], device: torch.device) -> tuple[list[str], list[list[str]]]:
-    header = ["setup", "what", "sequential", "batched", "per-task reference", "sequential ÷ batched",
-              "reference ÷ sequential", "reference ÷ batched"]
-    if device.type == "cuda":
-        header.append("peak memory (seq / batched / ref)")
-    rows = []
-    for r in results:
-        t = r["time"]
-        row = [r["setup"], r["what"], seconds(t.get("sequential")), seconds(t.get("batched")),
-               seconds(t.get("reference")), ratio(t.get("sequential"), t.get("batched")),
-               ratio(t.get("reference"), t.get("sequential")), ratio(t.get("reference"), t.get("batched"))]
-        if device.type == "cuda":
-            row.append(" / ".join(mebibytes(r["memory"].get(k)) for k in ("sequential", "batched", "reference")))
-        rows.append(row)
-    return header, rows
 
 
 def main() -> None:
@@ -169,7 +152,7 @@ def main() -> None:
     print(f"{describe_device(device, args.threads)}; {args.scale}-scale shapes, {args.repeats} timed meta-updates")
     results = [r for table, setup in chosen
                for r in measure(table, setup, args.scale, args.repeats, device, args.episodes, not args.no_metatest)]
-    print_table(*rows_of(results, device))
+    print_table(*engine_table(results, ["setup", "what"], device))
 
 
 if __name__ == "__main__":

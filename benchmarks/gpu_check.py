@@ -36,13 +36,12 @@ import yaml
 
 import fewshot_engines
 import table2_engines
-from common import (Classes, add_device_arguments, dataset_info, describe_device, job_config, median, mebibytes,
-                    peak_memory, print_table, random_batch, random_images, ratio, seconds, setup_device,
-                    synchronize, take_turns)
+from common import (Classes, add_device_arguments, dataset_info, describe_device, engine_table, job_config, median,
+                    peak_memory, print_table, random_batch, random_images, ratio, seconds, setup_device, synchronize,
+                    take_turns)
 from mebqat.core.config import evaluation_tasks, load_table_setups, resolve_job
 from mebqat.core.counters import PassCounter
 from mebqat.core.registry import METHODS
-from mebqat.core.tasks import BitwidthTask
 from mebqat.data.supervised import SupervisedDataset
 from mebqat.engine.data import SupervisedData
 from mebqat.engine.optim import build_optimizer
@@ -87,13 +86,13 @@ def engine_rows(sizes: Sizes, device: torch.device) -> list[dict[str, Any]]:
     results = []
     for setup in table2_engines.table2_setups():
         r = table2_engines.measure(setup, "mebqat", sizes.scale, sizes.table2_batch, sizes.repeats, device)
-        results.append({"what": f"Table 2 MEBQAT step, {setup} (batch {r['batch']})", **r})
+        results.append({**r, "cells": [f"Table 2 MEBQAT step, {setup} (batch {r['batch']})"]})
     first_of_family: dict[str, str] = {}
     for table, setup in fewshot_engines.fewshot_setups():
         candidates, config = fewshot_engines.update_candidates(table, setup, sizes.scale, device)
         memory = {name: peak_memory(device, run) for name, run in candidates.items()}
         times = take_turns(candidates, sizes.repeats, device)
-        results.append({"what": f"{config['job']['method']} update, {setup} (B = {config['train']['meta_batch']})",
+        results.append({"cells": [f"{config['job']['method']} update, {setup} (B = {config['train']['meta_batch']})"],
                         "time": {k: median(v) for k, v in times.items()}, "memory": memory})
         first_of_family.setdefault(table, setup)
     for table, setup in first_of_family.items():
@@ -104,22 +103,9 @@ def engine_rows(sizes: Sizes, device: torch.device) -> list[dict[str, Any]]:
         memory = {name: peak_memory(device, run) for name, run in {**full, **ref}.items()}
         times = {k: median(v) for k, v in take_turns({**full, **ref}, 1, device, warmup=0).items()}
         times["reference"] *= sizes.metatest_episodes / sizes.reference_episodes
-        results.append({"what": f"meta-test, {setup}, {sizes.metatest_episodes} episodes × 9 bitwidths (reference "
-                                f"timed on {sizes.reference_episodes}, scaled)", "time": times, "memory": memory})
+        results.append({"cells": [f"meta-test, {setup}, {sizes.metatest_episodes} episodes × 9 bitwidths (reference "
+                                  f"timed on {sizes.reference_episodes}, scaled)"], "time": times, "memory": memory})
     return results
-
-
-def print_engines(results: list[dict[str, Any]], device: torch.device) -> None:
-    header = ["what", "sequential", "batched", "per-task reference", "sequential ÷ batched", "reference ÷ sequential",
-              "reference ÷ batched", "peak memory (seq / batched / ref)"]
-    rows = []
-    for r in results:
-        t = r["time"]
-        rows.append([r["what"], seconds(t.get("sequential")), seconds(t.get("batched")), seconds(t.get("reference")),
-                     ratio(t.get("sequential"), t.get("batched")), ratio(t.get("reference"), t.get("sequential")),
-                     ratio(t.get("reference"), t.get("batched")),
-                     " / ".join(mebibytes(r["memory"].get(k)) for k in ("sequential", "batched", "reference"))])
-    print_table(header, rows)
 
 
 # ---------------------------------------------------------------- 2. rates with the data path
@@ -312,7 +298,7 @@ def main() -> None:
     began = time.perf_counter()
     print(f"# gpu_check: {describe_device(device, args.threads)}; {'toy' if args.small else 'paper'} sizes\n")
     print("## 1. Engines (median of each; ratios above 1: the denominator is faster)\n")
-    print_engines(engine_rows(sizes, device), device)
+    print_table(*engine_table(engine_rows(sizes, device), ["what"], device))
     print("\n## 2. Rates with the data path (the engine `auto` picks on this device)\n")
     rates = measure_rates(sizes, device)
     print_rates(rates)

@@ -18,8 +18,8 @@ from typing import Any, Callable
 
 import torch
 
-from common import (Classes, add_device_arguments, dataset_info, describe_device, job_config, median, mebibytes,
-                    peak_memory, print_table, random_batch, ratio, seconds, setup_device, take_turns)
+from common import (Classes, add_device_arguments, dataset_info, describe_device, engine_table, job_config, median,
+                    peak_memory, print_table, random_batch, setup_device, take_turns)
 from mebqat.core.config import load_table_setups
 from mebqat.core.counters import PassCounter
 from mebqat.core.tasks import BitwidthTask, TaskSampler
@@ -85,25 +85,8 @@ def measure(setup: str, method: str, scale: str, batch: int | None, repeats: int
         candidates.pop("reference", None)
     memory = {name: peak_memory(device, run) for name, run in candidates.items()}
     times = take_turns(candidates, repeats, device)
-    return {"setup": setup, "method": method, "batch": config["batch"],
+    return {"cells": [setup, method, str(config["batch"])], "batch": config["batch"],
             "time": {name: median(t) for name, t in times.items()}, "memory": memory}
-
-
-def rows_of(results: list[dict[str, Any]], device: torch.device) -> tuple[list[str], list[list[str]]]:
-    header = ["setup", "method", "batch", "sequential", "batched", "per-task reference", "sequential ÷ batched",
-              "reference ÷ sequential", "reference ÷ batched"]
-    if device.type == "cuda":
-        header += ["peak memory (seq / batched / ref)"]
-    rows = []
-    for r in results:
-        t = r["time"]
-        row = [r["setup"], r["method"], str(r["batch"]), seconds(t.get("sequential")), seconds(t.get("batched")),
-               seconds(t.get("reference")), ratio(t.get("sequential"), t.get("batched")),
-               ratio(t.get("reference"), t.get("sequential")), ratio(t.get("reference"), t.get("batched"))]
-        if device.type == "cuda":
-            row.append(" / ".join(mebibytes(r["memory"].get(k)) for k in ("sequential", "batched", "reference")))
-        rows.append(row)
-    return header, rows
 
 
 def main() -> None:
@@ -121,7 +104,7 @@ def main() -> None:
                              if args.method in load_table_setups("table2")["setups"][s]["methods"]]
     print(f"{describe_device(device, args.threads)}; {args.scale}-scale widths, {args.repeats} timed updates")
     results = [measure(setup, args.method, args.scale, args.batch, args.repeats, device) for setup in setups]
-    print_table(*rows_of(results, device))
+    print_table(*engine_table(results, ["setup", "method", "batch"], device))
 
 
 if __name__ == "__main__":

@@ -9,10 +9,8 @@ from typing import Mapping
 
 import jsonschema
 import numpy as np
-import yaml
 
 from mebqat.core.schemas import validator
-from mebqat.core.config import RESOURCES
 from mebqat.methods import get_method
 from mebqat.quant import bitwidth_candidates
 from mebqat.tables.layout import find_layout

@@ -16,10 +16,9 @@ import jsonschema
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from mebqat.core.schemas import validator
-from mebqat.core.config import RESOURCES, resolve_job
+from mebqat.core.config import resolve_job
 from mebqat.data import Episode, stack_episodes
 from mebqat.engine.data import FewShotData
 from mebqat.engine.loop import train

@@ -5,7 +5,6 @@ job by name with its dataset named as a stand-in, and a run's page lists its art
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import socket

@@ -13,10 +13,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-import yaml
 
 from mebqat.core.schemas import validator
-from mebqat.core.config import RESOURCES
 
 SCRIPT = str(Path(sys.executable).parent / "mebqat")
 METRICS_SCHEMA = validator("metrics").schema

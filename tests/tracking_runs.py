@@ -17,7 +17,7 @@ import numpy as np
 import yaml
 
 from mebqat.core.schemas import validator
-from mebqat.core.config import RESOURCES, resolve_job
+from mebqat.core.config import resolve_job
 from mebqat.core.hashing import config_hash
 
 METRICS_SCHEMA = validator("metrics").schema

@@ -12,7 +12,7 @@ Rejection sampling of independent uniform draws gives the uniform distribution o
 
 from __future__ import annotations
 
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import Any, Iterable, NamedTuple
 
 import numpy as np
 

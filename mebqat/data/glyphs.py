@@ -15,7 +15,6 @@ cached in ``<root>/standins/<name>-seed<seed>-v<VERSION>.npz`` (written to a tem
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any

@@ -33,7 +33,8 @@ from .metrics import architecture_counts, bits_value, finished_run, metrics_reco
 from .optim import build_optimizer, build_scheduler
 from .progress import TrainingProgress
 from .rundir import RunDir, job_logger, write_json
-from .runtime import DivergenceError, seed_everything, select_device
+from ..methods.base import DivergenceError
+from .runtime import seed_everything, select_device
 
 EpochCallback = Callable[[dict[str, Any]], None]
 """Called with each epoch's history record once the epoch is durable (its checkpoint written)."""
@@ -67,7 +68,6 @@ def train(config: Mapping[str, Any], out: str | Path, device: str | None = None,
     run = RunDir(out)
     run.check_writable()
     dev = select_device(device)
-    job, train_cfg = config["job"], config["train"]
     method, engine = setup_method(config, dev)
     data = open_data(config, method.problem, dev, "train")
     run.prepare(config, replace_stale)

@@ -3,7 +3,6 @@ finished-run check, one result row per bitwidth, the record itself, and its cons
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Mapping

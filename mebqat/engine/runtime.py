@@ -8,8 +8,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..core.seeds import derived_seed  # noqa: F401  (re-exported: the engine's seeding helpers in one place)
-from ..methods.base import DivergenceError  # noqa: F401  (the engine raises it too)
 
 
 def select_device(name: str | None = None) -> torch.device:

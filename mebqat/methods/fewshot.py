@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, ClassVar, Mapping
 
-import numpy as np
 import torch
 from torch import nn
 from torch.func import vmap
