@@ -154,6 +154,22 @@ def test_transient_store_errors_are_retried_and_others_are_not(monkeypatch):
         return "done"
 
     assert retry.retrying(locked_twice) == "done" and len(attempts) == 3
+    # log_inputs' check-then-insert race (two jobs of one experiment logging one dataset first): the
+    # message CI saw; the retry finds the other job's row.
+    lost_race = ("(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, datasets.name, "
+                 "datasets.digest\n[SQL: INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, ...")
+    attempts.clear()
+
+    def raced_once() -> str:
+        attempts.append(1)
+        if len(attempts) < 2:
+            raise RuntimeError(lost_race)
+        return "linked"
+
+    assert retry.retrying(raced_once) == "linked" and len(attempts) == 2
+    with pytest.raises(RuntimeError, match="UNIQUE constraint failed: runs"):  # any other conflict is a bug
+        retry.retrying(lambda: (_ for _ in ()).throw(RuntimeError("(sqlite3.IntegrityError) UNIQUE constraint "
+                                                                  "failed: runs.run_uuid")))
     with pytest.raises(RuntimeError, match="no such table"):
         retry.retrying(lambda: (_ for _ in ()).throw(RuntimeError("(sqlite3.OperationalError) no such table: runs")))
     with pytest.raises(RuntimeError, match="locked"):

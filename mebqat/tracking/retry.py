@@ -3,6 +3,11 @@
 MLflow sets SQLite's busy_timeout (20 s), so a lock error reaches us only after a long wait under heavy
 contention; then backing off and trying again is the right answer. Every call wrapped here is either a
 read or a write that SQLite rolled back as a whole, so repeating it cannot log anything twice.
+
+``log_inputs`` has a second race: it looks the dataset (experiment, name, digest) up and inserts it when
+missing, so two jobs of one experiment logging the same dataset for the first time can both miss it and
+the later insert fails the unique constraint. Its transaction is rolled back; the retry finds the row the
+other job inserted and links to it.
 """
 
 from __future__ import annotations
@@ -18,12 +23,17 @@ ATTEMPTS = 8
 FIRST_DELAY_S = 0.5
 MAX_DELAY_S = 15.0
 _TRANSIENT_TEXT = ("database is locked", "database is busy", "database table is locked")
+# Check-then-insert races of log_inputs (dataset rows are shared by an experiment's runs; input links by
+# two publishers of the same run), see the module docstring.
+_LOST_INSERT_RACE_TEXT = ("unique constraint failed: datasets.", "unique constraint failed: inputs.",
+                          "unique constraint failed: input_tags.")
 
 
 def is_transient(err: BaseException) -> bool:
-    """A lock/busy error of SQLite, or a server that says it is temporarily unavailable."""
+    """A lock/busy error of SQLite, a lost insert race of ``log_inputs``, or a server that says it is
+    temporarily unavailable."""
     text = str(err).lower()
-    if any(marker in text for marker in _TRANSIENT_TEXT):
+    if any(marker in text for marker in _TRANSIENT_TEXT + _LOST_INSERT_RACE_TEXT):
         return True
     code = getattr(err, "error_code", None)
     # A SQL store reports every OperationalError (also "no such table") as TEMPORARILY_UNAVAILABLE;
