@@ -71,3 +71,11 @@ def test_a_readme_without_markers_or_a_missing_report_is_refused(claims_dir, tmp
     assert "claims.csv does not exist" in capsys.readouterr().err
     with pytest.raises(Exception, match="needs exactly one"):
         replace_section(f"{END}{BEGIN}", "x")
+
+
+def test_the_committed_readme_section_is_what_the_committed_report_generates():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split(BEGIN)[1].split(END)[0].strip("\n")
+    expected = claims_section(read_verdicts(SNAPSHOT / "claims.csv"), "docs/results/mini/claims.md")
+    assert section == expected, "regenerate it: mebqat tables readme --claims results --snapshot docs/results/mini"
+    assert (SNAPSHOT / "claims.md").read_text(encoding="utf-8").startswith("# Do the paper's claims hold?")
