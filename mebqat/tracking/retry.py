@@ -24,9 +24,8 @@ FIRST_DELAY_S = 0.5
 MAX_DELAY_S = 15.0
 _TRANSIENT_TEXT = ("database is locked", "database is busy", "database table is locked")
 # Check-then-insert races of log_inputs (dataset rows are shared by an experiment's runs; input links by
-# two publishers of the same run), see the module docstring.
-_LOST_INSERT_RACE_TEXT = ("unique constraint failed: datasets.", "unique constraint failed: inputs.",
-                          "unique constraint failed: input_tags.")
+# two publishers of the same run), see the module docstring. Input tags key on a fresh input id: no race.
+_LOST_INSERT_RACE_TEXT = ("unique constraint failed: datasets.", "unique constraint failed: inputs.")
 
 
 def is_transient(err: BaseException) -> bool:
