@@ -30,6 +30,7 @@ localrules:
     report,
     build_tables,
     claims,
+    track_jobs,
     track_tables,
     mlflow_store,
 

@@ -2,7 +2,9 @@
 when the job is cancelled (SIGTERM, what Snakemake and scancel send) and FAILED when it fails; a job
 killed at any point (even with SIGKILL, which nothing can catch) and started again continues the same run,
 and the store ends with one run per job, its curve logged once per epoch, and real start and end times.
-Logging the finished directory again afterwards changes nothing."""
+Logging the finished directory again afterwards changes nothing. All of it both when the job writes its run
+itself (``--tracking in-process``) and when a ``mebqat track follow`` process writes it from the job's files
+(``--tracking follower``, the workflow's way)."""
 
 from __future__ import annotations
 
@@ -24,10 +26,23 @@ from mebqat.tracking.record import KEY_TAG  # noqa: E402
 EPOCHS = 40
 
 
-def job_command(data_root: Path, out: Path, uri: str, seed: int, *extra: str) -> list[str]:
+MODES = ("in-process", "follower")
+
+
+def job_command(data_root: Path, out: Path, uri: str, seed: int, *extra: str, mode: str = "in-process") -> list[str]:
     return [sys.executable, "-m", "mebqat", "run", "--setup", "svhn_cnn8", "--method", "qat", "--train-task", "(2,2)",
             "--scale", "smoke", "--seed", str(seed), "--set", f"train.epochs={EPOCHS}", "--set",
-            f"data.root={data_root}", "--out", str(out), "--uri", uri, "--threads", "1", *extra]
+            f"data.root={data_root}", "--out", str(out), "--uri", uri, "--threads", "1", "--tracking", mode, *extra]
+
+
+def eventually(check, timeout: float = 120.0):
+    """``check()``'s first truthy value: a follower writes the store a moment after the job's files."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
 
 
 def start(command: list[str]) -> subprocess.Popen:
@@ -56,6 +71,7 @@ def wait_until_training(client: MlflowClient, seed: int, process: subprocess.Pop
 
 
 def assert_one_finished_run(client: MlflowClient, seed: int, run_id: str) -> None:
+    eventually(lambda: [r.info.status for r in job_runs(client, seed)] == ["FINISHED"])
     runs = job_runs(client, seed)
     assert [r.info.run_id for r in runs] == [run_id], "the resumed job continues the same run, and only it"
     run = client.get_run(run_id)
@@ -72,18 +88,37 @@ def store(tmp_path):
     return uri, MlflowClient(uri)
 
 
-def test_a_cancelled_job_is_killed_and_its_resumed_job_finishes_the_same_run(data_root, tmp_path, store):
+@pytest.fixture(params=MODES)
+def mode(request, tmp_path, store):
+    """How the job's run is written; for ``follower``, a follower watching tmp_path for the whole test."""
+    if request.param == "in-process":
+        yield request.param
+        return
+    follower = subprocess.Popen([sys.executable, "-m", "mebqat", "track", "follow", str(tmp_path), "--uri", store[0],
+                                 "--interval", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    yield request.param
+    follower.terminate()
+    _, errors = follower.communicate(timeout=120)
+    assert follower.returncode == 0, errors
+
+
+def status_of(client: MlflowClient, run_id: str, status: str):
+    return eventually(lambda: client.get_run(run_id).info.status == status and client.get_run(run_id))
+
+
+def test_a_cancelled_job_is_killed_and_its_resumed_job_finishes_the_same_run(data_root, tmp_path, store, mode):
     uri, client = store
     out = tmp_path / "run"
-    process = start(job_command(data_root, out, uri, seed=0))
+    process = start(job_command(data_root, out, uri, seed=0, mode=mode))
     running = wait_until_training(client, 0, process)
     assert running.info.start_time > 0 and running.data.params  # opened when the job started, config logged
     process.send_signal(signal.SIGTERM)
     process.communicate(timeout=120)
     assert process.returncode != 0
-    stopped = client.get_run(running.info.run_id)
-    assert stopped.info.status == "KILLED" and "Stopped" in stopped.data.tags["mebqat.end_reason"]
-    resumed = subprocess.run(job_command(data_root, out, uri, seed=0), capture_output=True, text=True, timeout=600)
+    stopped = status_of(client, running.info.run_id, "KILLED")
+    assert stopped and "Stopped" in stopped.data.tags["mebqat.end_reason"]
+    resumed = subprocess.run(job_command(data_root, out, uri, seed=0, mode=mode), capture_output=True, text=True,
+                             timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in (out / "train.log").read_text()
     assert_one_finished_run(client, 0, running.info.run_id)
@@ -94,24 +129,26 @@ def test_a_cancelled_job_is_killed_and_its_resumed_job_finishes_the_same_run(dat
     assert_one_finished_run(client, 0, running.info.run_id)
 
 
-def test_a_job_killed_with_sigkill_resumes_into_the_same_run(data_root, tmp_path, store):
+def test_a_job_killed_with_sigkill_resumes_into_the_same_run(data_root, tmp_path, store, mode):
     uri, client = store
     out = tmp_path / "run"
-    process = start(job_command(data_root, out, uri, seed=1))
+    process = start(job_command(data_root, out, uri, seed=1, mode=mode))
     running = wait_until_training(client, 1, process)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     assert client.get_run(running.info.run_id).info.status == "RUNNING"  # nothing could mark it
-    resumed = subprocess.run(job_command(data_root, out, uri, seed=1), capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(job_command(data_root, out, uri, seed=1, mode=mode), capture_output=True, text=True,
+                             timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert_one_finished_run(client, 1, running.info.run_id)
 
 
-def test_a_failing_job_ends_its_run_failed_with_the_reason(data_root, tmp_path, store):
+def test_a_failing_job_ends_its_run_failed_with_the_reason(data_root, tmp_path, store, mode):
     uri, client = store
-    done = subprocess.run(job_command(data_root, tmp_path / "run", uri, 2, "--set", "train.optimizer.lr=1e30"),
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(job_command(data_root, tmp_path / "run", uri, 2, "--set", "train.optimizer.lr=1e30",
+                                      mode=mode), capture_output=True, text=True, timeout=600)
     assert done.returncode != 0 and "no metrics are written" in done.stderr.splitlines()[-1], done.stderr
+    eventually(lambda: [r.info.status for r in job_runs(client, 2)] == ["FAILED"])
     (run,) = job_runs(client, 2)
     assert run.info.status == "FAILED" and "Divergence" in run.data.tags["mebqat.end_reason"]
     assert not (tmp_path / "run" / "metrics.json").exists()

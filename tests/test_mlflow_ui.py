@@ -96,5 +96,5 @@ def test_a_run_page_lists_what_the_job_found(ui, store, tmp_path):
     experiment = link.split("/#/experiments/")[1].split("?")[0]
     page = f"http://127.0.0.1:{port}/#/experiments/{experiment}/runs/{run.info.run_id}/artifacts?workflowType=machine_learning"
     dom = render(page, tmp_path / "run.png")
-    for name in ("accuracy.png", "accuracy.csv", "metrics.json", "train.log"):
+    for name in ("accuracy.svg", "accuracy.csv", "metrics.json", "train.log"):
         assert name in dom, f"{name} not among the run's artifacts"

@@ -4,6 +4,7 @@ runs, report)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -93,7 +94,7 @@ def test_smoke_subset_end_to_end_touches_every_rule(tmp_path, data_root):
     run_dirs = sorted(str(p.parent.relative_to(results / "runs")) for p in results.glob("runs/**/metrics.json"))
     assert len(run_dirs) == 9 and sorted(ran) == run_dirs
     assert {d.split("/")[3] for d in run_dirs} == {"qat-w2a2", "adabits", "apdnn", "mebqat"}
-    for rule in ("mlflow_store", "build_tables", "track_tables", "report"):
+    for rule in ("mlflow_store", "build_tables", "track_jobs", "track_tables", "report"):
         assert re.search(rf"^(local)?rule {rule}:", printed, re.MULTILINE), rule
     # tables: the cells that have runs are filled, the others empty (not zero), stand-in titled
     table2 = pd.read_csv(results / "tables" / "table2.csv")
@@ -116,6 +117,12 @@ def test_smoke_subset_end_to_end_touches_every_rule(tmp_path, data_root):
     assert len(job_runs) == 9
     keys = {r.data.tags["mebqat.run_key"] for r in job_runs}
     assert len(keys) == 9
+    # written by the workflow's follower from the jobs' files (no job opened the store), at the jobs' times
+    assert "following" in (results / "logs" / "mlflow_follow.log").read_text()
+    started = {json.loads((results / "runs" / d / "job_status.json").read_text())["started_ms"] for d in run_dirs}
+    assert {r.info.start_time for r in job_runs} == started
+    assert all(r.info.status == "FINISHED" and r.info.end_time > r.info.start_time for r in job_runs)
+    assert not any("MLflow:" in p.read_text() for p in (results / "logs" / "jobs").rglob("*.log"))
     # re-running a job updates its run instead of adding one
     again = snakemake("--cores", "2", "--configfile", "config/smoke.yaml", "--config", f"results={results}",
                       f"data_root={data_root}", "tables=[table2, table3]", "dedicated_tasks=['(2,2)']",

@@ -5,6 +5,7 @@ Examples:
   mebqat run --setup svhn_cnn8 --method mebqat --scale smoke --out results/runs/svhn-mebqat
   mebqat run --spec '{setup: pn_omniglot_20w1s, method: pn, scale: mini}' --out DIR --threads 1
   mebqat run ... --no-track                      # files only, no MLflow
+  mebqat run ... --tracking follower             # MLflow written by `mebqat track follow` (the workflow)
 
 The run directory is the source of truth: `mebqat train`, `mebqat evaluate` and `mebqat track log` do the
 same three steps one at a time.
@@ -28,7 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="if --out holds a run of another configuration, delete it and start afresh")
     parser.add_argument("--uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else "
                                       "sqlite:///results/mlflow.db)")
-    parser.add_argument("--no-track", dest="track", action="store_false", help="do not log to MLflow")
+    parser.add_argument("--tracking", choices=("in-process", "follower", "off"), default="in-process",
+                        help="who writes the job's MLflow run: this process (default), a `mebqat track follow` "
+                             "process watching the run directory (what the workflow does: no MLflow import in "
+                             "the job), or nobody")
+    parser.add_argument("--no-track", dest="tracking", action="store_const", const="off",
+                        help="do not log to MLflow (= --tracking off)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
 
     config = job_config(args)
     run_job(config, args.out, device=args.device, threads=args.threads, replace_stale=args.replace_stale,
-            track=args.track, uri=args.uri)
+            tracking=args.tracking, uri=args.uri)
     return 0

@@ -5,6 +5,7 @@ Examples:
   mebqat track log results/runs/svhn-mebqat           # one finished job (after `mebqat evaluate`)
   mebqat track log results/runs/* --uri sqlite:///elsewhere.db
   mebqat track tables results/tables --figures results/figures
+  mebqat track follow results/runs                    # keep the runs of --tracking follower jobs live
   mebqat track ui                                     # serve the store; prints each table's runs-table link
 
 The store is --uri, else $MLFLOW_TRACKING_URI, else sqlite:///results/mlflow.db (relative to the current
@@ -56,6 +57,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tables.add_argument("--figures", type=Path, metavar="DIR", help="directory of figures (.png, .pdf, .svg)")
     tables.add_argument("--claims", type=Path, nargs="+", default=[], metavar="FILE",
                         help="the claims' verdicts (claims.csv, claims.md) to attach to every tables run")
+    follow = _action(actions, "follow", run_follow,
+                     help="keep the MLflow runs of jobs started with --tracking follower live, from their files",
+                     description="Watch ROOT/**/job_status.json and mirror each job started with `mebqat run "
+                                 "--tracking follower` into MLflow while it runs: its run is created when the job "
+                                 "starts, shows each durable epoch, and ends FINISHED (everything `track log` "
+                                 "writes), FAILED or KILLED; a resumed job continues its run. Runs until SIGTERM "
+                                 "(then one last pass), or once with --once. What the workflow starts beside its jobs.")
+    follow.add_argument("root", type=Path, metavar="ROOT", help="directory of run directories (results/runs)")
+    follow.add_argument("--once", action="store_true", help="one pass, then exit (2 if a directory failed)")
+    follow.add_argument("--interval", type=float, default=1.0, help="seconds between passes (default 1)")
+    follow.add_argument("--parent", type=int, metavar="PID", help="also stop when process PID has ended")
     ui = _action(actions, "ui", run_ui, help="browse the runs: the MLflow UI on the store, with each table's link",
                  description="Print the link to each table experiment's runs table, then serve a SQLite store with "
                              "`mlflow ui` (a tracking server is browsed where it runs). The links open the runs "
@@ -115,6 +127,24 @@ def run_tables(args: argparse.Namespace) -> int:
         print(f"{args.tables_dir}: {_report(result)}")
     print(browse_hint(resolve_uri(args.uri)))
     return 0
+
+
+def run_follow(args: argparse.Namespace) -> int:
+    from ..tracking.follow import Follower
+
+    if not args.interval > 0:
+        raise ValueError(f"--interval must be a positive number of seconds, got {args.interval}")
+    if not args.root.is_dir():
+        if args.once or args.root.exists():
+            raise ValueError(f"{args.root} is not a directory: give the directory that holds the run directories")
+        args.root.mkdir(parents=True)  # the workflow starts its follower before the first job exists
+    follower = Follower(args.root, args.uri)
+    if args.once:
+        failed = follower.sweep()
+    else:
+        print(f"following {args.root} into {follower.uri}", file=sys.stderr, flush=True)
+        failed = follower.follow(args.interval, args.parent)
+    return 2 if failed else 0
 
 
 def run_ui(args: argparse.Namespace) -> int:

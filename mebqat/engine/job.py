@@ -1,7 +1,12 @@
 """One job end to end in one process (``mebqat run``, what every workflow job runs): train (resuming from
 its last checkpoint), evaluate (unless its metrics.json is already current), and keep its MLflow run live
 the whole time — RUNNING while it trains, each epoch's curves as they become durable, FINISHED with every
-result at the end, FAILED or KILLED (with the reason) when it stops early."""
+result at the end, FAILED or KILLED (with the reason) when it stops early.
+
+Who writes that run is ``tracking``: ``in-process`` (this process opens the store), ``follower`` (the job
+only keeps its ``job_status.json`` current and a ``mebqat track follow`` process mirrors the directory: the
+workflow's way, so that no job pays MLflow's imports and store), or ``off``. The status file is written in
+every mode."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from typing import Any, Mapping
 import torch
 
 from ..core.hashing import config_hash
+from ..core.jobstatus import JobStatus, write_status
 from .loop import evaluate, train
 from .rundir import RunDir, job_logger
 
@@ -49,20 +55,32 @@ def _stop_on_signals() -> None:
         signal.signal(signum, stop)
 
 
+TRACKING = ("in-process", "follower", "off")
+
+
 def run_job(config: Mapping[str, Any], out: str | Path, *, device: str | None = None, threads: int | None = None,
-            replace_stale: bool = False, track: bool = True, uri: str | None = None) -> dict[str, Any]:
+            replace_stale: bool = False, tracking: str = "in-process", uri: str | None = None) -> dict[str, Any]:
+    if tracking not in TRACKING:
+        raise ValueError(f"tracking must be one of {', '.join(TRACKING)}, got {tracking!r}")
     set_threads(threads)
     run = RunDir(out)
-    live: list[Any] = []  # the job's live MLflow run, once the run directory is ready
+    live: list[Any] = []  # the job's live MLflow run (in-process tracking), once the run directory is ready
+    status: list[JobStatus] = []  # this execution's status, once the run directory is ready
 
     def start(ready: RunDir) -> None:
-        if track:
+        resuming = ready.last.is_file()
+        status.append(JobStatus.begin(resuming, tracking))
+        write_status(ready.root, status[-1])
+        if tracking == "in-process":
             from ..tracking.live import LiveRun
 
-            live.append(LiveRun.open(config, resuming=ready.last.is_file(), uri=uri))
+            live.append(LiveRun.open(config, resuming=resuming, uri=uri, started_ms=status[-1].started_ms,
+                                     attempt=status[-1].attempt))
             live[0].catch_up(ready.read_history())
 
     def log_epoch(record: Mapping[str, Any]) -> None:
+        status.append(status[-1].at_epoch(record["epoch"]))
+        write_status(run.root, status[-1])
         if live:
             live[0].log_epoch(record)
 
@@ -78,11 +96,18 @@ def run_job(config: Mapping[str, Any], out: str | Path, *, device: str | None = 
 
         write_run_summary(run.root, metrics)
     except BaseException as err:
-        if live:
-            live[0].end("KILLED" if isinstance(err, (Stopped, KeyboardInterrupt)) else "FAILED",
-                        f"{type(err).__name__}: {err}")
+        killed = isinstance(err, (Stopped, KeyboardInterrupt))
+        reason = f"{type(err).__name__}: {err}"
+        if status:  # the live run exists only once the status does
+            status.append(status[-1].ended("killed" if killed else "failed", reason))
+            write_status(run.root, status[-1])
+            if live:
+                live[0].end("KILLED" if killed else "FAILED", reason, ended_ms=status[-1].ended_ms)
         raise
+    if status:  # none when the directory was refused before training began
+        status.append(status[-1].ended("finished"))
+        write_status(run.root, status[-1])
     if live:
-        result = live[0].finish(run.root)
+        result = live[0].finish(run.root, ended_ms=status[-1].ended_ms)
         print(f"MLflow: experiment {result.experiment}, run {result.run_id} finished", file=sys.stderr)
     return metrics

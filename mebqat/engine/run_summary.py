@@ -1,17 +1,19 @@
 """What one job found, beside its metrics.json: ``accuracy.csv`` (one row per evaluated bitwidth) and
-``accuracy.png`` (accuracy against bitwidth with 95% intervals). Its MLflow run carries both, so a run's
+``accuracy.svg`` (accuracy against bitwidth with 95% intervals). Its MLflow run carries both, so a run's
 page shows the result without opening a file. (No pandas and no table machinery: every job writes these.)"""
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 from pathlib import Path
 from typing import Any, Mapping
+from xml.sax.saxutils import escape
 
 from ..atomic import atomic_write
 
-CSV_NAME, FIGURE_NAME = "accuracy.csv", "accuracy.png"
+CSV_NAME, FIGURE_NAME = "accuracy.csv", "accuracy.svg"
 COLUMNS = ("bits_w", "bits_a", "accuracy", "ci95", "n")
 
 
@@ -32,27 +34,73 @@ def _csv(rows: list[dict[str, Any]]) -> bytes:
     return text.getvalue().encode()
 
 
-def _figure(metrics: Mapping[str, Any], rows: list[dict[str, Any]]):
-    from matplotlib.figure import Figure
+WIDTH, HEIGHT = 640, 360
+LEFT, RIGHT, TOP, BOTTOM = 62, 20, 52, 58
 
-    identity = metrics["identity"]
-    figure = Figure(figsize=(6.4, 3.6))
-    axes = figure.add_subplot()
-    labels = [str(r["bits_w"]) if r["bits_w"] == r["bits_a"] else f"({r['bits_w']},{r['bits_a']})" for r in rows]
-    axes.errorbar(range(len(rows)), [r["accuracy"] for r in rows], yerr=[r["ci95"] or 0 for r in rows], marker="o",
-                  capsize=3)
-    axes.set_xticks(range(len(rows)), labels)
-    axes.set_xlabel("bitwidth (b_w = b_a unless shown as a pair)")
-    axes.set_ylabel("accuracy (%)")
+
+def _title(identity: Mapping[str, Any]) -> tuple[str, str]:
     data = f"{identity['dataset']} (stand-in for {identity['stands_for']})" if identity["is_standin"] \
         else identity["dataset"]
     trained = ", ".join(identity["train_tasks"]) if len(identity["train_tasks"]) <= 3 else \
         f"{len(identity['train_tasks'])} bitwidth tasks"
-    axes.set_title(f"{identity['setup']} / {identity['method_title']} (trained at {trained})\n"
-                   f"{identity['scale']}, {identity['fidelity']}, seed {identity['seed']}, {data}", fontsize=8)
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    return figure
+    return (f"{identity['setup']} / {identity['method_title']} (trained at {trained})",
+            f"{identity['scale']}, {identity['fidelity']}, seed {identity['seed']}, {data}")
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def _figure(metrics: Mapping[str, Any], rows: list[dict[str, Any]]) -> str:
+    """Accuracy against bitwidth with 95% intervals, as SVG text (written by hand: a job imports no plotting
+    library for one line chart, and MLflow's artifact view shows SVG)."""
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    x = [LEFT + plot_w * (i + 0.5) / max(len(rows), 1) for i in range(len(rows))]
+
+    def y(accuracy: float) -> float:
+        return TOP + plot_h * (1 - min(max(accuracy, 0.0), 100.0) / 100)
+
+    def text(tx: float, ty: float, content: str, size: int = 11, anchor: str = "middle", extra: str = "") -> str:
+        return (f'<text x="{tx:.1f}" y="{ty:.1f}" font-size="{size}" text-anchor="{anchor}"{extra}>'
+                f"{escape(content)}</text>")
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+             f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="DejaVu Sans, Arial, sans-serif">',
+             f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>']
+    for tick in range(0, 101, 20):
+        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
+                     f'stroke="#dddddd"/>')
+        parts.append(text(LEFT - 6, y(tick) + 4, str(tick), anchor="end"))
+    parts.append(f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="black"/>')
+    points = []
+    for xi, row in zip(x, rows):
+        label = str(row["bits_w"]) if row["bits_w"] == row["bits_a"] else f"({row['bits_w']},{row['bits_a']})"
+        parts.append(text(xi, TOP + plot_h + 16, label))
+        accuracy, ci = _number(row["accuracy"]), _number(row["ci95"]) or 0.0
+        if accuracy is None:
+            points.append(None)
+            continue
+        points.append((xi, y(accuracy)))
+        if ci > 0:
+            low, high = y(accuracy - ci), y(accuracy + ci)
+            parts.append(f'<path d="M{xi:.1f},{low:.1f}V{high:.1f}M{xi - 4:.1f},{low:.1f}h8M{xi - 4:.1f},{high:.1f}h8" '
+                         f'stroke="#1f77b4" fill="none"/>')
+        parts.append(f'<circle cx="{xi:.1f}" cy="{y(accuracy):.1f}" r="3.5" fill="#1f77b4">'
+                     f"<title>{escape(label)}: {accuracy:.2f}% ± {ci:.2f}</title></circle>")
+    segment: list[str] = []
+    for point in [*points, None]:  # a bitwidth without a result breaks the line
+        if point is not None:
+            segment.append(f"{point[0]:.1f},{point[1]:.1f}")
+            continue
+        if len(segment) > 1:
+            parts.append(f'<polyline points="{" ".join(segment)}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>')
+        segment = []
+    first, second = _title(metrics["identity"])
+    parts += [text(WIDTH / 2, 18, first, size=12), text(WIDTH / 2, 36, second, size=11),
+              text(LEFT + plot_w / 2, HEIGHT - 14, "bitwidth (b_w = b_a unless shown as a pair)"),
+              text(16, TOP + plot_h / 2, "accuracy (%)", extra=f' transform="rotate(-90 16 {TOP + plot_h / 2:.1f})"'),
+              "</svg>"]
+    return "\n".join(parts) + "\n"
 
 
 def write_run_summary(run_dir: str | Path, metrics: Mapping[str, Any]) -> list[Path]:
@@ -60,5 +108,5 @@ def write_run_summary(run_dir: str | Path, metrics: Mapping[str, Any]) -> list[P
     rows = accuracy_rows(metrics)
     atomic_write(run_dir / CSV_NAME, lambda handle: handle.write(_csv(rows)))
     figure = _figure(metrics, rows)
-    atomic_write(run_dir / FIGURE_NAME, lambda handle: figure.savefig(handle, format="png", dpi=100))
+    atomic_write(run_dir / FIGURE_NAME, lambda handle: handle.write(figure.encode()))
     return [run_dir / CSV_NAME, run_dir / FIGURE_NAME]

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 HISTORY_PROBE = "train_loss"
 """A curve every epoch logs: its logged steps tell which epochs a run already holds."""
+ATTEMPT_TAG = "mebqat.attempt"
+"""The execution of the job (job_status.json's ``attempt``) that last opened the run."""
 
 
 class LiveRun:
@@ -35,30 +37,47 @@ class LiveRun:
         self.client, self.experiment, self.run_id, self.run_key, self.table = client, experiment, run_id, run_key, table
 
     @classmethod
-    def open(cls, config: Mapping[str, Any], resuming: bool, uri: str | None = None) -> "LiveRun":
-        """The job's run: the newest one of its run key when the job resumes, else a new one (older runs of
-        the key, from an earlier execution of the same job, are deleted once this one exists)."""
+    def open(cls, config: Mapping[str, Any], resuming: bool, uri: str | None = None, started_ms: int | None = None,
+             client: "MlflowClient | None" = None, attempt: str | None = None) -> "LiveRun":
+        """The job's run: the one already opened for this execution (``attempt``, when a follower opens it
+        again after a restart), else the newest one of its run key when the job resumes, else a new one
+        started at ``started_ms`` (default: now); older runs of the key, from an earlier execution of the same
+        job, are deleted once the new one exists."""
         uri = resolve_uri(uri)
-        client = open_client(uri)
+        client = client or open_client(uri)
         table, key = config["job"]["table"], config_hash(config)
         exp = experiment_id(client, table, experiment_artifact_location(uri, table))
         existing = runs_with_key(client, exp, key)
+        same = [r for r in existing if attempt is not None and r.data.tags.get(ATTEMPT_TAG) == attempt]
+        if same:
+            return cls(client, exp, same[-1].info.run_id, key, table)
         if resuming and existing:
             run = existing[-1]
             retrying(client.update_run, run.info.run_id, status="RUNNING")
             if CONTENT_TAG in run.data.tags:  # no longer complete: the job is running again
                 retrying(client.delete_tag, run.info.run_id, CONTENT_TAG)
+            if attempt is not None:
+                retrying(client.set_tag, run.info.run_id, ATTEMPT_TAG, attempt)
             return cls(client, exp, run.info.run_id, key, table)
         data = dataset_identity(config)
-        tags = {KEY_TAG: key, KIND_TAG: "job", **{f"mebqat.{k}": str(v) for k, v in config["job"].items()
-                                                  if v is not None}}
-        run = retrying(client.create_run, exp, run_name=run_name(config["job"]), tags=tags)
+        tags = {KEY_TAG: key, KIND_TAG: "job", **({ATTEMPT_TAG: attempt} if attempt is not None else {}),
+                **{f"mebqat.{k}": str(v) for k, v in config["job"].items() if v is not None}}
+        run = retrying(client.create_run, exp, run_name=run_name(config["job"]), tags=tags, start_time=started_ms)
         live = cls(client, exp, run.info.run_id, key, table)
         write_params(client, live.run_id, flatten_config(config))
         write_inputs(client, live.run_id, [dataset_input(config, data["dataset"], data["is_standin"], data["stands_for"])])
         for old in existing:
             retrying(client.delete_run, old.info.run_id)
         return live
+
+    def logged_epochs(self) -> set[int]:
+        """The epochs whose curve points the run holds."""
+        return {m.step for m in retrying(self.client.get_metric_history, self.run_id, HISTORY_PROBE)}
+
+    def is_complete(self, content_hash: str) -> bool:
+        """The run is FINISHED and holds exactly the record of this content (a finish already done)."""
+        run = retrying(self.client.get_run, self.run_id)
+        return run.info.status == "FINISHED" and run.data.tags.get(CONTENT_TAG) == content_hash
 
     def log_epoch(self, record: Mapping[str, Any]) -> None:
         """One durable epoch's history record."""
@@ -67,14 +86,14 @@ class LiveRun:
     def catch_up(self, history: list[dict[str, Any]]) -> None:
         """Log the history records whose epochs the run does not hold yet (after a kill between an epoch's
         checkpoint and its logging)."""
-        logged = {m.step for m in retrying(self.client.get_metric_history, self.run_id, HISTORY_PROBE)}
+        logged = self.logged_epochs()
         missing = [r for r in history if r["epoch"] not in logged]
         if missing:
             write_metrics(self.client, self.run_id, list(history_points(missing)))
 
-    def finish(self, run_dir: str | Path) -> LogResult:
+    def finish(self, run_dir: str | Path, ended_ms: int | None = None) -> LogResult:
         """Complete the run from the finished directory (everything `mebqat track log` would write) and
-        mark it FINISHED."""
+        mark it FINISHED (at ``ended_ms``, default now)."""
         finished = read_finished_run(run_dir)
         record = job_record(finished)
         self.catch_up(finished.history)
@@ -86,16 +105,16 @@ class LiveRun:
         for artifact in record.artifacts:
             retrying(self.client.log_artifact, self.run_id, str(artifact.path), artifact.directory)
         retrying(self.client.set_tag, self.run_id, CONTENT_TAG, record.content_hash())
-        retrying(self.client.set_terminated, self.run_id, "FINISHED")
+        retrying(self.client.set_terminated, self.run_id, "FINISHED", ended_ms)
         current = runs_with_key(self.client, self.experiment, self.run_key)
         keep = next((r for r in current if r.info.run_id == self.run_id), None)
         deleted = _delete_older(self.client, current, keep) if keep is not None else ()
         return LogResult(self.table, self.run_key, self.run_id, "finished", deleted)
 
-    def end(self, status: str, reason: str) -> None:
+    def end(self, status: str, reason: str, ended_ms: int | None = None) -> None:
         """FAILED or KILLED, with the reason as a tag; best effort (the job's own error matters more)."""
         try:
             retrying(self.client.set_tag, self.run_id, "mebqat.end_reason", reason[:5000], attempts=2)
-            retrying(self.client.set_terminated, self.run_id, status, attempts=2)
+            retrying(self.client.set_terminated, self.run_id, status, ended_ms, attempts=2)
         except Exception:  # the store may be what failed
             pass

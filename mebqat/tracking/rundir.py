@@ -18,7 +18,7 @@ from .uri import TrackingError
 
 REQUIRED = ("config.yaml", "history.jsonl", "train_summary.json")
 ARTIFACTS = ("metrics.json", "config.yaml", "train.log", "train_summary.json", "history.jsonl",
-             "accuracy.csv", "accuracy.png", "image_correct.npz", "episode_accuracies.npz")
+             "accuracy.csv", "accuracy.svg", "image_correct.npz", "episode_accuracies.npz")
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ rule tables:
     input:
         rules.build_tables.output.tables,
         rules.claims.output,
-        expand(rules.job.output.logged, job=list(JOBS)),
+        rules.track_jobs.output,
         rules.track_tables.output,
 
 

@@ -1,5 +1,22 @@
-# MLflow: the store is created once, before any job writes to it (each job logs itself, see jobs.smk);
-# the tables are attached to their experiments.
+# MLflow: the store is created once; a follower process keeps every job's run live while the workflow runs
+# (onstart/onsuccess/onerror below), the track_jobs rule is the final pass that makes the store hold every
+# finished job even when hooks are off, and the tables are attached to their experiments.
+
+from mebqat.workflow.follower import start_follower, stop_follower  # noqa: E402
+
+FOLLOWER = []
+
+
+onstart:
+    FOLLOWER.append(start_follower(f"{RESULTS}/runs", MLFLOW_URI, f"{RESULTS}/logs/mlflow_follow.log"))
+
+
+onsuccess:
+    stop_follower(FOLLOWER.pop() if FOLLOWER else None)
+
+
+onerror:
+    stop_follower(FOLLOWER.pop() if FOLLOWER else None)
 
 
 rule mlflow_store:
@@ -14,6 +31,24 @@ rule mlflow_store:
         "../envs/mebqat.yaml"
     shell:
         "{params.mebqat} track init --uri {params.uri:q} > {log:q} 2>&1"
+
+
+rule track_jobs:
+    input:
+        metrics=metrics_files(),
+        store=rules.mlflow_store.output,
+    output:
+        touch(f"{RESULTS}/runs/.mlflow-logged"),
+    params:
+        mebqat=MEBQAT,
+        uri=MLFLOW_URI,
+        runs=f"{RESULTS}/runs",
+    log:
+        f"{RESULTS}/logs/track_jobs.log",
+    conda:
+        "../envs/mebqat.yaml"
+    shell:
+        "{params.mebqat} track follow {params.runs:q} --once --uri {params.uri:q} > {log:q} 2>&1"
 
 
 rule track_tables:
