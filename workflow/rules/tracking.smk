@@ -42,7 +42,7 @@ rule track_jobs:
     params:
         mebqat=MEBQAT,
         uri=MLFLOW_URI,
-        runs=f"{RESULTS}/runs",
+        runs=lambda wildcards, output: os.path.dirname(output[0]),
     log:
         f"{RESULTS}/logs/track_jobs.log",
     conda:
