@@ -97,3 +97,18 @@ def test_a_root_that_is_not_a_directory_is_one_line(tmp_path):
     done = mebqat("track", "follow", str(tmp_path / "file"), "--once", "--uri", f"sqlite:///{tmp_path / 'm.db'}")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "is not a directory" in done.stderr and not (tmp_path / "m.db").exists()
+
+
+def test_the_final_pass_logs_the_given_directories_and_refuses_an_unfinished_one(finished, tmp_path):
+    root = tmp_path / "runs"
+    shutil.copytree(finished, root / "old")
+    (root / "old" / "job_status.json").unlink()  # a directory of a version before job_status.json
+    shutil.copytree(finished, root / "unfinished")
+    (root / "unfinished" / "metrics.json").unlink()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    refused = mebqat("track", "follow", str(root), "--uri", uri, "--once", str(root / "old"), str(root / "unfinished"))
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "unfinished: no metrics.json" in refused.stderr and not (tmp_path / "mlflow.db").exists()
+    done = mebqat("track", "follow", str(root), "--uri", uri, "--once", str(root / "old"))
+    assert done.returncode == 0, done.stderr
+    assert [r.info.status for r in table2_runs(MlflowClient(uri))] == ["FINISHED"]

@@ -65,7 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                  "writes), FAILED or KILLED; a resumed job continues its run. Runs until SIGTERM "
                                  "(then one last pass), or once with --once. What the workflow starts beside its jobs.")
     follow.add_argument("root", type=Path, metavar="ROOT", help="directory of run directories (results/runs)")
-    follow.add_argument("--once", action="store_true", help="one pass, then exit (2 if a directory failed)")
+    follow.add_argument("--once", nargs="*", type=Path, metavar="RUN_DIR",
+                        help="one final pass, then exit (2 if a directory failed): over the RUN_DIRs given (each "
+                             "must be finished; one without job_status.json is logged as `track log` would), "
+                             "else over every directory below ROOT")
     follow.add_argument("--interval", type=float, default=1.0, help="seconds between passes (default 1)")
     follow.add_argument("--parent", type=int, metavar="PID", help="also stop when process PID has ended")
     ui = _action(actions, "ui", run_ui, help="browse the runs: the MLflow UI on the store, with each table's link",
@@ -135,12 +138,15 @@ def run_follow(args: argparse.Namespace) -> int:
     if not args.interval > 0:
         raise ValueError(f"--interval must be a positive number of seconds, got {args.interval}")
     if not args.root.is_dir():
-        if args.once or args.root.exists():
+        if args.once is not None or args.root.exists():
             raise ValueError(f"{args.root} is not a directory: give the directory that holds the run directories")
         args.root.mkdir(parents=True)  # the workflow starts its follower before the first job exists
     follower = Follower(args.root, args.uri)
-    if args.once:
-        failed = follower.sweep()
+    if args.once is not None:
+        unfinished = [d for d in args.once if not (d / "metrics.json").is_file()]
+        if unfinished:
+            raise ValueError(f"--once {unfinished[0]}: no metrics.json (the job has not finished): run it first")
+        failed = follower.sync_all(args.once, final=True) if args.once else follower.sweep(final=True)
     else:
         print(f"following {args.root} into {follower.uri}", file=sys.stderr, flush=True)
         failed = follower.follow(args.interval, args.parent)

@@ -19,16 +19,18 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..core.files import InputError, read_yaml
 from ..core.jobstatus import FILE_NAME as STATUS_FILE
-from ..core.jobstatus import JobStatus, read_status
+from ..core.jobstatus import JobStatus, now_ms, read_status
 from .jobrecord import history_points, job_record
+from .jobs import log_run
 from .live import LiveRun
 from .publish import write_metrics
 from .rundir import read_finished_run
@@ -49,16 +51,10 @@ class Mirror:
     attempt: str | None = None
     live: LiveRun | None = None
     logged: set[int] = field(default_factory=set)
-    seen: tuple[int, int] = (0, 0)
-    """(status, history) modification times at the last sync: unchanged files need no work."""
+    status: JobStatus | None = None
+    """The status synced last: an unchanged status needs no work (epochs count once durable, which the
+    status says)."""
     done: bool = False
-
-
-def _mtime(path: Path) -> int:
-    try:
-        return path.stat().st_mtime_ns
-    except OSError:
-        return 0
 
 
 @contextlib.contextmanager
@@ -103,12 +99,12 @@ def sync(run_dir: Path, mirror: Mirror, client: "MlflowClient", uri: str) -> Mir
     status = read_status(run_dir)
     if status is None or status.tracking != "follower":
         return mirror  # not started yet, or logged by the job itself / by nobody
-    seen = (_mtime(run_dir / STATUS_FILE), _mtime(run_dir / "history.jsonl"))
-    if mirror.attempt == status.attempt and (mirror.done or seen == mirror.seen):
+    if mirror.attempt == status.attempt and (mirror.done or status == mirror.status):
         return mirror
     with _locked(run_dir):
+        status = read_status(run_dir) or status  # what the job wrote while this process waited for the lock
         if status.state == "finished" and logged_attempt(run_dir) == status.attempt:
-            return Mirror(status.attempt, done=True, seen=seen)
+            return Mirror(status.attempt, status=status, done=True)
         if mirror.attempt != status.attempt:
             mirror = _open(run_dir, status, client, uri)
         assert mirror.live is not None
@@ -121,9 +117,10 @@ def sync(run_dir: Path, mirror: Mirror, client: "MlflowClient", uri: str) -> Mir
                 write_metrics(client, mirror.live.run_id, list(history_points(fresh)))
                 mirror.logged |= {r["epoch"] for r in fresh}
             if status.state in END_STATUS:
-                mirror.live.end(END_STATUS[status.state], status.reason or status.state, ended_ms=status.ended_ms)
+                mirror.live.end(END_STATUS[status.state], status.reason or status.state, ended_ms=status.ended_ms,
+                                best_effort=False)
                 mirror.done = True
-        mirror.seen = seen
+        mirror.status = status
         return mirror
 
 
@@ -144,51 +141,93 @@ def _finish(run_dir: Path, status: JobStatus, live: LiveRun) -> None:
     (run_dir / MARKER).write_text(status.attempt + "\n")
 
 
-def _run_dirs(root: Path) -> list[Path]:
-    try:
-        return sorted(entry.parent for entry in root.rglob(STATUS_FILE))
-    except OSError:
-        return []
+def run_dirs(root: Path) -> list[Path]:
+    """The run directories below ``root`` (those holding a ``job_status.json``; none is searched inside)."""
+    found = []
+    for here, subdirs, files in os.walk(root):
+        if STATUS_FILE in files:
+            found.append(Path(here))
+            subdirs.clear()
+        else:
+            subdirs[:] = [d for d in subdirs if not d.startswith(".")]
+    return sorted(found)
+
+
+def still_running(status: JobStatus | None, since_ms: int) -> bool:
+    """A job started since ``since_ms`` that may still write its end: running, and not a dead process of
+    this host (a SIGKILLed job)."""
+    if status is None or status.state != "running" or status.started_ms < since_ms:
+        return False
+    return status.host != socket.gethostname() or _alive(status.pid)
 
 
 class Follower:
-    """Syncs every run directory under ``root`` (each directory below it holding a ``job_status.json``) into
-    the store at ``uri``."""
+    """Syncs every run directory below ``root`` (see :func:`run_dirs`) into the store at ``uri``; the store
+    is opened at the first pass."""
+
+    RETRY_S = (1.0, 60.0)
+    """A directory whose sync failed is tried again after 1 s, then twice as long each time, at most 60 s."""
 
     def __init__(self, root: str | Path, uri: str | None = None) -> None:
         self.root = Path(root)
         self.uri = resolve_uri(uri)
-        self.client = open_client(self.uri)
+        self.client: "MlflowClient | None" = None
         self.mirrors: dict[Path, Mirror] = {}
-        self.errors: dict[Path, str] = {}
+        self.errors: dict[Path, tuple[str, float, float]] = {}  # text, next try (monotonic), delay
+        self.started_ms = now_ms()
 
-    def sweep(self) -> int:
-        """One pass over the directories; the number that could not be synced (each reported once)."""
+    def sync_all(self, dirs: list[Path], final: bool = False) -> int:
+        """One pass over ``dirs``; the number that could not be synced (each error reported once). A final
+        pass retries at once and also logs a finished directory that has no status (an older version's)."""
+        if self.client is None:
+            self.client = open_client(self.uri)
         failed = 0
-        for run_dir in _run_dirs(self.root):
+        for run_dir in dirs:
+            text, retry_at, delay = self.errors.get(run_dir, ("", 0.0, 0.0))
+            if not final and time.monotonic() < retry_at:
+                failed += 1
+                continue
             try:
-                self.mirrors[run_dir] = sync(run_dir, self.mirrors.get(run_dir, Mirror()), self.client, self.uri)
+                if final and read_status(run_dir) is None:
+                    log_run(run_dir, self.uri)
+                else:
+                    self.mirrors[run_dir] = sync(run_dir, self.mirrors.get(run_dir, Mirror()), self.client, self.uri)
                 self.errors.pop(run_dir, None)
             except Exception as err:  # one bad directory must not stop the others
                 failed += 1
-                text = " ".join(str(err).split())[:500] or type(err).__name__
-                if self.errors.get(run_dir) != text:
-                    print(f"mebqat track follow: {run_dir}: {text}", file=sys.stderr, flush=True)
-                self.errors[run_dir] = text
+                message = " ".join(str(err).split())[:500] or type(err).__name__
+                if message != text:
+                    print(f"mebqat track follow: {run_dir}: {message}", file=sys.stderr, flush=True)
+                delay = min(max(2 * delay, self.RETRY_S[0]), self.RETRY_S[1])
+                self.errors[run_dir] = (message, time.monotonic() + delay, delay)
         return failed
 
-    def follow(self, interval: float = 1.0, parent: int | None = None) -> int:
-        """Sweep every ``interval`` seconds until SIGTERM/SIGINT or until process ``parent`` is gone, then a
-        last sweep; 0 when that last sweep synced everything."""
+    def sweep(self, final: bool = False) -> int:
+        return self.sync_all(run_dirs(self.root), final)
+
+    def follow(self, interval: float = 1.0, parent: int | None = None, grace: float = 60.0) -> int:
+        """Sweep every ``interval`` seconds until SIGTERM/SIGINT or until process ``parent`` is gone; then,
+        for at most ``grace`` seconds, until no job it follows is still running (a cancelled job writes
+        that it was killed a moment after the workflow stops); then a last pass. 0 when that last pass
+        synced everything."""
         stopping: list[int] = []
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda number, frame: stopping.append(number))
+
+        def wait(until: Callable[[], bool]) -> None:
+            deadline = time.monotonic() + interval
+            while not until() and time.monotonic() < deadline:
+                time.sleep(min(0.1, interval))
+
         while not stopping and (parent is None or _alive(parent)):
             self.sweep()
-            deadline = time.monotonic() + interval
-            while not stopping and time.monotonic() < deadline:
-                time.sleep(min(0.1, interval))
-        return 1 if self.sweep() else 0
+            wait(lambda: bool(stopping))
+        end = time.monotonic() + grace
+        while time.monotonic() < end and any(still_running(read_status(d), self.started_ms)
+                                                for d in run_dirs(self.root)):
+            self.sweep()
+            wait(lambda: False)
+        return 1 if self.sweep(final=True) else 0
 
 
 def _alive(pid: int) -> bool:

@@ -98,8 +98,12 @@ class LiveRun:
         record = job_record(finished)
         self.catch_up(finished.history)
         history_keys = {(p.key, p.step) for p in history_points(finished.history)}
-        write_metrics(self.client, self.run_id, [p for p in record.metrics if (p.key, p.step) not in history_keys])
-        present = retrying(self.client.get_run, self.run_id).data.params  # params are immutable: add, never change
+        current = retrying(self.client.get_run, self.run_id).data
+        # a finish tried again (the store failed half-way) adds only the result points not there yet
+        curves = {key for key, _ in history_keys}
+        write_metrics(self.client, self.run_id, [p for p in record.metrics if (p.key, p.step) not in history_keys
+                                                 and (p.key in curves or current.metrics.get(p.key) != p.value)])
+        present = current.params  # params are immutable: add, never change
         write_params(self.client, self.run_id, {k: v for k, v in record.params.items() if k not in present})
         write_tags(self.client, self.run_id, record.tags)
         for artifact in record.artifacts:
@@ -111,10 +115,13 @@ class LiveRun:
         deleted = _delete_older(self.client, current, keep) if keep is not None else ()
         return LogResult(self.table, self.run_key, self.run_id, "finished", deleted)
 
-    def end(self, status: str, reason: str, ended_ms: int | None = None) -> None:
-        """FAILED or KILLED, with the reason as a tag; best effort (the job's own error matters more)."""
+    def end(self, status: str, reason: str, ended_ms: int | None = None, best_effort: bool = True) -> None:
+        """FAILED or KILLED, with the reason as a tag. ``best_effort`` (a job ending itself: its own error
+        matters more) swallows a store error; a follower wants it, to try again."""
         try:
-            retrying(self.client.set_tag, self.run_id, "mebqat.end_reason", reason[:5000], attempts=2)
-            retrying(self.client.set_terminated, self.run_id, status, ended_ms, attempts=2)
+            retrying(self.client.set_tag, self.run_id, "mebqat.end_reason", reason[:5000],
+                     attempts=2 if best_effort else 5)
+            retrying(self.client.set_terminated, self.run_id, status, ended_ms, attempts=2 if best_effort else 5)
         except Exception:  # the store may be what failed
-            pass
+            if not best_effort:
+                raise

@@ -19,19 +19,26 @@ def start_follower(runs: str | Path, uri: str, log: str | Path) -> subprocess.Po
     stops by itself if this process (Snakemake) ends without stopping it."""
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as handle:
+        # its own session: Ctrl-C reaches the jobs at once but the follower only through stop_follower, so it
+        # is still there to record the jobs that end KILLED a moment later
         return subprocess.Popen([sys.executable, "-m", "mebqat", "track", "follow", str(runs), "--uri", uri,
                                  "--parent", str(os.getpid())], stdout=handle, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, start_new_session=True)
 
 
-def stop_follower(process: subprocess.Popen | None, timeout: float = STOP_TIMEOUT_S) -> int | None:
-    """SIGTERM, then wait for its last pass; its exit code (None if there was none to stop)."""
+def stop_follower(process: subprocess.Popen | None, log: str | Path, timeout: float = STOP_TIMEOUT_S) -> int | None:
+    """SIGTERM, then wait for its last pass; its exit code (None if there was none to stop). A follower that
+    failed is reported on stderr (the store still holds every finished job: the track_jobs rule)."""
     if process is None:
         return None
     if process.poll() is None:
         process.terminate()
         try:
-            return process.wait(timeout)
+            process.wait(timeout)
         except subprocess.TimeoutExpired:
             process.kill()
-    return process.wait()
+    code = process.wait()
+    if code != 0:
+        print(f"the MLflow follower ended with exit code {code}: see {log} (finished jobs are logged by the "
+              f"track_jobs rule; run `mebqat track follow <results>/runs --once` to log the others)", file=sys.stderr)
+    return code

@@ -5,18 +5,19 @@
 from mebqat.workflow.follower import start_follower, stop_follower  # noqa: E402
 
 FOLLOWER = []
+FOLLOWER_LOG = f"{RESULTS}/logs/mlflow_follow.log"
 
 
 onstart:
-    FOLLOWER.append(start_follower(f"{RESULTS}/runs", MLFLOW_URI, f"{RESULTS}/logs/mlflow_follow.log"))
+    FOLLOWER.append(start_follower(f"{RESULTS}/runs", MLFLOW_URI, FOLLOWER_LOG))
 
 
 onsuccess:
-    stop_follower(FOLLOWER.pop() if FOLLOWER else None)
+    stop_follower(FOLLOWER.pop() if FOLLOWER else None, FOLLOWER_LOG)
 
 
 onerror:
-    stop_follower(FOLLOWER.pop() if FOLLOWER else None)
+    stop_follower(FOLLOWER.pop() if FOLLOWER else None, FOLLOWER_LOG)
 
 
 rule mlflow_store:
@@ -43,12 +44,13 @@ rule track_jobs:
         mebqat=MEBQAT,
         uri=MLFLOW_URI,
         runs=lambda wildcards, output: os.path.dirname(output[0]),
+        dirs=lambda wildcards, input: " ".join(shlex.quote(os.path.dirname(m)) for m in input.metrics),
     log:
         f"{RESULTS}/logs/track_jobs.log",
     conda:
         "../envs/mebqat.yaml"
     shell:
-        "{params.mebqat} track follow {params.runs:q} --once --uri {params.uri:q} > {log:q} 2>&1"
+        "{params.mebqat} track follow {params.runs:q} --uri {params.uri:q} --once {params.dirs} > {log:q} 2>&1"
 
 
 rule track_tables:
