@@ -15,7 +15,6 @@ follower without logging anything twice.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -24,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..core.files import InputError, read_yaml
 from ..core.jobstatus import FILE_NAME as STATUS_FILE
@@ -34,7 +33,7 @@ from .jobs import log_run
 from .live import LiveRun
 from .publish import write_metrics
 from .rundir import read_finished_run
-from .store import open_client
+from .store import _locked, open_client
 from .uri import resolve_uri
 
 if TYPE_CHECKING:
@@ -55,18 +54,6 @@ class Mirror:
     """The status synced last: an unchanged status needs no work (epochs count once durable, which the
     status says)."""
     done: bool = False
-
-
-@contextlib.contextmanager
-def _locked(run_dir: Path) -> Iterator[None]:
-    import fcntl
-
-    with open(run_dir / LOCK, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _durable_records(run_dir: Path, upto: int) -> list[dict[str, Any]]:
@@ -101,7 +88,7 @@ def sync(run_dir: Path, mirror: Mirror, client: "MlflowClient", uri: str) -> Mir
         return mirror  # not started yet, or logged by the job itself / by nobody
     if mirror.attempt == status.attempt and (mirror.done or status == mirror.status):
         return mirror
-    with _locked(run_dir):
+    with _locked(run_dir / LOCK):
         status = read_status(run_dir) or status  # what the job wrote while this process waited for the lock
         if status.state == "finished" and logged_attempt(run_dir) == status.attempt:
             return Mirror(status.attempt, status=status, done=True)
