@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -86,6 +86,28 @@ def detached(params: ParamDict) -> ParamDict:
 StepResult = tuple[ParamDict, torch.Tensor, torch.Tensor]
 """(gradients, loss, accuracy) of one episode or one task."""
 
+Objective = Callable[[ParamDict], tuple[torch.Tensor, Any]]
+"""params -> (scalar loss, auxiliary outputs)."""
+Differentiate = Callable[[Objective, ParamDict], tuple[ParamDict, Any]]
+"""(objective, params) -> (d loss / d params for every entry of params, the objective's auxiliary outputs)."""
+
+
+def functorch_gradient(objective: Objective, params: ParamDict) -> tuple[ParamDict, Any]:
+    """The gradient by ``torch.func.grad``: composable with ``vmap`` (the batched engines)."""
+    return grad(objective, has_aux=True)(params)
+
+
+def autograd_gradient(objective: Objective, params: ParamDict) -> tuple[ParamDict, Any]:
+    """The same gradient by plain autograd on detached leaves, for the sequential engines: not vmap-able,
+    but its first call does not import ``torch._dynamo`` as ``torch.func.grad``'s does (~2 core-seconds of a
+    CPU job's start-up). A parameter the loss does not reach gets a zero gradient, as with ``torch.func``."""
+    leaves = {name: p.detach().requires_grad_() for name, p in params.items()}
+    with torch.enable_grad():
+        loss, aux = objective(leaves)
+        grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
+    return ({name: torch.zeros_like(p) if g is None else g for (name, p), g in zip(leaves.items(), grads)},
+            aux)
+
 
 def stack_results(results: Sequence[StepResult]) -> StepResult:
     """Per-item results of a sequential loop stacked on a new leading dimension, as vmap returns them."""
@@ -105,23 +127,22 @@ def cross_entropy_and_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> tu
 
 
 def sgd_adapt(model: nn.Module, params: ParamDict, buffers: ParamDict, x: torch.Tensor, y: torch.Tensor,
-              task: Any, inner: InnerLoop) -> ParamDict:
+              task: Any, inner: InnerLoop, differentiate: Differentiate = functorch_gradient) -> ParamDict:
     """``inner.steps`` plain SGD steps of the support cross-entropy, fake-quantized at ``task`` (BN on
     support-batch statistics), on the parameters in ``inner.adapt``; every other parameter is returned
     unchanged (the same tensor). Official §4.3 step 2 and §5.2 step 2.
 
-    Nothing is differentiated through the returned parameters: each inner gradient is a fresh
-    ``torch.func.grad`` of the current point, so a later gradient at the adapted point is first order.
+    Nothing is differentiated through the returned parameters: each inner gradient is a fresh gradient
+    of the current point (``differentiate``), so a later gradient at the adapted point is first order.
     """
     fast = {name: params[name] for name in params if name in inner.adapt}
     frozen = {name: p for name, p in params.items() if name not in inner.adapt}
 
-    def support_loss(fast_params: ParamDict) -> torch.Tensor:
-        return F.cross_entropy(call(model, {**frozen, **fast_params}, buffers, x, task), y)
+    def support_loss(fast_params: ParamDict) -> tuple[torch.Tensor, tuple[()]]:
+        return F.cross_entropy(call(model, {**frozen, **fast_params}, buffers, x, task), y), ()
 
-    support_grad = grad(support_loss)
     for _ in range(inner.steps):
-        grads = support_grad(fast)
+        grads, _ = differentiate(support_loss, fast)
         fast = {name: p - inner.lr * grads[name] for name, p in fast.items()}
     return {name: fast.get(name, p) for name, p in params.items()}
 

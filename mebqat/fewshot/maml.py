@@ -17,13 +17,13 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import nn
-from torch.func import grad, vmap
+from torch.func import vmap
 
 from ..data.episode import Episode, unstack_episodes
 from .checks import (Tasks, check_episode, check_labels_fit, check_state, python_tasks, require_transductive,
                      task_codes)
-from .functional import (InnerLoop, ParamDict, StepResult, call, cross_entropy_and_accuracy, detached, sgd_adapt,
-                         stack_results)
+from .functional import (Differentiate, InnerLoop, ParamDict, StepResult, autograd_gradient, call,
+                         cross_entropy_and_accuracy, detached, functorch_gradient, sgd_adapt, stack_results)
 
 
 class FomamlResult(NamedTuple):
@@ -36,17 +36,18 @@ class FomamlResult(NamedTuple):
 
 
 def fomaml_episode(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, task: Any,
-                   inner: InnerLoop) -> StepResult:
+                   inner: InnerLoop, differentiate: Differentiate = functorch_gradient) -> StepResult:
     """(g, query loss, query accuracy) of one episode at one task (Python task or tensor [2]); official
-    §4.3 "For each episode i", steps 2, 4 and 5. Pure: vmap-able over (episode, task)."""
-    adapted = sgd_adapt(model, params, buffers, episode.support_x, episode.support_y, task, inner)
+    §4.3 "For each episode i", steps 2, 4 and 5. Pure: vmap-able over (episode, task) with the default
+    ``differentiate``."""
+    adapted = sgd_adapt(model, params, buffers, episode.support_x, episode.support_y, task, inner, differentiate)
 
     def query_objective(p: ParamDict) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         loss, accuracy = cross_entropy_and_accuracy(call(model, p, buffers, episode.query_x, task),
                                                     episode.query_y)
         return loss, (loss.detach(), accuracy)
 
-    grads, (loss, accuracy) = grad(query_objective, has_aux=True)(adapted)
+    grads, (loss, accuracy) = differentiate(query_objective, adapted)
     return grads, loss, accuracy
 
 
@@ -78,8 +79,10 @@ def fomaml_batched(model: nn.Module, params: ParamDict, buffers: ParamDict, epis
 
 def fomaml_sequential(model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode, tasks: Tasks,
                       inner: InnerLoop) -> FomamlResult:
-    """Sequential reference engine: the same computation, one episode at a time with Python tasks."""
+    """Sequential reference engine: the same computation, one episode at a time with Python tasks and plain
+    autograd."""
     count = _check(model, params, buffers, episodes, inner, tasks)
     params = detached(params)
-    return FomamlResult(*stack_results([fomaml_episode(model, params, buffers, episode, task, inner) for episode, task
-                                        in zip(unstack_episodes(episodes), python_tasks(tasks, count, model))]))
+    return FomamlResult(*stack_results([
+        fomaml_episode(model, params, buffers, episode, task, inner, autograd_gradient)
+        for episode, task in zip(unstack_episodes(episodes), python_tasks(tasks, count, model))]))

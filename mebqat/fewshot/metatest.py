@@ -27,7 +27,8 @@ from torch.func import vmap
 from ..data.episode import Episode, unstack_episodes
 from .checks import (Tasks, check_episode, check_labels_fit, check_state, episode_ways, python_tasks,
                      require_transductive, task_codes)
-from .functional import InnerLoop, ParamDict, call, cross_entropy_and_accuracy, detached, module_mode, sgd_adapt
+from .functional import (Differentiate, InnerLoop, ParamDict, autograd_gradient, call, cross_entropy_and_accuracy,
+                         detached, functorch_gradient, module_mode, sgd_adapt)
 from .protonet import episode_objective
 
 EpisodeAccuracy = Callable[[Episode, Any], torch.Tensor]
@@ -43,9 +44,10 @@ def _prepared(params: ParamDict, prepare: Prepare | None, episode: Episode, task
 
 
 def maml_episode_accuracy(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, task: Any,
-                          inner: InnerLoop) -> torch.Tensor:
-    """Query accuracy after fine-tuning on the support set (official §5.2 "Per run", steps 2–3)."""
-    adapted = sgd_adapt(model, params, buffers, episode.support_x, episode.support_y, task, inner)
+                          inner: InnerLoop, differentiate: Differentiate = functorch_gradient) -> torch.Tensor:
+    """Query accuracy after fine-tuning on the support set (official §5.2 "Per run", steps 2–3); vmap-able
+    with the default ``differentiate``."""
+    adapted = sgd_adapt(model, params, buffers, episode.support_x, episode.support_y, task, inner, differentiate)
     with torch.no_grad():
         logits = call(model, adapted, buffers, episode.query_x, task)
     return finite_or_nan(cross_entropy_and_accuracy(logits, episode.query_y)[1], logits)
@@ -92,7 +94,8 @@ def _run_sequential(accuracy: EpisodeAccuracy, batches: list[Episode], tasks: li
 
 
 def _maml_setup(model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode | Iterable[Episode],
-                inner: InnerLoop, prepare: Prepare | None = None) -> tuple[list[Episode], EpisodeAccuracy]:
+                inner: InnerLoop, prepare: Prepare | None, differentiate: Differentiate
+                ) -> tuple[list[Episode], EpisodeAccuracy]:
     require_transductive(model, "MAML meta-test")
     dtype = check_state(model, params, buffers)
     inner.check(params)
@@ -102,7 +105,7 @@ def _maml_setup(model: nn.Module, params: ParamDict, buffers: ParamDict, episode
         check_labels_fit(batch, model.ways)
     params = detached(params)
     return batches, lambda episode, task: maml_episode_accuracy(
-        model, _prepared(params, prepare, episode, task), buffers, episode, task, inner)
+        model, _prepared(params, prepare, episode, task), buffers, episode, task, inner, differentiate)
 
 
 def maml_metatest_batched(model: nn.Module, params: ParamDict, buffers: ParamDict,
@@ -112,15 +115,15 @@ def maml_metatest_batched(model: nn.Module, params: ParamDict, buffers: ParamDic
     """[n_tasks, n_episodes] accuracies; vmap over the tasks and over chunks of ``episode_chunk`` episodes
     (``task_chunk`` tasks at a time, default all), which bounds the memory: the peak holds the activations
     of ``episode_chunk × task_chunk`` query sets at once (Omniglot 20-way: ~60 MB each in float32)."""
-    batches, accuracy = _maml_setup(model, params, buffers, episodes, inner, prepare)
+    batches, accuracy = _maml_setup(model, params, buffers, episodes, inner, prepare, functorch_gradient)
     return _run_batched(accuracy, batches, task_codes(tasks, None, model), episode_chunk, task_chunk)
 
 
 def maml_metatest_sequential(model: nn.Module, params: ParamDict, buffers: ParamDict,
                              episodes: Episode | Iterable[Episode], tasks: Tasks, inner: InnerLoop, *,
                              prepare: Prepare | None = None) -> torch.Tensor:
-    """The reference: loops over tasks (bitwidth-major, as the authors' code) and episodes."""
-    batches, accuracy = _maml_setup(model, params, buffers, episodes, inner, prepare)
+    """The reference: loops over tasks (bitwidth-major, as the authors' code) and episodes, plain autograd."""
+    batches, accuracy = _maml_setup(model, params, buffers, episodes, inner, prepare, autograd_gradient)
     return _run_sequential(accuracy, batches, python_tasks(tasks, None, model))
 
 

@@ -18,13 +18,13 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import nn
-from torch.func import grad, vmap
+from torch.func import vmap
 from torch.nn import functional as F
 
 from ..data.episode import Episode
 from .checks import Tasks, check_episode, check_state, episode_ways, python_tasks, task_codes, tracks_running_stats
-from .functional import (ParamDict, StepResult, call, cross_entropy_and_accuracy, detached, module_mode,
-                         stack_results)
+from .functional import (Differentiate, ParamDict, StepResult, autograd_gradient, call, cross_entropy_and_accuracy,
+                         detached, functorch_gradient, module_mode, stack_results)
 
 
 class ProtoResult(NamedTuple):
@@ -69,12 +69,12 @@ def episode_objective(model: nn.Module, params: ParamDict, buffers: ParamDict, e
 
 
 def _task_step(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, task: Any,
-               ways: int) -> StepResult:
+               ways: int, differentiate: Differentiate) -> StepResult:
     def objective(p: ParamDict) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         loss, accuracy = episode_objective(model, p, buffers, episode, task, ways)
         return loss, (loss.detach(), accuracy)
 
-    grads, (loss, accuracy) = grad(objective, has_aux=True)(params)
+    grads, (loss, accuracy) = differentiate(objective, params)
     return grads, loss, accuracy
 
 
@@ -94,25 +94,17 @@ def pn_batched(model: nn.Module, params: ParamDict, buffers: ParamDict, episode:
     params, ways = _prepare(model, params, buffers, episode, tasks)
     codes = task_codes(tasks, None, model).to(episode.support_x.device)
     with module_mode(model, True):
-        grads, loss, accuracy = vmap(lambda task: _task_step(model, params, buffers, episode, task, ways))(codes)
+        grads, loss, accuracy = vmap(lambda task: _task_step(model, params, buffers, episode, task, ways,
+                                                             functorch_gradient))(codes)
     return ProtoResult(grads, loss, accuracy, buffers)
-
-
-def _eager_task_step(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, task: Any,
-                     ways: int) -> StepResult:
-    # Plain autograd, not torch.func.grad: a train-mode forward of a model with running statistics
-    # updates the buffers in place, which torch.func transforms refuse.
-    leaves = {name: p.detach().requires_grad_() for name, p in params.items()}
-    loss, accuracy = episode_objective(model, leaves, buffers, episode, task, ways)
-    grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
-    return ({name: torch.zeros_like(p) if g is None else g for (name, p), g in zip(leaves.items(), grads)},
-            loss.detach(), accuracy.detach())
 
 
 def pn_sequential(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode,
                   tasks: Tasks) -> ProtoResult:
-    """Sequential engine: a loop over the tasks with plain autograd; where the model tracks BN running
-    statistics (PN, PN+QAT) each task updates a fresh copy of ``buffers``, and the last copy is returned."""
+    """Sequential engine: a loop over the tasks with plain autograd (a train-mode forward of a model with
+    running statistics updates the buffers in place, which torch.func transforms refuse); where the model
+    tracks BN running statistics (PN, PN+QAT) each task updates a fresh copy of ``buffers``, and the last
+    copy is returned."""
     params, ways = _prepare(model, params, buffers, episode, tasks)
     running = tracks_running_stats(model)
     results, new_buffers = [], buffers
@@ -120,5 +112,5 @@ def pn_sequential(model: nn.Module, params: ParamDict, buffers: ParamDict, episo
         for task in python_tasks(tasks, None, model):
             # functional_call writes the running-statistics update into the buffers it is given
             new_buffers = {name: b.clone() for name, b in buffers.items()} if running else buffers
-            results.append(_eager_task_step(model, params, new_buffers, episode, task, ways))
+            results.append(_task_step(model, params, new_buffers, episode, task, ways, autograd_gradient))
     return ProtoResult(*stack_results(results), new_buffers)

@@ -13,7 +13,7 @@ from ..core.tasks import BitwidthTask
 from ..data.episode import Episode
 from ..fewshot import (LEARNED_STEPS_ADAPT_KINDS, OFFICIAL_ADAPT_KINDS, InnerLoop, fomaml_batched,
                        fomaml_sequential, maml_metatest_batched, maml_metatest_sequential)
-from ..fewshot.functional import ParamDict, module_mode
+from ..fewshot.functional import ParamDict, autograd_gradient, functorch_gradient, module_mode
 from ..fewshot.metatest import maml_episode_accuracy
 from .fewshot import FewShotMethod, StepResult
 
@@ -50,7 +50,8 @@ class MAMLFamily(FewShotMethod):
 
     def episode_accuracy(self, model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode,
                          task: Any, ways: int) -> torch.Tensor:
-        return maml_episode_accuracy(model, params, buffers, episode, task, self._loop(model, "evaluate"))
+        return maml_episode_accuracy(model, params, buffers, episode, task, self._loop(model, "evaluate"),
+                                     functorch_gradient if self.batched else autograd_gradient)
 
     def meta_test(self, model: nn.Module, params: ParamDict, buffers: ParamDict, batches: list[Episode],
                   tasks: list[BitwidthTask], prepare: Callable | None) -> torch.Tensor:
