@@ -74,6 +74,24 @@ def one_job(job: list[str], root: Path, uri: str, data: Path, device: str, path:
             "to_first_step": reports[0].get("at_first_step_cpu_s", float("nan")), "follower": 0.0}
 
 
+FIRST_GRADIENT = """
+import time, sys, torch
+from mebqat.fewshot.functional import {name}
+x = torch.ones(3)
+start = time.process_time()
+{name}(lambda p: ((p["x"] * p["x"]).sum(), ()), {{"x": x}})
+print(time.process_time() - start, "torch._dynamo" in sys.modules)
+"""
+
+
+def first_gradient_cpu(name: str, env: dict[str, str]) -> tuple[float, bool]:
+    """CPU seconds of the first gradient a fresh process takes with ``mebqat.fewshot.functional.<name>``, and
+    whether it imported torch._dynamo (the first ``torch.func.grad`` does)."""
+    out = subprocess.run([sys.executable, "-c", FIRST_GRADIENT.format(name=name)], env=env, check=True,
+                         capture_output=True, text=True).stdout.split()
+    return float(out[0]), out[1] == "True"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
@@ -107,6 +125,12 @@ def main() -> None:
                       f"{med['follower']:8.2f} {med['compute']:8.2f} {med['total']:6.2f}")
         print(f"follower start-up (imports, store), once per workflow: {follower_start:.2f} core-seconds "
               f"(~{follower_start / 115:.2f} per job over the default run's 115 jobs; not in 'fixed')")
+        old = [first_gradient_cpu("functorch_gradient", env) for _ in range(args.repeats)]
+        new = [first_gradient_cpu("autograd_gradient", env) for _ in range(args.repeats)]
+        old_s, new_s = statistics.median(t for t, _ in old), statistics.median(t for t, _ in new)
+        print(f"first gradient of a few-shot job, core-seconds (counted in 'compute'): torch.func.grad "
+              f"{old_s:.2f} (imports torch._dynamo: {old[0][1]}; the batched engines), plain autograd {new_s:.3f} "
+              f"(imports it: {new[0][1]}; the sequential engines, the CPU default): {old_s - new_s:.2f} saved")
 
 
 if __name__ == "__main__":
