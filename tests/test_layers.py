@@ -127,17 +127,18 @@ def test_tables_tracking_and_help_leave_torch_unimported(statement):
 JOB_EXCLUDED = ("mlflow", "matplotlib", "sqlalchemy")
 
 
-@pytest.mark.parametrize("setup, method, excluded", [
-    ("svhn_cnn8", "mebqat", JOB_EXCLUDED),
+@pytest.mark.parametrize("setup, method, dataset, excluded", [
+    ("svhn_cnn8", "mebqat", "digits", JOB_EXCLUDED),
     # the sequential engines (the CPU default) differentiate with plain autograd: torch.func.grad's first
     # call would import torch._dynamo (~2 core-seconds of every few-shot job)
-    ("maml_omniglot_20w1s", "mebqat_maml", JOB_EXCLUDED + ("torch._dynamo",)),
+    ("maml_omniglot_20w1s", "mebqat_maml", "glyphs28", JOB_EXCLUDED + ("torch._dynamo",)),
 ])
-def test_a_workflow_job_imports_neither_mlflow_nor_a_plotting_library(tmp_path, data_root, setup, method, excluded):
+def test_a_workflow_job_imports_neither_mlflow_nor_a_plotting_library(tmp_path, data_root, setup, method, dataset,
+                                                                      excluded):
     """What every workflow job runs (`mebqat run --tracking follower`): MLflow (seconds of imports and the
     store) and matplotlib stay out of the job's process; its run is written by the follower."""
-    # the workflow builds the stand-ins in a rule of their own (rendering glyphs takes matplotlib's fonts)
-    dataset = {"svhn_cnn8": "digits", "maml_omniglot_20w1s": "glyphs28"}[setup]
+    # the workflow builds the stand-in (the job's smoke dataset) in a rule of its own: rendering glyphs
+    # takes matplotlib's fonts
     subprocess.run([sys.executable, "-m", "mebqat", "data", "build", dataset, "--root", str(data_root)], cwd=ROOT,
                    check=True, capture_output=True, timeout=600)
     argv = ["run", "--setup", setup, "--method", method, "--scale", "smoke", "--set", f"data.root={data_root}",

@@ -3,7 +3,8 @@
 A model is structure only; its state travels as two dicts, ``params`` and ``buffers``, and every forward
 is ``torch.func.functional_call(model, (params, buffers), (x, task))``. That makes each algorithm a pure
 function of (params, episode, task), which ``torch.func.vmap`` can map over a batch of episodes and
-bitwidth tasks (the batched engines) and a Python loop can call one at a time (the sequential engines).
+bitwidth tasks (the batched engines, gradients by ``torch.func.grad``) and a Python loop can call one at a
+time (the sequential engines, gradients by plain autograd).
 """
 
 from __future__ import annotations
@@ -73,13 +74,14 @@ class InnerLoop:
 
 def model_state(model: nn.Module) -> tuple[ParamDict, ParamDict]:
     """(params, buffers) of a model as plain dicts; parameters are detached (the engines differentiate
-    with ``torch.func``, never through the module's autograd leaves)."""
+    through a :data:`Differentiate`, never through the module's autograd leaves)."""
     return detached(dict(model.named_parameters())), dict(model.named_buffers())
 
 
 def detached(params: ParamDict) -> ParamDict:
-    """The parameters cut from any autograd graph: the engines take gradients with ``torch.func`` only,
-    and nothing is differentiated through the caller's tensors (first order)."""
+    """The parameters cut from any autograd graph: the engines take gradients only through a
+    :data:`Differentiate` (``torch.func.grad`` or fresh autograd leaves), and nothing is differentiated
+    through the caller's tensors (first order)."""
     return {name: p.detach() for name, p in params.items()}
 
 
