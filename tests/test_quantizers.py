@@ -117,6 +117,33 @@ def test_lsq_activation_and_step_gradient_match_reference(bits, levels, rng_seed
         np.testing.assert_allclose(float(grad_step), ref_grad_step, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("signed", [True, False])
+@pytest.mark.parametrize("bits", [2, 3, 4, 8, 16])
+def test_lsq_fused_node_is_bitwise_the_expression_form(bits, signed, dtype, rng_seed):
+    """Python bitwidths take LSQ's fused autograd node; it must give exactly the straight-through
+    expressions' values, input and step gradients, also at the clipping bounds and under torch.func."""
+    from mebqat.quant import lsq
+
+    rng = np.random.default_rng(rng_seed)
+    step = torch.tensor(float(rng.uniform(0.05, 0.3)), dtype=dtype, requires_grad=True)
+    x = torch.tensor(rng.normal(0, 2 ** (bits - 1) * 0.15, size=(6, 4, 5, 5)), dtype=dtype, requires_grad=True)
+    n, p = lsq.bounds(bits, x, signed)
+    x.data.view(-1)[:3] = torch.tensor([n, p, p + 0.5], dtype=dtype) * (step.detach() + lsq.EPS)
+    g = torch.tensor(rng.normal(size=x.shape), dtype=dtype)
+    results = []
+    for fake_quant in (lsq._fake_quant, lsq._fake_quant_expression):
+        x.grad = step.grad = None
+        out = fake_quant(x, step, n, p, None)
+        (out * g).sum().backward()
+        grads = torch.func.grad(lambda s, t: (fake_quant(t, s, n, p, 0.5) * g).sum(), argnums=(0, 1))(step, x)
+        results.append([out.detach(), x.grad, step.grad, *grads])
+    for fused, expression in zip(*results):
+        assert torch.equal(fused, expression)
+    with torch.no_grad():  # inference takes the forward alone
+        assert torch.equal(lsq._fake_quant(x, step, n, p, None), results[1][0])
+
+
 # ---------------------------------------------------------------- levels, ranges, special cases (float32)
 
 

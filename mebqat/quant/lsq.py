@@ -47,7 +47,58 @@ def bounds(bits: int | torch.Tensor, like: torch.Tensor, signed: bool,
     return 0.0, top if levels == "official" else top - 1
 
 
+class _FusedFakeQuant(torch.autograd.Function):
+    """LSQ with Python bounds as one autograd node: the forward is four element-wise passes and the backward
+    recomputes the clipping from (x, step), where the expression form below builds some twenty nodes per call
+    (on small CPU tensors the per-op cost dominates a quantized step). Values and gradients equal the
+    expression form's (bitwise, up to the sign of a zero gradient: tests/test_quantizers.py); the backward's
+    masks are detached as there, so a second derivative sees the same straight-through function. ``setup_context`` and ``generate_vmap_rule`` keep it
+    usable under ``torch.func.grad`` and ``vmap``."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: torch.Tensor, step: torch.Tensor, n: float, p: float, grad_scale) -> torch.Tensor:
+        return step * torch.round(torch.clamp(x / (step + EPS), n, p))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        x, step, n, p, grad_scale = inputs
+        ctx.save_for_backward(x, step)
+        ctx.bounds = (n, p)
+        ctx.grad_scale = grad_scale
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, step = ctx.saved_tensors
+        n, p = ctx.bounds
+        v = x.detach() / (step.detach() + EPS)
+        clipped = torch.clamp(v, n, p)
+        inside = v == clipped  # False for NaN, as n ≤ v ≤ p is
+        grad_x = torch.where(inside, grad, 0.0) if ctx.needs_input_grad[0] else None
+        grad_step = None
+        if ctx.needs_input_grad[1]:
+            step_coef = torch.where(inside, torch.round(clipped) - clipped, clipped)  # n below, p above
+            grad_scale = ctx.grad_scale
+            if isinstance(grad_scale, torch.Tensor):
+                grad_scale = grad_scale.detach()
+            grad_step = (grad * (grad_scale * step_coef)).sum_to_size(step.shape)
+        return grad_x, grad_step, None, None, None
+
+
 def _fake_quant(x: torch.Tensor, step: torch.Tensor, n, p, grad_scale) -> torch.Tensor:
+    if not isinstance(n, torch.Tensor) and not isinstance(p, torch.Tensor):
+        if not torch.is_grad_enabled():  # inference: the forward alone, no autograd node
+            return _FusedFakeQuant.forward(x, step, n, p, grad_scale)
+        if grad_scale is None:
+            grad_scale = 1.0 / math.sqrt(x.numel() * p)
+        return _FusedFakeQuant.apply(x, step, float(n), float(p), grad_scale)
+    return _fake_quant_expression(x, step, n, p, grad_scale)
+
+
+def _fake_quant_expression(x: torch.Tensor, step: torch.Tensor, n, p, grad_scale) -> torch.Tensor:
+    """The specified forward and backward as straight-through expressions (tensor bounds, i.e. tensor
+    bitwidths under ``vmap``; also the reference the fused node is tested against)."""
     v = x / (step + EPS)
     if isinstance(n, torch.Tensor) or isinstance(p, torch.Tensor):
         n, p = (torch.as_tensor(bound, dtype=x.dtype, device=x.device) for bound in (n, p))
