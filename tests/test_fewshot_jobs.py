@@ -21,7 +21,7 @@ from mebqat.core.schemas import validator
 from mebqat.core.config import resolve_job
 from mebqat.data import Episode, stack_episodes
 from mebqat.engine.data import FewShotData
-from mebqat.engine.loop import train
+from mebqat.engine.loop import build_model, setup_method, train
 from mebqat.fewshot import model_state
 from mebqat.methods import create_method
 from mebqat.models import parameter_counts, parameter_kinds
@@ -166,10 +166,12 @@ def test_activation_steps_move_only_when_learning_is_on(frozen, data_root, tmp_p
     values exactly; without it they move. Weight steps move in both cases."""
     config = configured("pn_omniglot_20w1s", "mebqat_pn", frozen_activation_steps=frozen)
     config["data"]["root"] = str(data_root)
-    method = create_method(config)
+    cpu = torch.device("cpu")
+    method, _ = setup_method(config, cpu)
     torch.manual_seed(config["job"]["seed"])
-    before = method.build_model(None)
-    method.initialise(before, FewShotData(config, torch.device("cpu"), "train"), torch.device("cpu"))
+    data = FewShotData(config, cpu, "train")
+    before, _ = build_model(config, method, data, cpu)  # the job's layout: a calibration sums in memory order
+    method.initialise(before, data, cpu)
     train(config, tmp_path / "run", device="cpu")
     after = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=False)["model"]
     kinds = parameter_kinds(before)

@@ -245,3 +245,48 @@ def test_switchable_batchnorm_and_clipping_levels():
     assert usage["stem.3.quantizer.alpha.values"].tolist() == [0, 0, 1]
     # tensor tasks select the same slot (evaluation under vmap)
     assert torch.equal(model(x, task_tensor(BitwidthTask(3, 3))), model(x, (3, 3)))
+
+
+@pytest.mark.parametrize("key", ["mobilenetv2", "cnn_svhn", "maml_omniglot_20way", "proto_mini"])
+def test_channels_last_changes_the_layout_not_the_function(key):
+    """train.memory_format: every convolution's output is NHWC (also after a one-channel input, where PyTorch
+    would keep NCHW); at FP outputs and gradients equal the NCHW network's up to float64 rounding. Quantized,
+    that rounding can move an activation across a rounding threshold, so there only the outputs are compared,
+    to within a level's worth."""
+    import copy
+
+    from mebqat.models.layout import resolve_memory_format, use_memory_format
+    from mebqat.models import QConv2d
+
+    name, kwargs, shape, *_ = NETS[key]
+    torch.manual_seed(0)
+    nchw = build(name, **kwargs).double().train()
+    x = torch.rand(6, *shape, dtype=torch.float64)
+    if nchw.scheme == "lsq":
+        calibrate_activation_steps(nchw, x, (4, 4))
+    nhwc = use_memory_format(copy.deepcopy(nchw), "channels_last")
+    layouts = []
+    for conv in (m for m in nhwc.modules() if isinstance(m, QConv2d)):
+        conv.register_forward_hook(lambda m, i, out: layouts.append(out.is_contiguous(memory_format=torch.channels_last)))
+    for task in [BitwidthTask(None, None), BitwidthTask(8, 8)]:
+        results = []
+        for model in (nchw, nhwc):
+            model.zero_grad(set_to_none=True)
+            for dropout in (m for m in model.modules() if isinstance(m, torch.nn.Dropout)):
+                dropout.eval()  # its mask is drawn in memory order: another layout, another (as valid) mask
+            out = model(x, task)
+            out.square().sum().backward()
+            results.append([out.detach(), *(p.grad for p in model.parameters() if p.grad is not None)])
+        assert len(results[0]) == len(results[1]) > 1
+        if task.w is None:
+            for a, b in zip(*results):
+                torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)
+        else:
+            torch.testing.assert_close(results[0][0], results[1][0], rtol=0.02, atol=0.02 * results[0][0].abs().max())
+    assert layouts and all(layouts)
+    assert use_memory_format(nhwc, "contiguous") is nhwc and all(p.is_contiguous() for p in nhwc.parameters())
+    assert resolve_memory_format("auto", torch.device("cpu"), "sequential") == "channels_last"
+    assert resolve_memory_format("auto", torch.device("cpu"), "batched") == "contiguous"
+    assert resolve_memory_format("contiguous", torch.device("cpu"), "sequential") == "contiguous"
+    with pytest.raises(ValueError, match="memory_format"):
+        resolve_memory_format("nhwc", torch.device("cpu"), "sequential")

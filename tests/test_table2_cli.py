@@ -70,7 +70,8 @@ def test_every_method_trains_and_evaluates_to_a_valid_metrics_file(setup, method
     assert costs["checkpoint_bytes"] == (out / "checkpoints" / "best.pt").stat().st_size
     assert metrics["provenance"]["config_hash"] and metrics["provenance"]["packages"]["torch"]
     # engine: auto resolves per device (a CPU here) and the run records what it resolved to
-    assert metrics["provenance"]["engines"] == {"train": "sequential", "evaluate": "sequential"}
+    assert metrics["provenance"]["engines"] == {"train": "sequential", "evaluate": "sequential",
+                                             "memory_format": "channels_last"}
     assert all(0 <= r["accuracy"] <= 100 for r in metrics["results"])
 
 

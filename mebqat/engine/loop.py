@@ -34,6 +34,7 @@ from .optim import build_optimizer, build_scheduler
 from .progress import TrainingProgress
 from .rundir import RunDir, job_logger, write_json
 from ..methods.base import DivergenceError
+from ..models.layout import resolve_memory_format, use_memory_format
 from .runtime import seed_everything, select_device
 
 EpochCallback = Callable[[dict[str, Any]], None]
@@ -51,6 +52,13 @@ def setup_method(config: Mapping[str, Any], device: torch.device) -> tuple[Metho
     engine = resolve_engine(config, method, device)
     method.batched = engine == "batched"
     return method, engine
+
+
+def build_model(config: Mapping[str, Any], method: Method, data: Any, device: torch.device) -> tuple[torch.nn.Module, str]:
+    """The method's network on ``device`` in the layout ``train.memory_format`` resolves to, and that layout."""
+    engine = "batched" if method.batched else "sequential"
+    memory_format = resolve_memory_format(config["train"].get("memory_format", "auto"), device, engine)
+    return use_memory_format(method.build_model(data).to(device), memory_format), memory_format
 
 
 def _finite(value: torch.Tensor | float, what: str, epoch: int, step: int) -> float:
@@ -85,7 +93,7 @@ def _train(run: RunDir, log: Any, config: Mapping[str, Any], dev: torch.device, 
            data: Any, on_epoch: EpochCallback | None) -> RunDir:
     job, train_cfg = config["job"], config["train"]
     seed_everything(job["seed"])
-    model = method.build_model(data).to(dev)
+    model, memory_format = build_model(config, method, data, dev)
     method.initialise(model, data, dev)
     optimizer = build_optimizer(method.trainable_parameters(model), train_cfg["optimizer"])
     scheduler = build_scheduler(optimizer, train_cfg["schedule"])
@@ -96,7 +104,8 @@ def _train(run: RunDir, log: Any, config: Mapping[str, Any], dev: torch.device, 
         log.info(f"resuming {run.root} after epoch {progress.epoch}")
     else:
         log.info(f"{job['setup']} / {job['method']} {job['train_task'] or ''} ({job['scale']}, {job['fidelity']}, "
-                 f"seed {job['seed']}) on {dataset_title(dataset_identity(config))}, {dev}, {engine} engine; config {config_hash(config)}")
+                 f"seed {job['seed']}) on {dataset_title(dataset_identity(config))}, {dev}, {engine} engine, {memory_format}; "
+                 f"config {config_hash(config)}")
 
     epochs, log_every = train_cfg["epochs"], train_cfg["log_every"]
     steps = data.steps()
@@ -135,7 +144,8 @@ def _train(run: RunDir, log: Any, config: Mapping[str, Any], dev: torch.device, 
         if on_epoch is not None:
             on_epoch(progress.last_record)
 
-    progress.write_summary(epochs, counter, method.trained_tasks(), getattr(data, "select_split", "val"), engine)
+    progress.write_summary(epochs, counter, method.trained_tasks(), getattr(data, "select_split", "val"), engine,
+                           memory_format)
     log.info(f"training done: {counter.updates} updates, {progress.elapsed:.1f}s")
     return run
 
@@ -177,7 +187,7 @@ def subset_label(tasks: list[BitwidthTask]) -> str:
 def _evaluate(run: RunDir, log: Any, config: Mapping[str, Any], summary: Mapping[str, Any], dev: torch.device,
               method: Method, data: Any, state: Mapping[str, Any], which: str, path: Path,
               requested: list[BitwidthTask], chosen: list[BitwidthTask], subset: bool) -> dict[str, Any]:
-    model = method.build_model(data).to(dev)
+    model, _ = build_model(config, method, data, dev)
     model.load_state_dict(state["model"])
     began = time.perf_counter()
     log.info(f"evaluating at {len(chosen)} bitwidths ({which} checkpoint, epoch {state['epoch']})")

@@ -82,7 +82,8 @@ def metrics_record(config: Mapping[str, Any], summary: Mapping[str, Any], *, tit
             "eval_wall_time_s": eval_time,
         },
         "provenance": {**provenance(config, device),
-                       "engines": {"train": summary.get("engine"), "evaluate": eval_engine}},
+                       "engines": {"train": summary.get("engine"), "evaluate": eval_engine,
+                                   "memory_format": summary.get("memory_format")}},
     }
 
 

@@ -63,7 +63,7 @@ class TrainingProgress:
         return improved
 
     def write_summary(self, epochs: int, counter: PassCounter, trained_tasks: list[Any], select_split: str,
-                      engine: str) -> None:
+                      engine: str, memory_format: str) -> None:
         counts = parameter_counts(self.components["model"])
         write_json(self.run.summary, {
             "epochs": epochs, "updates": counter.updates, **counter.per_update(),
@@ -71,6 +71,7 @@ class TrainingProgress:
             "trained_tasks": [str(t) for t in trained_tasks],
             "best_epoch": self.best["epoch"], "best_score": self.best["score"], "select_split": select_split,
             "train_wall_time_s": self.elapsed, "config_hash": self.hash, "engine": engine,
+            "memory_format": memory_format,
             "stored_parameters": counts["params"] + counts["quantizer_params"],
             "stored_buffers": counts["bn_running_stats"],
         })

@@ -71,7 +71,11 @@ def _check_role(role: str, allowed: tuple[str, ...] = ROLES) -> str:
 
 
 class QConv2d(nn.Conv2d, TakesBits):
-    """Conv2d whose weight is quantized at the bitwidth of its role."""
+    """Conv2d whose weight is quantized at the bitwidth of its role. With ``channels_last`` set (by
+    :func:`mebqat.models.layout.use_memory_format`) its output is channels-last even when its input has a
+    single channel, where the layout is ambiguous and the convolution would fall back to NCHW."""
+
+    channels_last = False
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, quant: QuantConfig | None, role: str,
                  stride: int = 1, padding: int = 0, groups: int = 1, bias: bool = False,
@@ -84,7 +88,8 @@ class QConv2d(nn.Conv2d, TakesBits):
         self.weight_quantizer = FullPrecision() if quant is None else quant.weight_quantizer(self.weight)
 
     def forward(self, x: torch.Tensor, bits: LayerBits) -> torch.Tensor:
-        return self._conv_forward(x, self.weight_quantizer(self.weight, bits.weight(self.role)), self.bias)
+        out = self._conv_forward(x, self.weight_quantizer(self.weight, bits.weight(self.role)), self.bias)
+        return out.contiguous(memory_format=torch.channels_last) if self.channels_last else out
 
 
 class QLinear(nn.Linear, TakesBits):
