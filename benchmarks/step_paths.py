@@ -8,7 +8,11 @@
 * **usage masks and host synchronisation**: one MEBQAT step (sequential engine) with the parameter-usage
   masks rebuilt every step and a ``bool(...)`` read-back per parameter (the old ``set_averaged_gradients``)
   against the cached masks and no read-back;
-* **memory format**: one MEBQAT step with the network and its input in ``channels_last`` against NCHW.
+* **memory format**: one MEBQAT step with the network and its input in ``channels_last`` against NCHW;
+* **few-shot jobs** (Tables 4/5, ``--fewshot``): a sequential meta-update and (MAML) meta-test of a
+  dedicated +QAT job and a MEBQAT job, with LSQ as straight-through expressions (some twenty autograd nodes
+  per quantizer call, the old path) against LSQ's fused autograd node (``mebqat.quant.lsq``), and in NCHW
+  against ``channels_last`` (``train.memory_format``).
 """
 
 from __future__ import annotations
@@ -21,12 +25,17 @@ import numpy as np
 import torch
 
 from common import (Classes, add_device_arguments, dataset_info, describe_device, job_config, median, print_table,
-                    random_batch, random_images, ratio, seconds, setup_device, take_turns)
+                    random_batch, random_episodes, random_images, ratio, seconds, setup_device, take_turns)
+from mebqat.core.config import evaluation_tasks
+from mebqat.fewshot import model_state
 from mebqat.core.counters import PassCounter
 from mebqat.data import cifar10
 from mebqat.methods import create_method
 from mebqat.methods import mebqat_supervised
+from mebqat.quant import lsq
+from mebqat.models.layout import use_memory_format
 from mebqat.models.params import parameter_usage
+from fewshot_engines import _model as fewshot_model
 from table2_engines import table2_setups
 
 
@@ -88,9 +97,7 @@ def _step(setup: str, scale: str, device: torch.device, channels_last: bool = Fa
     method.batched = False
     torch.manual_seed(0)
     model = method.build_model(Classes(info.num_classes)).to(device).train()
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
+    use_memory_format(model, "channels_last" if channels_last else "contiguous")
 
     def step() -> None:
         with wrapper():
@@ -111,6 +118,72 @@ def step_rows(setup: str, scale: str, repeats: int, device: torch.device) -> lis
              ratio(t["nchw"], t["channels_last"])]]
 
 
+FEWSHOT_JOBS = ["table4:maml_omniglot_20w1s:fomaml_qat:(2,2)", "table4:maml_omniglot_20w1s:mebqat_maml",
+                "table5:pn_miniimagenet_5w1s:pn_qat:(2,2)"]
+
+
+@contextlib.contextmanager
+def expression_lsq() -> Iterator[None]:
+    """LSQ as it was: the straight-through expressions for every bitwidth."""
+    saved = lsq._fake_quant
+    lsq._fake_quant = lsq._fake_quant_expression
+    try:
+        yield
+    finally:
+        lsq._fake_quant = saved
+
+
+def _fewshot_runs(table: str, setup: str, method: str, train_task: str | None, scale: str, episodes: int,
+                  device: torch.device, memory_format: str) -> dict[str, Callable[[], None]]:
+    """One sequential meta-update and (MAML) one meta-test of ``episodes`` episodes, in ``memory_format``."""
+    config = job_config(setup, method, scale, "sequential", train_task)
+    data, train = config["data"], config["train"]
+    ways, queries = data["train_ways"] or data["ways"], data["train_queries"] or data["queries"]
+    shape = tuple(dataset_info(config).input_shape)
+    batch = random_episodes(train["meta_batch"], ways, data["shots"], queries, shape, device)
+    runner, model = fewshot_model(config, device, "sequential")
+    use_memory_format(model, memory_format)
+
+    def update() -> None:
+        model.zero_grad(set_to_none=True)
+        runner.update(model, batch, PassCounter())
+
+    runs = {"update": update}
+    if table == "table4":
+        test = random_episodes(episodes, data["ways"], data["shots"], data["queries"], shape, device, seed=1)
+        tasks = evaluation_tasks(config, None)  # a dedicated job: its own task (evaluate.own_task_only)
+
+        def metatest() -> None:
+            params, buffers = model_state(model)
+            runner.meta_test(model, params, buffers, [test], tasks, runner.untrained_steps(model, params))
+
+        runs["meta-test"] = metatest
+    return runs
+
+
+def fewshot_rows(table: str, setup: str, method: str, train_task: str | None, scale: str, repeats: int,
+                 episodes: int, device: torch.device) -> list[list[str]]:
+    """Per few-shot job kind: LSQ expressions ÷ the fused node (NCHW), NCHW ÷ channels_last (fused)."""
+    nchw = _fewshot_runs(table, setup, method, train_task, scale, episodes, device, "contiguous")
+    nhwc = _fewshot_runs(table, setup, method, train_task, scale, episodes, device, "channels_last")
+    label = f"{method}{' ' + train_task if train_task else ''}, {setup}"
+    out = []
+    for kind, run in nchw.items():
+        what = f"{kind} ({episodes} episodes × its bitwidths)" if kind == "meta-test" else kind
+        pair = {"expressions": lambda run=run: _within(expression_lsq, run), "fused": run, "nhwc": nhwc[kind]}
+        t = {k: median(v) for k, v in take_turns(pair, repeats, device).items()}
+        out += [[f"{what}, {label}", "LSQ as expressions", "LSQ fused node", seconds(t["expressions"]),
+                 seconds(t["fused"]), ratio(t["expressions"], t["fused"])],
+                [f"{what}, {label}", "NCHW", "channels_last", seconds(t["fused"]), seconds(t["nhwc"]),
+                 ratio(t["fused"], t["nhwc"])]]
+    return out
+
+
+def _within(context: Callable[[], Any], run: Callable[[], Any]) -> None:
+    with context():
+        run()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_device_arguments(parser)
@@ -119,12 +192,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=256, help="images of the input-pipeline batch")
     parser.add_argument("--setups", nargs="+", default=None)
+    parser.add_argument("--fewshot", nargs="*", default=None, metavar="TABLE:SETUP:METHOD[:TASK]",
+                        help="also the few-shot rows (fused LSQ, channels_last) of these jobs; bare --fewshot: "
+                             f"{' '.join(FEWSHOT_JOBS)}")
+    parser.add_argument("--episodes", type=int, default=5, help="test episodes of the MAML meta-test rows")
     args = parser.parse_args()
     device = setup_device(args)
     print(f"{describe_device(device, args.threads)}; {args.scale}-scale steps, {args.repeats} timed repeats")
     rows = [input_pipeline_row(args.batch, args.repeats, device)]
     for setup in args.setups or table2_setups():
         rows += step_rows(setup, args.scale, args.repeats, device)
+    if args.fewshot is not None:
+        for item in args.fewshot or FEWSHOT_JOBS:
+            table, setup, method, *task = item.split(":")
+            rows += fewshot_rows(table, setup, method, task[0] if task else None, args.scale, args.repeats,
+                                 args.episodes, device)
     print_table(["what", "old path", "new path", "old", "new", "old ÷ new"], rows)
 
 

@@ -48,8 +48,10 @@ def test_the_gpu_check_runs_on_a_cpu_at_toy_sizes():
 
 def test_the_step_paths_benchmark_prints_old_over_new():
     done = subprocess.run([sys.executable, "benchmarks/step_paths.py", "--device", "cpu", "--scale", "smoke",
-                           "--repeats", "1", "--batch", "16", "--setups", "svhn_cnn8", "--threads", "1"],
+                           "--repeats", "1", "--batch", "16", "--setups", "svhn_cnn8", "--threads", "1",
+                           "--fewshot", "table5:pn_omniglot_20w1s:pn_qat:(2,2)"],
                           capture_output=True, text=True, timeout=600, env=ENV, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = sections(done.stdout)[""]
-    assert len(rows) == 1 + 3 and all(re.fullmatch(r"[\d.]+", row[-1]) for row in rows[1:])
+    assert len(rows) == 1 + 3 + 2 and all(re.fullmatch(r"[\d.]+", row[-1]) for row in rows[1:])
+    assert [row[1:3] for row in rows[-2:]] == [["LSQ as expressions", "LSQ fused node"], ["NCHW", "channels_last"]]
