@@ -39,6 +39,9 @@ MATRIX = {"table2": {"setups": ["svhn_cnn8"], "one_model_per_bitwidth": {"qat": 
           "table5": {"setups": ["pn_omniglot_20w1s"], "one_model_per_bitwidth": {"pn_qat": "quantized"}}}
 SUBSET = ["tables=[table2, table3, table5]", "dedicated_tasks=['(2,2)']"]
 SITE = ["--default-resources", f"slurm_partition={PARTITION}", f"slurm_account={ACCOUNT}"]
+# the plugin's first status check comes 40 s after a submission and the next ones 10 s later each time; on a
+# busy cluster that spares the scheduler, on this one it is most of the test's wall time
+POLL = ["--slurm-init-seconds-before-status-checks", "5"]
 
 
 def why_not() -> str | None:
@@ -129,7 +132,7 @@ def test_profile_runs_a_smoke_subset_as_slurm_jobs(tmp_path, data_root):
         env["MLFLOW_TRACKING_URI"] = uri
         run = snakemake("--profile", str(PROFILE.relative_to(ROOT)), "all", "--configfile", "config/smoke.yaml",
                         "--config", f"results={results}", f"data_root={data_root}", f"matrix={matrix}", *SUBSET,
-                        *SITE, env=env)
+                        *SITE, *POLL, env=env)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
         fields = "JobID,JobName,Comment,Account,Partition,State,ExitCode,AllocCPUS,ReqMem,Timelimit,ReqTRES,Elapsed"
         jobs = sacct(env, fields, "-X")
@@ -187,7 +190,7 @@ def test_a_cluster_without_accounting_polls_with_squeue(tmp_path, data_root):
         run = snakemake("--profile", str(profile), f"{results}/runs/{job}/metrics.json", "--configfile",
                         "config/smoke.yaml", "--config", f"results={results}", f"data_root={data_root}",
                         "tables=[table2]", "dedicated_tasks=['(2,2)']", "threads_per_job=2",
-                        "--default-resources", f"slurm_partition={PARTITION}", env=env, timeout=600)
+                        "--default-resources", f"slurm_partition={PARTITION}", *POLL, env=env, timeout=600)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
         # the controller's own record of every finished job (jobcomp/filetxt), since sacct has none
         records = Path(env["SLURM_CONF"]).parents[1].joinpath("log", "jobcomp.txt").read_text().splitlines()
