@@ -14,8 +14,10 @@ $(STAMP): $(SETUP_DEPS)
 	PYTHON=$(PYTHON) scripts/setup_env.sh $(VENV)
 	touch $(STAMP)
 
+# One pytest-xdist worker per core; the tests of one file stay on one worker (module fixtures run once,
+# the SLURM tests share one cluster). `make test CORES=0` runs them in this process.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(CORES) --dist loadfile $(PYTEST_ARGS)
 
 # The main job: every table, figure and the report at the default (mini) scale on the offline stand-ins.
 # Each job runs single-threaded, CORES of them at a time (OpenMP threads of oversubscribed jobs spin).

@@ -4,9 +4,12 @@ import zlib
 import pytest
 import torch
 
-# Two cores, no GPU. OMP_NUM_THREADS=1 when the machine is shared: OpenMP threads spin at barriers, and
-# one small op can take 30x longer with 2 threads if another process holds a core.
-torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 0)) or max(1, min(2, os.cpu_count() or 1)))
+# Two cores, no GPU. One thread per pytest-xdist worker (`make test` runs one per core), and OMP_NUM_THREADS=1
+# when the machine is shared: OpenMP threads spin at barriers, and one small op can take 30x longer with 2
+# threads if another process holds a core.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", 1))
+torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 0))
+                      or max(1, min(2, (os.cpu_count() or 1) // _WORKERS)))
 
 
 @pytest.fixture
