@@ -163,3 +163,22 @@ def test_the_sampler_draws_what_learn2learns_task_transforms_draw(mini_like):
                                   (in_class0, classes[0], 10 / len(class0))):
             expected, sd = trials * p, np.sqrt(trials * p * (1 - p))
             assert np.abs(counts - expected).max() < 5 * sd, (draw.__name__, counts, expected)
+
+
+def test_a_reduced_split_keeps_its_episodes_and_task_identity(mini_like):
+    """``data.image_size``: images reduced once at load time, antialiased, still uint8; the same indices
+    give the same episodes (at the smaller size), so stored task sets still apply."""
+    half = mini_like.resized(42)
+    assert half.images.shape == (len(mini_like), 3, 42, 42) and half.images.dtype == torch.uint8
+    assert half.input_shape == (3, 42, 42) and mini_like.input_shape == (3, 84, 84)
+    assert half.identity == mini_like.identity and torch.equal(torch.as_tensor(half.targets),
+                                                               torch.as_tensor(mini_like.targets))
+    # a 2x antialiased reduction of a 2x2 block average stays within a rounding of the block mean
+    blocks = mini_like.images[:8].float().reshape(8, 3, 42, 2, 42, 2).mean(dim=(3, 5))
+    assert (half.images[:8].float() - blocks).abs().mean() < 2.0
+    a = EpisodeSampler(mini_like, 5, 1, 3, seed=4).sample()
+    b = EpisodeSampler(half, 5, 1, 3, seed=4).sample()
+    assert torch.equal(a.support_y, b.support_y) and b.support_x.shape[-2:] == (42, 42)
+    assert mini_like.resized(None) is mini_like and mini_like.resized(84) is mini_like
+    with pytest.raises(ValueError, match="image_size 100 is larger than the glyphs84 images"):
+        mini_like.resized(100)

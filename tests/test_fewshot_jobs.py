@@ -143,6 +143,16 @@ def built(config: dict):
     return create_method(config).build_model(None)
 
 
+def test_an_image_size_the_model_does_not_take_is_refused_with_the_fix():
+    config = configured("maml_miniimagenet_5w1s", "fomaml")
+    config["data"]["image_size"] = 42
+    with pytest.raises(ValueError, match=r"data.image_size is 42 but model.options.input_shape is \[3, 84, 84\]: "
+                                         r"set model.options.input_shape to \[3, 42, 42\]"):
+        built(config)
+    config["model"]["options"]["input_shape"] = [3, 42, 42]
+    assert built(config).input_shape == (3, 42, 42)
+
+
 def test_shared_lsq_steps_and_levels_switches_change_the_model():
     official = built(configured("maml_omniglot_20w1s", "mebqat_maml"))
     per_bitwidth = built(configured("maml_omniglot_20w1s", "mebqat_maml", shared_lsq_steps=False))

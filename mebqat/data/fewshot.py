@@ -71,6 +71,23 @@ class FewShotSplit(Dataset):
         picked = self._pixels[np.asarray(indices, dtype=np.int64)]
         return torch.from_numpy(np.divide(picked, np.float32(255.0), dtype=np.float32))
 
+    def resized(self, size: int | None) -> "FewShotSplit":
+        """The same split with its images reduced to ``size``×``size`` (antialiased bilinear, rounded back to
+        uint8), once at load time; ``None`` or the current size returns this split."""
+        if size is None or self.images.shape[-2:] == (size, size):
+            return self
+        if size > min(self.images.shape[-2:]):
+            raise ValueError(f"image_size {size} is larger than the {self.info.name} images "
+                             f"({self.images.shape[-1]}×{self.images.shape[-2]}): it only reduces")
+        smaller = torch.nn.functional.interpolate(self.images.float(), size=(size, size), mode="bilinear",
+                                                  antialias=True, align_corners=False)
+        reduced = copy.copy(self)
+        reduced.identity = self.identity  # the same images, so stored task sets (indices) still apply
+        reduced.images = smaller.round_().clamp_(0, 255).to(torch.uint8)
+        reduced._pixels = reduced.images.numpy()
+        reduced.input_shape = tuple(reduced.images.shape[1:])
+        return reduced
+
     def to(self, device: torch.device | str) -> "FewShotSplit":
         """The same split with its images on ``device`` (episodes are then gathered there)."""
         moved = copy.copy(self)

@@ -110,7 +110,8 @@ class FewShotData:
         self.episode_chunk = config["evaluate"]["episode_chunk"]
 
         def split(name: str):
-            return load_fewshot(data["name"], name, data["root"], download=data["download"]).to(device)
+            loaded = load_fewshot(data["name"], name, data["root"], download=data["download"])
+            return loaded.resized(data.get("image_size")).to(device)
 
         def fixed(name: str, count: int):
             return fixed_test_tasks(split(name), data["ways"], data["shots"], data["queries"], num_tasks=count,

@@ -108,6 +108,10 @@ class FewShotMethod(Method):
         }
         if options.get("dataset") is None:
             options.pop("dataset", None)
+        size, shape = self.config["data"].get("image_size"), options.get("input_shape")
+        if size is not None and shape is not None and list(shape[1:]) != [size, size]:
+            raise ValueError(f"data.image_size is {size} but model.options.input_shape is {list(shape)}: set "
+                             f"model.options.input_shape to {[shape[0], size, size]} (or drop data.image_size)")
         return build(model_cfg["name"], **options)
 
     def initialise(self, model: nn.Module, data: Any, device: torch.device) -> None:
