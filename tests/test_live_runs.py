@@ -152,3 +152,33 @@ def test_a_failing_job_ends_its_run_failed_with_the_reason(data_root, tmp_path, 
     (run,) = job_runs(client, 2)
     assert run.info.status == "FAILED" and "Divergence" in run.data.tags["mebqat.end_reason"]
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_an_epoch_in_the_history_but_not_yet_checkpointed_is_logged_once(data_root, tmp_path, store, monkeypatch):
+    """A kill between an epoch's history line and its checkpoint: the resumed job trains that epoch again,
+    and its curve point must not also be caught up from the history it is about to truncate."""
+    from mebqat.core.config import resolve_job
+    from mebqat.engine.job import run_job
+    from mebqat.engine.rundir import RunDir
+
+    uri, client = store
+    epochs = 3
+    config = resolve_job({"setup": "svhn_cnn8", "method": "qat", "train_task": "(2,2)", "scale": "smoke", "seed": 5,
+                          "overrides": {"train": {"epochs": epochs}, "data": {"root": str(data_root)}}})
+    out = tmp_path / "job"
+    save = RunDir.save_checkpoint
+
+    def killed_before_the_second_checkpoint(self, path, state):
+        if path == self.last and state["epoch"] == 2:
+            raise KeyboardInterrupt("killed")
+        save(self, path, state)
+
+    monkeypatch.setattr(RunDir, "save_checkpoint", killed_before_the_second_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        run_job(config, out, threads=1, uri=uri)
+    assert [r["epoch"] for r in RunDir(out).read_history()] == [1, 2]  # the state a kill there leaves
+    monkeypatch.setattr(RunDir, "save_checkpoint", save)
+    run_job(config, out, threads=1, uri=uri)
+    (run,) = job_runs(client, 5)
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, HISTORY_PROBE)]
+    assert run.info.status == "FINISHED" and sorted(steps) == list(range(1, epochs + 1))

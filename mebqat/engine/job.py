@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import torch
 
 from ..core.hashing import config_hash
-from ..core.jobstatus import JobStatus, write_status
+from ..core.jobstatus import JobStatus, read_status, write_status
 from .loop import evaluate, train
 from .rundir import RunDir, job_logger
 
@@ -69,14 +69,18 @@ def run_job(config: Mapping[str, Any], out: str | Path, *, device: str | None = 
 
     def start(ready: RunDir) -> None:
         resuming = ready.last.is_file()
-        status.append(JobStatus.begin(resuming, tracking))
+        # what the killed execution declared durable stays durable; history.jsonl may hold one epoch more
+        # (killed between its line and its checkpoint), which this execution trains and logs again
+        previous = read_status(ready.root) if resuming else None
+        durable = previous.durable_epoch if previous is not None else 0
+        status.append(JobStatus.begin(resuming, tracking).at_epoch(durable))
         write_status(ready.root, status[-1])
         if tracking == "in-process":
             from ..tracking.live import LiveRun
 
             live.append(LiveRun.open(config, resuming=resuming, uri=uri, started_ms=status[-1].started_ms,
                                      attempt=status[-1].attempt))
-            live[0].catch_up(ready.read_history())
+            live[0].catch_up([r for r in ready.read_history() if r["epoch"] <= durable])
 
     def log_epoch(record: Mapping[str, Any]) -> None:
         status.append(status[-1].at_epoch(record["epoch"]))
