@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHON": sys.executable}
 
@@ -26,6 +28,7 @@ def sections(output: str) -> dict[str, list[list[str]]]:
     return tables
 
 
+@pytest.mark.slow
 def test_the_gpu_check_runs_on_a_cpu_at_toy_sizes():
     done = subprocess.run([str(ROOT / "benchmarks" / "gpu_check.sh"), "--device", "cpu", "--small", "--threads", "1"],
                           capture_output=True, text=True, timeout=900, env=ENV, cwd=ROOT)

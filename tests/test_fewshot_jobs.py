@@ -97,6 +97,7 @@ def test_every_method_and_bitwidth_of_a_setup_uses_the_same_test_tasks(finished_
     assert len(fingerprints) == 1
 
 
+@pytest.mark.slow
 def test_a_killed_fewshot_job_resumes_to_the_same_metrics(data_root, tmp_path):
     extra = ["--set", "train.epochs=4", "--set", "train.steps_per_epoch=3"]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"

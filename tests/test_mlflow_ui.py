@@ -76,6 +76,7 @@ def ui(store):
             server.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_the_printed_link_opens_the_runs_table_of_table4(ui, tmp_path):
     link, _ = ui
     assert link.endswith("?workflowType=machine_learning")

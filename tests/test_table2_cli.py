@@ -75,6 +75,7 @@ def test_every_method_trains_and_evaluates_to_a_valid_metrics_file(setup, method
     assert all(0 <= r["accuracy"] <= 100 for r in metrics["results"])
 
 
+@pytest.mark.slow
 def test_a_killed_job_resumes_to_the_same_metrics(data_root, tmp_path):
     extra = ["--set", "train.epochs=5", "--set", "train.steps_per_epoch=3",
              "--set", "train.schedule={name: multistep, milestones: [2, 4], gamma: 0.5}"]

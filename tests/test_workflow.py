@@ -60,6 +60,7 @@ def test_a_bad_config_stops_the_run_before_any_job(override, key, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_a_config_change_reruns_exactly_the_jobs_it_affects(tmp_path, data_root):
     results = tmp_path / "results"
     targets = [f"{results}/runs/smoke-official/table2/svhn_cnn8/mebqat/seed0/metrics.json",
@@ -82,6 +83,7 @@ def test_a_config_change_reruns_exactly_the_jobs_it_affects(tmp_path, data_root)
     assert "Nothing to be done" in moved.stdout + moved.stderr
 
 
+@pytest.mark.slow
 def test_smoke_subset_end_to_end_touches_every_rule(tmp_path, data_root):
     """Table 2 (+ Table 3) at smoke scale with dedicated QAT only at (2,2): 3 setups x 3 methods = 9 training
     jobs, and every rule of the workflow (job, mlflow_store, build_tables, track_tables, report)."""
