@@ -22,4 +22,3 @@ def rng_seed(request) -> int:
 def data_root(tmp_path_factory):
     """One data root for the whole session, so each offline stand-in is built at most once."""
     return tmp_path_factory.mktemp("data")
-

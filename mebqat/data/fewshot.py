@@ -73,7 +73,9 @@ class FewShotSplit(Dataset):
 
     def resized(self, size: int | None) -> "FewShotSplit":
         """The same split with its images reduced to ``size``×``size`` (antialiased bilinear, rounded back to
-        uint8), once at load time; ``None`` or the current size returns this split."""
+        uint8), once at load time; ``None`` or the current size returns this split. Not
+        :func:`~mebqat.data.transforms.resize_images`: that one goes through torchvision, whose import a
+        few-shot job otherwise never pays."""
         if size is None or self.images.shape[-2:] == (size, size):
             return self
         if size > min(self.images.shape[-2:]):
