@@ -11,6 +11,11 @@
 #  3. the project's other runtime dependencies and every optional group (test; slurm, which the SLURM
 #     integration test needs), read from pyproject.toml;
 #  4. the project itself, editable, with --no-deps (its learn2learn requirement is already met).
+#
+# Installer: uv (pinned below, put into the environment by pip) installs steps 1, 3 and 4 with the indexes,
+# find-links and constraint files pip is configured with, and compiles their bytecode (as pip does: a process
+# that may not write bytecode would otherwise recompile torch at every start). learn2learn's build (step
+# 2) stays with pip. MEBQAT_INSTALLER=pip, or no uv to be had, installs everything with pip.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,17 +38,47 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 pip=("$venv/bin/python" -m pip --disable-pip-version-check --no-input)
 quiet=(-q)
+uv_version=0.13.9
+
+# install ARGS...: uv when it is there, otherwise pip; always under constraints.txt
+install=("${pip[@]}" install "${quiet[@]}" -c "$constraints")
+if [ "${MEBQAT_INSTALLER:-uv}" = uv ]; then
+    if "${pip[@]}" install "${quiet[@]}" "uv==$uv_version" && "$venv/bin/python" -m uv --version >/dev/null; then
+        # pip reads every index as one pool (uv's unsafe-best-match); uv does not read pip's configuration
+        mapfile -t pip_sources < <("$venv/bin/python" - <<'PY'
+import shlex, subprocess, sys
+listing = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
+flags = {"index-url": "--index-url", "extra-index-url": "--extra-index-url", "find-links": "--find-links",
+         "constraint": "--constraint"}
+for line in listing.splitlines():
+    key, _, value = line.partition("=")
+    option = flags.get(key.rsplit(".", 1)[-1])
+    if option:
+        for item in shlex.split(shlex.split(value)[0] if value else ""):
+            print(option)
+            print(item)
+PY
+)
+        install=("$venv/bin/python" -m uv pip install --python "$venv/bin/python" "${quiet[@]}" --compile-bytecode
+                 --index-strategy unsafe-best-match "${pip_sources[@]}" -c "$constraints")
+        log "installer: uv $uv_version (${#pip_sources[@]} pip configuration arguments passed on)"
+    else
+        log "installer: pip (uv $uv_version could not be installed)"
+    fi
+else
+    log "installer: pip (MEBQAT_INSTALLER=$MEBQAT_INSTALLER)"
+fi
 
 log "installing torch and torchvision"
-"${pip[@]}" install "${quiet[@]}" -c "$constraints" torch torchvision
+"${install[@]}" torch torchvision
 
 log "building learn2learn 0.2.0 (Cython regeneration)"
-"${pip[@]}" install "${quiet[@]}" -c "$constraints" Cython numpy
+"${install[@]}" Cython numpy
 if ! "$venv/bin/python" -c "import importlib.metadata as m; assert m.version('learn2learn') == '0.2.0'" 2>/dev/null; then
     "${pip[@]}" install "${quiet[@]}" --no-build-isolation --no-deps \
         --config-settings=--build-option=build_ext learn2learn==0.2.0
 fi
-"${pip[@]}" install "${quiet[@]}" -c "$constraints" gym tqdm requests scipy
+"${install[@]}" gym tqdm requests scipy
 
 log "installing the project's dependencies"
 mapfile -t deps < <("$venv/bin/python" - "$here/pyproject.toml" <<'PY'
@@ -55,10 +90,10 @@ for req in project["dependencies"] + extras:
         print(req)
 PY
 )
-"${pip[@]}" install "${quiet[@]}" -c "$constraints" "${deps[@]}"
+"${install[@]}" "${deps[@]}"
 
 log "installing the project (editable)"
-"${pip[@]}" install "${quiet[@]}" --no-deps -e "$here"
+"${install[@]}" --no-deps -e "$here"
 
 "$venv/bin/python" -c "import torch, torchvision, learn2learn, mebqat; print('torch', torch.__version__, '| torchvision', torchvision.__version__, '| learn2learn', learn2learn.__version__)" 2>&1 | grep -v -i gym || true
 log "environment ready: $venv"
