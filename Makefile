@@ -15,9 +15,9 @@ $(STAMP): $(SETUP_DEPS)
 	touch $(STAMP)
 
 # One pytest-xdist worker per core; the tests of one file stay on one worker (module fixtures run once,
-# the SLURM tests share one cluster). `make test CORES=0` runs them in this process.
+# the SLURM tests share one cluster). `make test CORES=0` runs them in this process. The 15 slowest are listed.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -n $(CORES) --dist loadfile $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(CORES) --dist loadfile --durations 15 $(PYTEST_ARGS)
 
 # The main job: every table, figure and the report at the default (mini) scale on the offline stand-ins.
 # Each job runs single-threaded, CORES of them at a time (OpenMP threads of oversubscribed jobs spin).
