@@ -4,7 +4,7 @@ VENV      ?= .venv
 PYTHON    ?= python3
 CORES     ?= 2
 STAMP     := $(VENV)/.setup-stamp
-SETUP_DEPS := pyproject.toml constraints.txt scripts/setup_env.sh
+SETUP_DEPS := pyproject.toml constraints.txt scripts/setup_env.sh scripts/pip_sources.py
 
 .PHONY: env test tables smoke clean-env
 

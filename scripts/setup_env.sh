@@ -45,20 +45,7 @@ install=("${pip[@]}" install "${quiet[@]}" -c "$constraints")
 if [ "${MEBQAT_INSTALLER:-uv}" = uv ]; then
     if "${pip[@]}" install "${quiet[@]}" "uv==$uv_version" && "$venv/bin/python" -m uv --version >/dev/null; then
         # pip reads every index as one pool (uv's unsafe-best-match); uv does not read pip's configuration
-        mapfile -t pip_sources < <("$venv/bin/python" - <<'PY'
-import shlex, subprocess, sys
-listing = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
-flags = {"index-url": "--index-url", "extra-index-url": "--extra-index-url", "find-links": "--find-links",
-         "constraint": "--constraint"}
-for line in listing.splitlines():
-    key, _, value = line.partition("=")
-    option = flags.get(key.rsplit(".", 1)[-1])
-    if option:
-        for item in shlex.split(shlex.split(value)[0] if value else ""):
-            print(option)
-            print(item)
-PY
-)
+        mapfile -t pip_sources < <("$venv/bin/python" "$here/scripts/pip_sources.py")
         install=("$venv/bin/python" -m uv pip install --python "$venv/bin/python" "${quiet[@]}" --compile-bytecode
                  --index-strategy unsafe-best-match "${pip_sources[@]}" -c "$constraints")
         log "installer: uv $uv_version (${#pip_sources[@]} pip configuration arguments passed on)"

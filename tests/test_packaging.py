@@ -93,3 +93,35 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in readme.split("\n## ", 2)[1]  # in the first section, beside the main command
     assert re.search(r"^make test$", ci, re.M)
     assert "set -euo pipefail" in ci
+
+
+def _pip_sources():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pip_sources", ROOT / "scripts" / "pip_sources.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_uv_gets_the_package_sources_pip_is_configured_with():
+    """scripts/setup_env.sh installs with uv, which reads no pip configuration: the most specific setting of each
+    source wins (environment, [install], [global]), and whitespace-separated values become one flag each."""
+    listing = "\n".join([
+        ":env:.default-timeout='180'",
+        ":env:.find-links='/opt/wheels'",
+        "global.cert='/etc/ssl/certs/ca.crt'",
+        "global.constraint='/etc/xdg/pip/constraints.txt'",
+        "global.extra-index-url='file:///opt/a/simple file:///opt/b/simple'",
+        "global.find-links='/elsewhere'",
+        "global.index-url='https://mirror.example/simple'",
+        "install.index-url='https://install.example/simple'",
+        "download.index-url='https://ignored.example/simple'",
+    ])
+    assert _pip_sources().uv_arguments(listing) == [
+        "--index-url", "https://install.example/simple",
+        "--extra-index-url", "file:///opt/a/simple", "--extra-index-url", "file:///opt/b/simple",
+        "--find-links", "/opt/wheels",
+        "--constraint", "/etc/xdg/pip/constraints.txt",
+    ]
+    assert _pip_sources().uv_arguments("") == []
