@@ -29,7 +29,7 @@ def uv_arguments(listing: str) -> list[str]:
             continue
         rank = PRECEDENCE.index(section)
         if option not in chosen or rank < chosen[option][0]:
-            value = ast.literal_eval(raw) if raw[:1] in "'\"" else raw
+            value = ast.literal_eval(raw) if raw[:1] in ("'", '"') else raw
             chosen[option] = (rank, str(value))
     arguments = []
     for option, flag in UV_FLAGS.items():

@@ -125,3 +125,4 @@ def test_uv_gets_the_package_sources_pip_is_configured_with():
         "--constraint", "/etc/xdg/pip/constraints.txt",
     ]
     assert _pip_sources().uv_arguments("") == []
+    assert _pip_sources().uv_arguments("global.index-url=\nglobal.find-links=/x") == ["--find-links", "/x"]
