@@ -290,3 +290,30 @@ def test_channels_last_changes_the_layout_not_the_function(key):
     assert resolve_memory_format("contiguous", torch.device("cpu"), "sequential") == "contiguous"
     with pytest.raises(ValueError, match="memory_format"):
         resolve_memory_format("nhwc", torch.device("cpu"), "sequential")
+
+
+@pytest.mark.parametrize("switchable", [False, True])
+def test_mobilenet_head_scale_options(switchable):
+    """head_gamma_init sets the head BatchNorm's γ (every slot of a switchable one) and nothing else;
+    last_activation_options change the last activation quantizer only, on top of activation_options; the
+    quantized logits start small, as the mini scale relies on (docs/models.md)."""
+    from mebqat.models.layers import batchnorm_factory, switchable_batchnorm_factory
+
+    bits = (2, 3, 4)
+    norm = switchable_batchnorm_factory(bits) if switchable else batchnorm_factory(False)
+    options = {"per_bitwidth": True, "bit_choices": bits} if switchable else {}
+    common = dict(width_mult=0.25, norm=norm, activation_options={**options, "alpha_init": 2.0})
+    torch.manual_seed(0)
+    plain = build("mobilenetv2_cifar", **common)
+    torch.manual_seed(0)
+    scaled = build("mobilenetv2_cifar", head_gamma_init=0.03, last_activation_options={"alpha_init": 0.1},
+                   **common)
+    assert torch.equal(scaled.get_submodule("head.1").weight, torch.full_like(plain.get_submodule("head.1").weight, 0.03))
+    alphas = {name: p for name, p in scaled.named_parameters() if name.endswith("alpha.values")}
+    assert torch.equal(alphas.pop("head.3.quantizer.alpha.values"), torch.full((3 if switchable else 1,), 0.1))
+    assert len(alphas) == 34 and all((p == 2.0).all() for p in alphas.values())
+    changed = {name for (name, a), b in zip(plain.named_parameters(), scaled.parameters()) if not torch.equal(a, b)}
+    assert changed == {"head.1.weight", "head.3.quantizer.alpha.values"}
+    x = torch.rand(16, 3, 16, 16)
+    plain.train(), scaled.train()
+    assert scaled(x, (4, 4)).std() < 0.2 * plain(x, (4, 4)).std()

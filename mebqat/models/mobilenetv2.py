@@ -49,7 +49,8 @@ class InvertedResidual(nn.Module):
 
 class MobileNetV2CIFAR(QuantizedModel):
     def __init__(self, quant: QuantConfig, rules: PrecisionRules, num_classes: int = 10, dropout: float = 0.2,
-                 norm: NormFactory | None = None, width_mult: float = 1.0) -> None:
+                 norm: NormFactory | None = None, width_mult: float = 1.0, head_gamma_init: float = 1.0,
+                 last_quant: QuantConfig | None = None) -> None:
         super().__init__(quant, rules)
         norm = norm or batchnorm_factory(False)
         if width_mult <= 0:
@@ -66,8 +67,10 @@ class MobileNetV2CIFAR(QuantizedModel):
                 blocks.append(InvertedResidual(channels, out_channels, stride if i == 0 else 1, expansion, quant, norm))
                 channels = out_channels
         self.blocks = nn.ModuleList(blocks)
+        last_activation = None if self.quant_for("activation", "last") is None else (last_quant or quant)
         self.head = QSequential(QConv2d(channels, head_channels, 1, quant=quant, role="inter"), norm(head_channels),
-                                nn.ReLU6(inplace=True), ActQuant(self.quant_for("activation", "last"), role="last"))
+                                nn.ReLU6(inplace=True), ActQuant(last_activation, role="last"))
+        nn.init.constant_(self.head[1].weight, head_gamma_init)
         self.dropout = nn.Dropout(dropout)
         self.classifier = QLinear(head_channels, num_classes, quant=self.quant_for("weight", "last"), role="last")
 
@@ -82,14 +85,21 @@ class MobileNetV2CIFAR(QuantizedModel):
 def mobilenetv2_cifar(num_classes: int = 10, scheme: str = "sat", rules: Any = None, track_running_stats: bool = False,
                       dropout: float = 0.2, weight_options: dict | None = None, activation_options: dict | None = None,
                       rescale_classifier: bool | None = None, norm: NormFactory | None = None,
-                      width_mult: float = 1.0) -> MobileNetV2CIFAR:
+                      width_mult: float = 1.0, head_gamma_init: float = 1.0,
+                      last_activation_options: dict | None = None) -> MobileNetV2CIFAR:
     """SAT by default: 'modified' weight rounding, classifier rescale, 8-bit first/last weights.
-    ``width_mult`` < 1 narrows every stage (1.0 is the paper's network; the CPU scales use less)."""
+    ``width_mult`` < 1 narrows every stage (1.0 is the paper's network; the CPU scales use less).
+    ``head_gamma_init`` is the initial γ of the head's BatchNorm, whose output (after ReLU6, the last activation
+    quantizer and pooling) is what the classifier reads; ``last_activation_options`` update
+    ``activation_options`` for that last quantizer only (e.g. its SAT ``alpha_init``). PyTorch's defaults
+    (γ = 1, the same options everywhere) are the authors'; docs/models.md says why the mini scale changes them."""
     weight_options = dict(weight_options or {})
     if scheme == "sat":
         weight_options.setdefault("rounding", "modified")
-    quant = quant_config(scheme, weight_options, activation_options,
-                         rescale_classifier=(scheme == "sat") if rescale_classifier is None else rescale_classifier)
+    rescale = (scheme == "sat") if rescale_classifier is None else rescale_classifier
+    quant = quant_config(scheme, weight_options, activation_options, rescale_classifier=rescale)
+    last_quant = None if not last_activation_options else quant_config(
+        scheme, weight_options, {**(activation_options or {}), **last_activation_options}, rescale_classifier=rescale)
     rules = PrecisionRules.coerce(rules, SAT_MOBILENET if scheme == "sat" else PrecisionRules("fp", "fp", "fp"))
     return MobileNetV2CIFAR(quant, rules, num_classes, dropout, norm or batchnorm_factory(track_running_stats),
-                            width_mult)
+                            width_mult, head_gamma_init, last_quant)
