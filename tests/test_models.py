@@ -308,7 +308,8 @@ def test_mobilenet_head_scale_options(switchable):
     torch.manual_seed(0)
     scaled = build("mobilenetv2_cifar", head_gamma_init=0.03, last_activation_options={"alpha_init": 0.1},
                    **common)
-    assert torch.equal(scaled.get_submodule("head.1").weight, torch.full_like(plain.get_submodule("head.1").weight, 0.03))
+    head_gamma = scaled.get_submodule("head.1").weight
+    assert torch.equal(head_gamma, torch.full_like(plain.get_submodule("head.1").weight, 0.03))
     alphas = {name: p for name, p in scaled.named_parameters() if name.endswith("alpha.values")}
     assert torch.equal(alphas.pop("head.3.quantizer.alpha.values"), torch.full((3 if switchable else 1,), 0.1))
     assert len(alphas) == 34 and all((p == 2.0).all() for p in alphas.values())
