@@ -7,6 +7,7 @@ come from the residual stream and stay FP."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -96,10 +97,10 @@ def mobilenetv2_cifar(num_classes: int = 10, scheme: str = "sat", rules: Any = N
     weight_options = dict(weight_options or {})
     if scheme == "sat":
         weight_options.setdefault("rounding", "modified")
-    rescale = (scheme == "sat") if rescale_classifier is None else rescale_classifier
-    quant = quant_config(scheme, weight_options, activation_options, rescale_classifier=rescale)
-    last_quant = None if not last_activation_options else quant_config(
-        scheme, weight_options, {**(activation_options or {}), **last_activation_options}, rescale_classifier=rescale)
+    quant = quant_config(scheme, weight_options, activation_options,
+                         rescale_classifier=(scheme == "sat") if rescale_classifier is None else rescale_classifier)
+    last_quant = None if not last_activation_options else replace(
+        quant, activation_options={**quant.activation_options, **last_activation_options})
     rules = PrecisionRules.coerce(rules, SAT_MOBILENET if scheme == "sat" else PrecisionRules("fp", "fp", "fp"))
     return MobileNetV2CIFAR(quant, rules, num_classes, dropout, norm or batchnorm_factory(track_running_stats),
                             width_mult, head_gamma_init, last_quant)
