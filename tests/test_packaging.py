@@ -118,11 +118,12 @@ def test_uv_gets_the_package_sources_pip_is_configured_with():
         "install.index-url='https://install.example/simple'",
         "download.index-url='https://ignored.example/simple'",
     ])
-    assert _pip_sources().uv_arguments(listing) == [
+    uv_arguments = _pip_sources().uv_arguments
+    assert uv_arguments(listing) == [
         "--index-url", "https://install.example/simple",
         "--extra-index-url", "file:///opt/a/simple", "--extra-index-url", "file:///opt/b/simple",
         "--find-links", "/opt/wheels",
         "--constraint", "/etc/xdg/pip/constraints.txt",
     ]
-    assert _pip_sources().uv_arguments("") == []
-    assert _pip_sources().uv_arguments("global.index-url=\nglobal.find-links=/x") == ["--find-links", "/x"]
+    assert uv_arguments("") == []
+    assert uv_arguments("global.index-url=\nglobal.find-links=/x") == ["--find-links", "/x"]
