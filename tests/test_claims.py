@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from mebqat.core.accuracy import batch_means
 from mebqat.tables import collect
 from mebqat.tables.claims import FAILS, HOLDS, NOT_MEASURED, ClaimsError, check_claims, load_claims
 from tables_metrics import rows_of, write_metrics
@@ -99,6 +100,37 @@ def test_a_missing_cell_is_not_measured_and_named(tmp_path):
     row = verdict_of(tmp_path, "t2-mebqat-matches-dedicated-qat", T2)
     assert row["verdict"] == NOT_MEASURED and row["reason"] == "no run for svhn_cnn8/qat at (6,6)"
     assert pd.isna(row["ours"])
+
+
+def test_a_per_batch_accuracy_is_judged_as_the_tables_print_it(tmp_path):
+    """Official Table 2 averages batch accuracies (a small last batch weighs as much as a full one): the
+    claims use the same definition, so a verdict's cell and difference are the tables' numbers, and its
+    interval is the job's own (1.96·sd/√batches), not a per-image one."""
+    rows, batches = rows_of(T2), np.array([128] * 7 + [4])  # 900 images; the last batch all wrong or all right
+
+    def outcomes(right: float, last: float, seed: int) -> np.ndarray:
+        return np.r_[correct(896, right, seed), np.full(4, last)]
+
+    write_metrics(tmp_path, T2, "mebqat", {}, items={r: outcomes(0.90, 0.0, i) for i, r in enumerate(rows)},
+                  batch_sizes=batches)
+    for i, row in enumerate(rows):
+        write_metrics(tmp_path, T2, "qat", {}, train_task=f"({row[0]},{row[1]})",
+                      items={row: outcomes(0.92, 1.0, 50 + i)}, batch_sizes=batches)
+    frame = collect([tmp_path])
+    cells = frame.set_index(["method", "bits_w"])["accuracy"]
+    per_batch = 100 * batch_means(outcomes(0.90, 0.0, 1), batches)
+    per_image = 100 * outcomes(0.90, 0.0, 1).mean()
+    assert cells["mebqat", "2"] == pytest.approx(per_batch.mean()) and abs(cells["mebqat", "2"] - per_image) > 8
+    usable = verdict_of(tmp_path, "t2-mebqat-usable-at-2-bits", T2)
+    assert usable["worst_row"] in ("(1,1)", "(2,2)") and usable["n"] == len(batches)
+    worst = usable["worst_row"].strip("()").split(",")[0]
+    assert usable["ours"] == pytest.approx(cells["mebqat", worst])
+    shown = 100 * batch_means(outcomes(0.90, 0.0, rows.index((worst, worst))), batches)
+    assert usable["ci95_high"] - usable["ours"] == pytest.approx(1.96 * shown.std(ddof=1) / np.sqrt(len(batches)))
+    dedicated = verdict_of(tmp_path, "t2-mebqat-matches-dedicated-qat", T2)
+    worst = dedicated["worst_row"].strip("()").split(",")[0]
+    assert dedicated["ours"] == pytest.approx(cells["mebqat", worst] - cells["qat", worst])
+    assert dedicated["ours"] == pytest.approx(100 * ((7 * 0.90 + 0) - (7 * 0.92 + 1)) / 8, abs=0.5)
 
 
 def test_accuracy_against_chance(tmp_path):

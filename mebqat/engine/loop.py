@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_write
+from ..core.accuracy import PER_BATCH, PER_EPISODE, PER_IMAGE
 from ..core.config import dataset_identity, dataset_title, evaluation_tasks
 from ..core.counters import PassCounter
 from ..core.hashing import config_hash
@@ -106,6 +107,7 @@ def _train(run: RunDir, log: Any, config: Mapping[str, Any], dev: torch.device, 
         log.info(f"{job['setup']} / {job['method']} {job['train_task'] or ''} ({job['scale']}, {job['fidelity']}, "
                  f"seed {job['seed']}) on {dataset_title(dataset_identity(config))}, {dev}, {engine} engine, {memory_format}; "
                  f"config {config_hash(config)}")
+        log.info(f"schedule: {scheduler.describe(train_cfg['epochs'])}")
 
     epochs, log_every = train_cfg["epochs"], train_cfg["log_every"]
     steps = data.steps()
@@ -207,8 +209,7 @@ def _evaluate(run: RunDir, log: Any, config: Mapping[str, Any], summary: Mapping
                       "reason": f"{method.info.title} has no parameters for this bitwidth"}
                      for t in requested if t not in chosen]
     per_batch = method.fidelity.per_batch_accuracy and result.item_kind == "images"
-    definition = ("mean over test tasks of the query accuracy; ci95 = 1.96·sd/√tasks" if result.item_kind == "episodes"
-                  else "mean of per-batch accuracies" if per_batch else "fraction of correct images")
+    definition = PER_EPISODE if result.item_kind == "episodes" else PER_BATCH if per_batch else PER_IMAGE
     identity = {"ways": data.ways, "shots": data.shots} if result.item_kind == "episodes" else {}
     metrics = metrics_record(
         config, summary, title=method.info.title, results=rows, not_evaluated=not_evaluated,

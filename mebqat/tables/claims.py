@@ -12,6 +12,7 @@ never compared.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import zipfile
 from dataclasses import dataclass, field
@@ -22,7 +23,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ..core.accuracy import PER_BATCH, batch_means
 from ..core.config import RESOURCES
+from ..core.files import InputError, read_json
 from ..core.registry import METHODS
 from ..core.tasks import bitwidth_candidates
 from ..core.schemas import first_violation
@@ -121,6 +124,18 @@ class Cell:
     items: str = "test images"
 
 
+def _definition(metrics_path: str) -> str | None:
+    return read_json(metrics_path, "metrics file").get("accuracy_definition")
+
+
+def _per_batch(values: np.ndarray, image_ids: np.ndarray, batch_sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """A per-batch accuracy (official Table 2) averages batches, not images: its items are the test batches,
+    named by the images they hold in order (two runs pair only when their batches hold the same images)."""
+    digest = hashlib.sha256(np.ascontiguousarray(image_ids, dtype=np.int64).tobytes()
+                            + np.ascontiguousarray(batch_sizes, dtype=np.int64).tobytes()).hexdigest()[:12]
+    return batch_means(values, batch_sizes), np.arange(len(batch_sizes)), f"test batches {digest}"
+
+
 @dataclass
 class Outcomes:
     """Every run's per-item outcomes, by (setup, method, row)."""
@@ -140,8 +155,10 @@ class Outcomes:
                             values = npz[key].astype(np.float64) * 100
                             ids = npz["image_ids"] if "image_ids" in npz.files else np.arange(values.shape[1])
                             items = f"test tasks {npz['fingerprint']}" if "fingerprint" in npz.files else "test images"
+                            if key == "correct" and _definition(metrics_path) == PER_BATCH:
+                                values, ids, items = _per_batch(values, np.asarray(ids), npz["batch_sizes"])
                             found = (np.array([str(b) for b in npz["bits"]]), values, np.asarray(ids), items)
-                    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+                    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, InputError) as err:
                         raise MetricsError(f"{file}: not a readable per-item file ({err}); re-run the job's "
                                            f"evaluation (`mebqat evaluate {folder}`)") from None
             self._loaded[metrics_path] = found
