@@ -92,3 +92,44 @@ def test_a_foreign_state_and_a_bad_spec_are_refused():
         build_optimizer([param], {"name": "rmsprop", "lr": 0.1})
     with pytest.raises(ValueError, match="unknown schedule 'warmup'"):
         build_scheduler(build_optimizer([param], {"name": "adam", "lr": 0.1}), {"name": "warmup"})
+
+
+def resolved_schedule(setup: str, scale: str, method: str = "mebqat", **train) -> tuple[int, dict]:
+    from mebqat.core.config import resolve_job
+
+    config = resolve_job({"setup": setup, "method": method, "scale": scale, "overrides": {"train": train}})
+    return config["train"]["epochs"], config["train"]["schedule"]
+
+
+def test_the_schedule_follows_an_epochs_override():
+    """Milestones and cosine periods are written for the preset's budget: --set train.epochs=12 on a 4-epoch
+    preset with milestones [3] drops the rate at epoch 10 of 12 (as at epoch 4 of 4), not at epoch 4."""
+    assert resolved_schedule("svhn_cnn8", "mini") == (4, {"name": "multistep", "milestones": [3], "gamma": 0.1})
+    assert resolved_schedule("svhn_cnn8", "mini", epochs=12)[1]["milestones"] == [9]
+    assert resolved_schedule("svhn_cnn8", "paper", epochs=10)[1]["milestones"] == [5, 8, 9]
+    assert resolved_schedule("cifar10_mobilenetv2", "mini", epochs=9)[1] == {"name": "cosine", "t_max": 9}
+    # a period is not a budget: StepLR's step_size stays
+    assert resolved_schedule("pn_omniglot_20w1s", "paper", "pn", epochs=20)[1]["step_size"] == 40
+    # a schedule the user gives is kept as given
+    assert resolved_schedule("svhn_cnn8", "mini", epochs=12, schedule={"milestones": [2, 6]})[1]["milestones"] == [2, 6]
+
+
+def test_a_schedule_that_cannot_act_within_the_epochs_is_refused():
+    from mebqat.core.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"train.schedule.milestones \[2, 30\]: \[30\] would drop the rate only "
+                                          r"after the last of train.epochs 4"):
+        resolved_schedule("svhn_cnn8", "mini", schedule={"milestones": [2, 30]})
+
+
+def test_the_job_log_says_when_the_rate_changes():
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    optimizer = build_optimizer(params, {"name": "adam", "lr": 0.001})
+    described = build_scheduler(optimizer, {"name": "multistep", "milestones": [9], "gamma": 0.1}).describe(12)
+    assert described == "lr 0.001, multistep: ×0.1 from epoch 10 of 12"
+    lrs = []
+    scheduler = build_scheduler(optimizer, {"name": "multistep", "milestones": [9], "gamma": 0.1})
+    for _ in range(12):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        scheduler.step()
+    assert lrs.index(min(lrs)) == 9  # the 10th epoch (1-based) is the first at the lower rate, as described

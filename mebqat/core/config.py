@@ -123,10 +123,11 @@ def resolve_job(spec: Mapping[str, Any]) -> dict[str, Any]:
     if scale not in SCALES:
         raise ConfigError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
     presets = load_table_setups(table)
-    merged = presets.get("defaults", {})
+    preset = presets.get("defaults", {})
     for layer in (setup.get("base"), setup.get("per_method", {}).get(method), presets.get("scales", {}).get(scale),
-                  setup.get("scales", {}).get(scale), spec.get("overrides")):
-        merged = deep_merge(merged, layer)
+                  setup.get("scales", {}).get(scale)):
+        preset = deep_merge(preset, layer)
+    merged = follow_epoch_budget(preset, deep_merge(preset, spec.get("overrides")), spec.get("overrides") or {})
     fidelity = spec.get("fidelity", DEFAULT_PRESET)
     train_task = spec.get("train_task")
     family = merged.get("model", {}).get("scheme")
@@ -148,6 +149,43 @@ def resolve_job(spec: Mapping[str, Any]) -> dict[str, Any]:
     }
     validate_config(config)
     return config
+
+
+BUDGET_RELATIVE = {"multistep": "milestones", "cosine": "t_max"}
+"""Schedule keys counted in epochs of the whole budget (torch's MultiStepLR milestones, CosineAnnealingLR's
+T_max): they move with ``train.epochs``. ``step``'s ``step_size`` is a period and stays as it is."""
+
+
+def follow_epoch_budget(preset: Mapping[str, Any], merged: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """An override of ``train.epochs`` that leaves the schedule alone scales the preset's budget-relative
+    schedule keys with it (milestones [3] of 4 epochs become [9] of 12), as they were written for the
+    preset's budget; the scaled keys are in the resolved config. A schedule the override gives itself is
+    the user's: it is kept, and refused when it cannot act within the epochs (a milestone past the last epoch)."""
+    train_override = overrides.get("train") if isinstance(overrides.get("train"), Mapping) else {}
+    schedule = merged.get("train", {}).get("schedule")
+    epochs = merged.get("train", {}).get("epochs")
+    if not isinstance(schedule, Mapping) or not isinstance(epochs, int) or isinstance(epochs, bool):
+        return merged  # the schema names what is wrong
+    key = BUDGET_RELATIVE.get(schedule.get("name"))
+    own_schedule = isinstance(train_override.get("schedule"), Mapping) and key in train_override["schedule"]
+    if key is None or key not in schedule:
+        return merged
+    if own_schedule:
+        values = schedule[key] if isinstance(schedule[key], list) else [schedule[key]]
+        late = [m for m in values if isinstance(m, int) and m >= epochs]
+        if key == "milestones" and late:
+            raise ConfigError(f"train.schedule.milestones {values}: {late} would drop the rate only after the last "
+                              f"of train.epochs {epochs}; give milestones below {epochs}, or leave them out to "
+                              f"scale the preset's with the epochs")
+        return merged
+    old_epochs = preset.get("train", {}).get("epochs")
+    if "epochs" not in train_override or not isinstance(old_epochs, int) or old_epochs == epochs:
+        return merged
+    def scaled(value: Any) -> Any:
+        return max(1, round(value * epochs / old_epochs)) if isinstance(value, int) else value
+    old = schedule[key]
+    merged["train"]["schedule"] = {**schedule, key: [scaled(m) for m in old] if isinstance(old, list) else scaled(old)}
+    return merged
 
 
 def _method_info(name: Any) -> MethodInfo:

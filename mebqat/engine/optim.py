@@ -168,6 +168,21 @@ class Schedule:
             return float(spec["gamma"]) ** (epoch // int(spec["step_size"]))
         raise ValueError(f"unknown schedule {name!r} (cosine | multistep | step | constant)")
 
+    def describe(self, epochs: int) -> str:
+        """The rate of every epoch of the run in words, e.g. ``lr 0.001, ×0.1 from epoch 10 of 12``."""
+        changes, current = [], self.factor(0)
+        for epoch in range(1, epochs):
+            if (factor := self.factor(epoch)) != current:
+                changes.append((epoch + 1, factor))  # factor(e) applies to the run's epoch e + 1 (1-based)
+                current = factor
+        name = self.spec["name"]
+        if not changes:
+            return f"lr {self.base_lr:g} throughout the {epochs} epochs ({name})"
+        if name == "cosine":
+            return f"lr {self.base_lr:g}, cosine over {self.spec['t_max']} epochs (the run has {epochs})"
+        shown = ", ".join(f"×{f:g} from epoch {e}" for e, f in changes[:6]) + (" …" if len(changes) > 6 else "")
+        return f"lr {self.base_lr:g}, {name}: {shown} of {epochs}"
+
     def step(self) -> None:
         self.epoch += 1
         self.optimizer.param_groups[0]["lr"] = self.base_lr * self.factor(self.epoch)
