@@ -74,10 +74,10 @@ def test_a_running_job_is_followed_up_to_its_last_durable_epoch(finished, tmp_pa
     assert run.info.status == "RUNNING"
     assert [m.step for m in client.get_metric_history(run.info.run_id, HISTORY_PROBE)] == [1]
     status = read_status(job)
-    write_status(job, status.at_epoch(3).ended("killed", "Stopped: 143"))
+    write_status(job, status.at_epoch(3).ended("killed", "killed by SIGTERM after epoch 3 of 4"))
     assert follower.sweep() == 0
     run = client.get_run(run.info.run_id)
-    assert run.info.status == "KILLED" and run.data.tags["mebqat.end_reason"] == "Stopped: 143"
+    assert run.info.status == "KILLED" and run.data.tags["mebqat.end_reason"] == "killed by SIGTERM after epoch 3 of 4"
     assert [m.step for m in client.get_metric_history(run.info.run_id, HISTORY_PROBE)] == [1, 2, 3]
     assert not (job / MARKER).exists()
 

@@ -9,6 +9,7 @@ itself (``--tracking in-process``) and when a ``mebqat track follow`` process wr
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -116,12 +117,16 @@ def test_a_cancelled_job_is_killed_and_its_resumed_job_finishes_the_same_run(dat
     process.communicate(timeout=120)
     assert process.returncode != 0
     stopped = status_of(client, running.info.run_id, "KILLED")
-    assert stopped and "Stopped" in stopped.data.tags["mebqat.end_reason"]
+    assert stopped and stopped.data.tags["mebqat.end_reason"].startswith("killed by SIGTERM after epoch ")
     resumed = subprocess.run(job_command(data_root, out, uri, seed=0, mode=mode), capture_output=True, text=True,
                              timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in (out / "train.log").read_text()
     assert_one_finished_run(client, 0, running.info.run_id)
+    finished = client.get_run(running.info.run_id).data.tags
+    assert "mebqat.end_reason" not in finished, "a finished run carries no stop reason"
+    assert re.fullmatch(r"killed by SIGTERM after epoch \d+ of \d+; resumed (\d+ min )?\d+ s later \(the run's Duration includes "
+                        r"this downtime\)", finished["mebqat.interruptions"]), finished["mebqat.interruptions"]
     # the directory stays the source of truth: logging it again afterwards changes nothing
     logged = subprocess.run([sys.executable, "-m", "mebqat", "track", "log", str(out), "--uri", uri],
                             capture_output=True, text=True, timeout=300)

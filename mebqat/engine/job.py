@@ -46,16 +46,34 @@ def metrics_current(run: RunDir, config: Mapping[str, Any]) -> bool:
 class Stopped(SystemExit):
     """SIGTERM/SIGINT while the job runs (a cancelled workflow, scancel)."""
 
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signal = signal.Signals(signum).name
+
 
 def _stop_on_signals() -> None:
     def stop(signum: int, frame: Any) -> None:
-        raise Stopped(128 + signum)
+        raise Stopped(signum)
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop)
 
 
 TRACKING = ("in-process", "follower", "off")
+
+
+def end_reason(err: BaseException, durable_epoch: int, epochs: int) -> str:
+    """Why the job stopped, in the words its MLflow run and job_status.json show, e.g. ``killed by SIGTERM
+    after epoch 3 of 12``: what stopped it and where (a killed job resumes from its last epoch with the
+    same command)."""
+    where = (f"after epoch {durable_epoch} of {epochs}" if 0 < durable_epoch < epochs
+             else "during evaluation" if durable_epoch >= epochs else "before its first epoch ended")
+    if isinstance(err, Stopped):
+        return f"killed by {err.signal} {where}"
+    if isinstance(err, KeyboardInterrupt):
+        return f"interrupted (Ctrl-C) {where}"
+    message = " ".join(str(err).split())
+    return f"failed {where}: {type(err).__name__}: {message}" if message else f"failed {where}: {type(err).__name__}"
 
 
 def run_job(config: Mapping[str, Any], out: str | Path, *, device: str | None = None, threads: int | None = None,
@@ -101,8 +119,8 @@ def run_job(config: Mapping[str, Any], out: str | Path, *, device: str | None = 
         write_run_summary(run.root, metrics)
     except BaseException as err:
         killed = isinstance(err, (Stopped, KeyboardInterrupt))
-        reason = f"{type(err).__name__}: {err}"
         if status:  # the live run exists only once the status does
+            reason = end_reason(err, status[-1].durable_epoch, config["train"]["epochs"])
             status.append(status[-1].ended("killed" if killed else "failed", reason))
             write_status(run.root, status[-1])
             if live:

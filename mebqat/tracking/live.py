@@ -32,6 +32,35 @@ ATTEMPT_TAG = "mebqat.attempt"
 """The execution of the job (job_status.json's ``attempt``) that last opened the run."""
 
 
+END_REASON_TAG = "mebqat.end_reason"
+INTERRUPTIONS_TAG = "mebqat.interruptions"
+"""What stopped the earlier attempts of a resumed run and for how long: MLflow's Duration of the run spans
+them (start of the first attempt to end of the last), downtime included."""
+
+
+DOWNTIME_NOTE = " (the run's Duration includes this downtime)"
+
+
+def note_interruption(client: "MlflowClient", run: Any, resumed_ms: int | None) -> None:
+    """A run that resumes is no longer stopped: its end reason moves to the interruptions tag, with the time
+    it stood still (a run killed by SIGKILL, or with its node, has no reason: it stopped without a word)."""
+    reason = run.data.tags.get(END_REASON_TAG) or "stopped without a word (SIGKILL, or its machine went away)"
+    stopped_ms = run.info.end_time
+    if stopped_ms and resumed_ms and resumed_ms >= stopped_ms:
+        reason += f"; resumed {format_seconds((resumed_ms - stopped_ms) / 1000)} later"
+    earlier = run.data.tags.get(INTERRUPTIONS_TAG, "").removesuffix(DOWNTIME_NOTE)
+    text = " | ".join(part for part in (earlier, reason) if part)
+    retrying(client.set_tag, run.info.run_id, INTERRUPTIONS_TAG, text[-4900:] + DOWNTIME_NOTE)
+    if END_REASON_TAG in run.data.tags:
+        retrying(client.delete_tag, run.info.run_id, END_REASON_TAG)
+
+
+def format_seconds(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
 class LiveRun:
     def __init__(self, client: "MlflowClient", experiment: str, run_id: str, run_key: str, table: str) -> None:
         self.client, self.experiment, self.run_id, self.run_key, self.table = client, experiment, run_id, run_key, table
@@ -54,6 +83,7 @@ class LiveRun:
         if resuming and existing:
             run = existing[-1]
             retrying(client.update_run, run.info.run_id, status="RUNNING")
+            note_interruption(client, run, started_ms)
             if CONTENT_TAG in run.data.tags:  # no longer complete: the job is running again
                 retrying(client.delete_tag, run.info.run_id, CONTENT_TAG)
             if attempt is not None:
@@ -119,7 +149,7 @@ class LiveRun:
         """FAILED or KILLED, with the reason as a tag. ``best_effort`` (a job ending itself: its own error
         matters more) swallows a store error; a follower wants it, to try again."""
         try:
-            retrying(self.client.set_tag, self.run_id, "mebqat.end_reason", reason[:5000],
+            retrying(self.client.set_tag, self.run_id, END_REASON_TAG, reason[:5000],
                      attempts=2 if best_effort else 5)
             retrying(self.client.set_terminated, self.run_id, status, ended_ms, attempts=2 if best_effort else 5)
         except Exception:  # the store may be what failed
