@@ -14,6 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from output_consistency import (check_claims_against_tables, check_figures_against_tables,
+                                check_mlflow_against_metrics, check_readme_against_claims,
+                                check_tables_against_metrics)
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -83,15 +86,24 @@ def test_a_config_change_reruns_exactly_the_jobs_it_affects(tmp_path, data_root)
     assert "Nothing to be done" in moved.stdout + moved.stderr
 
 
-@pytest.mark.slow
-def test_smoke_subset_end_to_end_touches_every_rule(tmp_path, data_root):
+SMOKE_TABLE2 = ["--configfile", "config/smoke.yaml", "tables=[table2, table3]", "dedicated_tasks=['(2,2)']"]
+
+
+@pytest.fixture(scope="module")
+def smoke_table2(tmp_path_factory, data_root):
     """Table 2 (+ Table 3) at smoke scale with dedicated QAT only at (2,2): 3 setups x 3 methods = 9 training
-    jobs, and every rule of the workflow (job, mlflow_store, build_tables, track_tables, report)."""
-    results = tmp_path / "results"
-    result = snakemake("all", "--cores", "2", "--configfile", "config/smoke.yaml", "--config", f"results={results}",
-                       f"data_root={data_root}", "tables=[table2, table3]", "dedicated_tasks=['(2,2)']")
+    jobs and every rule of the workflow, run once for the tests below: (results folder, what Snakemake printed)."""
+    results = tmp_path_factory.mktemp("smoke") / "results"
+    result = snakemake("all", "--cores", "2", *SMOKE_TABLE2[:2], "--config", f"results={results}",
+                       f"data_root={data_root}", *SMOKE_TABLE2[2:])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    printed = result.stdout + result.stderr
+    return results, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_smoke_subset_end_to_end_touches_every_rule(smoke_table2, data_root):
+    """Every rule ran (job, mlflow_store, build_tables, track_tables, report), each job once, with its files."""
+    results, printed = smoke_table2
     ran = re.findall(r"^Job \d+: running job (\S+)", printed, re.MULTILINE)
     run_dirs = sorted(str(p.parent.relative_to(results / "runs")) for p in results.glob("runs/**/metrics.json"))
     assert len(run_dirs) == 9 and sorted(ran) == run_dirs
@@ -125,10 +137,29 @@ def test_smoke_subset_end_to_end_touches_every_rule(tmp_path, data_root):
     assert {r.info.start_time for r in job_runs} == started
     assert all(r.info.status == "FINISHED" and r.info.end_time > r.info.start_time for r in job_runs)
     assert not any("MLflow:" in p.read_text() for p in (results / "logs" / "jobs").rglob("*.log"))
-    # re-running a job updates its run instead of adding one
-    again = snakemake("--cores", "2", "--configfile", "config/smoke.yaml", "--config", f"results={results}",
-                      f"data_root={data_root}", "tables=[table2, table3]", "dedicated_tasks=['(2,2)']",
-                      "--forcerun", "job", "--", "tables")
+
+
+@pytest.mark.slow
+def test_every_output_prints_one_number_per_cell(smoke_table2):
+    """The tables (csv, md, tex), the claims (csv, md), the README section rendered from them, the figures and
+    the MLflow runs give every cell the number its jobs' metrics.json holds, with the same interval."""
+    results, _ = smoke_table2
+    problems = check_tables_against_metrics(results, "table2") + check_claims_against_tables(results)
+    problems += check_readme_against_claims(results) + check_figures_against_tables(results, "table2")
+    problems += check_mlflow_against_metrics(results, "table2")
+    assert not problems, "\n".join(problems[:20])
+
+
+@pytest.mark.slow
+def test_rerunning_jobs_updates_their_runs(smoke_table2, data_root):
+    """Re-running every job of the finished run replaces each job's MLflow run instead of adding one."""
+    import mlflow
+
+    results, _ = smoke_table2
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("table2")
+    again = snakemake("--cores", "2", *SMOKE_TABLE2[:2], "--config", f"results={results}", f"data_root={data_root}",
+                      *SMOKE_TABLE2[2:], "--forcerun", "job", "--", "tables")
     assert again.returncode == 0, again.stderr[-3000:]
     runs = client.search_runs([experiment.experiment_id], max_results=100)
     assert len([r for r in runs if r.data.tags.get("mebqat.kind") != "tables"]) == 9
