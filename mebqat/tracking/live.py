@@ -46,8 +46,8 @@ def note_interruption(client: "MlflowClient", run: Any, resumed_ms: int | None) 
     it stood still (a run killed by SIGKILL, or with its node, has no reason: it stopped without a word)."""
     reason = run.data.tags.get(END_REASON_TAG) or "stopped without a word (SIGKILL, or its machine went away)"
     stopped_ms = run.info.end_time
-    if stopped_ms and resumed_ms and resumed_ms >= stopped_ms:
-        reason += f"; resumed {format_seconds((resumed_ms - stopped_ms) / 1000)} later"
+    if stopped_ms and resumed_ms:  # a process's start time is known to a second: a quick resume can read early
+        reason += f"; resumed {format_seconds(max(0, resumed_ms - stopped_ms) / 1000)} later"
     earlier = run.data.tags.get(INTERRUPTIONS_TAG, "").removesuffix(DOWNTIME_NOTE)
     text = " | ".join(part for part in (earlier, reason) if part)
     retrying(client.set_tag, run.info.run_id, INTERRUPTIONS_TAG, text[-4900:] + DOWNTIME_NOTE)
