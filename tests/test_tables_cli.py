@@ -49,7 +49,7 @@ def test_only_requested_tables_are_written(tmp_path):
     assert main(["tables", "build", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
                  "--tables", "3", "table4"]) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "table3.csv", "table3.md", "table3.tex", "table4.csv", "table4.md", "table4.tex"]
+        "table3.csv", "table3.html", "table3.md", "table3.tex", "table4.csv", "table4.html", "table4.md", "table4.tex"]
 
 
 def test_bad_input_is_an_error_not_a_traceback(tmp_path, capsys):
