@@ -9,14 +9,16 @@
 TABLE_FILES = [f"{RESULTS}/tables/{table}.{ext}" for table in TABLES for ext in ("csv", "md", "tex")]
 TABLE_CAPTIONS = {"table2": "table2.rst", "table3": "table3.rst", "table4": "fewshot_table.rst",
                   "table5": "fewshot_table.rst"}
+# one label per entry: the report turns a second label with two values into a toggle, which with two tables
+# (table2 and table3 only) would hide one of them
 TABLE_LABELS = {
-    "table2": "bitwidth adaptation (CIFAR-10, SVHN)",
-    "table3": "training cost and storage",
-    "table4": "few-shot, MAML-type (Omniglot, MiniImageNet)",
-    "table5": "few-shot, Prototypical Networks (Omniglot, MiniImageNet)",
+    "table2": "bitwidth adaptation",
+    "table3": "cost and storage",
+    "table4": "few-shot, MAML",
+    "table5": "few-shot, ProtoNets",
 }
 TABLE_PAGES = [report(f"{RESULTS}/tables/{table}.html", category="Tables", caption=f"../report/{TABLE_CAPTIONS[table]}",
-                      labels={"table": f"Table {table.removeprefix('table')}", "what": TABLE_LABELS[table]})
+                      labels={"table": f"Table {table.removeprefix('table')}: {TABLE_LABELS[table]}"})
                for table in TABLES]
 
 
@@ -72,8 +74,8 @@ rule report_pages:
     params:
         mebqat=MEBQAT,
         out=lambda wildcards, output: os.path.dirname(output.summary),
-        runs=f"{RESULTS}/runs",
-        results=RESULTS,
+        runs=lambda wildcards, output: os.path.join(os.path.dirname(os.path.dirname(output.summary)), "runs"),
+        results=lambda wildcards, output: os.path.dirname(os.path.dirname(output.summary)),
         tables=" ".join(t.removeprefix("table") for t in TABLES),
         uri=MLFLOW_URI,
     log:
