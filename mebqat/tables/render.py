@@ -126,13 +126,13 @@ def to_latex(doc: Document) -> str:
 
 # Self-contained: the report shows each page in an iframe of a data URI, so nothing may be fetched.
 HTML_STYLE = """
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2328; margin: 1.2em 1.6em;
+body { font: 13px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2328; margin: 1.2em 1.6em;
        background: #fff; }
 h1 { font-size: 1.3em; margin: 0 0 .5em; } h2 { font-size: 1.08em; margin: 1.4em 0 .4em; }
 p.caption { margin: .25em 0; max-width: 75em; color: #333; }
 .warning { background: #fff4e5; border-left: 4px solid #e8a33d; padding: .5em .8em; margin: .6em 0; max-width: 75em; }
 table { border-collapse: collapse; margin: .6em 0 1em; font-variant-numeric: tabular-nums; }
-th, td { border: 1px solid #d0d7de; padding: .25em .55em; vertical-align: top; }
+th, td { border: 1px solid #d0d7de; padding: .2em .45em; vertical-align: top; }
 thead th { background: #f0f3f6; font-weight: 600; text-align: center; }
 tbody th { background: #f6f8fa; text-align: left; white-space: nowrap; font-weight: 600; }
 tbody tr:nth-child(even) td { background: #fafbfc; }
