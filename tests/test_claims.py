@@ -191,3 +191,7 @@ def test_the_report_command_writes_csv_and_markdown(tmp_path):
     markdown = (tmp_path / "out" / "claims.md").read_text()
     assert markdown.startswith("# Do the paper's claims hold? Verdicts on stand-in data (digits)")
     assert "within 3 points of the dedicated QAT model" in markdown
+    # the report's inline page: the same verdicts as one self-contained HTML page, verdicts highlighted
+    page = (tmp_path / "out" / "claims.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<style>" in page and "<script" not in page and "src=" not in page
+    assert "within 3 points of the dedicated QAT model" in page and 'class="holds"' in page

@@ -205,3 +205,23 @@ def test_mixed_scales_need_a_choice(tmp_path):
         build([runs], tmp_path / "out", tables=["2"])
     frame, markdown = build_one(runs, tmp_path / "out", "2", scale="mini")
     assert frame["accuracy"].notna().sum() == 1 and "Scale: mini" in markdown
+
+
+def test_table2_says_once_why_the_papers_column_reads_question_marks(tmp_path):
+    """The paper's Table 2 lost all but the ApDNN numbers: the md/tex notes and the HTML page say so in one
+    sentence; Tables 4/5 (complete in the paper) do not."""
+    runs = tmp_path / "runs"
+    write_metrics(runs, R20, "mebqat", {("4", "4"): 70.0, ("FP", "FP"): 80.0}, standin=True)
+    write_metrics(runs, OMNI_1S, "mebqat_maml", {("2", "2"): 30.0, ("FP", "FP"): 31.0}, standin=True)
+    build([runs], tmp_path / "out", tables=["2", "4"])
+    out = tmp_path / "out"
+    markdown, tex, page = ((out / f"table2.{ext}").read_text() for ext in ("md", "tex", "html"))
+    sentence = "numbers did not survive the extraction of its text (only 8 survived, all in the ApDNN column)"
+    assert markdown.count(sentence) == 1 and sentence in page
+    assert "did not survive" in tex
+    assert "did not survive" not in (out / "table4.md").read_text() + (out / "table4.html").read_text()
+    # the HTML page: self-contained, the warnings above the table, every bitwidth row of the paper's table
+    assert page.startswith("<!DOCTYPE html>") and "<script" not in page and "src=" not in page
+    assert page.index('class="warning"') < page.index("<table>")
+    for row in ("(1,1)", "(2,2)", "(4,4)", "(8,8)", "(FP,FP)"):
+        assert f"<tr><th>{row}</th>" in page

@@ -49,7 +49,7 @@ def test_only_requested_tables_are_written(tmp_path):
     assert main(["tables", "build", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
                  "--tables", "3", "table4"]) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "table3.csv", "table3.md", "table3.tex", "table4.csv", "table4.md", "table4.tex"]
+        "table3.csv", "table3.html", "table3.md", "table3.tex", "table4.csv", "table4.html", "table4.md", "table4.tex"]
 
 
 def test_bad_input_is_an_error_not_a_traceback(tmp_path, capsys):
@@ -83,3 +83,31 @@ def test_help_of_the_subcommands(capsys):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}   # and through the console script the workflow calls
     done = subprocess.run([SCRIPT, "tables", "build", "--help"], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0 and "--runs" in done.stdout, done.stderr
+
+
+def test_report_pages_summarise_the_run_and_name_every_job(tmp_path):
+    """`mebqat tables report`: summary.rst (the report's start page) counts the jobs and the claims' verdicts from
+    the files; jobs.html has one row per job, named by its run directory, with its task, times and state."""
+    import json
+
+    runs = tmp_path / "runs"
+    mebqat = write_metrics(runs, "svhn_cnn8", "mebqat", ramp("svhn_cnn8", 50), name="t2/svhn/mebqat/seed0")
+    write_metrics(runs, "svhn_cnn8", "qat", ramp("svhn_cnn8", 20), train_task="(4,4)", name="t2/svhn/qat-w4a4/seed0")
+    (mebqat.parent / "job_status.json").write_text(json.dumps(
+        {"state": "finished", "started_ms": 1_000_000, "ended_ms": 1_065_500}))
+    assert main(["tables", "claims", "--runs", str(runs), "--out", str(tmp_path)]) == 0
+    out = tmp_path / "report"
+    assert main(["tables", "report", "--runs", str(runs), "--claims", str(tmp_path / "claims.csv"), "--runs-root",
+                 str(runs), "--tables", "2", "3", "--mlflow-uri", "sqlite:///x/mlflow.db", "--out", str(out)]) == 0
+    summary = (out / "summary.rst").read_text()
+    import pandas as pd
+
+    verdicts = pd.read_csv(tmp_path / "claims.csv")
+    counts = verdicts["verdict"].value_counts()
+    assert f"**{counts.get('holds', 0)} of {len(verdicts)} checks hold" in summary
+    assert "**2 training jobs** (Table 2: 2)" in summary and "Stand-in data" in summary
+    assert "`table2.html`_, `table3.html`_" in summary and "sqlite:///x/mlflow.db" in summary
+    assert "{{" not in summary and "{%" not in summary             # Snakemake renders it with Jinja first
+    page = (out / "jobs.html").read_text()
+    assert "<tr><th>t2/svhn/mebqat/seed0</th>" in page and "<tr><th>t2/svhn/qat-w4a4/seed0</th>" in page
+    assert "<td>(4,4)</td>" in page and "<td>75 bitwidths</td>" in page and "1 min 06 s" in page

@@ -102,13 +102,14 @@ def smoke_table2(tmp_path_factory, data_root):
 
 @pytest.mark.slow
 def test_smoke_subset_end_to_end_touches_every_rule(smoke_table2, data_root):
-    """Every rule ran (job, mlflow_store, build_tables, track_tables, report), each job once, with its files."""
+    """3 setups x 3 methods = 9 training jobs, and every rule of the workflow (job, mlflow_store, build_tables,
+    track_tables, report_pages, report)."""
     results, printed = smoke_table2
     ran = re.findall(r"^Job \d+: running job (\S+)", printed, re.MULTILINE)
     run_dirs = sorted(str(p.parent.relative_to(results / "runs")) for p in results.glob("runs/**/metrics.json"))
     assert len(run_dirs) == 9 and sorted(ran) == run_dirs
     assert {d.split("/")[3] for d in run_dirs} == {"qat-w2a2", "adabits", "apdnn", "mebqat"}
-    for rule in ("mlflow_store", "build_tables", "track_jobs", "track_tables", "report"):
+    for rule in ("mlflow_store", "build_tables", "track_jobs", "track_tables", "report_pages", "report"):
         assert re.search(rf"^(local)?rule {rule}:", printed, re.MULTILINE), rule
     # tables: the cells that have runs are filled, the others empty (not zero), stand-in titled
     table2 = pd.read_csv(results / "tables" / "table2.csv")
@@ -116,11 +117,13 @@ def test_smoke_subset_end_to_end_touches_every_rule(smoke_table2, data_root):
     assert len(filled) > 0 and (table2["accuracy"].isna()).any()
     assert not (table2["accuracy"] == 0).all()
     assert "stand-in" in (results / "tables" / "table2.md").read_text().lower()
-    for name in ("table3.csv", "table3.md", "table3.tex"):
+    for name in ("table3.csv", "table3.md", "table3.tex", "table2.html", "table3.html"):
         assert (results / "tables" / name).stat().st_size > 0
     figures = list((results / "figures").glob("*.png"))
     assert len(figures) >= 4 and all(f.stat().st_size > 5000 for f in figures)
     assert (results / "report.html").stat().st_size > 10000
+    assert "9 training jobs" in (results / "report" / "summary.rst").read_text()
+    assert (results / "report" / "jobs.html").read_text().count("<tr><th>smoke-official/table2/") == 9
     # MLflow: one run per job in the table's experiment, plus the tables run
     import mlflow
 
@@ -163,3 +166,43 @@ def test_rerunning_jobs_updates_their_runs(smoke_table2, data_root):
     assert again.returncode == 0, again.stderr[-3000:]
     runs = client.search_runs([experiment.experiment_id], max_results=100)
     assert len([r for r in runs if r.data.tags.get("mebqat.kind") != "tables"]) == 9
+
+
+@pytest.mark.slow
+def test_report_opens_on_the_summary_and_shows_tables_and_claims_inline(smoke_table2):
+    """report.html in headless Chromium: the start page is the run's summary with the claims' counts; Table 2,
+    the claims and the jobs display inline (an HTML page in the report's viewer, not a download) with their
+    rows and captions."""
+    from report_browser import Browser, find_chromium
+
+    if find_chromium() is None:
+        pytest.skip("no chromium (or $CHROMIUM) on PATH: report.html cannot be opened headless")
+    results, _ = smoke_table2
+    verdicts = pd.read_csv(results / "claims.csv")
+    holds = int((verdicts["verdict"] == "holds").sum())
+    with Browser() as browser:
+        start = browser.open_report(results / "report.html")
+        assert "MEBQAT reproduction: smoke scale, official fidelity" in start
+        assert f"{holds} of {len(verdicts)} checks hold" in start
+        assert "9 training jobs" in start and "Stand-in data" in start
+        for category in ("Tables", "Claims", "Figures", "Jobs"):
+            assert category in start
+        # Table 2 inline: every bitwidth row of the paper's table, ours beside the paper's
+        browser.show_result("Tables", "Table 2")
+        assert browser.evaluate("document.querySelector('iframe').src").startswith("data:text/html")
+        table2 = browser.wait_for_frame_text("(FP,FP)")
+        rows = [line.split("\t")[0] for line in table2.splitlines()]
+        for row in ("(1,1)", "(2,2)", "(3,3)", "(4,4)", "(8,8)", "(16,16)", "(FP,FP)"):
+            assert row in rows, row
+        assert "MEBQAT" in table2 and "did not survive the extraction of its text" in table2
+        browser.show_result("Tables", "Table 2", button="information-circle")
+        caption = browser.wait_for("document.body.innerText.includes('did not survive') && document.body.innerText")
+        assert "ours ± 95% interval" in caption
+        # the claims inline, with the summary line and verdicts
+        browser.show_result("Claims", "Do the paper's claims hold?")
+        claims = browser.wait_for_frame_text("checks hold")
+        assert f"{holds} of {len(verdicts)} checks hold" in claims and "t2-mebqat-matches-adaptive-qat" in claims
+        # every job by name
+        browser.show_result("Jobs", "every training job, its time and state")
+        jobs = browser.wait_for_frame_text("smoke-official/table2/")
+        assert jobs.count("smoke-official/table2/") >= 9 and "finished" in jobs

@@ -9,13 +9,21 @@ against the metrics schema, and writes, for each requested table:
 
 A cell without a run is empty ("–"), never zero; stand-in runs are marked and not compared with the paper.
 
-`claims` checks every claim of mebqat/resources/claims.yaml on the runs and writes <out>/claims.{csv,md}.
+Each table is also written as <out>/table{N}.html, one self-contained page that the workflow's report shows
+inline.
+
+`claims` checks every claim of mebqat/resources/claims.yaml on the runs and writes <out>/claims.{csv,md,html}.
+
+`report` writes the workflow report's own pages: <out>/summary.rst (its start page: what was run, how many
+claims hold, where to look) and <out>/jobs.html (every job by name: table, setup, method, task, seed, times,
+state).
 
 Examples:
   mebqat tables build --runs results/runs --out results/tables --figures results/figures
   mebqat tables build --runs results/runs/mini --out /tmp/t --tables 2 3 --scale mini
   mebqat tables claims --runs results/runs --out results
   mebqat tables readme --claims results --snapshot docs/results/mini   # the README's verdict section
+  mebqat tables report --runs results/runs --claims results/claims.csv --out results/report
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     build.add_argument("--runs", nargs="+", required=True, metavar="PATH",
                        help="run directories (searched recursively for metrics.json) or metrics.json files")
-    build.add_argument("--out", required=True, help="directory for table{N}.{csv,md,tex}")
+    build.add_argument("--out", required=True, help="directory for table{N}.{csv,md,tex,html}")
     build.add_argument("--figures", help="directory for the figures (none drawn without it)")
     build.add_argument("--tables", nargs="+", default=["2", "3", "4", "5"], metavar="N",
                        help="which tables (default: 2 3 4 5)")
@@ -46,14 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--figure-formats", nargs="+", default=["png"], choices=["png", "svg", "pdf"],
                        metavar="FMT", help="figure file formats: png svg pdf (default: png)")
     claims = actions.add_parser(
-        "claims", help="check the paper's claims on the runs: claims.csv and claims.md",
+        "claims", help="check the paper's claims on the runs: claims.csv, claims.md and claims.html",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Check every claim of mebqat/resources/claims.yaml (its statistic, threshold and cells) on the "
-                    "runs' per-item outcomes and write <out>/claims.csv and <out>/claims.md: ours with a 95% interval, "
+                    "runs' per-item outcomes and write <out>/claims.csv, <out>/claims.md and <out>/claims.html: ours with a 95% interval, "
                     "the paper's value, the threshold and the verdict (holds, fails, not measured) with its reason.")
     claims.add_argument("--runs", nargs="+", required=True, metavar="PATH",
                         help="run directories (searched recursively for metrics.json) or metrics.json files")
-    claims.add_argument("--out", required=True, help="directory for claims.csv and claims.md")
+    claims.add_argument("--out", required=True, help="directory for claims.csv, claims.md and claims.html")
     claims.add_argument("--scale", choices=scale_names(), help="use only runs of this scale")
     claims.add_argument("--fidelity", choices=PRESETS, help="use only runs of this fidelity")
     claims.set_defaults(action_run=run_claims)
@@ -68,6 +76,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                           "docs/results/mini)")
     readme.set_defaults(action_run=run_readme)
     build.set_defaults(action_run=run_build)
+    report = actions.add_parser(
+        "report", help="the workflow report's start-page summary (summary.rst) and per-job table (jobs.html)",
+        description="Write <out>/summary.rst (the workflow report's start page: scale, fidelity, data, the jobs and "
+                    "their states, how many claims hold / fail / were not measured, where the tables, claims, figures "
+                    "and the MLflow store are) and <out>/jobs.html (one row per job: name, table, setup, method, task, "
+                    "seed, wall times, state), from the runs' metrics.json, train_summary.json and job_status.json and "
+                    "from claims.csv.")
+    report.add_argument("--runs", nargs="+", required=True, metavar="PATH",
+                        help="run directories (searched recursively for metrics.json) or metrics.json files")
+    report.add_argument("--out", required=True, help="directory for summary.rst and jobs.html")
+    report.add_argument("--claims", metavar="CSV", help="the claims.csv of `mebqat tables claims`")
+    report.add_argument("--runs-root", metavar="DIR",
+                        help="the runs directory: job names are run directories relative to it")
+    report.add_argument("--tables", nargs="*", default=[], metavar="N",
+                        help="the tables the report shows (2 3 4 5), linked from the summary")
+    report.add_argument("--mlflow-uri", metavar="URI", help="the MLflow store, named in the summary")
+    report.add_argument("--results", metavar="DIR", help="the results directory, named in the summary "
+                                                         "(default: the parent of --out)")
+    report.set_defaults(action_run=run_report)
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -92,6 +119,18 @@ def run_readme(args: argparse.Namespace) -> int:
     from ..tables.readme import update_readme
 
     for path in update_readme(args.claims, args.readme, args.snapshot):
+        print(path)
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from ..tables.collect import find_metrics
+    from ..tables.layout import normalize_table
+    from ..tables.report import write_report_pages
+
+    for path in write_report_pages(find_metrics(args.runs), args.out, claims=args.claims,
+                                   tables=[normalize_table(t) for t in args.tables], mlflow_uri=args.mlflow_uri,
+                                   runs_root=args.runs_root, results=args.results):
         print(path)
     return 0
 

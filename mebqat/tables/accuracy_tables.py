@@ -129,6 +129,20 @@ def _values(series: pd.Series) -> list[str]:
     return sorted(str(v) for v in series.dropna().unique() if str(v))
 
 
+def lost_paper_note(table: str, long: pd.DataFrame) -> str | None:
+    """One sentence where most of the paper's numbers of a table were lost in text extraction (Table 2: all
+    but Any-Precision DNN's), so that a column of "?" does not puzzle the reader; None otherwise."""
+    lost = long["paper_cell"].eq(PAPER_LOST)
+    if lost.sum() <= (long["paper_cell"] != "").sum() / 2:
+        return None
+    known = long[long["paper_cell"].eq(PAPER_VALUE)]
+    survived = (f"only {len(known)} survived, all in the {' / '.join(dict.fromkeys(known['method']))} column"
+                if len(known) else "none survived")
+    return (f"The paper's Table {table_number(table)} numbers did not survive the extraction of its text ({survived}), "
+            f"so almost every paper value reads ?: it is unknown, not zero "
+            f"(mebqat/resources/paper_tables/README.md).")
+
+
 def accuracy_document(table: str, long: pd.DataFrame, jobs: int) -> Document:
     number = table_number(table)
     title = f"Table {number}: {TABLE_TITLES[table]}"
@@ -161,5 +175,8 @@ def accuracy_document(table: str, long: pd.DataFrame, jobs: int) -> Document:
     notes = [] if not standin else [
         "Stand-in runs are not reproductions: the paper's values are shown for orientation only and no "
         "difference is computed."]
+    lost = lost_paper_note(table, long)
+    if lost:
+        notes.append(lost)
     return Document(title=title, caption=caption, blocks=_blocks(table, long), label=table, notes=notes)
 

@@ -1,9 +1,11 @@
 """Human-readable tables: one small document model (title, caption, blocks of rows under grouped column
-headers) rendered as Markdown and as LaTeX (booktabs). The accuracy and cost tables both fill it."""
+headers) rendered as Markdown, as LaTeX (booktabs) and as one self-contained HTML page (for the workflow's report,
+which shows HTML results inline). The accuracy and cost tables and the claims report fill it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from html import escape
 
 EMPTY = "–"
 
@@ -118,3 +120,78 @@ def to_latex(doc: Document) -> str:
         lines.append(rf"\par\smallskip{{\footnotesize {latex_escape(note)}}}")
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- HTML
+
+# Self-contained: the report shows each page in an iframe of a data URI, so nothing may be fetched.
+HTML_STYLE = """
+body { font: 13px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2328; margin: 1.2em 1.6em;
+       background: #fff; }
+h1 { font-size: 1.3em; margin: 0 0 .5em; } h2 { font-size: 1.08em; margin: 1.4em 0 .4em; }
+p.caption { margin: .25em 0; max-width: 75em; color: #333; }
+.warning { background: #fff4e5; border-left: 4px solid #e8a33d; padding: .5em .8em; margin: .6em 0; max-width: 75em; }
+table { border-collapse: collapse; margin: .6em 0 1em; font-variant-numeric: tabular-nums; }
+th, td { border: 1px solid #d0d7de; padding: .2em .45em; vertical-align: top; }
+thead th { background: #f0f3f6; font-weight: 600; text-align: center; }
+tbody th { background: #f6f8fa; text-align: left; white-space: nowrap; font-weight: 600; }
+tbody tr:nth-child(even) td { background: #fafbfc; }
+td { text-align: center; white-space: nowrap; }
+td.text { text-align: left; white-space: normal; min-width: 18em; max-width: 40em; }
+td.holds { background: #dafbe1 !important; color: #116329; font-weight: 600; }
+td.fails { background: #ffebe9 !important; color: #a40e26; font-weight: 600; }
+td.not-measured { background: #eaeef2 !important; color: #57606a; }
+ul.notes { color: #444; max-width: 75em; padding-left: 1.2em; } ul.notes li { margin: .25em 0; }
+.files { color: #57606a; font-size: .9em; }
+"""
+
+_VERDICT_CLASS = {"holds": "holds", "fails": "fails", "not measured": "not-measured"}
+
+
+def html_page(title: str, body: str) -> str:
+    """A complete HTML page with the project's inline style."""
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{escape(title)}</title>\n<style>{HTML_STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+
+
+def _html_cell(text: str) -> str:
+    classes = [_VERDICT_CLASS[text]] if text in _VERDICT_CLASS else []
+    if len(text) > 40:  # reasons and statements wrap; numbers stay on one line
+        classes.append("text")
+    attribute = f' class="{" ".join(classes)}"' if classes else ""
+    return f"<td{attribute}>{escape(text)}</td>"
+
+
+def _html_block(block: Block) -> list[str]:
+    lines = []
+    if block.title:
+        lines.append(f"<h2>{escape(block.title)}</h2>")
+    lines += ["<table>", "<thead>"]
+    if any(group for group, _ in block.groups):
+        spans = "".join(f'<th colspan="{span}">{escape(group)}</th>' for group, span in block.groups)
+        lines.append(f'<tr><th rowspan="2">{escape(block.row_header)}</th>{spans}</tr>')
+        lines.append("<tr>" + "".join(f"<th>{escape(c)}</th>" for c in block.columns) + "</tr>")
+    else:
+        lines.append("<tr>" + "".join(f"<th>{escape(c)}</th>" for c in [block.row_header, *block.columns]) + "</tr>")
+    lines += ["</thead>", "<tbody>"]
+    for label, cells in block.rows:
+        lines.append(f"<tr><th>{escape(label)}</th>" + "".join(_html_cell(c) for c in cells) + "</tr>")
+    lines += ["</tbody>", "</table>"]
+    return lines
+
+
+def to_html(doc: Document, notes_first: bool = False, files: str | None = None) -> str:
+    """The document as one self-contained HTML page (inline CSS): title, caption, the blocks as tables with
+    their grouped headers, the notes (``notes_first``: as highlighted warnings above the tables, for notes a
+    reader must see before the numbers), and an optional line naming the files it was written beside."""
+    body = [f"<h1>{escape(doc.title)}</h1>"]
+    if notes_first:
+        body += [f'<p class="warning">{escape(note)}</p>' for note in doc.notes]
+    body += [f'<p class="caption">{escape(line)}</p>' for line in doc.caption]
+    for block in doc.blocks:
+        body += _html_block(block)
+    if doc.notes and not notes_first:
+        body.append('<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in doc.notes) + "</ul>")
+    if files:
+        body.append(f'<p class="files">{escape(files)}</p>')
+    return html_page(doc.title, "\n".join(body))
