@@ -42,7 +42,7 @@ class Browser:
     """One headless Chromium with one page; use :func:`open_browser`."""
 
     def __init__(self, width: int = 1600, height: int = 1000) -> None:
-        self._profile = tempfile.TemporaryDirectory(prefix="cdp-")
+        self._profile = tempfile.TemporaryDirectory(prefix="cdp-", ignore_cleanup_errors=True)
         self._process = subprocess.Popen(
             [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--no-default-browser-check", "--disable-extensions", "--remote-debugging-port=0",

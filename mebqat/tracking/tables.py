@@ -83,7 +83,7 @@ def _measured(row: dict[str, str]) -> str:
         return row.get("reason", "")[:300]
     interval = f" [{row['ci95_low']}, {row['ci95_high']}]" if row.get("ci95_low") not in (None, "", row["ours"]) else ""
     where = f" at {row['worst_row']}" if row.get("worst_row") else ""
-    return f"{row.get('statistic', '')} {float(row['ours']):.2f}{interval}{where}".strip()
+    return f"{row.get('statistic', '')} {float(row['ours']):.4g}{interval}{where}".strip()
 
 
 def claims_summary(table: str, rows: list[dict[str, str]]) -> tuple[dict[str, str], tuple[MetricPoint, ...]]:
