@@ -80,7 +80,7 @@ def assert_one_finished_run(client: MlflowClient, seed: int, run_id: str) -> Non
     steps = [m.step for m in client.get_metric_history(run_id, HISTORY_PROBE)]
     assert sorted(steps) == list(range(1, EPOCHS + 1)), "every epoch's curve point exactly once"
     assert run.info.end_time - run.info.start_time > 1000, "the run spans the job's real time (ms)"
-    assert "acc_w2a2" in run.data.metrics and run.data.tags[KEY_TAG]  # the results, as `track log` writes them
+    assert "test/acc_2bit" in run.data.metrics and run.data.tags[KEY_TAG]  # the results, as `track log` writes them
 
 
 @pytest.fixture

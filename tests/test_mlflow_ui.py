@@ -1,25 +1,31 @@
-"""The MLflow UI, opened in a real headless browser (Debian's chromium) on a store the jobs logged to: the
-link `mebqat track ui` prints for a table opens its runs table (not MLflow's GenAI overview), listing each
-job by name with its dataset named as a stand-in, and a run's page lists its artifacts."""
+"""The MLflow UI that `mebqat track ui` serves, used in a real headless browser (Debian's chromium, driven
+over the DevTools protocol by tests/cdp.py) as a researcher would: from the bare server URL or a printed
+link, clicking through the experiments list, a run, the breadcrumb and back, every page stays in the
+model-training views (never MLflow's GenAI pages, never a training run typed "Eval"), and each runs table
+shows, without touching the column picker, the method, the bitwidth task and the accuracy."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium; "
-                                                         ".ci/run installs it as root)")
+from cdp import SKIP_REASON, open_browser
+from tracking_runs import write_run
+
+pytestmark = pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
 METHODS = ("fomaml", "mebqat_maml")
+GENAI_SIDEBAR = {"Prompts", "AI Gateway", "MCP registry"}
+"""Entries of the sidebar in MLflow's GenAI views only (the home page shows cards of the same names in both)."""
+GENAI_PAGE = {"Evaluations", "Eval"}
+"""Lines of a GenAI experiment page: its evaluations list, typing each (training) run "Eval"."""
+DEFAULT_COLUMNS = ("mebqat.method", "mebqat.task", "test/acc_FP")
 
 
 def free_port() -> int:
@@ -28,16 +34,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def render(url: str, screenshot: Path) -> str:
-    """The page's DOM after its scripts ran (and a picture of it, kept for a failing test)."""
-    common = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1600,1000",
-              "--virtual-time-budget=20000"]
-    subprocess.run([*common, f"--screenshot={screenshot}", url], capture_output=True, timeout=180)
-    return subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
-
-
 @pytest.fixture(scope="module")
 def store(data_root, tmp_path_factory):
+    """Two real smoke jobs of Table 4, two made-up finished Table 2 jobs (logged from their files)."""
     root = tmp_path_factory.mktemp("ui")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     for method in METHODS:
@@ -46,6 +45,10 @@ def store(data_root, tmp_path_factory):
                                str(root / method), "--uri", uri, "--threads", "1"],
                               capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
         assert done.returncode == 0, done.stderr
+    dirs = [write_run(root / "qat", method="qat", train_task="(2,2)"), write_run(root / "mebqat", method="mebqat")]
+    done = subprocess.run([sys.executable, "-m", "mebqat", "track", "log", *map(str, dirs), "--uri", uri],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
     return root, uri
 
 
@@ -56,17 +59,17 @@ def ui(store):
     server = subprocess.Popen([sys.executable, "-m", "mebqat", "track", "ui", "--uri", uri, "--port", str(port)],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     try:
-        link = server.stdout.readline().strip()
-        assert link.startswith("table4: http://127.0.0.1:"), link
+        links = dict(server.stdout.readline().strip().split(": ", 1) for _ in range(2))
+        assert set(links) == {"table2", "table4"}, links
         deadline = time.monotonic() + 120
         while True:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
                 break
             except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "mlflow ui did not come up"
+                assert time.monotonic() < deadline and server.poll() is None, "the UI server did not come up"
                 time.sleep(0.5)
-        yield link.split(": ", 1)[1], port
+        yield links, f"http://127.0.0.1:{port}"
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -76,26 +79,56 @@ def ui(store):
             server.wait(timeout=30)
 
 
+def assert_model_training(browser, where: str) -> str:
+    """The page is one of the model-training views; its text."""
+    text = browser.text()
+    sidebar = browser.evaluate("[...document.querySelectorAll('nav')].map(n => n.innerText).join('\\n')")
+    genai = (GENAI_SIDEBAR & {line.strip() for line in sidebar.splitlines()}) | \
+        (GENAI_PAGE & {line.strip() for line in text.splitlines()})
+    assert not genai, f"{where}: GenAI view ({', '.join(sorted(genai))}) at {browser.url()}"
+    assert "Model registry" in sidebar, f"{where}: no model-training sidebar at {browser.url()}"
+    assert browser.evaluate("localStorage.getItem('mlflow.workflowType_v1')") == '"machine_learning"', where
+    return text
+
+
+def assert_runs_table(browser, where: str, runs: tuple[str, ...]) -> None:
+    for run in runs:
+        browser.wait_for_text(run, timeout=60)
+    browser.wait_for_text(DEFAULT_COLUMNS[-1], timeout=30)
+    text = assert_model_training(browser, where)
+    missing = [c for c in DEFAULT_COLUMNS if c not in text]
+    assert not missing, f"{where}: the runs table's default columns lack {missing}"
+
+
 @pytest.mark.slow
-def test_the_printed_link_opens_the_runs_table_of_table4(ui, tmp_path):
-    link, _ = ui
-    assert link.endswith("?workflowType=machine_learning")
-    dom = render(link, tmp_path / "table4.png")
-    for method in METHODS:
-        assert f"maml_omniglot_20w1s/{method}/smoke/official/seed0" in dom, f"{method} missing from the runs table"
-    assert "glyphs28 (stand-in for Omniglot)" in dom  # the Dataset column
-    assert "Run Name" in dom and "Dataset" in dom  # the runs table, not the GenAI overview
-
-
-def test_a_run_page_lists_what_the_job_found(ui, store, tmp_path):
-    link, port = ui
-    from mlflow import MlflowClient
-
-    client = MlflowClient(store[1])
-    (run,) = client.search_runs([client.get_experiment_by_name("table4").experiment_id],
-                                filter_string="tags.`mebqat.method` = 'fomaml'")
-    experiment = link.split("/#/experiments/")[1].split("?")[0]
-    page = f"http://127.0.0.1:{port}/#/experiments/{experiment}/runs/{run.info.run_id}/artifacts?workflowType=machine_learning"
-    dom = render(page, tmp_path / "run.png")
-    for name in ("accuracy.svg", "accuracy.csv", "metrics.json", "train.log"):
-        assert name in dom, f"{name} not among the run's artifacts"
+def test_a_researcher_clicking_through_the_ui_stays_on_the_runs(ui, tmp_path):
+    links, base = ui
+    with open_browser() as browser:
+        try:
+            browser.goto(base + "/")  # the bare server URL, in a browser that never chose anything
+            browser.wait_for_text("Experiments")
+            assert_model_training(browser, "the bare URL")
+            browser.click_text("Experiments")
+            browser.wait_for_text("table4")
+            assert "Table 2 of the paper" in assert_model_training(browser, "the experiments list")  # descriptions
+            browser.click_text("table2")
+            assert_runs_table(browser, "table2's runs", ("svhn_cnn8 · qat · (2,2) · seed0", "svhn_cnn8 · mebqat · seed0"))
+            browser.click_text("svhn_cnn8 · mebqat · seed0")
+            browser.wait_for_text("Model metrics")
+            text = assert_model_training(browser, "a run")
+            assert text.index("curves/train_loss") < text.index("test/acc_FP"), "the curves come first"
+            browser.click_text("Artifacts")
+            browser.wait_for_text("metrics.json")  # the job's files
+            browser.click_text("table2", within="[class*=breadcrumb]")  # the breadcrumb
+            assert_runs_table(browser, "table2 from the breadcrumb", ("svhn_cnn8 · mebqat · seed0",))
+            browser.click_text("Experiments")
+            browser.wait_for_text("table4")
+            browser.click_text("table4")
+            assert_runs_table(browser, "table4 from the experiments list",
+                              tuple(f"maml_omniglot_20w1s · {m} · seed0" for m in METHODS))
+            assert "glyphs28 (stand-in for Omniglot)" in browser.text()  # the Dataset column
+            browser.goto(links["table2"])  # the link `mebqat track ui` printed
+            assert_runs_table(browser, "the printed link", ("svhn_cnn8 · qat · (2,2) · seed0",))
+        except BaseException:
+            browser.screenshot(tmp_path / "failed.png")  # what the page showed, kept with the test's tmp dir
+            raise

@@ -54,14 +54,18 @@ def test_record_mirrors_the_files(tmp_path):
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert record.experiment == "table2"
-    assert record.run_name == "svhn_cnn8/qat/(4,4)/smoke/official/seed3"
+    assert record.run_name == "svhn_cnn8 · qat · (4,4) · seed3"  # short: the UI's runs table cuts names
     assert record.run_key == metrics["provenance"]["config_hash"]
     assert record.params["train.optimizer.lr"] == json.dumps(config["train"]["optimizer"]["lr"])
     assert record.params["job.train_task"] == "(4,4)" and record.params["job.seed"] == "3"
     assert len(record.params) == len(list(leaves(config)))
     points = {(m.key, m.step): m.value for m in record.metrics}
-    assert points[("acc_wFPaFP", 0)] == metrics["results"][-1]["accuracy"]
-    assert points[("train_loss", 2)] == json.loads((run_dir / "history.jsonl").read_text().splitlines()[1])["train_loss"]
+    own = next(r["accuracy"] for r in metrics["results"] if (r["bits_w"], r["bits_a"]) == (4, 4))
+    assert points[("test/acc_trained_task", 0)] == round(own, 2)
+    assert not [key for key, _ in points if key.startswith(("acc_w", "ci95_", "n_w"))]
+    assert record.tags["mebqat.task"] == "(4,4)"
+    assert points[("curves/train_loss", 2)] == \
+        json.loads((run_dir / "history.jsonl").read_text().splitlines()[1])["train_loss"]
     assert points[("best", 1)] == 1.0 and points[("best", 2)] == 0.0
     assert ("select_split", 1) not in points  # a string: not a metric
     assert points[("stored_parameters", 0)] == 1234 and points[("forward_passes", 0)] == 42

@@ -57,9 +57,13 @@ def test_logged_run_holds_the_files(store, tmp_path):
     result = log_run(run_dir)
     assert result.action == "created"
     run = assert_run_matches(store, run_dir)
-    assert run.info.run_id == result.run_id and run.info.run_name == "maml_omniglot_20w1s/mebqat_maml/smoke/official/seed0"
+    assert run.info.run_id == result.run_id and run.info.run_name == "maml_omniglot_20w1s · mebqat_maml · seed0"
     experiment = store.get_experiment(run.info.experiment_id)
     assert experiment.name == "table4"
+    assert "Table 4 of the paper" in experiment.tags["mlflow.note.content"]  # the UI's experiment description
+    assert "maml_omniglot_20w1s" in experiment.tags["mlflow.note.content"]
+    view = json.loads(experiment.tags["mlflow.sharedViewState.mebqat-runs"])  # the runs table's columns
+    assert {"tags.`mebqat.method`", "tags.`mebqat.task`", "metrics.`test/acc_FP`"} <= set(view["selectedColumns"])
     assert experiment.artifact_location == (tmp_path / "results" / "mlartifacts" / "table4").as_uri()
     local = store.download_artifacts(run.info.run_id, "metrics.json", str(tmp_path / "download"))
     assert json.loads(open(local).read()) == json.loads((run_dir / "metrics.json").read_text())
@@ -146,6 +150,27 @@ def test_tables_run_per_experiment_is_idempotent(store, tmp_path):
     assert len(active_runs(store, "table2")) == 1
     local = store.download_artifacts(second["table2"].run_id, "tables/table2.csv", str(tmp_path / "dl"))
     assert open(local).read() == "table2.csv v2\n"
+
+
+def test_tables_run_says_the_claims_verdicts(store, tmp_path):
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    (tables / "table3.md").write_text("table3\n")
+    claims = tmp_path / "claims.csv"
+    head = "claim,table,setup,method,statistic,worst_row,ours,ci95_low,ci95_high,verdict,reason\n"
+    claims.write_text(head + "t3-storage,table3,svhn_cnn8,mebqat,saving,,98.67,98.67,98.67,holds,\n"
+                      "t3-backprops,table3,svhn_cnn8,mebqat,saving,,,,,not measured,no run for svhn_cnn8/qat\n"
+                      "t2-usable,table2,svhn_cnn8,mebqat,accuracy,\"(2,2)\",8.9,5.9,11.8,fails,\n")
+    (result,) = log_tables(tables, claims=(claims,))
+    run = store.get_run(result.run_id)
+    assert store.get_experiment(run.info.experiment_id).name == "table3"
+    assert {k: v for k, v in run.data.metrics.items() if k.startswith("claims/")} == \
+        {"claims/holds": 1.0, "claims/fails": 0.0, "claims/not_measured": 1.0}  # table3's checks only
+    assert run.data.tags["claims.t3-storage.svhn_cnn8.mebqat"] == "holds: saving 98.67"
+    assert run.data.tags["claims.t3-backprops.svhn_cnn8.mebqat"] == "not measured: no run for svhn_cnn8/qat"
+    assert "t2-usable" not in str(run.data.tags)
+    assert "1 hold, 0 fail, 1 not measured (all tables: 1 of 3 hold)" in run.data.tags["mlflow.note.content"]
+    assert {a.path for a in store.list_artifacts(run.info.run_id, "claims")} == {"claims/claims.csv"}
 
 
 def test_two_loggers_of_one_job_leave_one_run(store, tmp_path, monkeypatch):

@@ -21,7 +21,10 @@ from mebqat.core.config import resolve_job
 from mebqat.core.hashing import config_hash
 
 METRICS_SCHEMA = validator("metrics").schema
-HISTORY_FIELDS = ("train_loss", "select_accuracy", "lr", "elapsed_s")
+HISTORY_FIELDS = {"train_loss": "curves/train_loss", "select_accuracy": "curves/select_accuracy", "lr": "curves/lr",
+                  "elapsed_s": "elapsed_s"}
+"""history.jsonl field → its metric (the three curves under curves/, drawn first on the run page)."""
+HEADLINES = {"(FP,FP)": "test/acc_FP", "(2,2)": "test/acc_2bit"}
 
 
 def _bits(value: str) -> int | str:
@@ -116,15 +119,19 @@ def assert_run_matches(client: Any, run_dir: Path) -> Any:
         assert (logged if isinstance(value, str) else json.loads(logged)) == value, key
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for result in metrics["results"]:
-        task = f"w{result['bits_w']}a{result['bits_a']}"
-        assert run.data.metrics[f"acc_{task}"] == result["accuracy"]
-        assert run.data.metrics[f"ci95_{task}"] == result["ci95"]
-        assert run.data.metrics[f"n_{task}"] == result["n"]
+        task = f"({result['bits_w']},{result['bits_a']})"
+        if task in HEADLINES:
+            assert run.data.metrics[HEADLINES[task]] == round(result["accuracy"], 2), task
+        if task == config["job"]["train_task"]:
+            assert run.data.metrics["test/acc_trained_task"] == round(result["accuracy"], 2)
+    assert ("test/acc_trained_task" in run.data.metrics) == (config["job"]["train_task"] is not None)
+    # every bitwidth's accuracy, interval and n are the accuracy.csv artifact, not one metric each
+    assert not [k for k in run.data.metrics if k.startswith(("acc_w", "ci95_w", "n_w"))]
     for key, value in metrics["costs"].items():
         assert run.data.metrics[key] == value, key
     history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
-    for field in HISTORY_FIELDS:
-        points = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, field))
+    for field, name in HISTORY_FIELDS.items():
+        points = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, name))
         assert points == [(r["epoch"], r[field]) for r in history], field
     identity = metrics["identity"]
     tags = run.data.tags

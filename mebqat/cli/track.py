@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     log = _action(actions, "log", run_log, help="log finished run directories, one MLflow run each",
                   description="Log each finished run directory (config.yaml, history.jsonl, metrics.json, ...) as one "
                               "run of its table's experiment: params = resolved config, metrics = training curves, "
-                              "per-bitwidth accuracies and costs, artifacts = the files. Idempotent; an unfinished "
+                              "headline test accuracies and costs, artifacts = the files (accuracy.csv: every bitwidth). Idempotent; an unfinished "
                               "directory is refused.")
     log.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
                      help="directories written by `mebqat train` + `mebqat evaluate`")
@@ -73,8 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     follow.add_argument("--parent", type=int, metavar="PID", help="also stop when process PID has ended")
     ui = _action(actions, "ui", run_ui, help="browse the runs: the MLflow UI on the store, with each table's link",
                  description="Print the link to each table experiment's runs table, then serve a SQLite store with "
-                             "`mlflow ui` (a tracking server is browsed where it runs). The links open the runs "
-                             "table, not MLflow's GenAI overview.")
+                             "MLflow's server app (as `mlflow ui` does) whose pages stay in the model-training views "
+                             "(never MLflow's GenAI pages) and show each runs table with method, bitwidth task, "
+                             "seed and accuracy columns (a tracking server is browsed where it runs).")
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     ui.add_argument("--port", type=int, default=5000, help="port (default 5000)")
 

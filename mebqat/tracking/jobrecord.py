@@ -1,12 +1,17 @@
 """A finished job's files → the MLflow run that mirrors them (SPEC §6).
 
-- experiment: the job's table (``table2``, ``table4``, ``table5``); run name: the readable cell name
-  ``setup/method[/train_task]/scale/fidelity/seedN``;
+- experiment: the job's table (``table2``, ``table4``, ``table5``); run name: short enough for the UI's
+  runs table, ``setup · method[ · train_task] · seedN`` (scale and fidelity are tags);
 - params: the resolved config flattened to dotted keys (``train.optimizer.lr``); strings as they are,
   everything else (numbers, booleans, null, lists) as JSON;
-- metrics: the history curves with step = epoch (every numeric field; booleans as 0/1), the final
-  per-bitwidth results (``acc_w4a4``, ``ci95_w4a4``, ``n_w4a4``, ... ``acc_wFPaFP``), the costs, the
-  totals of train_summary.json and the checkpoint selection, all at step 0;
+- metrics, named so that MLflow's run page shows the curves first (it draws one section per name prefix
+  before ``/``, sections in alphabetical order, unprefixed metrics last): the training curves
+  ``curves/train_loss``, ``curves/select_accuracy``, ``curves/lr`` with step = epoch; the headline test
+  accuracies, rounded to two decimals for the runs table, ``test/acc_trained_task`` (a dedicated model, at
+  the one task it was trained for), ``test/acc_FP`` and ``test/acc_2bit`` (wherever evaluated at (FP,FP) /
+  (2,2)); unprefixed, the other per-epoch fields (``best`` as 0/1, ``elapsed_s``), the costs, the totals of
+  train_summary.json and the checkpoint selection, at step 0. The accuracy at every bitwidth, with its 95%
+  interval and n, is the ``accuracy.csv`` artifact (and ``accuracy.svg``), not one metric per number;
 - tags: the run key (config hash), the identity, the stand-in flag, provenance (git commit and dirty
   flag, versions, device, host), checkpoint selection and what was not evaluated;
 - artifacts: the job's files themselves.
@@ -24,7 +29,21 @@ from .rundir import FinishedRun
 from .uri import TrackingError
 
 SUMMARY_METRICS = ("epochs", "forward_passes", "backward_passes", "best_epoch", "best_score")
-RESULT_NAMES = {"accuracy": "acc"}
+CURVES = ("train_loss", "select_accuracy", "lr")
+"""History fields drawn first on the run page, as ``curves/<field>``; other numeric fields keep their name."""
+HEADLINE_DIGITS = 2
+TASK_TAG = "mebqat.task"
+"""What the run was trained for, for the runs table: its train task, e.g. ``(4,4)``, or ``all`` (one model)."""
+ONE_MODEL = "all"
+
+
+def curve_name(field: str) -> str:
+    """The metric name of a history field."""
+    return f"curves/{field}" if field in CURVES else field
+
+
+def task_label(job: Mapping[str, Any]) -> str:
+    return job.get("train_task") or ONE_MODEL
 
 
 def as_text(value: Any) -> str:
@@ -56,17 +75,22 @@ def history_points(history: list[dict[str, Any]]) -> Iterator[MetricPoint]:
         for key, value in record.items():
             number = _number(value)
             if key != "epoch" and number is not None:
-                yield MetricPoint(key, number, record["epoch"])
+                yield MetricPoint(curve_name(key), number, record["epoch"])
+
+
+def headline_accuracies(run: FinishedRun) -> Iterator[tuple[str, float]]:
+    """The few accuracies the runs table shows (rounded; the exact ones are in accuracy.csv): a dedicated
+    model's at its trained task, and anyone's at (FP,FP) and (2,2) where it was evaluated there."""
+    by_task = {f"({r['bits_w']},{r['bits_a']})": r.get("accuracy") for r in run.metrics["results"]}
+    trained = run.config["job"].get("train_task")
+    for name, task in (("test/acc_trained_task", trained), ("test/acc_FP", "(FP,FP)"), ("test/acc_2bit", "(2,2)")):
+        if task is not None and (number := _number(by_task.get(task))) is not None:
+            yield name, round(number, HEADLINE_DIGITS)
 
 
 def _final_points(run: FinishedRun) -> Iterator[tuple[str, float]]:
     metrics = run.metrics
-    for result in metrics["results"]:
-        task = f"w{result['bits_w']}a{result['bits_a']}"
-        for key, value in result.items():
-            number = None if key in ("bits_w", "bits_a") or isinstance(value, bool) else _number(value)
-            if number is not None:
-                yield f"{RESULT_NAMES.get(key, key)}_{task}", number
+    yield from headline_accuracies(run)
     for key, value in metrics["costs"].items():
         if (number := _number(value)) is not None:
             yield key, number
@@ -93,7 +117,8 @@ def job_metrics(run: FinishedRun) -> tuple[MetricPoint, ...]:
 
 def job_tags(run: FinishedRun) -> dict[str, str]:
     identity, provenance = run.metrics["identity"], run.metrics["provenance"]
-    tags = {KEY_TAG: run.run_key, KIND_TAG: "job", "mebqat.run_dir": str(run.root)}
+    tags = {KEY_TAG: run.run_key, KIND_TAG: "job", "mebqat.run_dir": str(run.root),
+            TASK_TAG: task_label(run.config["job"])}
     values = {**identity, "train_task": run.config["job"].get("train_task")}
     values.update({k: provenance.get(k) for k in ("git_commit", "git_dirty", "python", "device", "hostname",
                                                   "created")})
@@ -123,8 +148,9 @@ def dataset_input(config: Mapping[str, Any], dataset: str, is_standin: bool, sta
 
 
 def run_name(job: Mapping[str, Any]) -> str:
-    task = f"/{job['train_task']}" if job.get("train_task") else ""
-    return f"{job['setup']}/{job['method']}{task}/{job['scale']}/{job['fidelity']}/seed{job['seed']}"
+    """``svhn_cnn8 · qat · (4,4) · seed0``, ``svhn_cnn8 · mebqat · seed0``."""
+    parts = [job["setup"], job["method"], *([job["train_task"]] if job.get("train_task") else []), f"seed{job['seed']}"]
+    return " · ".join(str(p) for p in parts)
 
 
 def job_record(run: FinishedRun) -> RunRecord:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from ..core.hashing import config_hash
 from ..core.config import dataset_identity
-from .jobrecord import dataset_input, flatten_config, history_points, job_record, run_name
+from .jobrecord import (TASK_TAG, curve_name, dataset_input, flatten_config, history_points, job_record, run_name,
+                        task_label)
 from .publish import (LogResult, _delete_older, experiment_id, runs_with_key, write_inputs, write_metrics,
                       write_params, write_tags)
 from .record import CONTENT_TAG, KEY_TAG, KIND_TAG
@@ -26,7 +27,7 @@ from .uri import experiment_artifact_location, resolve_uri
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-HISTORY_PROBE = "train_loss"
+HISTORY_PROBE = curve_name("train_loss")
 """A curve every epoch logs: its logged steps tell which epochs a run already holds."""
 ATTEMPT_TAG = "mebqat.attempt"
 """The execution of the job (job_status.json's ``attempt``) that last opened the run."""
@@ -90,7 +91,8 @@ class LiveRun:
                 retrying(client.set_tag, run.info.run_id, ATTEMPT_TAG, attempt)
             return cls(client, exp, run.info.run_id, key, table)
         data = dataset_identity(config)
-        tags = {KEY_TAG: key, KIND_TAG: "job", **({ATTEMPT_TAG: attempt} if attempt is not None else {}),
+        tags = {KEY_TAG: key, KIND_TAG: "job", TASK_TAG: task_label(config["job"]),
+                **({ATTEMPT_TAG: attempt} if attempt is not None else {}),
                 **{f"mebqat.{k}": str(v) for k, v in config["job"].items() if v is not None}}
         run = retrying(client.create_run, exp, run_name=run_name(config["job"]), tags=tags, start_time=started_ms)
         live = cls(client, exp, run.info.run_id, key, table)

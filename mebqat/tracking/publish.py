@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
+from .describe import experiment_tags
 from .record import CONTENT_TAG, KEY_TAG, DatasetRef, MetricPoint, RunRecord
 from .retry import retrying
 from .uri import TrackingError
@@ -42,16 +43,12 @@ class LogResult:
     deleted: tuple[str, ...] = ()
 
 
-EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
-MODEL_TRAINING = "custom_model_development"
-"""MLflow 3's UI opens an experiment without this tag on its GenAI "Overview" (traces); with it, on the runs."""
-
-
 def experiment_id(client: "MlflowClient", name: str, artifact_location: str | None) -> str:
-    """The id of the active experiment ``name``, creating it (marked as a model-training experiment); a
-    concurrent creator is not an error."""
+    """The id of the active experiment ``name``, creating it; its tags (description, kind, the runs table's
+    view: ``describe.py``) are set where missing or out of date. A concurrent creator is not an error."""
     from mlflow.exceptions import MlflowException
 
+    wanted = experiment_tags(name)
     for _ in range(3):
         experiment = retrying(client.get_experiment_by_name, name)
         if experiment is not None:
@@ -59,12 +56,12 @@ def experiment_id(client: "MlflowClient", name: str, artifact_location: str | No
                 raise TrackingError(f"experiment {name!r} is deleted in the store: restore it "
                                     f"(`mlflow experiments restore --experiment-id {experiment.experiment_id}`) "
                                     f"or purge it (`mlflow gc`)")
-            if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING:
-                retrying(client.set_experiment_tag, experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
+            for key, value in wanted.items():
+                if experiment.tags.get(key) != value:
+                    retrying(client.set_experiment_tag, experiment.experiment_id, key, value)
             return experiment.experiment_id
         try:
-            return retrying(client.create_experiment, name, artifact_location=artifact_location,
-                            tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING})
+            return retrying(client.create_experiment, name, artifact_location=artifact_location, tags=wanted)
         except MlflowException as err:
             if err.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise

@@ -4,15 +4,21 @@
 or setup it names in its file name (``costs_table3.png`` → table3, ``svhn_cnn8.png`` → table2); a figure that names
 none goes to every tables run of the call. Re-logging unchanged files changes nothing; changed files
 replace the run, as for jobs.
+
+The claims' verdicts (``claims.csv``) are also what the UI shows of the run without opening a file: its
+metrics ``claims/holds``, ``claims/fails``, ``claims/not_measured`` count the checks of that table, one tag
+``claims.<claim>.<setup>.<method>`` per check says its verdict and measured statistic, and the run's
+description (``mlflow.note.content``) lists them.
 """
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 
 from .publish import LogResult, publish
-from .record import KEY_TAG, KIND_TAG, Artifact, RunRecord
+from .record import KEY_TAG, KIND_TAG, MAX_TAG_VALUE, Artifact, MetricPoint, RunRecord
 from .store import open_client
 from .uri import TrackingError, experiment_artifact_location, resolve_uri
 
@@ -20,6 +26,8 @@ TABLE_FILE = re.compile(r"^(table[2-5])\.(csv|md|tex)$")
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 RUN_KEY = "tables"
 TABLES = ("table2", "table3", "table4", "table5")
+VERDICTS = ("holds", "fails", "not measured")
+NOTE_TAG = "mlflow.note.content"
 
 
 def _setups(table: str) -> tuple[str, ...]:
@@ -60,13 +68,56 @@ def collect_tables(tables_dir: Path, figures_dir: Path | None = None,
     return grouped
 
 
+def read_claims(claims: tuple[Path, ...]) -> list[dict[str, str]]:
+    """The rows of the claims' verdicts among ``claims`` (the .csv file), or none."""
+    rows: list[dict[str, str]] = []
+    for path in claims:
+        if path.suffix == ".csv":
+            with path.open(newline="") as handle:
+                rows += list(csv.DictReader(handle))
+    return rows
+
+
+def _measured(row: dict[str, str]) -> str:
+    if not row.get("ours"):
+        return row.get("reason", "")[:300]
+    interval = f" [{row['ci95_low']}, {row['ci95_high']}]" if row.get("ci95_low") not in (None, "", row["ours"]) else ""
+    where = f" at {row['worst_row']}" if row.get("worst_row") else ""
+    return f"{row.get('statistic', '')} {float(row['ours']):.4g}{interval}{where}".strip()
+
+
+def claims_summary(table: str, rows: list[dict[str, str]]) -> tuple[dict[str, str], tuple[MetricPoint, ...]]:
+    """Tags and metrics of ``table``'s tables run that say its claims' verdicts (see the module's docstring)."""
+    mine = [r for r in rows if r.get("table") == table]
+    if not rows:
+        return {}, ()
+    counts = {v: sum(r["verdict"] == v for r in mine) for v in VERDICTS}
+    metrics = tuple(MetricPoint(f"claims/{v.replace(' ', '_')}", float(n), 0) for v, n in counts.items())
+    tags = {f"claims.{r['claim']}.{r['setup']}.{r['method']}"[:250]: f"{r['verdict']}: {_measured(r)}"[:500]
+            for r in mine}
+    overall = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
+    lines = [f"**Claims checked on {table}'s runs**: {counts['holds']} hold, {counts['fails']} fail, "
+             f"{counts['not measured']} not measured (all tables: {overall['holds']} of {len(rows)} hold). "
+             "The full report is the artifact `claims/claims.md`.", ""]
+    if mine:
+        lines += ["| claim | setup | method | verdict | measured |", "|---|---|---|---|---|"]
+        lines += [f"| {r['claim']} | {r['setup']} | {r['method']} | {r['verdict']} | {_measured(r)} |" for r in mine]
+    note = "\n".join(lines)
+    if len(note) > MAX_TAG_VALUE:
+        note = note[:MAX_TAG_VALUE - 60].rsplit("\n", 1)[0] + "\n\n… (more in `claims/claims.md`)"
+    tags[NOTE_TAG] = note
+    return tags, metrics
+
+
 def log_tables(tables_dir: str | Path, figures_dir: str | Path | None = None, uri: str | None = None,
                claims: tuple[str | Path, ...] = ()) -> list[LogResult]:
     """Log the table files (and figures, and the claims' verdicts) of ``tables_dir`` as one ``tables`` run per
     table experiment."""
     tables_dir = Path(tables_dir).absolute()
     figures = None if figures_dir is None else Path(figures_dir).absolute()
-    grouped = collect_tables(tables_dir, figures, tuple(Path(c).absolute() for c in claims))
+    claim_files = tuple(Path(c).absolute() for c in claims)
+    grouped = collect_tables(tables_dir, figures, claim_files)
+    verdicts = read_claims(claim_files)
     uri = resolve_uri(uri)
     client = open_client(uri)
     results = []
@@ -74,7 +125,8 @@ def log_tables(tables_dir: str | Path, figures_dir: str | Path | None = None, ur
         tags = {KEY_TAG: RUN_KEY, KIND_TAG: "tables", "mebqat.tables_dir": str(tables_dir)}
         if figures is not None:
             tags["mebqat.figures_dir"] = str(figures)
-        record = RunRecord(experiment=table, run_key=RUN_KEY, run_name="tables", tags=tags,
-                           artifacts=tuple(artifacts))
+        claim_tags, claim_metrics = claims_summary(table, verdicts)
+        record = RunRecord(experiment=table, run_key=RUN_KEY, run_name="tables", tags={**tags, **claim_tags},
+                           metrics=claim_metrics, artifacts=tuple(artifacts))
         results.append(publish(client, record, experiment_artifact_location(uri, table)))
     return results

@@ -1,0 +1,101 @@
+"""Screenshots of the MLflow UI that `mebqat track ui` serves, for docs/tracking.md (docs/img/mlflow-*.png).
+
+    python scripts/ui_screenshots.py --uri sqlite:///results/smoke/mlflow.db docs/img
+
+serves the store (a copy is not needed: the UI only reads), opens it in headless Chromium (tests/cdp.py,
+which needs websocket-client from the `test` extra) by clicking as a user would, and writes three small PNGs:
+the runs table of table2, a run's page with its curves, and table3's `tables` run with the claims'
+verdicts. The store needs table2 jobs and a `tables` run (`make smoke` gives both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from cdp import open_browser  # noqa: E402
+
+WIDTH, HEIGHT, SHOWN_WIDTH = 1600, 1000, 1100
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _small(path: Path, crop_height: int) -> None:
+    """Crop to the part worth showing, scale down and reduce to 96 colours: well under 150 KB."""
+    from PIL import Image
+
+    image = Image.open(path).convert("RGB").crop((0, 0, WIDTH, crop_height))
+    image = image.resize((SHOWN_WIDTH, round(crop_height * SHOWN_WIDTH / WIDTH)), Image.LANCZOS)
+    image.quantize(colors=96, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+
+
+def take(base: str, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    shots = []
+    with open_browser(WIDTH, HEIGHT) as browser:
+        browser.goto(base + "/")
+        browser.click_text("Experiments")
+        browser.click_text("table2")
+        browser.wait_for_text("test/acc_FP", 60)
+        time.sleep(2)
+        shots.append((browser.screenshot(out / "mlflow-runs-table.png"), 720))
+        browser.click_text(" · mebqat · seed0", exact=False, within="a[href*='/runs/']")
+        browser.wait_for_text("Model metrics", 60)
+        browser.click_text("Model metrics")
+        browser.wait_for_text("curves", 60)
+        time.sleep(3)
+        shots.append((browser.screenshot(out / "mlflow-run-curves.png"), 1000))
+        browser.click_text("table2", within="[class*=breadcrumb]")
+        browser.wait_for_text("test/acc_FP", 60)
+        browser.click_text("Experiments")
+        browser.click_text("table3")
+        browser.wait_for_text("tables", 60)
+        browser.click_text("tables", within="a[href*='/runs/']")
+        browser.wait_for_text("Claims checked", 60)
+        time.sleep(2)
+        shots.append((browser.screenshot(out / "mlflow-tables-run.png"), 1000))
+    for path, height in shots:
+        _small(path, height)
+    return [path for path, _ in shots]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--uri", required=True, help="the store, e.g. sqlite:///results/smoke/mlflow.db")
+    parser.add_argument("out", type=Path, help="directory for the PNGs (docs/img)")
+    args = parser.parse_args()
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "mebqat", "track", "ui", "--uri", args.uri, "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("the UI server did not come up")
+                time.sleep(0.5)
+        for path in take(f"http://127.0.0.1:{port}", args.out):
+            print(f"{path}: {path.stat().st_size // 1024} KB")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
