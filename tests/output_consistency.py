@@ -181,10 +181,38 @@ def check_mlflow_against_metrics(results: Path, table: str) -> list[str]:
         if run is None:
             problems.append(f"{path.parent}: no MLflow run")
             continue
-        for result in json.loads(path.read_text())["results"]:
-            key = f"acc_w{result['bits_w']}a{result['bits_a']}".replace("None", "FP")
+        metrics = json.loads(path.read_text())
+        by_task = {f"({r['bits_w']},{r['bits_a']})": r["accuracy"] for r in metrics["results"]}
+        trained = metrics["identity"]["train_tasks"][0] if is_dedicated(metrics["identity"]["method"]) else None
+        for key, task in (("test/acc_trained_task", trained), ("test/acc_FP", "(FP,FP)"), ("test/acc_2bit", "(2,2)")):
             logged = run.data.metrics.get(key)
-            compared += logged is not None
-            if logged is not None and not math.isclose(logged, result["accuracy"], abs_tol=0.005):
-                problems.append(f"{path.parent} {key}: MLflow {logged} against metrics.json {result['accuracy']}")
-    return problems if compared else problems + [f"no MLflow run of {table} holds an accuracy to compare"]
+            if task not in by_task:
+                if logged is not None:
+                    problems.append(f"{path.parent} {key}: MLflow {logged} where metrics.json has no {task}")
+                continue
+            compared += 1
+            if logged is None or f"{logged:.2f}" != f"{by_task[task]:.2f}":
+                problems.append(f"{path.parent} {key}: MLflow {logged} against metrics.json {by_task[task]}")
+    if not compared:
+        problems.append(f"no MLflow run of {table} holds an accuracy to compare")
+    return problems + _tables_run_against_claims(client, experiment.experiment_id, results, table)
+
+
+def _tables_run_against_claims(client, experiment: str, results: Path, table: str) -> list[str]:
+    """The table's ``tables`` run says each verdict with the number the claims report prints."""
+    from mebqat.core.accuracy import format_statistic
+
+    (run,) = client.search_runs([experiment], filter_string="tags.`mebqat.kind` = 'tables'")
+    verdicts = pd.read_csv(results / "claims.csv")
+    problems = []
+    for row in verdicts[verdicts["table"] == table].itertuples():
+        tag = run.data.tags.get(f"claims.{row.claim}.{row.setup}.{row.method}", "")
+        if not tag.startswith(row.verdict) or (not pd.isna(row.ours)
+                                               and format_statistic(row.ours, row.statistic) not in tag):
+            problems.append(f"MLflow tables run of {table}: {row.claim} {row.setup} says {tag!r}, claims.csv "
+                            f"{row.verdict} {row.ours}")
+    holds = int((verdicts[verdicts["table"] == table]["verdict"] == "holds").sum())
+    if run.data.metrics.get("claims/holds") != holds:
+        problems.append(f"MLflow tables run of {table}: claims/holds {run.data.metrics.get('claims/holds')}, "
+                        f"claims.csv {holds}")
+    return problems

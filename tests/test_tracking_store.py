@@ -158,15 +158,15 @@ def test_tables_run_says_the_claims_verdicts(store, tmp_path):
     (tables / "table3.md").write_text("table3\n")
     claims = tmp_path / "claims.csv"
     head = "claim,table,setup,method,statistic,worst_row,ours,ci95_low,ci95_high,verdict,reason\n"
-    claims.write_text(head + "t3-storage,table3,svhn_cnn8,mebqat,saving,,98.67,98.67,98.67,holds,\n"
-                      "t3-backprops,table3,svhn_cnn8,mebqat,saving,,,,,not measured,no run for svhn_cnn8/qat\n"
+    claims.write_text(head + "t3-storage,table3,svhn_cnn8,mebqat,storage_saving,,0.986667,0.986667,0.986667,holds,\n"
+                      "t3-backprops,table3,svhn_cnn8,mebqat,backprop_saving,,,,,not measured,no run for svhn_cnn8/qat\n"
                       "t2-usable,table2,svhn_cnn8,mebqat,accuracy,\"(2,2)\",8.9,5.9,11.8,fails,\n")
     (result,) = log_tables(tables, claims=(claims,))
     run = store.get_run(result.run_id)
     assert store.get_experiment(run.info.experiment_id).name == "table3"
     assert {k: v for k, v in run.data.metrics.items() if k.startswith("claims/")} == \
         {"claims/holds": 1.0, "claims/fails": 0.0, "claims/not_measured": 1.0}  # table3's checks only
-    assert run.data.tags["claims.t3-storage.svhn_cnn8.mebqat"] == "holds: saving 98.67"
+    assert run.data.tags["claims.t3-storage.svhn_cnn8.mebqat"] == "holds: storage_saving 98.67%"
     assert run.data.tags["claims.t3-backprops.svhn_cnn8.mebqat"] == "not measured: no run for svhn_cnn8/qat"
     assert "t2-usable" not in str(run.data.tags)
     assert "1 hold, 0 fail, 1 not measured (all tables: 1 of 3 hold)" in run.data.tags["mlflow.note.content"]

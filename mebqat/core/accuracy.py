@@ -4,6 +4,8 @@ through the same definition, so that it prints one number for it."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 PER_BATCH = "mean of per-batch accuracies"
@@ -23,3 +25,12 @@ def batch_means(correct: np.ndarray, batch_sizes: np.ndarray) -> np.ndarray:
         raise ValueError(f"batch sizes summing to {int(sizes.sum())} do not split {correct.shape[-1]} images")
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     return np.add.reduceat(correct, starts, axis=-1) / sizes
+
+
+def format_statistic(value: float | None, statistic: str) -> str:
+    """A claim's statistic as every output prints it: accuracies in points with two decimals, differences
+    signed, savings in percent (the claims report, the README, the MLflow tables run)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{100 * value:.2f}%" if statistic.endswith("saving") else f"{value:+.2f}" if statistic == "difference" \
+        else f"{value:.2f}"

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ..core.accuracy import PER_BATCH, batch_means
+from ..core.accuracy import PER_BATCH, batch_means, format_statistic
 from ..core.config import RESOURCES
 from ..core.files import InputError, read_json
 from ..core.registry import METHODS
@@ -77,13 +77,6 @@ class Claim:
     def chance_threshold(self, chance: float) -> float:
         spec = self.at_least_chance or {}
         return max(100 * chance * spec.get("times", 1), 100 * chance + spec.get("plus", 0))
-
-
-def format_statistic(value: float | None, statistic: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return f"{100 * value:.2f}%" if statistic.endswith("saving") else f"{value:+.2f}" if statistic == "difference" \
-        else f"{value:.2f}"
 
 
 def load_claims(path: str | Path = CLAIMS_FILE) -> list[Claim]:

@@ -17,6 +17,7 @@ import csv
 import re
 from pathlib import Path
 
+from ..core.accuracy import format_statistic
 from .publish import LogResult, publish
 from .record import KEY_TAG, KIND_TAG, MAX_TAG_VALUE, Artifact, MetricPoint, RunRecord
 from .store import open_client
@@ -79,11 +80,15 @@ def read_claims(claims: tuple[Path, ...]) -> list[dict[str, str]]:
 
 
 def _measured(row: dict[str, str]) -> str:
+    """The verdict's number as the claims report prints it, e.g. ``difference -2.91 [-4.94, -0.62] at (FP,FP)``."""
     if not row.get("ours"):
         return row.get("reason", "")[:300]
-    interval = f" [{row['ci95_low']}, {row['ci95_high']}]" if row.get("ci95_low") not in (None, "", row["ours"]) else ""
+    statistic = row.get("statistic", "")
+    shown = [format_statistic(float(row[key]), statistic) for key in ("ours", "ci95_low", "ci95_high")
+             if row.get(key) not in (None, "")]
+    interval = f" [{shown[1]}, {shown[2]}]" if len(shown) == 3 and shown[1] != shown[2] else ""
     where = f" at {row['worst_row']}" if row.get("worst_row") else ""
-    return f"{row.get('statistic', '')} {float(row['ours']):.4g}{interval}{where}".strip()
+    return f"{statistic} {shown[0]}{interval}{where}".strip()
 
 
 def claims_summary(table: str, rows: list[dict[str, str]]) -> tuple[dict[str, str], tuple[MetricPoint, ...]]:
