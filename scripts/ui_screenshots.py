@@ -2,8 +2,8 @@
 
     python scripts/ui_screenshots.py --uri sqlite:///results/smoke/mlflow.db docs/img
 
-serves the store (a copy is not needed: the UI only reads), opens it in headless Chromium (tests/cdp.py,
-which needs websocket-client from the `test` extra) by clicking as a user would, and writes three small PNGs:
+serves the store (a copy is not needed: the UI only reads), opens it in headless Chromium (tests/browser.py)
+by clicking as a user would, and writes three small PNGs:
 the runs table of table2, a run's page with its curves, and table3's `tables` run with the claims'
 verdicts. The store needs table2 jobs and a `tables` run (`make smoke` gives both).
 """
@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from cdp import open_browser  # noqa: E402
+from browser import Browser  # noqa: E402
 
 WIDTH, HEIGHT, SHOWN_WIDTH = 1600, 1000, 1100
 
@@ -32,31 +32,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _small(path: Path, crop_height: int) -> None:
-    """Crop to the part worth showing, scale down and reduce to 96 colours: well under 150 KB."""
-    from PIL import Image
-
-    image = Image.open(path).convert("RGB").crop((0, 0, WIDTH, crop_height))
-    image = image.resize((SHOWN_WIDTH, round(crop_height * SHOWN_WIDTH / WIDTH)), Image.LANCZOS)
-    image.quantize(colors=96, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
-
-
 def take(base: str, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     shots = []
-    with open_browser(WIDTH, HEIGHT) as browser:
+    with Browser(WIDTH, HEIGHT) as browser:
         browser.goto(base + "/")
         browser.click_text("Experiments")
         browser.click_text("table2")
         browser.wait_for_text("test/acc_FP", 60)
         time.sleep(2)
-        shots.append((browser.screenshot(out / "mlflow-runs-table.png"), 720))
+        shots.append(browser.screenshot(out / "mlflow-runs-table.png", clip=(0, 0, WIDTH, 720), width=SHOWN_WIDTH))
         browser.click_text(" · mebqat · seed0", exact=False, within="a[href*='/runs/']")
         browser.wait_for_text("Model metrics", 60)
         browser.click_text("Model metrics")
         browser.wait_for_text("curves", 60)
         time.sleep(3)
-        shots.append((browser.screenshot(out / "mlflow-run-curves.png"), 1000))
+        shots.append(browser.screenshot(out / "mlflow-run-curves.png", clip=(0, 0, WIDTH, 1000), width=SHOWN_WIDTH))
         browser.click_text("table2", within="[class*=breadcrumb]")
         browser.wait_for_text("test/acc_FP", 60)
         browser.click_text("Experiments")
@@ -65,10 +56,8 @@ def take(base: str, out: Path) -> list[Path]:
         browser.click_text("tables", within="a[href*='/runs/']")
         browser.wait_for_text("Claims checked", 60)
         time.sleep(2)
-        shots.append((browser.screenshot(out / "mlflow-tables-run.png"), 1000))
-    for path, height in shots:
-        _small(path, height)
-    return [path for path, _ in shots]
+        shots.append(browser.screenshot(out / "mlflow-tables-run.png", clip=(0, 0, WIDTH, 1000), width=SHOWN_WIDTH))
+    return shots
 
 
 def main() -> int:

@@ -1,5 +1,5 @@
 """The MLflow UI that `mebqat track ui` serves, used in a real headless browser (Debian's chromium, driven
-over the DevTools protocol by tests/cdp.py) as a researcher would: from the bare server URL or a printed
+over the DevTools protocol by tests/browser.py) as a researcher would: from the bare server URL or a printed
 link, clicking through the experiments list, a run, the breadcrumb and back, every page stays in the
 model-training views (never MLflow's GenAI pages, never a training run typed "Eval"), and each runs table
 shows, without touching the column picker, the method, the bitwidth task and the accuracy."""
@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from cdp import SKIP_REASON, open_browser
+from browser import SKIP_REASON, Browser
 from tracking_runs import write_run
 
 pytestmark = pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
@@ -103,7 +103,7 @@ def assert_runs_table(browser, where: str, runs: tuple[str, ...]) -> None:
 @pytest.mark.slow
 def test_a_researcher_clicking_through_the_ui_stays_on_the_runs(ui, tmp_path):
     links, base = ui
-    with open_browser() as browser:
+    with Browser() as browser:
         try:
             browser.goto(base + "/")  # the bare server URL, in a browser that never chose anything
             browser.wait_for_text("Experiments")
