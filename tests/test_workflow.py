@@ -173,14 +173,15 @@ def test_report_opens_on_the_summary_and_shows_tables_and_claims_inline(smoke_ta
     """report.html in headless Chromium: the start page is the run's summary with the claims' counts; Table 2,
     the claims and the jobs display inline (an HTML page in the report's viewer, not a download) with their
     rows and captions."""
-    from report_browser import Browser, find_chromium
+    from browser import SKIP_REASON
+    from report_browser import ReportBrowser
 
-    if find_chromium() is None:
-        pytest.skip("no chromium (or $CHROMIUM) on PATH: report.html cannot be opened headless")
+    if SKIP_REASON:
+        pytest.skip(f"report.html cannot be opened headless: {SKIP_REASON}")
     results, _ = smoke_table2
     verdicts = pd.read_csv(results / "claims.csv")
     holds = int((verdicts["verdict"] == "holds").sum())
-    with Browser() as browser:
+    with ReportBrowser() as browser:
         start = browser.open_report(results / "report.html")
         assert "MEBQAT reproduction: smoke scale, official fidelity" in start
         assert f"{holds} of {len(verdicts)} checks hold" in start
