@@ -11,25 +11,15 @@ verdicts. The store needs table2 jobs and a `tables` run (`make smoke` gives bot
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from browser import Browser  # noqa: E402
+from mlflow_server import track_ui  # noqa: E402
 
 WIDTH, HEIGHT, SHOWN_WIDTH = 1600, 1000, 1100
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def take(base: str, out: Path) -> list[Path]:
@@ -65,24 +55,9 @@ def main() -> int:
     parser.add_argument("--uri", required=True, help="the store, e.g. sqlite:///results/smoke/mlflow.db")
     parser.add_argument("out", type=Path, help="directory for the PNGs (docs/img)")
     args = parser.parse_args()
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mebqat", "track", "ui", "--uri", args.uri, "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the UI server did not come up")
-                time.sleep(0.5)
-        for path in take(f"http://127.0.0.1:{port}", args.out):
+    with track_ui(args.uri) as (base, _links):
+        for path in take(base, args.out):
             print(f"{path}: {path.stat().st_size // 1024} KB")
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
     return 0
 
 

@@ -7,16 +7,13 @@ shows, without touching the column picker, the method, the bitwidth task and the
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
 from browser import SKIP_REASON, Browser
+from mlflow_server import track_ui
 from tracking_runs import write_run
 
 pytestmark = pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
@@ -26,12 +23,6 @@ GENAI_SIDEBAR = {"Prompts", "AI Gateway", "MCP registry"}
 GENAI_PAGE = {"Evaluations", "Eval"}
 """Lines of a GenAI experiment page: its evaluations list, typing each (training) run "Eval"."""
 DEFAULT_COLUMNS = ("mebqat.method", "mebqat.task", "test/acc_FP")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -55,28 +46,9 @@ def store(data_root, tmp_path_factory):
 @pytest.fixture(scope="module")
 def ui(store):
     root, uri = store
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mebqat", "track", "ui", "--uri", uri, "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
-    try:
-        links = dict(server.stdout.readline().strip().split(": ", 1) for _ in range(2))
+    with track_ui(uri) as (base, links):
         assert set(links) == {"table2", "table4"}, links
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "the UI server did not come up"
-                time.sleep(0.5)
-        yield links, f"http://127.0.0.1:{port}"
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
+        yield links, base
 
 
 def assert_model_training(browser, where: str) -> str:
