@@ -58,6 +58,21 @@ def test_a_finished_job_is_logged_once_at_its_own_times(finished, tmp_path):
     assert logged.returncode == 0 and "unchanged" in logged.stdout, logged.stdout + logged.stderr
 
 
+def test_a_store_deleted_since_is_filled_again(finished, tmp_path):
+    root = tmp_path / "runs"
+    shutil.copytree(finished, root / "job")
+    store = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{store}"
+    assert mebqat("track", "follow", str(root), "--once", "--uri", uri).returncode == 0
+    assert (root / "job" / MARKER).is_file()
+    store.unlink()  # a researcher starting over with a fresh store; the job directories stay
+    again = mebqat("track", "follow", str(root), "--once", "--uri", uri)
+    assert again.returncode == 0, again.stderr
+    (run,) = table2_runs(MlflowClient(uri))
+    assert run.info.status == "FINISHED"
+    assert [m.step for m in MlflowClient(uri).get_metric_history(run.info.run_id, HISTORY_PROBE)] == [1, 2, 3]
+
+
 def test_a_running_job_is_followed_up_to_its_last_durable_epoch(finished, tmp_path):
     root = tmp_path / "runs"
     job = root / "job"

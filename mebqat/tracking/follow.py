@@ -8,7 +8,8 @@ source of truth; the follower only reads it, through the same :class:`~mebqat.tr
 uses when it logs itself.
 
 A finished directory is logged once: the follower then writes ``.mlflow-logged`` (the attempt it logged)
-beside the files, and every later pass skips it. Each directory is synced under an exclusive lock
+beside the files, and every later pass skips it, as long as the store holds that attempt's run (a store
+deleted or replaced since is filled again). Each directory is synced under an exclusive lock
 (``.mlflow.lock``), so a final pass (``--once``, the workflow's ``track_jobs`` rule) can run beside a live
 follower without logging anything twice.
 """
@@ -30,7 +31,7 @@ from ..core.jobstatus import FILE_NAME as STATUS_FILE
 from ..core.jobstatus import JobStatus, now_ms, read_status
 from .jobrecord import history_points, job_record
 from .jobs import log_run
-from .live import LiveRun
+from .live import ATTEMPT_TAG, LiveRun
 from .publish import write_metrics
 from .rundir import read_finished_run
 from .store import _locked, open_client
@@ -81,8 +82,26 @@ def logged_attempt(run_dir: Path) -> str | None:
         return None
 
 
-def sync(run_dir: Path, mirror: Mirror, client: "MlflowClient", uri: str) -> Mirror:
-    """Bring the MLflow run of ``run_dir`` up to what its files say; the updated mirror."""
+def attempts_in_store(client: "MlflowClient") -> set[str]:
+    """The job executions (``mebqat.attempt`` tags) whose runs the store holds: a directory's marker says it
+    was logged, but to a store that may since have been deleted or replaced."""
+    ids = [e.experiment_id for e in client.search_experiments()]
+    found: set[str] = set()
+    token = None
+    while ids:
+        page = client.search_runs(ids, filter_string=f"tags.`{ATTEMPT_TAG}` LIKE '%'", max_results=1000,
+                                  page_token=token)
+        found |= {run.data.tags[ATTEMPT_TAG] for run in page}
+        token = page.token
+        if not token:
+            break
+    return found
+
+
+def sync(run_dir: Path, mirror: Mirror, client: "MlflowClient", uri: str,
+         in_store: set[str] | None = None) -> Mirror:
+    """Bring the MLflow run of ``run_dir`` up to what its files say; the updated mirror. ``in_store``: the
+    executions the store holds runs of (:func:`attempts_in_store`), kept up to date; None trusts the markers."""
     status = read_status(run_dir)
     if status is None or status.tracking != "follower":
         return mirror  # not started yet, or logged by the job itself / by nobody
@@ -90,10 +109,13 @@ def sync(run_dir: Path, mirror: Mirror, client: "MlflowClient", uri: str) -> Mir
         return mirror
     with _locked(run_dir / LOCK):
         status = read_status(run_dir) or status  # what the job wrote while this process waited for the lock
-        if status.state == "finished" and logged_attempt(run_dir) == status.attempt:
+        if status.state == "finished" and logged_attempt(run_dir) == status.attempt and \
+                (in_store is None or status.attempt in in_store):
             return Mirror(status.attempt, status=status, done=True)
         if mirror.attempt != status.attempt:
             mirror = _open(run_dir, status, client, uri)
+            if in_store is not None:
+                in_store.add(status.attempt)
         assert mirror.live is not None
         if status.state == "finished":
             _finish(run_dir, status, mirror.live)
@@ -159,6 +181,7 @@ class Follower:
         self.root = Path(root)
         self.uri = resolve_uri(uri)
         self.client: "MlflowClient | None" = None
+        self.in_store: set[str] = set()
         self.mirrors: dict[Path, Mirror] = {}
         self.errors: dict[Path, tuple[str, float, float]] = {}  # text, next try (monotonic), delay
         self.started_ms = now_ms()
@@ -168,6 +191,7 @@ class Follower:
         pass retries at once and also logs a finished directory that has no status (an older version's)."""
         if self.client is None:
             self.client = open_client(self.uri)
+            self.in_store = attempts_in_store(self.client)
         failed = 0
         for run_dir in dirs:
             text, retry_at, delay = self.errors.get(run_dir, ("", 0.0, 0.0))
@@ -178,7 +202,8 @@ class Follower:
                 if final and read_status(run_dir) is None:
                     log_run(run_dir, self.uri)
                 else:
-                    self.mirrors[run_dir] = sync(run_dir, self.mirrors.get(run_dir, Mirror()), self.client, self.uri)
+                    self.mirrors[run_dir] = sync(run_dir, self.mirrors.get(run_dir, Mirror()), self.client, self.uri,
+                                                 self.in_store)
                 self.errors.pop(run_dir, None)
             except Exception as err:  # one bad directory must not stop the others
                 failed += 1
