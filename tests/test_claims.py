@@ -92,7 +92,7 @@ def test_difference_fails_when_only_the_interval_reaches_past_the_margin(tmp_pat
     t2_runs(tmp_path, mebqat_accuracy=0.78, qat_accuracy=0.80, n=200)  # −2 ± ~8 points
     row = verdict_of(tmp_path, "t2-mebqat-matches-dedicated-qat", T2)
     assert row["verdict"] == FAILS and row["ours"] == pytest.approx(-2.0)
-    assert "not shown with 200 test items" in row["reason"]
+    assert "not shown with 200 test images" in row["reason"]
 
 
 def test_a_missing_cell_is_not_measured_and_named(tmp_path):

@@ -111,7 +111,7 @@ def load_claims(path: str | Path = CLAIMS_FILE) -> list[Claim]:
 @dataclass
 class Cell:
     """One method's outcome at one row of a setup: the per-item values (%), aligned by item id; ``items``
-    names the item set (the fixed test tasks' fingerprint, or the test images)."""
+    names the item set ("test tasks <fingerprint>", "test batches <digest>" or "test images")."""
     ids: np.ndarray
     values: np.ndarray
     items: str = "test images"
@@ -258,17 +258,23 @@ class Verdict:
     reason: str = ""
 
 
-def _judge(claim: Claim, verdict: Verdict, estimates: dict[tuple[str, str], tuple[float, float, float, int]]) -> None:
-    """Fill the verdict from per-row (mean, low, high, n): the worst row decides."""
+def _unit(cell: Cell) -> str:
+    """What a cell's items are, in words: "test batches", "test images" or "test tasks"."""
+    return " ".join(cell.items.split()[:2])
+
+
+def _judge(claim: Claim, verdict: Verdict,
+           estimates: dict[tuple[str, str], tuple[float, float, float, int, str]]) -> None:
+    """Fill the verdict from per-row (mean, low, high, n, unit): the worst row decides."""
     if claim.at_most is not None:
         worst = max(estimates, key=lambda r: estimates[r][2])
-        mean, low, high, n = estimates[worst]
+        mean, low, high, n, unit = estimates[worst]
         limit, ok, bound = claim.at_most, high <= claim.at_most, "upper"
         missed = mean > limit
     else:
         limit = claim.chance_threshold(verdict.chance) if claim.at_least_chance is not None else claim.at_least
         worst = min(estimates, key=lambda r: estimates[r][1])
-        mean, low, high, n = estimates[worst]
+        mean, low, high, n, unit = estimates[worst]
         ok, bound = low >= limit, "lower"
         missed = mean < limit
     verdict.worst_row, verdict.ours, verdict.low, verdict.high, verdict.n = worst, mean, low, high, n
@@ -282,7 +288,7 @@ def _judge(claim: Claim, verdict: Verdict, estimates: dict[tuple[str, str], tupl
         verdict.verdict = FAILS
         verdict.reason = (f"at {row} the estimate {format_statistic(mean, claim.statistic)} clears the threshold but its 95% "
                           f"{bound} bound {format_statistic(low if bound == 'lower' else high, claim.statistic)} does not: "
-                          f"not shown with {n} test items")
+                          f"not shown with {n} {unit}")
 
 
 def _evaluated(frame: pd.DataFrame, setup: str, method: str | None) -> set[tuple[str, str]]:
@@ -317,7 +323,7 @@ def check_setup(claim: Claim, table: str, layout: Any, outcomes: Outcomes, frame
                 missing.append(f"{layout.name}/{method} at ({a_row[0]},{a_row[1]})")
                 continue
             if claim.statistic == "accuracy":
-                estimates[row] = (*mean_ci(a_cell.values), len(a_cell.values))
+                estimates[row] = (*mean_ci(a_cell.values), len(a_cell.values), _unit(a_cell))
                 continue
             b_row = _row_key(claim.b.row) if claim.b.row else row
             b_cell = outcomes.cell(layout.name, b_method, b_row)
@@ -327,7 +333,7 @@ def check_setup(claim: Claim, table: str, layout: Any, outcomes: Outcomes, frame
             if not np.array_equal(a_cell.ids, b_cell.ids) or a_cell.items != b_cell.items:
                 raise MetricsError(f"{layout.name}: {method} and {b_method} were evaluated on different test items "
                                    f"(another test set or seed); the claim {claim.id} cannot pair them")
-            estimates[row] = (*mean_ci(a_cell.values - b_cell.values), len(a_cell.values))
+            estimates[row] = (*mean_ci(a_cell.values - b_cell.values), len(a_cell.values), _unit(a_cell))
         verdict.paper = _paper_value(claim, table, layout, method, b_method, rows)
         if missing:
             verdict.reason = "no run for " + "; ".join(missing)
@@ -444,7 +450,8 @@ def claims_document(verdicts: pd.DataFrame, claims: Sequence[Claim] | None = Non
     scales = ", ".join(sorted({s for value in verdicts["scale"].dropna() for s in str(value).split(", ") if s}))
     caption = [summary_line(verdicts) + (f" (scale {scales})." if scales else "."),
                "Ours: the claim's statistic at its deciding bitwidth row (the worst of the rows it compares), with the "
-               "95% interval over the test items (images or episodes), paired between the compared cells; paper: the "
+               "95% interval over the test items its accuracy averages (batches under the official Table 2, images under "
+               "the corrected one, tasks in Tables 4 and 5), paired between the compared cells; paper: the "
                "same statistic on the paper's tables" + (" (shown for orientation only: stand-in data are not the "
                                                         "paper's)." if standin else ".")]
     blocks = []
