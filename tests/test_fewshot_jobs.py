@@ -4,6 +4,7 @@ changes."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -30,6 +31,10 @@ from mebqat.quant import BitwidthTask as T
 SCRIPT = str(Path(sys.executable).parent / "mebqat")
 METRICS_SCHEMA = validator("metrics").schema
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def copy_module(module):
+    return copy.deepcopy(module)
 
 
 def mebqat(*args: str) -> subprocess.CompletedProcess:
@@ -193,6 +198,73 @@ def test_activation_steps_move_only_when_learning_is_on(frozen, data_root, tmp_p
     moved = [not torch.equal(after[n], initial[n].detach()) for n in activation]
     assert (not any(moved)) if frozen else all(moved)
     assert all(not torch.equal(after[n], initial[n].detach()) for n in weight)
+
+
+def _base_network(setup: str, method_name: str, data_root) -> tuple:
+    """(method, data, the freshly built base network) as a job builds them."""
+    config = configured(setup, method_name)
+    config["data"]["root"] = str(data_root)
+    cpu = torch.device("cpu")
+    method, _ = setup_method(config, cpu)
+    torch.manual_seed(config["job"]["seed"])
+    data = FewShotData(config, cpu, "train")
+    model, _ = build_model(config, method, data, cpu)
+    return method, data, model
+
+
+def _activation_steps(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters()
+            if parameter_kinds(model)[n] == "activation_step"}
+
+
+@pytest.mark.parametrize("method_name", ["pn_qat", "mebqat_pn", "mebqat_maml"])
+def test_the_temp_forward_boots_activation_steps_on_one_support_set(method_name, data_root):
+    """official §2.3: the base network's activation steps boot from one training support set, in every
+    family (PN's query images are not part of it)."""
+    from mebqat.methods.fewshot import module_mode
+    from mebqat.quant import calibrate_activation_steps
+
+    setup = "maml_omniglot_20w1s" if method_name == "mebqat_maml" else "pn_omniglot_20w1s"
+    method, data, model = _base_network(setup, method_name, data_root)
+    episode, base = data.calibration_episode(), method.base_task()
+    references = {}
+    for name, x in (("support", episode.support_x), ("support+query", torch.cat([episode.support_x,
+                                                                                 episode.query_x]))):
+        copy = copy_module(model)
+        with torch.no_grad(), module_mode(copy, True):
+            calibrate_activation_steps(copy, x, base)
+        references[name] = _activation_steps(copy)
+    method.initialise(model, data, torch.device("cpu"))
+    booted = _activation_steps(model)
+    assert booted and all(torch.equal(booted[n], references["support"][n]) for n in booted)
+    assert not all(torch.equal(booted[n], references["support+query"][n]) for n in booted)
+
+
+@pytest.mark.parametrize("method_name", ["pn", "pn_qat"])
+def test_the_temp_forward_advances_bn_running_statistics_of_pn(method_name, data_root):
+    """official §2.3/§4.6: PN and PN+QAT track BN running statistics, and the temp forward runs in train
+    mode, so it moves them one momentum step before the first update, plain PN (nothing to boot) too."""
+    from mebqat.methods.fewshot import module_mode
+
+    method, data, model = _base_network("pn_omniglot_20w1s", method_name, data_root)
+    from mebqat.quant import calibrate_activation_steps
+
+    expected, base = copy_module(model), method.base_task()
+    support = data.calibration_episode().support_x
+    with torch.no_grad(), module_mode(expected, True):  # one train-mode forward (booting s_a where quantized)
+        if base.a is None:
+            expected(support, base)
+        else:
+            calibrate_activation_steps(expected, support, base)
+    norms = [n for n, m in model.named_modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(int(model.get_submodule(n).num_batches_tracked) == 0 for n in norms)
+    method.initialise(model, data, torch.device("cpu"))
+    for name in norms:
+        mine, theirs = model.get_submodule(name), expected.get_submodule(name)
+        assert int(mine.num_batches_tracked) == 1, name
+        assert torch.equal(mine.running_mean, theirs.running_mean) and torch.equal(mine.running_var,
+                                                                                   theirs.running_var), name
+        assert mine.running_mean.abs().sum() > 0, name
 
 
 def test_fp_baseline_weight_steps_come_from_a_random_init_or_the_trained_weights():

@@ -65,8 +65,9 @@ class FewShotMethod(Method):
     def tasks_per_step(self) -> int:
         raise NotImplementedError
 
-    def calibration_input(self, episode: Episode) -> torch.Tensor:
-        """The batch the authors' "temp" forward sees (MAML: support; PN: support + query)."""
+    def test_boot_input(self, episode: Episode) -> torch.Tensor:
+        """The batch a test network that never trained activation steps boots them from, per meta-test run
+        (official §5.2–§5.3: MAML the first fine-tuning support batch; PN the episode's support + query)."""
         raise NotImplementedError
 
     def meta_step(self, model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode,
@@ -115,13 +116,19 @@ class FewShotMethod(Method):
         return build(model_cfg["name"], **options)
 
     def initialise(self, model: nn.Module, data: Any, device: torch.device) -> None:
-        """Calibrate the activation steps once at the base task on one training episode, if it quantizes them."""
+        """The authors' "temp" forward (official §2.3): one no-grad train-mode forward of the base network at
+        its base task on one training support set (the support only, in every family). It boots the LSQ
+        activation steps where the base task quantizes activations, and, with BN running statistics
+        tracked (PN, PN+QAT), advances them by one momentum step, plain PN included."""
         base = self.base_task()
-        if base.a is None:
-            return
-        x = self.calibration_input(data.calibration_episode())
-        with module_mode(model, True):
-            calibrate_activation_steps(model, x.to(device, next(model.parameters()).dtype), base)
+        if base.a is None and not self.running_stats:
+            return  # the forward would change nothing
+        x = data.calibration_episode().support_x.to(device, next(model.parameters()).dtype)
+        with torch.no_grad(), module_mode(model, True):
+            if base.a is None:
+                model(x, base)
+            else:
+                calibrate_activation_steps(model, x, base)
 
     def trainable_parameters(self, model: nn.Module) -> list[nn.Parameter]:
         """Every parameter, except LSQ activation steps under the official quirk that never learns them."""
@@ -192,7 +199,7 @@ class FewShotMethod(Method):
             booted = boot_weight_steps(model, p, references, task) if boot_weights else {}
             if boot_activations:
                 booted.update(boot_activation_steps(model, {**p, **booted}, buffers,
-                                                    self.calibration_input(episode), task))
+                                                    self.test_boot_input(episode), task))
             return booted
 
         return prepare

@@ -22,7 +22,7 @@ class MAMLFamily(FewShotMethod):
     def tasks_per_step(self) -> int:
         return self.config["train"]["meta_batch"]
 
-    def calibration_input(self, episode: Episode) -> torch.Tensor:
+    def test_boot_input(self, episode: Episode) -> torch.Tensor:
         return episode.support_x
 
     def adapt_kinds(self) -> frozenset[str]:

@@ -22,7 +22,7 @@ class ProtoFamily(FewShotMethod):
     def tasks_per_step(self) -> int:
         return int(self.options.get("tasks_per_step", 1))
 
-    def calibration_input(self, episode: Episode) -> torch.Tensor:
+    def test_boot_input(self, episode: Episode) -> torch.Tensor:
         return torch.cat([episode.support_x, episode.query_x])
 
     def meta_step(self, model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode,
