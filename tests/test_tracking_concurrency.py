@@ -1,4 +1,5 @@
-"""Many jobs logging at once into one SQLite store (SPEC §8): no run, param, metric or history point lost,
+"""Many jobs logging at once into one SQLite store (docs/tracking.md, "Many jobs, clusters
+and servers"): no run, param, metric or history point lost,
 no run duplicated, experiments created by whichever process comes first."""
 
 from __future__ import annotations
