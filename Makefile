@@ -24,7 +24,7 @@ test: $(STAMP)
 tables: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES) all $(SNAKEMAKE_ARGS)
 
-# The same plumbing at smoke scale (about ten minutes on 2 cores).
+# The same plumbing at smoke scale (its time on 2 cores: README.md's timings table).
 smoke: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES) all --configfile config/smoke.yaml $(SNAKEMAKE_ARGS)
 

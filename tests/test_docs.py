@@ -1,8 +1,10 @@
 """The documentation stays short and true to the code: the README fits in 200 lines and keeps the markers
 its generated parts go between, every relative link of README.md, config/README.md and docs/*.md reaches a
 file (and a heading, where it names one), every registered method, quantizer family, model and dataset is
-documented on its page, and docs/fidelity.md's switch table is the switch registry. Light: reads files and
-the torch-free registries only."""
+documented on its page, docs/fidelity.md's switch table is the switch registry, every section reference in
+code and docs names a document in the repository (and an existing section of official-mebqat.md), and the
+setup files' comments and the README carry no measurement history. Light: reads files and the torch-free
+registries only."""
 
 from __future__ import annotations
 
@@ -121,3 +123,67 @@ def test_docs_fidelity_table_is_the_switch_registry():
         name, tables, official, corrected = [cell.strip() for cell in row.strip().strip("|").split("|")]
         documented[name.strip("`")] = (tuple(f"table{t.strip()}" for t in tables.split(",")), official, corrected)
     assert documented == {s.name: (s.tables, s.official, s.corrected) for s in SWITCHES.values()}
+
+
+# Where code and docs cite sections: every file a contributor edits (the generated results are not scanned).
+SOURCES = [path for pattern in ("mebqat/**/*", "baselines/**/*", "benchmarks/**/*", "tests/**/*", "workflow/**/*",
+                                "scripts/**/*", "config/*", "docs/**/*.md", "README.md", "Snakefile", "Makefile")
+           for path in sorted(ROOT.glob(pattern))
+           if path.is_file() and (path.suffix in {".py", ".md", ".yaml", ".yml", ".smk", ".rst", ".sh"}
+                                  or path.name in {"Snakefile", "Makefile"})]
+OFFICIAL = DOCS / "reference" / "official-mebqat.md"
+OFFICIAL_REF = re.compile(r"official(?:-mebqat\.md)?\)? §")
+SECTION = re.compile(r"§(\d+(?:\.\d+)?)(?:[–-](\d+(?:\.\d+)?))?")
+
+
+def official_sections() -> set[str]:
+    """The numbers a reference to official-mebqat.md may name: its sections (``## 4.``), subsections
+    (``### 4.3``) and the numbered items of §8 (``§8.12`` is item 12)."""
+    text = OFFICIAL.read_text()
+    numbers = set(re.findall(r"^## (\d+)\.", text, re.M)) | set(re.findall(r"^### (\d+\.\d+)\b", text, re.M))
+    surprises = text[text.index("\n## 8."):text.index("\n## 9.")]
+    return numbers | {f"8.{item}" for item in re.findall(r"^(\d+)\. ", surprises, re.M)}
+
+
+def test_no_reference_to_the_design_document_outside_the_repository():
+    """The design document ('SPEC') is not part of the repository: code and docs cite the docs page that
+    covers the point instead, so that a reader can follow every reference."""
+    design_ref = re.compile("SPEC" + r"\s*§")  # split, so that this file does not match itself
+    found = [f"{path.relative_to(ROOT)}:{number}" for path in SOURCES
+             for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1) if design_ref.search(line)]
+    assert not found, "cite a docs page, not the design document:\n" + "\n".join(found)
+
+
+def test_every_official_section_reference_exists():
+    """'official §n' means section n of docs/reference/official-mebqat.md; each cited number is there."""
+    known = official_sections()
+    assert {"2.3", "4", "8.12"} <= known
+    missing = []
+    for path in SOURCES:
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            for ref in OFFICIAL_REF.finditer(line):
+                cited = line[ref.end() - 1:].split(")")[0]  # the parenthesis the reference opens
+                for first, last in SECTION.findall(cited):
+                    missing += [f"{path.relative_to(ROOT)}:{number}: §{n}" for n in (first, last)
+                                if n and n not in known]
+    assert not missing, f"no such section in {OFFICIAL.relative_to(ROOT)}:\n" + "\n".join(missing)
+
+
+HISTORY = re.compile(r"moved \d+ to \d+|\bin a later run\b|\bthe run before\b|\bin the (next|previous) run\b|"
+                     r"\bthe previous \d+|\bin one default run\b|\btwo default runs\b", re.I)
+
+
+def test_setup_comments_and_the_readme_carry_no_measurement_history():
+    """A setup file's comment says what a value is and why; the README gives the current figures. The runs
+    that led there belong in docs/benchmarks.md's budget history."""
+    found = []
+    for path in sorted((ROOT / "mebqat" / "resources" / "setups").glob("*.yaml")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            comment = re.search(r"(?:^|\s)#(.*)$", line)
+            if comment and HISTORY.search(comment.group(1)):
+                found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    readme = README.read_text()
+    readme = readme[:readme.index("<!-- claims:begin -->")] + readme[readme.index("<!-- claims:end -->"):]
+    found += [f"README.md: {match.group(0)!r}" for match in HISTORY.finditer(readme)]
+    assert not found, "move it to docs/benchmarks.md (Budget history):\n" + "\n".join(found)
+    assert "## Budget history" in (DOCS / "benchmarks.md").read_text()

@@ -1,5 +1,6 @@
-"""Many jobs logging at once into one SQLite store (SPEC §8): no run, param, metric or history point lost,
-no run duplicated, experiments created by whichever process comes first."""
+"""Many jobs logging at once into one SQLite store (docs/tracking.md, "Many jobs, clusters and servers"):
+no run, param, metric or history point lost, no run duplicated, experiments created by whichever process
+comes first."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def test_concurrent_writers_lose_nothing(tmp_path):
 
 def test_concurrent_first_use_of_an_uninitialised_store(tmp_path):
     """Without `init`, the flock around store creation makes the first process migrate and the others wait
-    (unguarded, concurrent first-time creation fails: harness-conventions §2.2)."""
+    (unguarded, concurrent first-time creation fails: docs/tracking.md, "The store")."""
     uri = f"sqlite:///{tmp_path}/fresh/mlflow.db"
     run_dirs = [write_run(tmp_path / "runs" / f"job{i}", "svhn_cnn8", "qat", train_task=f"({b},{b})", epochs=3)
                 for i, b in enumerate((2, 3, 4, 5, 6, 8))]

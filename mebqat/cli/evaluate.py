@@ -1,6 +1,7 @@
-"""Evaluate a trained run at every tested bitwidth and write DIR/metrics.json (SPEC §6), plus the per-item
-outcomes paired comparisons use (DIR/image_correct.npz or DIR/episode_accuracies.npz). With --tasks, a
-subset goes to DIR/metrics-<tasks>.json (and its own per-item file): the full metrics.json is never replaced.
+"""Evaluate a trained run at every tested bitwidth and write DIR/metrics.json (docs/methods-and-engines.md),
+plus the per-item outcomes paired comparisons use (DIR/image_correct.npz or DIR/episode_accuracies.npz). With
+--tasks, a subset goes to DIR/metrics-<tasks>.json (and its own per-item file): the full metrics.json is never
+replaced.
 
 Examples:
   mebqat evaluate results/runs/r20-mebqat

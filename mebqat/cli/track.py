@@ -1,4 +1,4 @@
-"""Mirror finished jobs and built tables into MLflow (SPEC §6). The result files stay the source of truth.
+"""Mirror finished jobs and built tables into MLflow (docs/tracking.md). The result files stay the source of truth.
 
 Examples:
   mebqat track init                                   # create results/mlflow.db once, before parallel jobs

@@ -1,4 +1,5 @@
-"""Fidelity switches: each quirk of the authors' code is its own switch (SPEC §5), declared once here.
+"""Fidelity switches: each quirk of the authors' code is its own switch (docs/fidelity.md), declared once
+here.
 
 ``official`` turns every switch on (behave as the released code does); ``corrected`` turns every switch
 off. A job may set individual switches on top of either preset; every result records the full set of the

@@ -1,5 +1,5 @@
-"""The scales a job runs at, declared once (SPEC §4). Their budgets per setup are in the setup presets
-(``mebqat/resources/setups/table{2,4,5}.yaml``, key ``scales.<name>``)."""
+"""The scales a job runs at, declared once (config/README.md, key ``scale``). Their budgets per setup are in
+the setup presets (``mebqat/resources/setups/table{2,4,5}.yaml``, key ``scales.<name>``)."""
 
 from __future__ import annotations
 

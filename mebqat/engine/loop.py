@@ -1,11 +1,12 @@
 """The one resumable training-and-evaluation loop, for every method of every table.
 
 ``train(config, out)`` leaves ``config.yaml``, ``train.log``, ``history.jsonl``, ``checkpoints/{last,best}.pt``
-and ``train_summary.json`` in ``out``; ``evaluate(out)`` writes ``metrics.json`` (SPEC §6) and the per-item
-outcomes that paired comparisons use (``image_correct.npz`` for Table 2, ``episode_accuracies.npz`` for
-Tables 4/5). A job restarted on the same directory continues from the last epoch checkpoint (model,
-optimizer, scheduler, RNG states, the method's and the data's state, pass counts) and ends with the same
-metrics as an uninterrupted run, because every random stream derives from (seed, purpose, epoch).
+and ``train_summary.json`` in ``out``; ``evaluate(out)`` writes ``metrics.json`` and the per-item outcomes that
+paired comparisons use (``image_correct.npz`` for Table 2, ``episode_accuracies.npz`` for Tables 4/5); every
+file is described in docs/methods-and-engines.md, "What a job writes". A job restarted on the same directory
+continues from the last epoch checkpoint (model, optimizer, scheduler, RNG states, the method's and the data's
+state, pass counts) and ends with the same metrics as an uninterrupted run, because every random stream
+derives from (seed, purpose, epoch).
 
 What differs between methods is behind :class:`mebqat.methods.base.Method`; what differs between problems
 (batches of images, episodes) is behind :mod:`mebqat.engine.data`.

@@ -1,4 +1,5 @@
-"""What both evaluation engines (supervised and few-shot) share in writing ``metrics.json`` (SPEC §6): the
+"""What both evaluation engines (supervised and few-shot) share in writing ``metrics.json`` (its keys:
+docs/methods-and-engines.md, "What a job writes"): the
 finished-run check, one result row per bitwidth, the record itself, and its console rendering."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Where a result came from: code version, packages, device, config hash (SPEC §6)."""
+"""Where a result came from: code version, packages, device, config hash: the ``provenance`` of
+``metrics.json`` (docs/methods-and-engines.md, "What a job writes")."""
 
 from __future__ import annotations
 

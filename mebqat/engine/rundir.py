@@ -1,4 +1,5 @@
-"""A job's directory: resolved config, checkpoints, log, training history, metrics (SPEC §6).
+"""A job's directory: resolved config, checkpoints, log, training history, metrics
+(docs/methods-and-engines.md, "What a job writes").
 
 Every file is written to a temporary name and renamed into place, so a killed job never leaves a
 half-written checkpoint or metrics file behind; the temporary files a kill leaves are removed when the

@@ -1,6 +1,6 @@
 """Quantizers with the bitwidth as data (official-mebqat.md §2), and bitwidth tasks (§4.1).
 
-Stable surface (SPEC §9)::
+Stable surface, which the tests call (docs/quantizers.md, "Calling a quantizer")::
 
     quantize_weight(w, bits, scheme, **params)      # scheme: a registered family (dorefa | sat | lsq | ...)
     quantize_activation(x, bits, scheme, **params)

@@ -1,4 +1,4 @@
-"""MLflow tracking of finished jobs and built tables (SPEC §6).
+"""MLflow tracking of finished jobs and built tables (docs/tracking.md).
 
 The result files are the source of truth; MLflow mirrors them for browsing. mlflow is imported only when a
 store is really used (it takes seconds to import).

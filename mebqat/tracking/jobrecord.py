@@ -1,4 +1,4 @@
-"""A finished job's files → the MLflow run that mirrors them (SPEC §6).
+"""A finished job's files → the MLflow run that mirrors them (docs/tracking.md, "One run per job").
 
 - experiment: the job's table (``table2``, ``table4``, ``table5``); run name: short enough for the UI's
   runs table, ``setup · method[ · train_task] · seedN`` (scale and fidelity are tags);

@@ -1,4 +1,4 @@
-"""Which MLflow store to use, and where its artifacts go (SPEC §6).
+"""Which MLflow store to use, and where its artifacts go (docs/tracking.md, "The store").
 
 The store is ``--uri``, else ``$MLFLOW_TRACKING_URI``, else the embedded ``sqlite:///results/mlflow.db``.
 A relative SQLite path is made absolute against the current directory, so every job of a workflow and
