@@ -32,8 +32,7 @@ class ReportBrowser(Browser):
         (a label, or the file name where a result has no labels; ``Table 2`` finds ``Table 2: …``), the ``eye``
         button (show the result) or the ``information-circle`` one (its caption)."""
         self.evaluate("app.setView({navbarMode: 'menu'})")
-        self.click_text(category, within="a")
-        clicked = self.wait_for(f"""(() => {{
+        finder = f"""(() => {{
             const row = [...document.querySelectorAll('nav tr')].find(tr =>
                 [...tr.querySelectorAll('td')].some(td => td.innerText.trim() === {json.dumps(row)} ||
                                                           td.innerText.trim().startsWith({json.dumps(row + ":")})));
@@ -41,9 +40,18 @@ class ReportBrowser(Browser):
             if (!target) return false;
             target.click();
             return true;
-        }})()""", what=f"the {button} button of {row!r} under {category!r}")
-        if not clicked:
-            raise BrowserError(f"no result {row!r} under {category!r}")
+        }})()"""
+        # a click while the menu is still drawing can be lost (seen on a loaded machine): click the category
+        # again until its list shows the row
+        for attempt in range(3):
+            self.click_text(category, within="a")
+            try:
+                self.wait_for(finder, timeout=15 if attempt < 2 else 30,
+                              what=f"the {button} button of {row!r} under {category!r}")
+                break
+            except BrowserError:
+                if attempt == 2:
+                    raise
         if button == "eye":
             self.wait_for("document.querySelector('iframe, #app img') !== null", what=f"{row!r} shown")
 
