@@ -12,6 +12,7 @@ from torch import nn
 from mebqat.core.counters import PassCounter
 from mebqat.core.registry import QUANTIZERS, MethodInfo
 from mebqat.core.tasks import BitwidthTask, parse_bits_list
+from mebqat.methods.contract import SupervisedBatch, UpdateStats
 from mebqat.methods.functional import forward_tasks_batched
 from mebqat.methods.supervised import SupervisedMethod
 from mebqat.models.layers import switchable_batchnorm_factory
@@ -47,8 +48,7 @@ class JointBitListMethod(SupervisedMethod):
         task before it."""
         raise NotImplementedError
 
-    def update(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
-               counter: PassCounter) -> dict[str, torch.Tensor]:
+    def update(self, model: nn.Module, batch: SupervisedBatch, counter: PassCounter) -> UpdateStats:
         x, y = batch
         order = self.training_order()
         losses: list[torch.Tensor] = []

@@ -29,7 +29,7 @@ from ..core.hashing import config_hash
 from ..core.tasks import BitwidthTask
 from ..methods import Method, create_method
 from . import timing
-from .data import open_data
+from .data import FewShotData, ProblemData, open_data
 from .metrics import architecture_counts, bits_value, finished_run, metrics_record, result_row
 from .optim import build_optimizer, build_scheduler
 from .progress import TrainingProgress
@@ -55,7 +55,7 @@ def setup_method(config: Mapping[str, Any], device: torch.device) -> tuple[Metho
     return method, engine
 
 
-def build_model(config: Mapping[str, Any], method: Method, data: Any, device: torch.device) -> tuple[torch.nn.Module, str]:
+def build_model(config: Mapping[str, Any], method: Method, data: ProblemData, device: torch.device) -> tuple[torch.nn.Module, str]:
     """The method's network on ``device`` in the layout ``train.memory_format`` resolves to, and that layout."""
     engine = "batched" if method.batched else "sequential"
     memory_format = resolve_memory_format(config["train"].get("memory_format", "auto"), device, engine)
@@ -91,7 +91,7 @@ def train(config: Mapping[str, Any], out: str | Path, device: str | None = None,
 
 
 def _train(run: RunDir, log: Any, config: Mapping[str, Any], dev: torch.device, method: Method, engine: str,
-           data: Any, on_epoch: EpochCallback | None) -> RunDir:
+           data: ProblemData, on_epoch: EpochCallback | None) -> RunDir:
     job, train_cfg = config["job"], config["train"]
     seed_everything(job["seed"])
     model, memory_format = build_model(config, method, data, dev)
@@ -125,7 +125,7 @@ def _train(run: RunDir, log: Any, config: Mapping[str, Any], dev: torch.device, 
             if step % log_every == 0 or step == steps:
                 # the one read-back of a step, and only every log_every steps: a NaN loss stops the job here
                 loss = _finite(stats["loss"], "the training loss", epoch, step)
-                extra = "".join(f" {k} {float(v):.4f}" for k, v in stats.items() if k != "loss")
+                extra = f" accuracy {float(stats['accuracy']):.4f}" if "accuracy" in stats else ""
                 log.info(f"epoch {epoch}/{epochs} step {step}/{steps} loss {loss:.4f}{extra} "
                          f"lr {optimizer.param_groups[0]['lr']:.3g}")
             with timing.phase("steps"):
@@ -187,7 +187,7 @@ def subset_label(tasks: list[BitwidthTask]) -> str:
 
 
 def _evaluate(run: RunDir, log: Any, config: Mapping[str, Any], summary: Mapping[str, Any], dev: torch.device,
-              method: Method, data: Any, state: Mapping[str, Any], which: str, path: Path,
+              method: Method, data: ProblemData, state: Mapping[str, Any], which: str, path: Path,
               requested: list[BitwidthTask], chosen: list[BitwidthTask], subset: bool) -> dict[str, Any]:
     model, _ = build_model(config, method, data, dev)
     model.load_state_dict(state["model"])
@@ -210,7 +210,7 @@ def _evaluate(run: RunDir, log: Any, config: Mapping[str, Any], summary: Mapping
                      for t in requested if t not in chosen]
     per_batch = method.fidelity.per_batch_accuracy and result.item_kind == "images"
     definition = PER_EPISODE if result.item_kind == "episodes" else PER_BATCH if per_batch else PER_IMAGE
-    identity = {"ways": data.ways, "shots": data.shots} if result.item_kind == "episodes" else {}
+    identity = {"ways": data.ways, "shots": data.shots} if isinstance(data, FewShotData) else {}
     metrics = metrics_record(
         config, summary, title=method.info.title, results=rows, not_evaluated=not_evaluated,
         checkpoint=which, state=state, checkpoint_path=path, eval_time=eval_time, device=dev,

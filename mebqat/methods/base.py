@@ -1,8 +1,8 @@
 """The one contract every method implements, whatever its table: the engine (:mod:`mebqat.engine.loop`)
 builds the model through it, calls one update per step, asks it for a validation score per epoch and for
 its evaluation at the tested bitwidths, and checkpoints its state. Data come from the engine as problem
-data (:class:`SupervisedData`/:class:`FewShotData` protocols below): batches of images for Table 2,
-episodes for Tables 4/5.
+data (the :class:`~mebqat.methods.contract.SupervisedData` / :class:`~mebqat.methods.contract.FewShotData`
+protocols): batches of images for Table 2, episodes for Tables 4/5.
 
 Adding a method is one module with a :class:`Method` subclass (usually of :class:`SupervisedMethod` or of
 the few-shot families in :mod:`mebqat.methods.maml` / :mod:`mebqat.methods.protonet`) plus one entry in
@@ -12,7 +12,7 @@ the few-shot families in :mod:`mebqat.methods.maml` / :mod:`mebqat.methods.proto
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, ClassVar, Generic, Iterable, Mapping, TypeVar
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from ..core.fidelity import Fidelity
 from ..core.registry import METHODS, MethodInfo
 from ..core.seeds import derived_seed
 from ..core.tasks import BitwidthTask, TaskSampler, parse_bits_list
+from .contract import UpdateStats
 
 FP_TASK = BitwidthTask(None, None)
 
@@ -54,8 +55,16 @@ class Evaluation:
     """Images: the test batches' sizes, in column order (the official accuracy is a mean over batches)."""
 
 
-class Method:
-    """Base of every method. Subclasses implement the abstract parts; the rest has working defaults."""
+DataT = TypeVar("DataT")
+"""The problem data a method receives (:class:`~mebqat.methods.contract.SupervisedData` or
+:class:`~mebqat.methods.contract.FewShotData`)."""
+BatchT = TypeVar("BatchT")
+"""The batch one update takes (:data:`~mebqat.methods.contract.SupervisedBatch` or a stacked ``Episode``)."""
+
+
+class Method(Generic[DataT, BatchT]):
+    """Base of every method, generic in the data it receives and the batch one update takes (the families
+    fix both). Subclasses implement the abstract parts; the rest has working defaults."""
 
     info: MethodInfo
     """This method's registry entry (title, tables, per-bitwidth, cost role, options)."""
@@ -75,11 +84,11 @@ class Method:
 
     # ---------------------------------------------------------------- model
 
-    def build_model(self, data: Any) -> nn.Module:
+    def build_model(self, data: DataT) -> nn.Module:
         """The network, freshly initialised, for this dataset."""
         raise NotImplementedError
 
-    def initialise(self, model: nn.Module, data: Any, device: torch.device) -> None:
+    def initialise(self, model: nn.Module, data: DataT, device: torch.device) -> None:
         """Anything set from data before training (e.g. LSQ activation steps); default: nothing."""
 
     def trainable_parameters(self, model: nn.Module) -> list[nn.Parameter]:
@@ -106,9 +115,9 @@ class Method:
 
     # ---------------------------------------------------------------- training
 
-    def update(self, model: nn.Module, batch: Any, counter: PassCounter) -> dict[str, float]:
+    def update(self, model: nn.Module, batch: BatchT, counter: PassCounter) -> UpdateStats:
         """One update's forward/backward passes (counted in ``counter``); leaves the aggregated, clamped
-        gradient in each parameter's ``.grad`` and returns at least ``{"loss": ...}``."""
+        gradient in each parameter's ``.grad`` and returns ``{"loss": ...}`` (few-shot: and ``accuracy``)."""
         raise NotImplementedError
 
     def clamp(self, model: nn.Module) -> None:
@@ -116,11 +125,11 @@ class Method:
 
     # ---------------------------------------------------------------- evaluation
 
-    def validate(self, model: nn.Module, data: Any, epoch: int) -> float:
+    def validate(self, model: nn.Module, data: DataT, epoch: int) -> float:
         """The per-epoch selection score in % (higher is better)."""
         raise NotImplementedError
 
-    def evaluate(self, model: nn.Module, data: Any, tasks: list[BitwidthTask]) -> Evaluation:
+    def evaluate(self, model: nn.Module, data: DataT, tasks: list[BitwidthTask]) -> Evaluation:
         raise NotImplementedError
 
     # ---------------------------------------------------------------- resumable state
@@ -132,7 +141,7 @@ class Method:
         pass
 
 
-def create_method(config: Mapping[str, Any]) -> Method:
+def create_method(config: Mapping[str, Any]) -> Method[Any, Any]:
     """The method object of a resolved job configuration."""
     info = METHODS.get(config["job"]["method"])
     cls = METHODS.load(info.name)

@@ -9,7 +9,7 @@ MEBQAT's draws from the 73 LSQ candidates).
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -25,6 +25,7 @@ from ..fewshot.functional import ParamDict, module_mode
 from ..models import build, parameter_kinds
 from ..quant import calibrate_activation_steps, task_tensor
 from .base import FP_TASK, DivergenceError, Evaluation, Method, random_validation_tasks
+from .contract import FewShotData, UpdateStats
 
 MEBQAT_BASE_TASK = BitwidthTask(2, 2)
 """The authors build every MEBQAT base network at (2,2): weight steps boot at 2 bits, and activation
@@ -34,7 +35,7 @@ StepResult = tuple[ParamDict, torch.Tensor, torch.Tensor, int]
 """(per-task gradients [B, ...], per-task loss [B], per-task accuracy [B], passes)."""
 
 
-class FewShotMethod(Method):
+class FewShotMethod(Method[FewShotData, Episode]):
     problem: ClassVar[str] = "fewshot"
     running_stats: ClassVar[bool] = False
     """BatchNorm tracks running statistics (inductive at meta-test: PN, PN+QAT)."""
@@ -83,7 +84,7 @@ class FewShotMethod(Method):
         """The module mode validation runs in (train for MAML's transductive fine-tuning, eval for PN)."""
         raise NotImplementedError
 
-    def meta_test(self, model: nn.Module, params: ParamDict, buffers: ParamDict, batches: list[Episode],
+    def meta_test(self, model: nn.Module, params: ParamDict, buffers: ParamDict, batches: Sequence[Episode],
                   tasks: list[BitwidthTask], prepare: Callable | None) -> torch.Tensor:
         raise NotImplementedError
 
@@ -96,7 +97,7 @@ class FewShotMethod(Method):
             self._kinds = cached = (model, parameter_kinds(model))
         return cached[1]
 
-    def build_model(self, data: Any) -> nn.Module:
+    def build_model(self, data: FewShotData) -> nn.Module:
         model_cfg = self.config["model"]
         base = self.base_task()
         options: dict[str, Any] = {
@@ -115,7 +116,7 @@ class FewShotMethod(Method):
                              f"model.options.input_shape to {[shape[0], size, size]} (or drop data.image_size)")
         return build(model_cfg["name"], **options)
 
-    def initialise(self, model: nn.Module, data: Any, device: torch.device) -> None:
+    def initialise(self, model: nn.Module, data: FewShotData, device: torch.device) -> None:
         """The authors' "temp" forward (official §2.3): one no-grad train-mode forward of the base network at
         its base task on one training support set (the support only, in every family). It boots the LSQ
         activation steps where the base task quantizes activations, and, with BN running statistics
@@ -138,7 +139,7 @@ class FewShotMethod(Method):
 
     # ---------------------------------------------------------------- training
 
-    def update(self, model: nn.Module, batch: Episode, counter: PassCounter) -> dict[str, torch.Tensor]:
+    def update(self, model: nn.Module, batch: Episode, counter: PassCounter) -> UpdateStats:
         """One meta-update: per-task first-order gradients, aggregated and clamped into ``.grad`` (and, for
         running statistics, the updated statistics into the model's buffers)."""
         tasks = self.step_tasks(self.tasks_per_step())
@@ -156,7 +157,7 @@ class FewShotMethod(Method):
 
     # ---------------------------------------------------------------- evaluation
 
-    def validate(self, model: nn.Module, data: Any, epoch: int) -> float:
+    def validate(self, model: nn.Module, data: FewShotData, epoch: int) -> float:
         episodes = data.validation_episodes()
         tasks = self.validation_tasks(episodes.support_x.shape[0], epoch)
         params, buffers = model_state(model)
@@ -204,7 +205,7 @@ class FewShotMethod(Method):
 
         return prepare
 
-    def evaluate(self, model: nn.Module, data: Any, tasks: list[BitwidthTask]) -> Evaluation:
+    def evaluate(self, model: nn.Module, data: FewShotData, tasks: list[BitwidthTask]) -> Evaluation:
         """Meta-test on the fixed test tasks at every tested bitwidth (accuracy per task and episode)."""
         params, buffers = model_state(model)
         prepare = self.untrained_steps(model, params)
@@ -219,7 +220,7 @@ class FewShotMethod(Method):
                           n=[int(row.numel()) for row in accuracies], per_item=accuracies.cpu().numpy(),
                           item_kind="episodes",
                           extra={"test_tasks": {"count": len(test), "fingerprint": test.fingerprint,
-                                                "queries": data.data["queries"],
+                                                "queries": test.queries,
                                                 "per_episode_file": "episode_accuracies.npz"}})
 
 

@@ -31,6 +31,7 @@ from ..core.tasks import BitwidthTask, TaskSampler, bitwidth_candidates
 from ..models import unused_parameters, usage_counts, usage_masks
 from ..quant import task_tensor
 from .base import FP_TASK, random_validation_tasks
+from .contract import SupervisedBatch, UpdateStats
 from .functional import forward_tasks_batched
 from .losses import kd_loss
 from .supervised import SupervisedMethod
@@ -75,8 +76,7 @@ class MEBQATSupervised(SupervisedMethod):
 
     # ---------------------------------------------------------------- one update
 
-    def update(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
-               counter: PassCounter) -> dict[str, torch.Tensor]:
+    def update(self, model: nn.Module, batch: SupervisedBatch, counter: PassCounter) -> UpdateStats:
         x, y = batch
         tasks = self.sampler.sample()
         losses = (self._step_batched if self.batched else self._step_sequential)(model, x, y, tasks, counter)
