@@ -14,13 +14,13 @@ from torch.nn import functional as F
 from mebqat.core.counters import PassCounter
 from mebqat.core.registry import MethodInfo
 from mebqat.core.tasks import BitwidthTask
-from mebqat.methods.contract import SupervisedBatch, UpdateStats
+from mebqat.methods.contract import Engine, SupervisedBatch, UpdateStats
 from mebqat.methods.supervised import SupervisedMethod
 
 
 class DedicatedQAT(SupervisedMethod):
-    def __init__(self, config: Mapping[str, Any], info: MethodInfo) -> None:
-        super().__init__(config, info)
+    def __init__(self, config: Mapping[str, Any], info: MethodInfo, engine: Engine) -> None:
+        super().__init__(config, info, engine)
         self.task = self.train_task
 
     def model_options(self) -> dict[str, Any]:

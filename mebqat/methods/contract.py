@@ -1,6 +1,7 @@
 """The typed half of the method contract, without importing torch: the problem data a method receives from
 the engine (:class:`SupervisedData` for Table 2, :class:`FewShotData` for Tables 4/5), the batch one update
-takes and what one update returns (:class:`UpdateStats`).
+takes, what one update returns (:class:`UpdateStats`) and the engine a method runs (:data:`Engine`, resolved
+once from ``train.engine`` by :func:`resolve_engine` and given to the method when it is built).
 
 The protocols name only what the methods read. :mod:`mebqat.engine.data`'s classes of the same names implement
 them and offer the engine more (steps per epoch, training batches, checkpointed state); anything else with
@@ -9,12 +10,18 @@ these members (a benchmark's synthetic data, a test's stand-in) can stand in for
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, Sequence, TypedDict
+from typing import TYPE_CHECKING, Literal, Protocol, Sequence, TypedDict
 
 if TYPE_CHECKING:
     import torch
 
+    from ..core.registry import MethodInfo
     from ..data.episode import Episode
+
+Engine = Literal["batched", "sequential"]
+"""How a method runs its tasks and episodes: one vmapped pass (``batched``) or a Python loop (``sequential``)."""
+
+ENGINES: tuple[Engine, ...] = ("batched", "sequential")
 
 SupervisedBatch = tuple["torch.Tensor", "torch.Tensor"]
 """What a Table 2 method's update takes: (network input [N, C, H, W], labels [N])."""
@@ -95,4 +102,19 @@ class UpdateStats(_UpdateLoss, total=False):
     """Few-shot: the mean query accuracy of the update's episodes (0–1)."""
 
 
-__all__ = ["FewShotData", "MetaTestTasks", "SupervisedBatch", "SupervisedData", "UpdateStats"]
+def resolve_engine(setting: str, info: MethodInfo, device_type: str | None) -> Engine:
+    """The engine ``train.engine`` asks for: ``batched`` or ``sequential`` as given; ``auto`` the method's
+    default for the device type (:meth:`MethodInfo.default_engine`), so it needs ``device_type``."""
+    if setting == "auto":
+        if device_type is None:
+            raise ValueError(f"method {info.name!r}: train.engine is auto, which depends on the device: give the "
+                             f"device the method will run on")
+        setting = info.default_engine(device_type)
+    if setting not in ENGINES:
+        raise ValueError(f"method {info.name!r}: train.engine must be one of batched, sequential, auto; got "
+                         f"{setting!r}")
+    return "batched" if setting == "batched" else "sequential"
+
+
+__all__ = ["ENGINES", "Engine", "FewShotData", "MetaTestTasks", "SupervisedBatch", "SupervisedData", "UpdateStats",
+           "resolve_engine"]

@@ -25,7 +25,7 @@ from ..fewshot.functional import ParamDict, module_mode
 from ..models import build, parameter_kinds
 from ..quant import calibrate_activation_steps, task_tensor
 from .base import FP_TASK, DivergenceError, Evaluation, Method, random_validation_tasks
-from .contract import FewShotData, UpdateStats
+from .contract import Engine, FewShotData, UpdateStats
 
 MEBQAT_BASE_TASK = BitwidthTask(2, 2)
 """The authors build every MEBQAT base network at (2,2): weight steps boot at 2 bits, and activation
@@ -245,8 +245,8 @@ class RandomTasks:
 
     divisor = "steps_by_usage"
 
-    def __init__(self, config: Mapping[str, Any], info: MethodInfo) -> None:
-        super().__init__(config, info)  # type: ignore[call-arg]
+    def __init__(self, config: Mapping[str, Any], info: MethodInfo, engine: Engine) -> None:
+        super().__init__(config, info, engine)  # type: ignore[call-arg]
         self.sampler = TaskSampler(self.family, tasks_per_step=1, seed=self.seed)  # type: ignore[attr-defined]
 
     def base_task(self) -> BitwidthTask:
