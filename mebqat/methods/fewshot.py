@@ -20,6 +20,7 @@ from ..core.registry import MODELS, MethodInfo
 from ..core.tasks import BitwidthTask, TaskSampler, bitwidth_candidates
 from ..data.episode import Episode
 from ..fewshot import aggregate_meta_gradients, mean_ci95, model_state, task_usage
+from ..fewshot.aggregate import Divisor
 from ..fewshot.boot import boot_activation_steps, boot_weight_steps, weight_step_references
 from ..fewshot.functional import ParamDict, module_mode
 from ..models import build, parameter_kinds
@@ -39,7 +40,7 @@ class FewShotMethod(Method[FewShotData, Episode]):
     problem: ClassVar[str] = "fewshot"
     running_stats: ClassVar[bool] = False
     """BatchNorm tracks running statistics (inductive at meta-test: PN, PN+QAT)."""
-    divisor: ClassVar[str] = "batch"
+    divisor: ClassVar[Divisor] = "batch"
     """How per-task gradients are divided (:func:`mebqat.fewshot.aggregate_meta_gradients`)."""
 
     # ---------------------------------------------------------------- the task policy (FixedTask / RandomTasks)
@@ -224,41 +225,46 @@ class FewShotMethod(Method[FewShotData, Episode]):
                                                 "per_episode_file": "episode_accuracies.npz"}})
 
 
-class FixedTask:
+# The task policies are few-shot methods that implement only the task part of the contract; a method combines
+# one with an algorithm family, policy first (``class FOMAML(FixedTask, MAMLFamily)``), so that the policy's
+# members come before the family's in the method resolution order.
+
+
+class FixedTask(FewShotMethod):
     """Task policy: one fixed bitwidth task — (FP,FP) for plain FOMAML/PN, ``train_task`` for their QAT
     versions; every gradient divided by the number of tasks (official §4.4, §4.6)."""
 
-    def base_task(self: Any) -> BitwidthTask:
+    def base_task(self) -> BitwidthTask:
         return self.train_task if self.train_task is not None else FP_TASK
 
-    def trained_tasks(self: Any) -> list[BitwidthTask]:
+    def trained_tasks(self) -> list[BitwidthTask]:
         return [self.base_task()]
 
-    def step_tasks(self: Any, count: int) -> list[BitwidthTask]:
+    def step_tasks(self, count: int) -> list[BitwidthTask]:
         return [self.base_task()] * count
 
 
-class RandomTasks:
+class RandomTasks(FewShotMethod):
     """Task policy of MEBQAT-MAML / MEBQAT-PN: tasks drawn uniformly from the 73 LSQ candidates (no guaranteed
     tasks and no distillation in the few-shot code, official §8.7); per-parameter division of step
     gradients."""
 
-    divisor = "steps_by_usage"
+    divisor: ClassVar[Divisor] = "steps_by_usage"
 
     def __init__(self, config: Mapping[str, Any], info: MethodInfo, engine: Engine) -> None:
-        super().__init__(config, info, engine)  # type: ignore[call-arg]
-        self.sampler = TaskSampler(self.family, tasks_per_step=1, seed=self.seed)  # type: ignore[attr-defined]
+        super().__init__(config, info, engine)
+        self.sampler = TaskSampler(self.family, tasks_per_step=1, seed=self.seed)
 
     def base_task(self) -> BitwidthTask:
         return MEBQAT_BASE_TASK
 
-    def trained_tasks(self: Any) -> list[BitwidthTask]:
+    def trained_tasks(self) -> list[BitwidthTask]:
         return bitwidth_candidates(self.family)
 
     def step_tasks(self, count: int) -> list[BitwidthTask]:
         return [self.sampler.draw() for _ in range(count)]
 
-    def validation_tasks(self: Any, count: int, epoch: int) -> list[BitwidthTask]:
+    def validation_tasks(self, count: int, epoch: int) -> list[BitwidthTask]:
         return random_validation_tasks(self.family, count, self.seed, epoch, stream=5)
 
     def state_dict(self) -> dict[str, Any]:
