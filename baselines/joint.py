@@ -12,14 +12,15 @@ from torch import nn
 from mebqat.core.counters import PassCounter
 from mebqat.core.registry import QUANTIZERS, MethodInfo
 from mebqat.core.tasks import BitwidthTask, parse_bits_list
+from mebqat.methods.contract import Engine, SupervisedBatch, UpdateStats
 from mebqat.methods.functional import forward_tasks_batched
 from mebqat.methods.supervised import SupervisedMethod
 from mebqat.models.layers import switchable_batchnorm_factory
 
 
 class JointBitListMethod(SupervisedMethod):
-    def __init__(self, config: Mapping[str, Any], info: MethodInfo) -> None:
-        super().__init__(config, info)
+    def __init__(self, config: Mapping[str, Any], info: MethodInfo, engine: Engine) -> None:
+        super().__init__(config, info, engine)
         self.bits = parse_bits_list(self.options["bits"])
         if not self.bits:
             raise ValueError(f"{info.name}: the bit list is empty")
@@ -47,8 +48,7 @@ class JointBitListMethod(SupervisedMethod):
         task before it."""
         raise NotImplementedError
 
-    def update(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
-               counter: PassCounter) -> dict[str, torch.Tensor]:
+    def update(self, model: nn.Module, batch: SupervisedBatch, counter: PassCounter) -> UpdateStats:
         x, y = batch
         order = self.training_order()
         losses: list[torch.Tensor] = []

@@ -14,12 +14,13 @@ from torch.nn import functional as F
 from mebqat.core.counters import PassCounter
 from mebqat.core.registry import MethodInfo
 from mebqat.core.tasks import BitwidthTask
+from mebqat.methods.contract import Engine, SupervisedBatch, UpdateStats
 from mebqat.methods.supervised import SupervisedMethod
 
 
 class DedicatedQAT(SupervisedMethod):
-    def __init__(self, config: Mapping[str, Any], info: MethodInfo) -> None:
-        super().__init__(config, info)
+    def __init__(self, config: Mapping[str, Any], info: MethodInfo, engine: Engine) -> None:
+        super().__init__(config, info, engine)
         self.task = self.train_task
 
     def model_options(self) -> dict[str, Any]:
@@ -28,8 +29,7 @@ class DedicatedQAT(SupervisedMethod):
     def trained_tasks(self) -> list[BitwidthTask]:
         return [self.task]
 
-    def update(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
-               counter: PassCounter) -> dict[str, torch.Tensor]:
+    def update(self, model: nn.Module, batch: SupervisedBatch, counter: PassCounter) -> UpdateStats:
         x, y = batch
         loss = F.cross_entropy(model(x, self.task), y)
         counter.forward()

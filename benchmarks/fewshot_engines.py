@@ -40,8 +40,7 @@ def fewshot_setups() -> list[tuple[str, str]]:
 
 
 def _model(config: dict[str, Any], device: torch.device, engine: str, seed: int = 0):
-    runner = create_method(config)
-    runner.batched = engine == "batched"
+    runner = create_method(config, engine=engine)
     torch.manual_seed(seed)
     model = runner.build_model(None).to(device)
     runner.initialise(model, SyntheticEpisodes(config, device), device)

@@ -135,8 +135,7 @@ def table2_rates(setup: str, method: str, sizes: Sizes, device: torch.device,
     config = job_config(setup, method, "paper", engine, train_task_of(method), overrides)
     if sizes.scale != "paper":  # toy widths on a CPU: the scale's model options
         config["model"]["options"] = job_config(setup, method, sizes.scale, engine, train_task_of(method))["model"]["options"]
-    runner = create_method(config)
-    runner.batched = engine == "batched"
+    runner = create_method(config, engine=engine)
     data = SupervisedData(config, device, "train", splits=splits)
     torch.manual_seed(0)
     model = runner.build_model(data).to(device)
@@ -230,8 +229,7 @@ def compile_rows(sizes: Sizes, device: torch.device) -> list[list[str]]:
         x, y = random_batch(sizes.table2_batch or config["data"]["batch_size"], shape, info.num_classes, device)
         candidates: dict[str, Callable[[], Any]] = {}
         for name in ("eager", "compiled"):
-            runner = create_method(config)
-            runner.batched = False
+            runner = create_method(config, engine="sequential")
             torch.manual_seed(0)
             model = runner.build_model(Classes(info.num_classes)).to(device).train()
             if name == "compiled":

@@ -93,8 +93,7 @@ def _step(setup: str, scale: str, device: torch.device, channels_last: bool = Fa
     info = dataset_info(config)
     shape = tuple(config["data"]["input_shape"] or info.input_shape)
     x, y = random_batch(config["data"]["batch_size"], shape, info.num_classes, device)
-    method = create_method(config)
-    method.batched = False
+    method = create_method(config, engine="sequential")
     torch.manual_seed(0)
     model = method.build_model(Classes(info.num_classes)).to(device).train()
     use_memory_format(model, "channels_last" if channels_last else "contiguous")

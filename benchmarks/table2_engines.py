@@ -47,8 +47,7 @@ def update_candidates(setup: str, method: str, scale: str, batch: int | None, de
     x, y = random_batch(batch, shape, classes, device, seed)
     for engine in ("sequential", "batched"):
         config = job_config(setup, method, scale, engine, train_task)
-        runner = create_method(config)
-        runner.batched = engine == "batched"
+        runner = create_method(config, engine=engine)
         torch.manual_seed(seed)
         model = runner.build_model(Classes(classes)).to(device).train()
 

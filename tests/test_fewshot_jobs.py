@@ -22,7 +22,7 @@ from mebqat.core.schemas import validator
 from mebqat.core.config import resolve_job
 from mebqat.data import Episode, stack_episodes
 from mebqat.engine.data import FewShotData
-from mebqat.engine.loop import build_model, setup_method, train
+from mebqat.engine.loop import build_model, train
 from mebqat.fewshot import model_state
 from mebqat.methods import create_method
 from mebqat.models import parameter_counts, parameter_kinds
@@ -146,7 +146,7 @@ def test_official_and_corrected_presets_set_every_switch():
 
 
 def built(config: dict):
-    return create_method(config).build_model(None)
+    return create_method(config, "cpu").build_model(None)
 
 
 def test_an_image_size_the_model_does_not_take_is_refused_with_the_fix():
@@ -171,7 +171,7 @@ def test_shared_lsq_steps_and_levels_switches_change_the_model():
 
 def test_frozen_steps_in_inner_loops_switch_changes_the_adapted_parameters():
     def adapted(**switches):
-        return create_method(configured("maml_omniglot_20w1s", "mebqat_maml", **switches)).adapt_kinds()
+        return create_method(configured("maml_omniglot_20w1s", "mebqat_maml", **switches), "cpu").adapt_kinds()
     assert adapted() == {"weight", "bias"}
     assert adapted(frozen_steps_in_inner_loops=False) == {"weight", "bias", "weight_step", "activation_step"}
 
@@ -183,7 +183,7 @@ def test_activation_steps_move_only_when_learning_is_on(frozen, data_root, tmp_p
     config = configured("pn_omniglot_20w1s", "mebqat_pn", frozen_activation_steps=frozen)
     config["data"]["root"] = str(data_root)
     cpu = torch.device("cpu")
-    method, _ = setup_method(config, cpu)
+    method = create_method(config, cpu)
     torch.manual_seed(config["job"]["seed"])
     data = FewShotData(config, cpu, "train")
     before, _ = build_model(config, method, data, cpu)  # the job's layout: a calibration sums in memory order
@@ -205,7 +205,7 @@ def _base_network(setup: str, method_name: str, data_root) -> tuple:
     config = configured(setup, method_name)
     config["data"]["root"] = str(data_root)
     cpu = torch.device("cpu")
-    method, _ = setup_method(config, cpu)
+    method = create_method(config, cpu)
     torch.manual_seed(config["job"]["seed"])
     data = FewShotData(config, cpu, "train")
     model, _ = build_model(config, method, data, cpu)
@@ -288,7 +288,7 @@ def _fp_baseline(setup: str, method: str, data_root):
     config = configured(setup, method)
     config["data"]["root"] = str(data_root)
     config["data"]["test_tasks"] = 3
-    m = create_method(config)
+    m = create_method(config, "cpu")
     model = m.build_model(None).double()
     with torch.no_grad():
         torch.manual_seed(0)
@@ -343,11 +343,12 @@ def test_fp_baseline_meta_test_engines_agree(setup, method, tasks, data_root):
     sequential reference (float64)."""
     config, m, model, episodes = _fp_baseline(setup, method, data_root)
 
-    def meta_test(batched: bool) -> torch.Tensor:
-        m.batched = batched
+    def meta_test(engine: str) -> torch.Tensor:
+        runner = create_method(config, engine=engine)
         params, buffers = model_state(model)
-        return m.meta_test(model, params, buffers, [episodes.batch([0, 1, 2])], tasks, m.untrained_steps(model, params))
+        return runner.meta_test(model, params, buffers, [episodes.batch([0, 1, 2])], tasks,
+                                runner.untrained_steps(model, params))
 
-    batched, sequential = meta_test(True), meta_test(False)
+    batched, sequential = meta_test("batched"), meta_test("sequential")
     torch.testing.assert_close(batched, sequential)
     assert batched.shape == (3, 3)

@@ -147,6 +147,25 @@ def test_mebqat_batched_and_sequential_engines_agree(setup, teacher):
     assert s_count.forward_passes == b_count.forward_passes == (7 if teacher else 4)
 
 
+def test_the_engine_is_decided_once_when_the_method_is_built():
+    """``train.engine: auto`` resolves per device type when the method is built (the registry's default:
+    sequential on a CPU, batched on CUDA), an explicit engine overrides the configuration, and nothing can
+    switch a built method's engine."""
+    config = resolve_job({"setup": "svhn_cnn8", "method": "mebqat", "scale": "smoke",
+                          "overrides": {"train": {"engine": "auto"}}})
+    assert create_method(config, "cpu").engine == "sequential"
+    assert create_method(config, torch.device("cuda", 0)).engine == "batched"  # a device object; no GPU needed
+    assert create_method(config, "cpu", engine="batched").batched
+    assert not create_method({**config, "train": {**config["train"], "engine": "sequential"}}, "cuda").batched
+    with pytest.raises(ValueError, match="auto, which depends on the device"):
+        create_method(config)
+    with pytest.raises(ValueError, match="must be one of batched, sequential, auto"):
+        create_method(config, "cpu", engine="vectorised")
+    method = create_method(config, "cpu")
+    with pytest.raises(AttributeError):
+        method.batched = True
+
+
 def test_mebqat_batched_engine_in_float32_is_close():
     """float32: identical up to rounding-boundary flips of quantized values; the loss agrees closely."""
     losses = {}

@@ -13,12 +13,15 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import torch
 
 from ..core.seeds import derived_seed
 from ..data.episode import Episode
+
+if TYPE_CHECKING:
+    from ..data.fixed_tasks import FixedTaskSet
 
 SHUFFLE_TRAIN, SHUFFLE_SELECT, SHUFFLE_TEST = 0, 1, 2  # the purposes of the supervised shuffles
 
@@ -122,9 +125,16 @@ class FewShotData:
                                       data["train_queries"] or data["queries"], seed=self.seed) \
             if self.train_split is not None else None
         self.val_tasks = fixed("val", data["val_tasks"]) if purpose == "train" else None
-        self.test_tasks = fixed("test", data["test_tasks"]) if purpose == "test" else None
+        self._test_tasks = fixed("test", data["test_tasks"]) if purpose == "test" else None
         self.info = (self.train_split or self.test_tasks.split).info
         self.ways, self.shots = data["ways"], data["shots"]
+
+    @property
+    def test_tasks(self) -> FixedTaskSet:
+        """The fixed meta-test tasks (data opened for ``test`` only)."""
+        if self._test_tasks is None:
+            raise RuntimeError("these few-shot data were opened for training: they hold no meta-test tasks")
+        return self._test_tasks
 
     def steps(self) -> int:
         return self.steps_per_epoch
@@ -161,9 +171,19 @@ class FewShotData:
             self.sampler.load_state_dict(state["sampler"])
 
 
-PROBLEM_DATA = {"supervised": SupervisedData, "fewshot": FewShotData}
+ProblemData = SupervisedData | FewShotData
+"""The problem data of a job (each implements the protocol of the same name in :mod:`mebqat.methods.contract`,
+the part the methods read)."""
+
+PROBLEM_DATA: dict[str, type[ProblemData]] = {"supervised": SupervisedData, "fewshot": FewShotData}
+
+if TYPE_CHECKING:  # a type checker holds these classes to the protocols the methods are written against
+    from ..methods import contract
+
+    _supervised: type[contract.SupervisedData] = SupervisedData
+    _fewshot: type[contract.FewShotData] = FewShotData
 
 
-def open_data(config: Mapping[str, Any], problem: str, device: torch.device, purpose: str):
+def open_data(config: Mapping[str, Any], problem: str, device: torch.device, purpose: str) -> ProblemData:
     """The problem data of a job for ``purpose`` ``train`` or ``test``."""
     return PROBLEM_DATA[problem](config, device, purpose)

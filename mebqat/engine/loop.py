@@ -30,7 +30,7 @@ from ..core.hashing import config_hash
 from ..core.tasks import BitwidthTask
 from ..methods import Method, create_method
 from . import timing
-from .data import open_data
+from .data import FewShotData, ProblemData, open_data
 from .metrics import architecture_counts, bits_value, finished_run, metrics_record, result_row
 from .optim import build_optimizer, build_scheduler
 from .progress import TrainingProgress
@@ -43,23 +43,10 @@ EpochCallback = Callable[[dict[str, Any]], None]
 """Called with each epoch's history record once the epoch is durable (its checkpoint written)."""
 
 
-def resolve_engine(config: Mapping[str, Any], method: Method, device: torch.device) -> str:
-    """``train.engine``: ``batched`` | ``sequential`` | ``auto`` (the method's default for the device type)."""
-    engine = config["train"]["engine"]
-    return method.info.default_engine(device.type) if engine == "auto" else engine
-
-
-def setup_method(config: Mapping[str, Any], device: torch.device) -> tuple[Method, str]:
-    method = create_method(config)
-    engine = resolve_engine(config, method, device)
-    method.batched = engine == "batched"
-    return method, engine
-
-
-def build_model(config: Mapping[str, Any], method: Method, data: Any, device: torch.device) -> tuple[torch.nn.Module, str]:
+def build_model(config: Mapping[str, Any], method: Method, data: ProblemData,
+                device: torch.device) -> tuple[torch.nn.Module, str]:
     """The method's network on ``device`` in the layout ``train.memory_format`` resolves to, and that layout."""
-    engine = "batched" if method.batched else "sequential"
-    memory_format = resolve_memory_format(config["train"].get("memory_format", "auto"), device, engine)
+    memory_format = resolve_memory_format(config["train"].get("memory_format", "auto"), device, method.engine)
     return use_memory_format(method.build_model(data).to(device), memory_format), memory_format
 
 
@@ -78,21 +65,21 @@ def train(config: Mapping[str, Any], out: str | Path, device: str | None = None,
     run = RunDir(out)
     run.check_writable()
     dev = select_device(device)
-    method, engine = setup_method(config, dev)
+    method = create_method(config, dev)  # train.engine (auto: the method's default for this device), fixed here
     data = open_data(config, method.problem, dev, "train")
     run.prepare(config, replace_stale)
     log = job_logger(run)
     try:
         if on_start is not None:
             on_start(run)
-        return _train(run, log, config, dev, method, engine, data, on_epoch)
+        return _train(run, log, config, dev, method, data, on_epoch)
     except BaseException as err:
         log.error(f"stopped: {type(err).__name__}: {' '.join(str(err).split())}")
         raise
 
 
-def _train(run: RunDir, log: Any, config: Mapping[str, Any], dev: torch.device, method: Method, engine: str,
-           data: Any, on_epoch: EpochCallback | None) -> RunDir:
+def _train(run: RunDir, log: Any, config: Mapping[str, Any], dev: torch.device, method: Method,
+           data: ProblemData, on_epoch: EpochCallback | None) -> RunDir:
     job, train_cfg = config["job"], config["train"]
     seed_everything(job["seed"])
     model, memory_format = build_model(config, method, data, dev)
@@ -106,8 +93,8 @@ def _train(run: RunDir, log: Any, config: Mapping[str, Any], dev: torch.device, 
         log.info(f"resuming {run.root} after epoch {progress.epoch}")
     else:
         log.info(f"{job['setup']} / {job['method']} {job['train_task'] or ''} ({job['scale']}, {job['fidelity']}, "
-                 f"seed {job['seed']}) on {dataset_title(dataset_identity(config))}, {dev}, {engine} engine, {memory_format}; "
-                 f"config {config_hash(config)}")
+                 f"seed {job['seed']}) on {dataset_title(dataset_identity(config))}, {dev}, {method.engine} engine, "
+                 f"{memory_format}; config {config_hash(config)}")
         log.info(f"schedule: {scheduler.describe(train_cfg['epochs'])}")
 
     epochs, log_every = train_cfg["epochs"], train_cfg["log_every"]
@@ -126,7 +113,7 @@ def _train(run: RunDir, log: Any, config: Mapping[str, Any], dev: torch.device, 
             if step % log_every == 0 or step == steps:
                 # the one read-back of a step, and only every log_every steps: a NaN loss stops the job here
                 loss = _finite(stats["loss"], "the training loss", epoch, step)
-                extra = "".join(f" {k} {float(v):.4f}" for k, v in stats.items() if k != "loss")
+                extra = f" accuracy {float(stats['accuracy']):.4f}" if "accuracy" in stats else ""
                 log.info(f"epoch {epoch}/{epochs} step {step}/{steps} loss {loss:.4f}{extra} "
                          f"lr {optimizer.param_groups[0]['lr']:.3g}")
             with timing.phase("steps"):
@@ -147,8 +134,8 @@ def _train(run: RunDir, log: Any, config: Mapping[str, Any], dev: torch.device, 
         if on_epoch is not None:
             on_epoch(progress.last_record)
 
-    progress.write_summary(epochs, counter, method.trained_tasks(), getattr(data, "select_split", "val"), engine,
-                           memory_format)
+    progress.write_summary(epochs, counter, method.trained_tasks(), getattr(data, "select_split", "val"),
+                           method.engine, memory_format)
     log.info(f"training done: {counter.updates} updates, {progress.elapsed:.1f}s")
     return run
 
@@ -166,7 +153,7 @@ def evaluate(out: str | Path, tasks: list[str] | None = None, checkpoint: str | 
     ``tasks`` (a subset), the results go to ``metrics-<tasks>.json`` beside it, never over the full one."""
     run, config, summary = finished_run(out)
     dev = select_device(device)
-    method, _ = setup_method(config, dev)
+    method = create_method(config, dev)
     requested = evaluation_tasks(config, tasks)
     chosen = method.evaluation_tasks(requested, strict=tasks is not None)
     which = checkpoint or config["evaluate"]["checkpoint"]
@@ -188,7 +175,7 @@ def subset_label(tasks: list[BitwidthTask]) -> str:
 
 
 def _evaluate(run: RunDir, log: Any, config: Mapping[str, Any], summary: Mapping[str, Any], dev: torch.device,
-              method: Method, data: Any, state: Mapping[str, Any], which: str, path: Path,
+              method: Method, data: ProblemData, state: Mapping[str, Any], which: str, path: Path,
               requested: list[BitwidthTask], chosen: list[BitwidthTask], subset: bool) -> dict[str, Any]:
     model, _ = build_model(config, method, data, dev)
     model.load_state_dict(state["model"])
@@ -211,11 +198,11 @@ def _evaluate(run: RunDir, log: Any, config: Mapping[str, Any], summary: Mapping
                      for t in requested if t not in chosen]
     per_batch = method.fidelity.per_batch_accuracy and result.item_kind == "images"
     definition = PER_EPISODE if result.item_kind == "episodes" else PER_BATCH if per_batch else PER_IMAGE
-    identity = {"ways": data.ways, "shots": data.shots} if result.item_kind == "episodes" else {}
+    identity = {"ways": data.ways, "shots": data.shots} if isinstance(data, FewShotData) else {}
     metrics = metrics_record(
         config, summary, title=method.info.title, results=rows, not_evaluated=not_evaluated,
         checkpoint=which, state=state, checkpoint_path=path, eval_time=eval_time, device=dev,
-        accuracy_definition=definition, eval_engine="batched" if method.batched else "sequential",
+        accuracy_definition=definition, eval_engine=method.engine,
         identity_extra=identity,
         extra={**result.extra, "per_item": {"file": items_file, "kind": result.item_kind},
                "architecture": architecture_counts(config, model)})

@@ -1,8 +1,9 @@
 """The one contract every method implements, whatever its table: the engine (:mod:`mebqat.engine.loop`)
 builds the model through it, calls one update per step, asks it for a validation score per epoch and for
 its evaluation at the tested bitwidths, and checkpoints its state. Data come from the engine as problem
-data (:class:`SupervisedData`/:class:`FewShotData` protocols below): batches of images for Table 2,
-episodes for Tables 4/5.
+data (the :class:`~mebqat.methods.contract.SupervisedData` / :class:`~mebqat.methods.contract.FewShotData`
+protocols): batches of images for Table 2, episodes for Tables 4/5. A method is built once for one engine
+(``batched`` or ``sequential``, :func:`create_method` resolves ``train.engine: auto`` for the device).
 
 Adding a method is one module with a :class:`Method` subclass (usually of :class:`SupervisedMethod` or of
 the few-shot families in :mod:`mebqat.methods.maml` / :mod:`mebqat.methods.protonet`) plus one entry in
@@ -12,7 +13,7 @@ the few-shot families in :mod:`mebqat.methods.maml` / :mod:`mebqat.methods.proto
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, ClassVar, Generic, Iterable, Mapping, TypeVar
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from ..core.fidelity import Fidelity
 from ..core.registry import METHODS, MethodInfo
 from ..core.seeds import derived_seed
 from ..core.tasks import BitwidthTask, TaskSampler, parse_bits_list
+from .contract import ENGINES, Engine, UpdateStats, resolve_engine
 
 FP_TASK = BitwidthTask(None, None)
 
@@ -54,32 +56,52 @@ class Evaluation:
     """Images: the test batches' sizes, in column order (the official accuracy is a mean over batches)."""
 
 
-class Method:
-    """Base of every method. Subclasses implement the abstract parts; the rest has working defaults."""
+DataT = TypeVar("DataT")
+"""The problem data a method receives (:class:`~mebqat.methods.contract.SupervisedData` or
+:class:`~mebqat.methods.contract.FewShotData`)."""
+BatchT = TypeVar("BatchT")
+"""The batch one update takes (:data:`~mebqat.methods.contract.SupervisedBatch` or a stacked ``Episode``)."""
+
+
+class Method(Generic[DataT, BatchT]):
+    """Base of every method, generic in the data it receives and the batch one update takes (the families
+    fix both). Subclasses implement the abstract parts; the rest has working defaults."""
 
     info: MethodInfo
     """This method's registry entry (title, tables, per-bitwidth, cost role, options)."""
     problem: ClassVar[str]
     """``supervised`` or ``fewshot``: the kind of data its :meth:`update` takes."""
 
-    def __init__(self, config: Mapping[str, Any], info: MethodInfo) -> None:
+    def __init__(self, config: Mapping[str, Any], info: MethodInfo, engine: Engine) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"{info.name}: the engine must be one of {', '.join(ENGINES)}, got {engine!r}")
         self.config, self.info = config, info
+        self._engine: Engine = engine
         self.options: dict[str, Any] = dict(config["method"])
         self.fidelity = Fidelity.of(config)
         self.family: str = config["model"]["scheme"]
         self.seed: int = config["job"]["seed"]
         self.grad_clamp: float | None = config["train"]["grad_clamp"]
-        self.batched: bool = config["train"]["engine"] == "batched"
         train_task = config["job"].get("train_task")
         self.train_task = BitwidthTask.parse(train_task) if train_task is not None else None
 
+    @property
+    def engine(self) -> Engine:
+        """The engine this method was built for (fixed for its lifetime)."""
+        return self._engine
+
+    @property
+    def batched(self) -> bool:
+        """Whether it runs the batched engine (vmapped tasks and episodes) rather than the sequential one."""
+        return self._engine == "batched"
+
     # ---------------------------------------------------------------- model
 
-    def build_model(self, data: Any) -> nn.Module:
+    def build_model(self, data: DataT) -> nn.Module:
         """The network, freshly initialised, for this dataset."""
         raise NotImplementedError
 
-    def initialise(self, model: nn.Module, data: Any, device: torch.device) -> None:
+    def initialise(self, model: nn.Module, data: DataT, device: torch.device) -> None:
         """Anything set from data before training (e.g. LSQ activation steps); default: nothing."""
 
     def trainable_parameters(self, model: nn.Module) -> list[nn.Parameter]:
@@ -106,9 +128,9 @@ class Method:
 
     # ---------------------------------------------------------------- training
 
-    def update(self, model: nn.Module, batch: Any, counter: PassCounter) -> dict[str, float]:
+    def update(self, model: nn.Module, batch: BatchT, counter: PassCounter) -> UpdateStats:
         """One update's forward/backward passes (counted in ``counter``); leaves the aggregated, clamped
-        gradient in each parameter's ``.grad`` and returns at least ``{"loss": ...}``."""
+        gradient in each parameter's ``.grad`` and returns ``{"loss": ...}`` (few-shot: and ``accuracy``)."""
         raise NotImplementedError
 
     def clamp(self, model: nn.Module) -> None:
@@ -116,11 +138,11 @@ class Method:
 
     # ---------------------------------------------------------------- evaluation
 
-    def validate(self, model: nn.Module, data: Any, epoch: int) -> float:
+    def validate(self, model: nn.Module, data: DataT, epoch: int) -> float:
         """The per-epoch selection score in % (higher is better)."""
         raise NotImplementedError
 
-    def evaluate(self, model: nn.Module, data: Any, tasks: list[BitwidthTask]) -> Evaluation:
+    def evaluate(self, model: nn.Module, data: DataT, tasks: list[BitwidthTask]) -> Evaluation:
         raise NotImplementedError
 
     # ---------------------------------------------------------------- resumable state
@@ -132,13 +154,18 @@ class Method:
         pass
 
 
-def create_method(config: Mapping[str, Any]) -> Method:
-    """The method object of a resolved job configuration."""
+def create_method(config: Mapping[str, Any], device: torch.device | str | None = None,
+                  engine: str | None = None) -> Method[Any, Any]:
+    """The method object of a resolved job configuration, built for one engine: ``engine`` if given (a
+    benchmark comparing engines), else the configuration's ``train.engine``. ``auto`` takes the method's
+    default for the type of ``device`` (``MethodInfo.engines``), so it needs ``device``."""
     info = METHODS.get(config["job"]["method"])
     cls = METHODS.load(info.name)
     if not (isinstance(cls, type) and issubclass(cls, Method)):
         raise TypeError(f"method {info.name!r}: its impl must be a subclass of mebqat.methods.base.Method, got {cls!r}")
-    return cls(config, info)
+    setting = engine if engine is not None else config["train"]["engine"]
+    device_type = torch.device(device).type if device is not None else None
+    return cls(config, info, resolve_engine(setting, info, device_type))
 
 
 def clamp_gradients_(params: Iterable[nn.Parameter], limit: float | None) -> None:

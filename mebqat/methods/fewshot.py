@@ -9,7 +9,7 @@ MEBQAT's draws from the 73 LSQ candidates).
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -20,11 +20,13 @@ from ..core.registry import MODELS, MethodInfo
 from ..core.tasks import BitwidthTask, TaskSampler, bitwidth_candidates
 from ..data.episode import Episode
 from ..fewshot import aggregate_meta_gradients, mean_ci95, model_state, task_usage
+from ..fewshot.aggregate import Divisor
 from ..fewshot.boot import boot_activation_steps, boot_weight_steps, weight_step_references
 from ..fewshot.functional import ParamDict, module_mode
 from ..models import build, parameter_kinds
 from ..quant import calibrate_activation_steps, task_tensor
 from .base import FP_TASK, DivergenceError, Evaluation, Method, random_validation_tasks
+from .contract import Engine, FewShotData, UpdateStats
 
 MEBQAT_BASE_TASK = BitwidthTask(2, 2)
 """The authors build every MEBQAT base network at (2,2): weight steps boot at 2 bits, and activation
@@ -34,11 +36,11 @@ StepResult = tuple[ParamDict, torch.Tensor, torch.Tensor, int]
 """(per-task gradients [B, ...], per-task loss [B], per-task accuracy [B], passes)."""
 
 
-class FewShotMethod(Method):
+class FewShotMethod(Method[FewShotData, Episode]):
     problem: ClassVar[str] = "fewshot"
     running_stats: ClassVar[bool] = False
     """BatchNorm tracks running statistics (inductive at meta-test: PN, PN+QAT)."""
-    divisor: ClassVar[str] = "batch"
+    divisor: ClassVar[Divisor] = "batch"
     """How per-task gradients are divided (:func:`mebqat.fewshot.aggregate_meta_gradients`)."""
 
     # ---------------------------------------------------------------- the task policy (FixedTask / RandomTasks)
@@ -83,7 +85,7 @@ class FewShotMethod(Method):
         """The module mode validation runs in (train for MAML's transductive fine-tuning, eval for PN)."""
         raise NotImplementedError
 
-    def meta_test(self, model: nn.Module, params: ParamDict, buffers: ParamDict, batches: list[Episode],
+    def meta_test(self, model: nn.Module, params: ParamDict, buffers: ParamDict, batches: Sequence[Episode],
                   tasks: list[BitwidthTask], prepare: Callable | None) -> torch.Tensor:
         raise NotImplementedError
 
@@ -96,7 +98,7 @@ class FewShotMethod(Method):
             self._kinds = cached = (model, parameter_kinds(model))
         return cached[1]
 
-    def build_model(self, data: Any) -> nn.Module:
+    def build_model(self, data: FewShotData) -> nn.Module:
         model_cfg = self.config["model"]
         base = self.base_task()
         options: dict[str, Any] = {
@@ -115,7 +117,7 @@ class FewShotMethod(Method):
                              f"model.options.input_shape to {[shape[0], size, size]} (or drop data.image_size)")
         return build(model_cfg["name"], **options)
 
-    def initialise(self, model: nn.Module, data: Any, device: torch.device) -> None:
+    def initialise(self, model: nn.Module, data: FewShotData, device: torch.device) -> None:
         """The authors' "temp" forward (official §2.3): one no-grad train-mode forward of the base network at
         its base task on one training support set (the support only, in every family). It boots the LSQ
         activation steps where the base task quantizes activations, and, with BN running statistics
@@ -138,7 +140,7 @@ class FewShotMethod(Method):
 
     # ---------------------------------------------------------------- training
 
-    def update(self, model: nn.Module, batch: Episode, counter: PassCounter) -> dict[str, torch.Tensor]:
+    def update(self, model: nn.Module, batch: Episode, counter: PassCounter) -> UpdateStats:
         """One meta-update: per-task first-order gradients, aggregated and clamped into ``.grad`` (and, for
         running statistics, the updated statistics into the model's buffers)."""
         tasks = self.step_tasks(self.tasks_per_step())
@@ -156,7 +158,7 @@ class FewShotMethod(Method):
 
     # ---------------------------------------------------------------- evaluation
 
-    def validate(self, model: nn.Module, data: Any, epoch: int) -> float:
+    def validate(self, model: nn.Module, data: FewShotData, epoch: int) -> float:
         episodes = data.validation_episodes()
         tasks = self.validation_tasks(episodes.support_x.shape[0], epoch)
         params, buffers = model_state(model)
@@ -204,7 +206,7 @@ class FewShotMethod(Method):
 
         return prepare
 
-    def evaluate(self, model: nn.Module, data: Any, tasks: list[BitwidthTask]) -> Evaluation:
+    def evaluate(self, model: nn.Module, data: FewShotData, tasks: list[BitwidthTask]) -> Evaluation:
         """Meta-test on the fixed test tasks at every tested bitwidth (accuracy per task and episode)."""
         params, buffers = model_state(model)
         prepare = self.untrained_steps(model, params)
@@ -219,45 +221,50 @@ class FewShotMethod(Method):
                           n=[int(row.numel()) for row in accuracies], per_item=accuracies.cpu().numpy(),
                           item_kind="episodes",
                           extra={"test_tasks": {"count": len(test), "fingerprint": test.fingerprint,
-                                                "queries": data.data["queries"],
+                                                "queries": test.queries,
                                                 "per_episode_file": "episode_accuracies.npz"}})
 
 
-class FixedTask:
+# The task policies are few-shot methods that implement only the task part of the contract; a method combines
+# one with an algorithm family, policy first (``class FOMAML(FixedTask, MAMLFamily)``), so that the policy's
+# members come before the family's in the method resolution order.
+
+
+class FixedTask(FewShotMethod):
     """Task policy: one fixed bitwidth task — (FP,FP) for plain FOMAML/PN, ``train_task`` for their QAT
     versions; every gradient divided by the number of tasks (official §4.4, §4.6)."""
 
-    def base_task(self: Any) -> BitwidthTask:
+    def base_task(self) -> BitwidthTask:
         return self.train_task if self.train_task is not None else FP_TASK
 
-    def trained_tasks(self: Any) -> list[BitwidthTask]:
+    def trained_tasks(self) -> list[BitwidthTask]:
         return [self.base_task()]
 
-    def step_tasks(self: Any, count: int) -> list[BitwidthTask]:
+    def step_tasks(self, count: int) -> list[BitwidthTask]:
         return [self.base_task()] * count
 
 
-class RandomTasks:
+class RandomTasks(FewShotMethod):
     """Task policy of MEBQAT-MAML / MEBQAT-PN: tasks drawn uniformly from the 73 LSQ candidates (no guaranteed
     tasks and no distillation in the few-shot code, official §8.7); per-parameter division of step
     gradients."""
 
-    divisor = "steps_by_usage"
+    divisor: ClassVar[Divisor] = "steps_by_usage"
 
-    def __init__(self, config: Mapping[str, Any], info: MethodInfo) -> None:
-        super().__init__(config, info)  # type: ignore[call-arg]
-        self.sampler = TaskSampler(self.family, tasks_per_step=1, seed=self.seed)  # type: ignore[attr-defined]
+    def __init__(self, config: Mapping[str, Any], info: MethodInfo, engine: Engine) -> None:
+        super().__init__(config, info, engine)
+        self.sampler = TaskSampler(self.family, tasks_per_step=1, seed=self.seed)
 
     def base_task(self) -> BitwidthTask:
         return MEBQAT_BASE_TASK
 
-    def trained_tasks(self: Any) -> list[BitwidthTask]:
+    def trained_tasks(self) -> list[BitwidthTask]:
         return bitwidth_candidates(self.family)
 
     def step_tasks(self, count: int) -> list[BitwidthTask]:
         return [self.sampler.draw() for _ in range(count)]
 
-    def validation_tasks(self: Any, count: int, epoch: int) -> list[BitwidthTask]:
+    def validation_tasks(self, count: int, epoch: int) -> list[BitwidthTask]:
         return random_validation_tasks(self.family, count, self.seed, epoch, stream=5)
 
     def state_dict(self) -> dict[str, Any]:

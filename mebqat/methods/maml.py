@@ -4,7 +4,7 @@ inference. Its members differ only by the task policy: FOMAML(+QAT) a fixed task
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -53,7 +53,7 @@ class MAMLFamily(FewShotMethod):
         return maml_episode_accuracy(model, params, buffers, episode, task, self._loop(model, "evaluate"),
                                      functorch_gradient if self.batched else autograd_gradient)
 
-    def meta_test(self, model: nn.Module, params: ParamDict, buffers: ParamDict, batches: list[Episode],
+    def meta_test(self, model: nn.Module, params: ParamDict, buffers: ParamDict, batches: Sequence[Episode],
                   tasks: list[BitwidthTask], prepare: Callable | None) -> torch.Tensor:
         kinds = self.adapt_kinds()
         if self.is_fp_baseline and self.fidelity.frozen_steps_in_inner_loops:

@@ -31,6 +31,7 @@ from ..core.tasks import BitwidthTask, TaskSampler, bitwidth_candidates
 from ..models import unused_parameters, usage_counts, usage_masks
 from ..quant import task_tensor
 from .base import FP_TASK, random_validation_tasks
+from .contract import Engine, SupervisedBatch, UpdateStats
 from .functional import forward_tasks_batched
 from .losses import kd_loss
 from .supervised import SupervisedMethod
@@ -52,8 +53,8 @@ def set_averaged_gradients(model: nn.Module, summed: Mapping[str, torch.Tensor |
 
 
 class MEBQATSupervised(SupervisedMethod):
-    def __init__(self, config: Mapping[str, Any], info: MethodInfo) -> None:
-        super().__init__(config, info)
+    def __init__(self, config: Mapping[str, Any], info: MethodInfo, engine: Engine) -> None:
+        super().__init__(config, info, engine)
         self.sampler = TaskSampler(self.family, self.options["tasks_per_step"], self.options["guaranteed"],
                                    seed=self.seed)
         self.per_task_teacher = self.fidelity.per_task_teacher
@@ -75,8 +76,7 @@ class MEBQATSupervised(SupervisedMethod):
 
     # ---------------------------------------------------------------- one update
 
-    def update(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor],
-               counter: PassCounter) -> dict[str, torch.Tensor]:
+    def update(self, model: nn.Module, batch: SupervisedBatch, counter: PassCounter) -> UpdateStats:
         x, y = batch
         tasks = self.sampler.sample()
         losses = (self._step_batched if self.batched else self._step_sequential)(model, x, y, tasks, counter)

@@ -5,7 +5,7 @@ episode) and by BatchNorm (PN(+QAT) keep running statistics)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -47,7 +47,7 @@ class ProtoFamily(FewShotMethod):
                          task: Any, ways: int) -> torch.Tensor:
         return pn_episode_accuracy(model, params, buffers, episode, task, ways)
 
-    def meta_test(self, model: nn.Module, params: ParamDict, buffers: ParamDict, batches: list[Episode],
+    def meta_test(self, model: nn.Module, params: ParamDict, buffers: ParamDict, batches: Sequence[Episode],
                   tasks: list[BitwidthTask], prepare: Callable | None) -> torch.Tensor:
         if self.batched:
             return pn_metatest_batched(model, params, buffers, batches, tasks,

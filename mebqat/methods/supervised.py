@@ -17,6 +17,7 @@ from ..core.config import deep_merge
 from ..core.tasks import BitwidthTask
 from ..models import build
 from .base import DivergenceError, Evaluation, Method
+from .contract import SupervisedBatch, SupervisedData
 
 
 def summarise_accuracy(correct: Sequence[torch.Tensor], per_batch: bool) -> tuple[float, float, int]:
@@ -35,14 +36,14 @@ def summarise_accuracy(correct: Sequence[torch.Tensor], per_batch: bool) -> tupl
     return 100 * mean, 100 * ci, images
 
 
-class SupervisedMethod(Method):
+class SupervisedMethod(Method[SupervisedData, SupervisedBatch]):
     problem: ClassVar[str] = "supervised"
 
     def model_options(self) -> dict[str, Any]:
         """Builder arguments the method adds (BatchNorm mode, switchable parts)."""
         return {}
 
-    def build_model(self, data: Any) -> nn.Module:
+    def build_model(self, data: SupervisedData) -> nn.Module:
         model_cfg = self.config["model"]
         options = deep_merge(model_cfg.get("options", {}), self.model_options())
         return build(model_cfg["name"], num_classes=data.num_classes, scheme=model_cfg["scheme"], **options)
@@ -69,12 +70,12 @@ class SupervisedMethod(Method):
                                   f"diverged; no metrics are written")
         return correct
 
-    def validate(self, model: nn.Module, data: Any, epoch: int) -> float:
+    def validate(self, model: nn.Module, data: SupervisedData, epoch: int) -> float:
         batches = data.selection_batches(epoch)
         correct = self._correct(model, batches, self.validation_tasks(len(batches), epoch))
         return summarise_accuracy(correct, self.fidelity.per_batch_accuracy)[0]
 
-    def evaluate(self, model: nn.Module, data: Any, tasks: list[BitwidthTask]) -> Evaluation:
+    def evaluate(self, model: nn.Module, data: SupervisedData, tasks: list[BitwidthTask]) -> Evaluation:
         batches = data.test_batches()
         rows, per_item = [], []
         for task in tasks:
