@@ -17,6 +17,7 @@ from torch.func import vmap
 
 from ..core.counters import PassCounter
 from ..core.registry import MODELS, MethodInfo
+from ..core.rundir_layout import EPISODE_OUTCOMES
 from ..core.tasks import BitwidthTask, TaskSampler, bitwidth_candidates
 from ..data.episode import Episode
 from ..fewshot import aggregate_meta_gradients, mean_ci95, model_state, task_usage
@@ -220,7 +221,7 @@ class FewShotMethod(Method):
                           item_kind="episodes",
                           extra={"test_tasks": {"count": len(test), "fingerprint": test.fingerprint,
                                                 "queries": data.data["queries"],
-                                                "per_episode_file": "episode_accuracies.npz"}})
+                                                "per_episode_file": EPISODE_OUTCOMES}})
 
 
 class FixedTask:
