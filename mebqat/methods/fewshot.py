@@ -18,14 +18,14 @@ from torch.func import vmap
 from ..core.counters import PassCounter
 from ..core.registry import MODELS, MethodInfo
 from ..core.rundir_layout import EPISODE_OUTCOMES
-from ..core.tasks import BitwidthTask, TaskSampler, bitwidth_candidates
+from ..core.tasks import FP_TASK, BitwidthTask, TaskSampler, bitwidth_candidates
 from ..data.episode import Episode
 from ..fewshot import aggregate_meta_gradients, mean_ci95, model_state, task_usage
 from ..fewshot.boot import boot_activation_steps, boot_weight_steps, weight_step_references
 from ..fewshot.functional import ParamDict, module_mode
 from ..models import build, parameter_kinds
 from ..quant import calibrate_activation_steps, task_tensor
-from .base import FP_TASK, DivergenceError, Evaluation, Method, random_validation_tasks
+from .base import DivergenceError, Evaluation, Method, random_validation_tasks
 
 MEBQAT_BASE_TASK = BitwidthTask(2, 2)
 """The authors build every MEBQAT base network at (2,2): weight steps boot at 2 bits, and activation

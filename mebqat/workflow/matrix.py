@@ -16,10 +16,9 @@ from ..core.config import ConfigError, find_setup, resolve_job
 from ..core.files import read_yaml
 from ..core.fidelity import SWITCHES
 from ..core.hashing import config_hash
-from ..core.tasks import BitwidthTask
+from ..core.tasks import FP_TASK, BitwidthTask
 
 MODES = ("all", "quantized")
-FP = BitwidthTask(None, None)
 
 
 @dataclass(frozen=True)
@@ -28,12 +27,6 @@ class Job:
     table: str
     spec: dict[str, Any] = field(hash=False)
     config_hash: str = ""
-
-
-def task_label(task: BitwidthTask) -> str:
-    """(4,FP) → w4aFP: a path-safe name of a bitwidth task."""
-    text = str(task).strip("()").replace(",", "a")
-    return f"w{text}"
 
 
 def load_matrix(path: str) -> dict[str, Any]:
@@ -58,7 +51,7 @@ def load_matrix(path: str) -> dict[str, Any]:
 def _dedicated_tasks(config: Mapping[str, Any], mode: str, restrict: list[str] | None) -> list[BitwidthTask]:
     tasks = [BitwidthTask.parse(t) for t in config["evaluate"]["tasks"]]
     if mode == "quantized":
-        tasks = [t for t in tasks if t != FP]
+        tasks = [t for t in tasks if t != FP_TASK]
     if restrict is not None:
         wanted = {BitwidthTask.parse(t) for t in restrict}
         tasks = [t for t in tasks if t in wanted]
@@ -91,9 +84,9 @@ def expand_jobs(workflow: Mapping[str, Any], matrix: Mapping[str, Any]) -> dict[
                 base = {"setup": setup, "method": method, "scale": scale, "fidelity": fidelity,
                         "fidelity_switches": applicable, "overrides": overrides}
                 if method in dedicated:
-                    probe = resolve_job({**base, "train_task": "(FP,FP)" if dedicated[method] == "all" else "(8,8)",
+                    probe = resolve_job({**base, "train_task": str(FP_TASK) if dedicated[method] == "all" else "(8,8)",
                                          "seed": 0})
-                    variants = [(task_label(t), str(t)) for t in _dedicated_tasks(probe, dedicated[method], restrict)]
+                    variants = [(t.label(), str(t)) for t in _dedicated_tasks(probe, dedicated[method], restrict)]
                 else:
                     variants = [(None, None)]
                 for label, task in variants:
