@@ -137,6 +137,11 @@ class MethodInfo:
         return self.engines.get(device_type, self.engines.get("cpu", "sequential"))
 
 
+def data_title(name: str, is_standin: bool, stands_for: str | None) -> str:
+    """The name every output gives a dataset: a stand-in says what it stands for."""
+    return f"{name} (stand-in for {stands_for})" if is_standin else name
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
@@ -160,7 +165,7 @@ class DatasetInfo:
     @property
     def title(self) -> str:
         """The name as every output shows it: stand-ins say so."""
-        return f"{self.name} (stand-in for {self.stands_for})" if self.is_standin else self.name
+        return data_title(self.name, self.is_standin, self.stands_for)
 
 
 E = TypeVar("E")

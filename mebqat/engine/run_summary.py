@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from xml.sax.saxutils import escape
 
 from ..atomic import atomic_write
+from ..core.config import dataset_title
 from ..core.rundir_layout import ACCURACY_CSV, ACCURACY_FIGURE
 
 COLUMNS = ("bits_w", "bits_a", "accuracy", "ci95", "n")
@@ -39,8 +40,7 @@ LEFT, RIGHT, TOP, BOTTOM = 62, 20, 52, 58
 
 
 def _title(identity: Mapping[str, Any]) -> tuple[str, str]:
-    data = f"{identity['dataset']} (stand-in for {identity['stands_for']})" if identity["is_standin"] \
-        else identity["dataset"]
+    data = dataset_title(identity)
     trained = ", ".join(identity["train_tasks"]) if len(identity["train_tasks"]) <= 3 else \
         f"{len(identity['train_tasks'])} bitwidth tasks"
     return (f"{identity['setup']} / {identity['method_title']} (trained at {trained})",

@@ -23,7 +23,7 @@ import hashlib
 import json
 from typing import Any, Iterator, Mapping
 
-from ..core.config import dataset_title
+from ..core.registry import data_title
 from ..core.tasks import FP_TASK
 from .record import KEY_TAG, KIND_TAG, Artifact, DatasetRef, MetricPoint, RunRecord
 from .rundir import FinishedRun
@@ -143,7 +143,7 @@ def dataset_input(config: Mapping[str, Any], dataset: str, is_standin: bool, sta
     the hash of the job's data settings (the data root excluded: moving the data changes nothing)."""
     settings = {k: v for k, v in config["data"].items() if k != "root"}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-    name = dataset_title({"dataset": dataset, "is_standin": is_standin, "stands_for": stands_for})
+    name = data_title(dataset, is_standin, stands_for)
     source = json.dumps({"dataset": dataset, "stand_in_for": stands_for, "settings": settings}, sort_keys=True)
     return DatasetRef(name=name, digest=digest, source=source)
 
