@@ -25,9 +25,12 @@ ENTRY_POINT_GROUP = "mebqat.plugins"
 
 Problem = Literal["supervised", "fewshot"]
 PROBLEMS: tuple[str, ...] = ("supervised", "fewshot")
-PARAMETER_KINDS: tuple[str, ...] = ("weight", "bias", "bn", "weight_step", "activation_step", "clip_level")
-"""What a model parameter is; quantizer families map their learned parameters onto the last three."""
-QUANTIZER_PARAMETER_KINDS = frozenset({"weight_step", "activation_step", "clip_level"})
+STEP_KINDS: tuple[str, ...] = ("weight_step", "activation_step")
+"""The LSQ step sizes (of weights, of activations)."""
+QUANTIZER_PARAMETER_KINDS: tuple[str, ...] = (*STEP_KINDS, "clip_level")
+"""The kinds quantizer families map their learned parameters onto (SAT's α is a clipping level)."""
+PARAMETER_KINDS: tuple[str, ...] = ("weight", "bias", "bn", *QUANTIZER_PARAMETER_KINDS)
+"""What a model parameter is (:func:`mebqat.models.parameter_kinds`)."""
 COST_ROLES: tuple[str, ...] = ("dedicated", "adaptive", "mebqat")
 """Table 3: one model per bitwidth (N·M storage, 1 backprop) | switchable parts per bitwidth ((1+(N−1)r)·M,
 N backprops) | MEBQAT (M, T backprops)."""
