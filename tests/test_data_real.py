@@ -17,7 +17,8 @@ import scipy.io
 import torch
 from PIL import Image
 
-from mebqat.data import DatasetCorruptError, DatasetMissingError, dataset_info, load_fewshot, load_supervised
+from mebqat.core.registry import DATASETS
+from mebqat.data import DatasetCorruptError, DatasetMissingError, load_fewshot, load_supervised
 from mebqat.data import cifar10 as cifar10_module
 from mebqat.data import svhn as svhn_module
 from mebqat.data.transforms import DOREFA_STATS
@@ -189,7 +190,7 @@ def test_omniglot_vinyals_split_rotations_and_inversion(omniglot_root):
     test = load_fewshot("omniglot", "test", root, verify=False)  # all from images_evaluation.zip
     assert (root / "omniglot-py" / "images_evaluation").is_dir()
     assert not [p for p in (root / "omniglot-py").iterdir() if p.name.startswith(".")]  # no extraction leftovers
-    assert test.num_classes == 4 * 423 == dataset_info("omniglot").split_classes["test"]
+    assert test.num_classes == 4 * 423 == DATASETS.get("omniglot").split_classes["test"]
     assert test.input_shape == (1, 28, 28) and len(test) == 4 * 423 * 2
     first = sorted((s, a, c) for s, alphabets in vinyals("test").items() for a, cs in alphabets.items() for c in cs)[0]
     assert test.class_names[:4] == [f"{first[1]}/{first[2]}@{d}" for d in (0, 90, 180, 270)]
@@ -249,7 +250,7 @@ def test_miniimagenet_reads_the_pickle_cache(tmp_path):
 ])
 def test_missing_dataset_error_names_dataset_path_and_remedy(tmp_path, name, split, expected):
     root = tmp_path / "empty-root"
-    loader = load_fewshot if dataset_info(name).kind == "fewshot" else load_supervised
+    loader = load_fewshot if DATASETS.get(name).kind == "fewshot" else load_supervised
     with pytest.raises(DatasetMissingError) as err:
         loader(name, split, root)
     message = str(err.value)

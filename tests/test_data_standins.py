@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from mebqat.data import EpisodeSampler, build_standin, dataset_info, load_fewshot, load_supervised
+from mebqat.core.registry import DATASETS
+from mebqat.data import EpisodeSampler, build_standin, load_fewshot, load_supervised
 from mebqat.data import glyph_catalogue, glyph_render, glyphs
 
 
@@ -67,14 +68,14 @@ def test_digits_dorefa_statistics_come_from_its_own_training_data(data_root):
 @pytest.mark.parametrize("name, stands_for", [("glyphs28", "omniglot"), ("glyphs84", "miniimagenet"),
                                               ("digits", "cifar10 / svhn")])
 def test_standins_say_so(name, stands_for):
-    info = dataset_info(name)
+    info = DATASETS.get(name)
     assert info.is_standin and info.stands_for == stands_for and "stand-in" in info.title
-    assert not dataset_info(stands_for.split()[0]).is_standin
+    assert not DATASETS.get(stands_for.split()[0]).is_standin
 
 
 @pytest.mark.parametrize("name", ["glyphs28", "glyphs84"])
 def test_glyph_splits_are_alphabet_disjoint_and_sized_as_declared(data_root, name):
-    info = dataset_info(name)
+    info = DATASETS.get(name)
     splits = {s: load_fewshot(name, s, data_root) for s in ("train", "val", "test")}
     per_class = glyphs.VARIANTS[name].samples_per_class
     alphabets, codepoints = {}, {}

@@ -35,8 +35,7 @@ PARTITION, ACCOUNT = "debug", "mebqat"  # what scripts/slurm_cluster.sh creates
 SBIN = "/usr/sbin:/sbin"
 DAEMONS = ("munged", "slurmctld", "slurmd", "slurmdbd", "mariadbd", "sbatch", "sacct")
 # one Table 2 setup and one few-shot setup, with dedicated QAT at (2,2) only: 3 + 3 jobs
-MATRIX = {"table2": {"setups": ["svhn_cnn8"], "one_model_per_bitwidth": {"qat": "all"}},
-          "table5": {"setups": ["pn_omniglot_20w1s"], "one_model_per_bitwidth": {"pn_qat": "quantized"}}}
+MATRIX = {"table2": {"setups": ["svhn_cnn8"]}, "table5": {"setups": ["pn_omniglot_20w1s"]}}
 SUBSET = ["tables=[table2, table3, table5]", "dedicated_tasks=['(2,2)']"]
 SITE = ["--default-resources", f"slurm_partition={PARTITION}", f"slurm_account={ACCOUNT}"]
 # the plugin's first status check comes 40 s after a submission and the next ones 10 s later each time; on a

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from mebqat.core.tasks import FP_TASK
 from mebqat.quant import BitwidthTask, TaskSampler, bitwidth_candidates, task_tensor, tasks_from_tensor, validate_task
 
 Q = [2, 3, 4, 5, 6, 7, 8, 16]
@@ -98,6 +99,13 @@ def test_sampler_refuses_bad_configuration():
 ])
 def test_task_parsing(text, expected):
     assert BitwidthTask.parse(text) == expected
+
+
+def test_task_label_is_path_safe_and_reads_back():
+    """Job ids and subset file names spell a task one way (w4aFP); FP_TASK is (FP,FP)."""
+    assert [t.label() for t in (BitwidthTask(4, None), FP_TASK, BitwidthTask(16, 2))] == ["w4aFP", "wFPaFP", "w16a2"]
+    assert all(BitwidthTask.parse(t.label()) == t for t in bitwidth_candidates("dorefa"))
+    assert FP_TASK == BitwidthTask(None, None) and str(FP_TASK) == "(FP,FP)"
 
 
 def test_task_validation_names_the_problem():

@@ -93,3 +93,20 @@ def test_snakemake_loads_the_workflow_profile_which_limits_no_gpus():
     assert slurm["executor"] == "slurm"
     # sizes come from the config; a set-resources block here would be replaced whole by one on the command line
     assert not {"set-resources", "set-threads", "default-resources", "resources"} & set(slurm)
+
+
+def test_one_model_per_bitwidth_comes_from_the_method_registry(tmp_path):
+    """The matrix names setups only: a per_bitwidth method gets one job per evaluated bitwidth, without
+    (FP,FP) where its FP row comes from the plain method (fp_row_from)."""
+    from mebqat.core.registry import METHODS
+
+    cfg = config("paper.yaml")
+    names = {job.split("/")[3] for job in expand_jobs(cfg, load_matrix(str(ROOT / cfg["matrix"])))}
+    split = {name.split("-")[0] for name in names if "-" in name}
+    assert split == {m.name for m in METHODS if m.per_bitwidth}
+    assert {name.split("-")[0] for name in names if name.endswith("-wFPaFP")} == \
+        {m.name for m in METHODS if m.per_bitwidth and m.fp_row_from is None}
+    old = tmp_path / "tables.yaml"
+    old.write_text(yaml.safe_dump({"table2": {"setups": ["svhn_cnn8"], "one_model_per_bitwidth": {"qat": "all"}}}))
+    with pytest.raises(ConfigError, match="one_model_per_bitwidth is not read any more.*method registry"):
+        load_matrix(str(old))

@@ -84,10 +84,11 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from ..data import build_standin, dataset_info, load_fewshot, load_supervised
+    from ..core.registry import DATASETS
+    from ..data import build_standin, load_fewshot, load_supervised
     from ..data.registry import FEWSHOT_SPLITS, SUPERVISED_SPLITS
 
-    info = dataset_info(args.name)
+    info = DATASETS.get(args.name)
     if info.is_standin:
         summary = build_standin(args.name, args.root, args.seed)
         built = f"built in {summary['seconds']:.1f} s" if summary.get("seconds") is not None else "cached"

@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..core.rundir_layout import METRICS, RunFiles
+
 if TYPE_CHECKING:
     from ..tracking import LogResult
 
@@ -144,9 +146,9 @@ def run_follow(args: argparse.Namespace) -> int:
         args.root.mkdir(parents=True)  # the workflow starts its follower before the first job exists
     follower = Follower(args.root, args.uri)
     if args.once is not None:
-        unfinished = [d for d in args.once if not (d / "metrics.json").is_file()]
+        unfinished = [d for d in args.once if not RunFiles(d).metrics.is_file()]
         if unfinished:
-            raise ValueError(f"--once {unfinished[0]}: no metrics.json (the job has not finished): run it first")
+            raise ValueError(f"--once {unfinished[0]}: no {METRICS} (the job has not finished): run it first")
         failed = follower.sync_all(args.once, final=True) if args.once else follower.sweep(final=True)
     else:
         print(f"following {args.root} into {follower.uri}", file=sys.stderr, flush=True)

@@ -19,7 +19,7 @@ import yaml
 from .schemas import first_violation
 from .files import InputError, read_yaml
 from .fidelity import DEFAULT_PRESET, resolve_switches
-from .registry import DATASETS, METHODS, MethodInfo, ensure_loaded
+from .registry import DATASETS, METHODS, MethodInfo, data_title, ensure_loaded
 from .scales import SCALES
 from .tasks import BitwidthTask, validate_task
 
@@ -64,8 +64,7 @@ def dataset_identity(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def dataset_title(identity: Mapping[str, Any]) -> str:
     """The name every output gives the data of :func:`dataset_identity`: stand-ins say what they stand for."""
-    return f"{identity['dataset']} (stand-in for {identity['stands_for']})" if identity["is_standin"] \
-        else identity["dataset"]
+    return data_title(identity["dataset"], identity["is_standin"], identity["stands_for"])
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..atomic import atomic_write
+from .rundir_layout import RunFiles
 
-FILE_NAME = "job_status.json"
 STATES = ("running", "finished", "failed", "killed")
 
 
@@ -70,20 +70,16 @@ def process_started_ms() -> int:
         return now_ms()
 
 
-def status_path(run_dir: str | Path) -> Path:
-    return Path(run_dir) / FILE_NAME
-
-
 def write_status(run_dir: str | Path, status: JobStatus) -> None:
     text = json.dumps(asdict(status), indent=1) + "\n"
-    atomic_write(status_path(run_dir), lambda handle: handle.write(text.encode()))
+    atomic_write(RunFiles(run_dir).status, lambda handle: handle.write(text.encode()))
 
 
 def read_status(run_dir: str | Path) -> JobStatus | None:
     """The job's status, or None when the directory has none (a job of an older version, or not started)
     or an unreadable one (it is rewritten whole by the next execution)."""
     try:
-        data = json.loads(status_path(run_dir).read_text())
+        data = json.loads(RunFiles(run_dir).status.read_text())
         status = JobStatus(**data)
     except (OSError, ValueError, TypeError):
         return None

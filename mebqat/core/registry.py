@@ -25,9 +25,12 @@ ENTRY_POINT_GROUP = "mebqat.plugins"
 
 Problem = Literal["supervised", "fewshot"]
 PROBLEMS: tuple[str, ...] = ("supervised", "fewshot")
-PARAMETER_KINDS: tuple[str, ...] = ("weight", "bias", "bn", "weight_step", "activation_step", "clip_level")
-"""What a model parameter is; quantizer families map their learned parameters onto the last three."""
-QUANTIZER_PARAMETER_KINDS = frozenset({"weight_step", "activation_step", "clip_level"})
+STEP_KINDS: tuple[str, ...] = ("weight_step", "activation_step")
+"""The LSQ step sizes (of weights, of activations)."""
+QUANTIZER_PARAMETER_KINDS: tuple[str, ...] = (*STEP_KINDS, "clip_level")
+"""The kinds quantizer families map their learned parameters onto (SAT's α is a clipping level)."""
+PARAMETER_KINDS: tuple[str, ...] = ("weight", "bias", "bn", *QUANTIZER_PARAMETER_KINDS)
+"""What a model parameter is (:func:`mebqat.models.parameter_kinds`)."""
 COST_ROLES: tuple[str, ...] = ("dedicated", "adaptive", "mebqat")
 """Table 3: one model per bitwidth (N·M storage, 1 backprop) | switchable parts per bitwidth ((1+(N−1)r)·M,
 N backprops) | MEBQAT (M, T backprops)."""
@@ -137,6 +140,11 @@ class MethodInfo:
         return self.engines.get(device_type, self.engines.get("cpu", "sequential"))
 
 
+def data_title(name: str, is_standin: bool, stands_for: str | None) -> str:
+    """The name every output gives a dataset: a stand-in says what it stands for."""
+    return f"{name} (stand-in for {stands_for})" if is_standin else name
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
@@ -160,7 +168,7 @@ class DatasetInfo:
     @property
     def title(self) -> str:
         """The name as every output shows it: stand-ins say so."""
-        return f"{self.name} (stand-in for {self.stands_for})" if self.is_standin else self.name
+        return data_title(self.name, self.is_standin, self.stands_for)
 
 
 E = TypeVar("E")

@@ -36,6 +36,10 @@ class BitwidthTask(NamedTuple):
     def code(self) -> tuple[int, int]:
         return to_code(self.w), to_code(self.a)
 
+    def label(self) -> str:
+        """The task in a path or a name: (4,FP) → ``w4aFP`` (job ids, file names); :meth:`parse` reads it."""
+        return f"w{format_bits(self.w)}a{format_bits(self.a)}"
+
     @classmethod
     def parse(cls, value: Any) -> "BitwidthTask":
         """From ``"(4,FP)"``, ``"4,FP"``, ``"w4a32"``, ``(4, None)``, ``[4, "FP"]`` or a task."""
@@ -54,6 +58,10 @@ class BitwidthTask(NamedTuple):
         if isinstance(value, (tuple, list)) and len(value) == 2:
             return cls(parse_bits(value[0]), parse_bits(value[1]))
         raise ValueError(f"cannot read bitwidth task {value!r}; write it as (b_w,b_a), e.g. (4,FP)")
+
+
+FP_TASK = BitwidthTask(None, None)
+"""Full precision: (FP,FP)."""
 
 
 def is_rejected(w: int | None, a: int | None) -> bool:
@@ -134,5 +142,5 @@ class TaskSampler:
         self.rng.bit_generator.state = state["rng"]
 
 
-__all__ = ["BitwidthTask", "FP_CODE", "TaskSampler", "bitwidth_candidates", "is_rejected", "parse_bits_list",
+__all__ = ["BitwidthTask", "FP_CODE", "FP_TASK", "TaskSampler", "bitwidth_candidates", "is_rejected", "parse_bits_list",
            "uniform_tasks", "validate_task"]

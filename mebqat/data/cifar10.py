@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .registry import dataset_info
+from ..core.registry import DATASETS
 from .storage import ensure_files, open_checked
 from .supervised import SupervisedDataset, check_input_shape, split_indices
 from .transforms import DOREFA_STATS, InputPipeline
@@ -18,7 +18,7 @@ FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 VAL_SIZE = 5_000  # 500 per class, held out of the 50,000 training images
 SHAPE = (3, 32, 32)
-INFO = dataset_info("cifar10")
+INFO = DATASETS.get("cifar10")
 HOW_TO_OBTAIN = INFO.how_to_obtain
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .registry import dataset_info
+from ..core.registry import DATASETS
 from .storage import cached_arrays
 from .supervised import SupervisedDataset, holdout_indices, split_indices
 from .transforms import InputPipeline, channel_stats
@@ -29,7 +29,7 @@ VAL_SIZE = 144
 DEFAULT_SHAPE = (3, 32, 32)
 ROLE_SHAPES = ((3, 32, 32), (3, 40, 40))  # CIFAR-10's and SVHN's inputs
 
-INFO = dataset_info("digits")
+INFO = DATASETS.get("digits")
 
 
 def cache_path(root: Path, shape: tuple[int, int, int]) -> Path:

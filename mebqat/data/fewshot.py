@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..core.registry import DatasetInfo
 from .episode import Episode
-from .registry import DatasetInfo
 from .storage import digest
 
 

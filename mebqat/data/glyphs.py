@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.registry import DATASETS
 from . import glyph_catalogue as catalogue
 from . import glyph_render as render
 from .fewshot import FewShotSplit
-from .registry import dataset_info
 from .storage import cached_arrays, digest
 
 VERSION = 1
@@ -116,7 +116,7 @@ def _build(name: str):
         meta, arrays, seconds = load_cache(name, root, seed)
         split_of = arrays["class_split"]
         path = cache_path(root, name, seed)
-        return {"name": name, "title": dataset_info(name).title, "paths": [str(path)], "bytes": path.stat().st_size,
+        return {"name": name, "title": DATASETS.get(name).title, "paths": [str(path)], "bytes": path.stat().st_size,
                 "seconds": seconds, "seed": seed, "fingerprint": meta["fingerprint"],
                 "classes": {s: int((split_of == i).sum()) for i, s in enumerate(catalogue.SPLITS)},
                 "samples_per_class": VARIANTS[name].samples_per_class,
@@ -132,7 +132,7 @@ def load_split(name: str, split: str, root: Path, seed: int) -> FewShotSplit:
     rows = np.flatnonzero(relabel[arrays["labels"]] >= 0)
     images = torch.from_numpy(np.ascontiguousarray(arrays["images"][rows]))
     names = [meta["class_names"][c] for c in classes]
-    return FewShotSplit(images, relabel[arrays["labels"][rows]], dataset_info(name), split, root, names, seed=seed)
+    return FewShotSplit(images, relabel[arrays["labels"][rows]], DATASETS.get(name), split, root, names, seed=seed)
 
 
 build_glyphs28 = _build("glyphs28")

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.registry import DATASETS
 from .fewshot import FewShotSplit
 from .l2l import learn2learn
-from .registry import dataset_info
 from .storage import DatasetCorruptError, ensure_files, quiet_stdout
 
 FOLDER = "mini-imagenet"
@@ -24,7 +24,7 @@ MODES = {"train": "train", "val": "validation", "test": "test"}
 CLASSES = {"train": 64, "val": 16, "test": 20}
 PER_CLASS = 600
 SHAPE = (3, 84, 84)
-INFO = dataset_info("miniimagenet")
+INFO = DATASETS.get("miniimagenet")
 HOW_TO_OBTAIN = INFO.how_to_obtain
 
 

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..core.registry import DATASETS
 from .fewshot import FewShotSplit
-from .registry import dataset_info
 from .storage import DatasetCorruptError, DatasetMissingError, open_checked, staged_download
 
 FOLDER = "omniglot-py"
@@ -34,7 +34,7 @@ URL = "https://github.com/brendenlake/omniglot/tree/master/python"
 SIZE = 28
 ROTATIONS = (0, 90, 180, 270)
 SPLIT_FILES = {"train": "train.json", "val": "val.json", "test": "test.json"}
-INFO = dataset_info("omniglot")
+INFO = DATASETS.get("omniglot")
 HOW_TO_OBTAIN = INFO.how_to_obtain
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .registry import dataset_info, load_fewshot, load_supervised
+from ..core.registry import DATASETS
+from .registry import load_fewshot, load_supervised
 
 GAP = 2
 
@@ -51,7 +52,7 @@ def preview(name: str, out: str | Path, split: str = "train", root: str | Path |
 
     if rows < 1 or cols < 1:
         raise ValueError(f"rows and cols must be >= 1, got {rows} and {cols}")
-    info = dataset_info(name)
+    info = DATASETS.get(name)
     if info.kind == "fewshot":
         grid, labels, channels = _fewshot_rows(name, split, root, rows, cols, seed)
     else:

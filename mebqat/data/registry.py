@@ -12,21 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from ..core.registry import DATASETS, DatasetInfo, load_object
+from ..core.registry import DATASETS, load_object
 from .storage import resolve_root
 
 Kind = Literal["supervised", "fewshot"]
 SUPERVISED_SPLITS = ("train", "val", "trainval", "test")
 FEWSHOT_SPLITS = ("train", "val", "test")
 NORMALIZATIONS = ("dorefa", "sat", "none")
-
-
-def dataset_info(name: str) -> DatasetInfo:
-    return DATASETS.get(name)
-
-
-def get_dataset_entry(name: str) -> DatasetInfo:
-    return DATASETS.get(name)
 
 
 def available_datasets(kind: Kind | None = None) -> list[str]:

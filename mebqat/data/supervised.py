@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .registry import DatasetInfo
+from ..core.registry import DatasetInfo
 from .transforms import InputPipeline
 
 VAL_SEED = 0

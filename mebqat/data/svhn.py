@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .registry import dataset_info
+from ..core.registry import DATASETS
 from .storage import ensure_files, open_checked
 from .supervised import SupervisedDataset, check_input_shape, split_indices
 from .transforms import DOREFA_STATS, InputPipeline, resize_images
@@ -20,7 +20,7 @@ PARTS = {"train": "train_32x32.mat", "extra": "extra_32x32.mat", "test": "test_3
 VAL_SIZE = 6_000  # the size Goodfellow et al. (2013) held out; stratified over train + extra
 SIZE = 40
 SHAPE = (3, SIZE, SIZE)
-INFO = dataset_info("svhn")
+INFO = DATASETS.get("svhn")
 HOW_TO_OBTAIN = INFO.how_to_obtain
 
 

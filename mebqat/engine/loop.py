@@ -27,6 +27,7 @@ from ..core.accuracy import PER_BATCH, PER_EPISODE, PER_IMAGE
 from ..core.config import dataset_identity, dataset_title, evaluation_tasks
 from ..core.counters import PassCounter
 from ..core.hashing import config_hash
+from ..core.rundir_layout import EPISODE_OUTCOMES, IMAGE_OUTCOMES, METRICS, for_subset
 from ..core.tasks import BitwidthTask
 from ..methods import Method, create_method
 from . import timing
@@ -170,8 +171,7 @@ def evaluate(out: str | Path, tasks: list[str] | None = None, checkpoint: str | 
 
 
 def subset_label(tasks: list[BitwidthTask]) -> str:
-    return "_".join(f"w{t.code()[0] if t.w is not None else 'FP'}a{t.code()[1] if t.a is not None else 'FP'}"
-                    for t in tasks)
+    return "_".join(t.label() for t in tasks)
 
 
 def _evaluate(run: RunDir, log: Any, config: Mapping[str, Any], summary: Mapping[str, Any], dev: torch.device,
@@ -191,8 +191,8 @@ def _evaluate(run: RunDir, log: Any, config: Mapping[str, Any], summary: Mapping
                                   f"no metrics are written")
         rows.append(result_row(task, accuracy, ci, n))
         log.info(f"{task}: {accuracy:.2f}% ± {ci:.2f} ({n} {result.item_kind})")
-    suffix = f"-{subset_label(chosen)}" if subset else ""
-    items_file = _write_items(run, result, suffix)
+    label = subset_label(chosen) if subset else ""
+    items_file = _write_items(run, result, label)
     not_evaluated = [{"bits_w": bits_value(t.w), "bits_a": bits_value(t.a),
                       "reason": f"{method.info.title} has no parameters for this bitwidth"}
                      for t in requested if t not in chosen]
@@ -206,28 +206,24 @@ def _evaluate(run: RunDir, log: Any, config: Mapping[str, Any], summary: Mapping
         identity_extra=identity,
         extra={**result.extra, "per_item": {"file": items_file, "kind": result.item_kind},
                "architecture": architecture_counts(config, model)})
-    target = run.root / f"metrics{suffix}.json"
+    target = run.root / for_subset(METRICS, label)
     write_json(target, metrics)
     log.info(f"wrote {target} ({len(rows)} bitwidths)")
     return metrics
 
 
-def _write_items(run: RunDir, result, suffix: str = "") -> str:
+def _write_items(run: RunDir, result, label: str = "") -> str:
     bits = np.array([str(t) for t in result.tasks])
     if result.item_kind == "episodes":
-        name = f"episode_accuracies{suffix}.npz"
+        name = for_subset(EPISODE_OUTCOMES, label)
         arrays = {"accuracies": result.per_item, "bits": bits,
                   "fingerprint": np.array(result.extra["test_tasks"]["fingerprint"])}
     else:
-        name = f"image_correct{suffix}.npz"
+        name = for_subset(IMAGE_OUTCOMES, label)
         arrays = {"correct": result.per_item, "bits": bits, "image_ids": result.item_ids,
                   "batch_sizes": np.array(result.batch_sizes)}
     atomic_write(run.root / name, lambda f: np.savez(f, **arrays))
     return name
-
-
-def trained_tasks_of(summary: Mapping[str, Any]) -> list[BitwidthTask]:
-    return [BitwidthTask.parse(t) for t in summary["trained_tasks"]]
 
 
 __all__ = ["DivergenceError", "evaluate", "train"]

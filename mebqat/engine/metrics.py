@@ -28,10 +28,10 @@ def finished_run(out: str | Path) -> tuple[RunDir, dict[str, Any], dict[str, Any
     run = RunDir(out)
     config = run.read_config()
     if not run.summary.exists():
-        raise ConfigError(f"{run.root}: training has not finished (no train_summary.json); run `mebqat train` first")
+        raise ConfigError(f"{run.root}: training has not finished (no {run.summary.name}); run `mebqat train` first")
     summary = run.read_summary()
     if summary.get("config_hash") != config_hash(config):
-        raise ConfigError(f"{run.root}: train_summary.json belongs to another configuration")
+        raise ConfigError(f"{run.root}: {run.summary.name} belongs to another configuration")
     return run, config, summary
 
 

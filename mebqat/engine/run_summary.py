@@ -12,8 +12,9 @@ from typing import Any, Mapping
 from xml.sax.saxutils import escape
 
 from ..atomic import atomic_write
+from ..core.config import dataset_title
+from ..core.rundir_layout import ACCURACY_CSV, ACCURACY_FIGURE
 
-CSV_NAME, FIGURE_NAME = "accuracy.csv", "accuracy.svg"
 COLUMNS = ("bits_w", "bits_a", "accuracy", "ci95", "n")
 
 
@@ -39,8 +40,7 @@ LEFT, RIGHT, TOP, BOTTOM = 62, 20, 52, 58
 
 
 def _title(identity: Mapping[str, Any]) -> tuple[str, str]:
-    data = f"{identity['dataset']} (stand-in for {identity['stands_for']})" if identity["is_standin"] \
-        else identity["dataset"]
+    data = dataset_title(identity)
     trained = ", ".join(identity["train_tasks"]) if len(identity["train_tasks"]) <= 3 else \
         f"{len(identity['train_tasks'])} bitwidth tasks"
     return (f"{identity['setup']} / {identity['method_title']} (trained at {trained})",
@@ -106,7 +106,7 @@ def _figure(metrics: Mapping[str, Any], rows: list[dict[str, Any]]) -> str:
 def write_run_summary(run_dir: str | Path, metrics: Mapping[str, Any]) -> list[Path]:
     run_dir = Path(run_dir)
     rows = accuracy_rows(metrics)
-    atomic_write(run_dir / CSV_NAME, lambda handle: handle.write(_csv(rows)))
+    atomic_write(run_dir / ACCURACY_CSV, lambda handle: handle.write(_csv(rows)))
     figure = _figure(metrics, rows)
-    atomic_write(run_dir / FIGURE_NAME, lambda handle: handle.write(figure.encode()))
-    return [run_dir / CSV_NAME, run_dir / FIGURE_NAME]
+    atomic_write(run_dir / ACCURACY_FIGURE, lambda handle: handle.write(figure.encode()))
+    return [run_dir / ACCURACY_CSV, run_dir / ACCURACY_FIGURE]

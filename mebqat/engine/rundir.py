@@ -1,5 +1,7 @@
-"""A job's directory: resolved config, checkpoints, log, training history, metrics
-(docs/methods-and-engines.md, "What a job writes").
+"""A job's directory as the engine writes it: resolved config, checkpoints, log, training history, metrics
+(docs/methods-and-engines.md, "What a job writes"). Its layout (file names, the history's records, reading the
+files back) is :mod:`mebqat.core.rundir_layout`'s; this module adds what needs torch (the checkpoints) and the
+writing.
 
 Every file is written to a temporary name and renamed into place, so a killed job never leaves a
 half-written checkpoint or metrics file behind; the temporary files a kill leaves are removed when the
@@ -20,8 +22,8 @@ import yaml
 
 from ..atomic import atomic_write, is_temporary
 from ..core.config import ConfigError, validate_config
-from ..core.files import read_json, read_json_lines, read_yaml
 from ..core.hashing import config_hash
+from ..core.rundir_layout import CONFIG, RunFiles
 
 CHECKPOINT_FORMAT = 2
 """2: the engine's own optimizer and schedule state (engine/optim.py)."""
@@ -31,28 +33,8 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write(path, lambda f: f.write((json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n").encode()))
 
 
-def _history_problem(record: Any) -> str | None:
-    if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
-        return "a history record needs an integer 'epoch'"
-    return None
-
-
-class RunDir:
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-
-    config = property(lambda self: self.root / "config.yaml")
-    log = property(lambda self: self.root / "train.log")
-    history = property(lambda self: self.root / "history.jsonl")
-    metrics = property(lambda self: self.root / "metrics.json")
-    summary = property(lambda self: self.root / "train_summary.json")
-    last = property(lambda self: self.root / "checkpoints" / "last.pt")
-    best = property(lambda self: self.root / "checkpoints" / "best.pt")
-
-    def checkpoint(self, which: str) -> Path:
-        if which not in ("best", "last"):
-            raise ValueError(f"checkpoint must be 'best' or 'last', got {which!r}")
-        return self.best if which == "best" else self.last
+class RunDir(RunFiles):
+    """A run directory as the engine prepares and writes it, with its checkpoints."""
 
     def check_writable(self) -> None:
         """Refuse, before anything is written, an output that is a file or a place that cannot be written."""
@@ -90,7 +72,7 @@ class RunDir:
 
     def remove_leftovers(self) -> list[Path]:
         """Delete the temporary files interrupted writes left here (never read as data)."""
-        found = [p for folder in (self.root, self.root / "checkpoints") if folder.is_dir()
+        found = [p for folder in (self.root, self.checkpoints) if folder.is_dir()
                  for p in folder.iterdir() if p.is_file() and is_temporary(p)]
         for path in found:
             path.unlink(missing_ok=True)
@@ -98,9 +80,9 @@ class RunDir:
 
     def read_config(self) -> dict[str, Any]:
         if not self.config.exists():
-            raise ConfigError(f"{self.root} is not a run directory (no config.yaml): give the --out of a "
+            raise ConfigError(f"{self.root} is not a run directory (no {CONFIG}): give the --out of a "
                               f"`mebqat train`")
-        config = read_yaml(self.config, "run configuration")
+        config = super().read_config()
         if "job" not in config:
             raise ConfigError(f"run configuration {self.config} is not a resolved job configuration (no 'job' "
                               f"section): was it edited? Re-run the job into a new directory")
@@ -109,9 +91,6 @@ class RunDir:
         except ValueError as err:
             raise ConfigError(f"run configuration {self.config}: {err}") from None
         return config
-
-    def read_summary(self) -> dict[str, Any]:
-        return read_json(self.summary, "training summary")
 
     def save_checkpoint(self, path: Path, state: Mapping[str, Any]) -> None:
         atomic_write(path, lambda f: torch.save({"format": CHECKPOINT_FORMAT, **state}, f))
@@ -133,20 +112,6 @@ class RunDir:
             raise ConfigError(f"checkpoint {path} was written by another configuration "
                               f"({state.get('config_hash')} ≠ {config_hash(config)})")
         return state
-
-    def append_history(self, record: Mapping[str, Any]) -> None:
-        with open(self.history, "a") as handle:
-            handle.write(json.dumps(record, allow_nan=False) + "\n")
-
-    def read_history(self) -> list[dict[str, Any]]:
-        if not self.history.exists():
-            return []
-        return read_json_lines(self.history, "training history", _history_problem)
-
-    def truncate_history(self, epochs: int) -> None:
-        """Drop history records of epochs after the checkpoint a resumed run restarts from."""
-        kept = [r for r in self.read_history() if r.get("epoch", 0) <= epochs]
-        atomic_write(self.history, lambda f: f.write("".join(json.dumps(r) + "\n" for r in kept).encode()))
 
 
 def job_logger(run: RunDir, name: str = "mebqat.job") -> logging.Logger:

@@ -15,10 +15,10 @@ from typing import Literal, Mapping
 import torch
 from torch import nn
 
+from ..core.registry import QUANTIZER_PARAMETER_KINDS
 from ..models import usage_masks
 from .checks import Tasks, python_tasks
 
-QUANTIZER_KINDS = frozenset({"weight_step", "activation_step", "clip_level"})
 Divisor = Literal["steps_by_usage", "batch"]
 DIVISORS: tuple[str, ...] = ("steps_by_usage", "batch")
 OFFICIAL_CLAMP = 10.0
@@ -56,12 +56,12 @@ def aggregate_meta_gradients(grads: Mapping[str, torch.Tensor], kinds: Mapping[s
     if missing:
         raise ValueError(f"no parameter kind for {missing}: pass parameter_kinds(model)")
     by_usage = divisor == "steps_by_usage"
-    if by_usage and usage is None and any(kinds[n] in QUANTIZER_KINDS for n in grads):
+    if by_usage and usage is None and any(kinds[n] in QUANTIZER_PARAMETER_KINDS for n in grads):
         raise ValueError("divisor='steps_by_usage' needs usage=task_usage(model, tasks)")
 
     out: dict[str, torch.Tensor] = {}
     for name, g in grads.items():
-        if by_usage and kinds[name] in QUANTIZER_KINDS:
+        if by_usage and kinds[name] in QUANTIZER_PARAMETER_KINDS:
             mask = usage[name].to(g)
             if mask.shape != g.shape:
                 raise ValueError(f"usage of {name} has shape {tuple(mask.shape)}, its gradients {tuple(g.shape)}")

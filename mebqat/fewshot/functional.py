@@ -19,7 +19,8 @@ from torch import nn
 from torch.func import functional_call, grad
 from torch.nn import functional as F
 
-from ..models import KINDS, parameter_kinds
+from ..core.registry import PARAMETER_KINDS, STEP_KINDS
+from ..models import parameter_kinds
 
 ParamDict = dict[str, torch.Tensor]
 
@@ -28,8 +29,7 @@ OFFICIAL_ADAPT_KINDS: frozenset[str] = frozenset({"weight", "bias"})
 linear weights and biases. BN β is excluded on purpose; the LSQ steps are excluded by accident (the SGD
 optimizer holds stale step objects, §2.3), which is the ``official`` fidelity."""
 
-STEP_KINDS: frozenset[str] = frozenset({"weight_step", "activation_step"})
-LEARNED_STEPS_ADAPT_KINDS: frozenset[str] = OFFICIAL_ADAPT_KINDS | STEP_KINDS
+LEARNED_STEPS_ADAPT_KINDS: frozenset[str] = OFFICIAL_ADAPT_KINDS | frozenset(STEP_KINDS)
 """The inner-loop set with the step-freezing quirk switched off: weights, biases and LSQ steps (BN β stays
 excluded, as the authors intended)."""
 
@@ -37,9 +37,9 @@ excluded, as the authors intended)."""
 def adapt_set(model: nn.Module, kinds: Iterable[str] = OFFICIAL_ADAPT_KINDS) -> frozenset[str]:
     """Names of the parameters of ``model`` whose kind (:func:`mebqat.models.parameter_kinds`) is in ``kinds``."""
     kinds = frozenset(kinds)
-    unknown = kinds - set(KINDS)
+    unknown = kinds - set(PARAMETER_KINDS)
     if unknown:
-        raise ValueError(f"unknown parameter kinds {sorted(unknown)}; kinds are {list(KINDS)}")
+        raise ValueError(f"unknown parameter kinds {sorted(unknown)}; kinds are {list(PARAMETER_KINDS)}")
     return frozenset(name for name, kind in parameter_kinds(model).items() if kind in kinds)
 
 

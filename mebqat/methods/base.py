@@ -23,10 +23,9 @@ from ..core.counters import PassCounter
 from ..core.fidelity import Fidelity
 from ..core.registry import METHODS, MethodInfo
 from ..core.seeds import derived_seed
-from ..core.tasks import BitwidthTask, TaskSampler, parse_bits_list
+from ..core.tasks import FP_TASK, BitwidthTask, TaskSampler, parse_bits_list
 from .contract import ENGINES, Engine, UpdateStats, resolve_engine
 
-FP_TASK = BitwidthTask(None, None)
 
 
 class DivergenceError(RuntimeError):

@@ -17,7 +17,8 @@ from torch.func import vmap
 
 from ..core.counters import PassCounter
 from ..core.registry import MODELS, MethodInfo
-from ..core.tasks import BitwidthTask, TaskSampler, bitwidth_candidates
+from ..core.rundir_layout import EPISODE_OUTCOMES
+from ..core.tasks import FP_TASK, BitwidthTask, TaskSampler, bitwidth_candidates
 from ..data.episode import Episode
 from ..fewshot import aggregate_meta_gradients, mean_ci95, model_state, task_usage
 from ..fewshot.aggregate import Divisor
@@ -25,7 +26,7 @@ from ..fewshot.boot import boot_activation_steps, boot_weight_steps, weight_step
 from ..fewshot.functional import ParamDict, module_mode
 from ..models import build, parameter_kinds
 from ..quant import calibrate_activation_steps, task_tensor
-from .base import FP_TASK, DivergenceError, Evaluation, Method, random_validation_tasks
+from .base import DivergenceError, Evaluation, Method, random_validation_tasks
 from .contract import Engine, FewShotData, UpdateStats
 
 MEBQAT_BASE_TASK = BitwidthTask(2, 2)
@@ -222,7 +223,7 @@ class FewShotMethod(Method[FewShotData, Episode]):
                           item_kind="episodes",
                           extra={"test_tasks": {"count": len(test), "fingerprint": test.fingerprint,
                                                 "queries": test.queries,
-                                                "per_episode_file": "episode_accuracies.npz"}})
+                                                "per_episode_file": EPISODE_OUTCOMES}})
 
 
 # The task policies are few-shot methods that implement only the task part of the contract; a method combines

@@ -27,10 +27,10 @@ from torch.nn import functional as F
 
 from ..core.counters import PassCounter
 from ..core.registry import MethodInfo
-from ..core.tasks import BitwidthTask, TaskSampler, bitwidth_candidates
+from ..core.tasks import FP_TASK, BitwidthTask, TaskSampler, bitwidth_candidates
 from ..models import unused_parameters, usage_counts, usage_masks
 from ..quant import task_tensor
-from .base import FP_TASK, random_validation_tasks
+from .base import random_validation_tasks
 from .contract import Engine, SupervisedBatch, UpdateStats
 from .functional import forward_tasks_batched
 from .losses import kd_loss

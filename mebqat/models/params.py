@@ -19,13 +19,10 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from ..core.registry import PARAMETER_KINDS, QUANTIZERS, RegistryError
+from ..core.registry import QUANTIZERS, RegistryError
 from ..quant.table import BitwidthTable
 from .layers import NORM_TYPES, SwitchableBatchNorm2d, quantizer_modules
 from .rules import LayerBits
-
-KINDS = PARAMETER_KINDS
-
 
 def _quantizer_kind(family: str | None, site: str, path: str) -> str:
     """The declared kind of a learned quantizer parameter (``path``: its name inside the quantizer module)."""

@@ -8,11 +8,7 @@ from typing import Any
 
 from torch import nn
 
-from ..core.registry import MODELS, ModelInfo
-
-
-def get_model_entry(name: str) -> ModelInfo:
-    return MODELS.get(name)
+from ..core.registry import MODELS
 
 
 def build(name: str, **kwargs: Any) -> nn.Module:

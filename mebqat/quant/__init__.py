@@ -22,7 +22,7 @@ from torch import nn
 from ..core.tasks import (BitwidthTask, TaskSampler, bitwidth_candidates, is_rejected, uniform_tasks,
                           validate_task)
 from .bits import FP_CODE, Bits, format_bits, parse_bits, task_tensor, tasks_from_tensor
-from .registry import QuantScheme, available_schemes, family_info, get_scheme
+from .registry import QuantScheme, available_schemes, get_scheme
 
 
 def quantize_weight(w: torch.Tensor, bits: Bits, scheme: str, **params: Any) -> torch.Tensor:
@@ -58,6 +58,6 @@ def calibrate_activation_steps(model: nn.Module, *forward_args: Any, only_missin
 
 
 __all__ = ["BitwidthTask", "Bits", "FP_CODE", "QuantScheme", "TaskSampler", "available_schemes",
-           "bitwidth_candidates", "calibrate_activation_steps", "family_info", "format_bits", "get_scheme",
+           "bitwidth_candidates", "calibrate_activation_steps", "format_bits", "get_scheme",
            "is_rejected", "parse_bits", "quantize_activation", "quantize_weight", "task_tensor",
            "tasks_from_tensor", "uniform_tasks", "validate_task"]

@@ -13,12 +13,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..core.registry import QUANTIZERS
 from .bits import Bits, exp2, is_tensor_bits, quantize_by_bits
-from .registry import QuantScheme, family_info
+from .registry import QuantScheme
 from .ste import straight_through
 
 NAME = "dorefa"
-MIN_BITS = family_info(NAME).min_bits
+MIN_BITS = QUANTIZERS.get(NAME).min_bits
 
 
 def _weight_scale(w: torch.Tensor) -> torch.Tensor:

@@ -23,16 +23,17 @@ from typing import Iterable, Iterator
 import torch
 from torch import nn
 
+from ..core.registry import QUANTIZERS
 from .bits import Bits, check_bits, exp2, is_full_precision, is_tensor_bits, quantize_by_bits, tensor_flags
-from .registry import QuantScheme, family_info
+from .registry import QuantScheme
 from .ste import straight_through
 from .table import BitwidthTable
 
 NAME = "lsq"
 EPS = 1e-6
 LEVELS = ("official", "exact")
-BIT_CHOICES = family_info(NAME).bit_choices
-MIN_BITS = family_info(NAME).min_bits
+BIT_CHOICES = QUANTIZERS.get(NAME).bit_choices
+MIN_BITS = QUANTIZERS.get(NAME).min_bits
 
 
 def bounds(bits: int | torch.Tensor, like: torch.Tensor, signed: bool,

@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..core.registry import QUANTIZERS, QuantizerInfo
+from ..core.registry import QUANTIZERS
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,6 @@ def get_scheme(name: str) -> QuantScheme:
     if not isinstance(scheme, QuantScheme):
         raise TypeError(f"quantizer family {name!r}: its impl must be a QuantScheme, got {type(scheme).__name__}")
     return scheme
-
-
-def family_info(name: str) -> QuantizerInfo:
-    return QUANTIZERS.get(name)
 
 
 def available_schemes() -> list[str]:

@@ -16,14 +16,15 @@ import math
 import torch
 from torch import nn
 
+from ..core.registry import QUANTIZERS
 from .bits import Bits, exp2, quantize_by_bits
 from .dorefa import _max_abs
-from .registry import QuantScheme, family_info
+from .registry import QuantScheme
 from .ste import straight_through
 from .table import BitwidthTable
 
 NAME = "sat"
-MIN_BITS = family_info(NAME).min_bits
+MIN_BITS = QUANTIZERS.get(NAME).min_bits
 ALPHA_INIT = 8.0
 ROUNDINGS = ("modified", "original")
 

@@ -25,8 +25,9 @@ import yaml
 
 from ..core.accuracy import PER_BATCH, batch_means, format_statistic
 from ..core.config import RESOURCES
-from ..core.files import InputError, read_json
+from ..core.files import InputError
 from ..core.registry import METHODS
+from ..core.rundir_layout import EPISODE_OUTCOMES, IMAGE_OUTCOMES, read_metrics_file
 from ..core.tasks import bitwidth_candidates
 from ..core.schemas import first_violation
 from .collect import MetricsError
@@ -118,7 +119,7 @@ class Cell:
 
 
 def _definition(metrics_path: str) -> str | None:
-    return read_json(metrics_path, "metrics file").get("accuracy_definition")
+    return read_metrics_file(metrics_path).get("accuracy_definition")
 
 
 def _per_batch(values: np.ndarray, image_ids: np.ndarray, batch_sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
@@ -140,7 +141,7 @@ class Outcomes:
         if metrics_path not in self._loaded:
             folder = Path(metrics_path).parent
             found = None
-            for name, key in (("image_correct.npz", "correct"), ("episode_accuracies.npz", "accuracies")):
+            for name, key in ((IMAGE_OUTCOMES, "correct"), (EPISODE_OUTCOMES, "accuracies")):
                 file = folder / name
                 if file.is_file():
                     try:

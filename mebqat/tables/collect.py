@@ -17,13 +17,13 @@ from typing import Any, Iterable
 import pandas as pd
 from scipy import stats
 
-from ..core.files import InputError, read_json
+from ..core.files import InputError
 from ..core.registry import METHODS
+from ..core.rundir_layout import METRICS, read_metrics_file
 from ..core.tasks import BitwidthTask
 from ..core.schemas import first_violation
 from .layout import bits_label, find_layout, is_dedicated, normalize_table
 
-METRICS_NAME = "metrics.json"
 IDENTITY = ["table", "setup", "method", "method_title", "scale", "fidelity", "seed", "train_tasks", "dataset",
             "is_standin", "stands_for", "paper_dataset", "paper_model", "ways", "shots", "model", "quantizer"]
 COSTS = ["forward_passes_per_update", "backward_passes_per_update", "updates", "stored_parameters",
@@ -47,7 +47,7 @@ def find_metrics(paths: Iterable[str | Path]) -> list[Path]:
     for entry in paths:
         path = Path(entry)
         if path.is_dir():
-            for file in sorted(path.rglob(METRICS_NAME)):
+            for file in sorted(path.rglob(METRICS)):
                 found.setdefault(file.resolve(), None)
         elif path.is_file():
             found.setdefault(path.resolve(), None)
@@ -64,7 +64,7 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     """One job's metrics.json as rows (one per evaluated bitwidth); a bad file is an error naming it."""
     path = Path(path)
     try:
-        data = read_json(path, "metrics file")
+        data = read_metrics_file(path)
     except InputError as err:
         raise MetricsError(str(err)) from None
     violation = first_violation(data, "metrics")

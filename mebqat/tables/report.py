@@ -23,6 +23,7 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
+from ..core.rundir_layout import RunFiles
 from .claims import FAILS, HOLDS, NOT_MEASURED
 from .layout import table_number
 from .render import Block, Document, to_html
@@ -61,12 +62,12 @@ def job_frame(metrics_files: Iterable[str | Path], runs_root: str | Path | None 
     rows = []
     for metrics_path in metrics_files:
         metrics_path = Path(metrics_path)
-        run = metrics_path.parent
-        metrics, summary, status = _read(metrics_path), _read(run / "train_summary.json"), _read(run / "job_status.json")
+        run = RunFiles(metrics_path.parent)
+        metrics, summary, status = _read(metrics_path), _read(run.summary), _read(run.status)
         ident, costs = metrics.get("identity", {}), metrics.get("costs", {})
         started, ended = status.get("started_ms"), status.get("ended_ms")
         rows.append({
-            "job": _job_name(run, root), "table": ident.get("table", ""), "setup": ident.get("setup", ""),
+            "job": _job_name(run.root, root), "table": ident.get("table", ""), "setup": ident.get("setup", ""),
             "method": ident.get("method_title") or ident.get("method", ""),
             "task": _task(ident.get("train_tasks") or summary.get("trained_tasks") or []),
             "seed": ident.get("seed"), "scale": ident.get("scale", ""), "fidelity": ident.get("fidelity", ""),

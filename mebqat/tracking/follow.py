@@ -16,7 +16,6 @@ follower without logging anything twice.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -24,11 +23,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..core.files import InputError, read_yaml
-from ..core.jobstatus import FILE_NAME as STATUS_FILE
 from ..core.jobstatus import JobStatus, now_ms, read_status
+from ..core.rundir_layout import STATUS, RunFiles
 from .jobrecord import history_points, job_record
 from .jobs import log_run
 from .live import ATTEMPT_TAG, LiveRun
@@ -55,24 +54,6 @@ class Mirror:
     """The status synced last: an unchanged status needs no work (epochs count once durable, which the
     status says)."""
     done: bool = False
-
-
-def _durable_records(run_dir: Path, upto: int) -> list[dict[str, Any]]:
-    """History records of epochs ≤ ``upto`` (their checkpoints are written). The job may be appending the
-    next line right now: a partial last line is not read as an error."""
-    try:
-        lines = (run_dir / "history.jsonl").read_text().splitlines()
-    except OSError:
-        return []
-    records = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("epoch"), int) and record["epoch"] <= upto:
-            records.append(record)
-    return records
 
 
 def logged_attempt(run_dir: Path) -> str | None:
@@ -121,7 +102,9 @@ def sync(run_dir: Path, mirror: Mirror, client: "MlflowClient", uri: str,
             _finish(run_dir, status, mirror.live)
             mirror.done = True
         else:
-            fresh = [r for r in _durable_records(run_dir, status.durable_epoch) if r["epoch"] not in mirror.logged]
+            # epochs whose checkpoints are written; the job may be appending the next line right now
+            fresh = [r for r in RunFiles(run_dir).history_so_far()
+                     if r["epoch"] <= status.durable_epoch and r["epoch"] not in mirror.logged]
             if fresh:
                 write_metrics(client, mirror.live.run_id, list(history_points(fresh)))
                 mirror.logged |= {r["epoch"] for r in fresh}
@@ -135,7 +118,7 @@ def sync(run_dir: Path, mirror: Mirror, client: "MlflowClient", uri: str,
 
 def _open(run_dir: Path, status: JobStatus, client: "MlflowClient", uri: str) -> Mirror:
     try:
-        config = read_yaml(run_dir / "config.yaml", "the job's resolved config")
+        config = read_yaml(RunFiles(run_dir).config, "the job's resolved config")
     except InputError as err:
         raise RuntimeError(str(err)) from None
     live = LiveRun.open(config, resuming=status.resuming, uri=uri, started_ms=status.started_ms, client=client,
@@ -154,7 +137,7 @@ def run_dirs(root: Path) -> list[Path]:
     """The run directories below ``root`` (those holding a ``job_status.json``; none is searched inside)."""
     found = []
     for here, subdirs, files in os.walk(root):
-        if STATUS_FILE in files:
+        if STATUS in files:
             found.append(Path(here))
             subdirs.clear()
         else:

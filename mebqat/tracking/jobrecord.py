@@ -23,7 +23,8 @@ import hashlib
 import json
 from typing import Any, Iterator, Mapping
 
-from ..core.config import dataset_title
+from ..core.registry import data_title
+from ..core.tasks import FP_TASK
 from .record import KEY_TAG, KIND_TAG, Artifact, DatasetRef, MetricPoint, RunRecord
 from .rundir import FinishedRun
 from .uri import TrackingError
@@ -83,7 +84,7 @@ def headline_accuracies(run: FinishedRun) -> Iterator[tuple[str, float]]:
     model's at its trained task, and anyone's at (FP,FP) and (2,2) where it was evaluated there."""
     by_task = {f"({r['bits_w']},{r['bits_a']})": r.get("accuracy") for r in run.metrics["results"]}
     trained = run.config["job"].get("train_task")
-    for name, task in (("test/acc_trained_task", trained), ("test/acc_FP", "(FP,FP)"), ("test/acc_2bit", "(2,2)")):
+    for name, task in (("test/acc_trained_task", trained), ("test/acc_FP", str(FP_TASK)), ("test/acc_2bit", "(2,2)")):
         if task is not None and (number := _number(by_task.get(task))) is not None:
             yield name, round(number, HEADLINE_DIGITS)
 
@@ -142,7 +143,7 @@ def dataset_input(config: Mapping[str, Any], dataset: str, is_standin: bool, sta
     the hash of the job's data settings (the data root excluded: moving the data changes nothing)."""
     settings = {k: v for k, v in config["data"].items() if k != "root"}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-    name = dataset_title({"dataset": dataset, "is_standin": is_standin, "stands_for": stands_for})
+    name = data_title(dataset, is_standin, stands_for)
     source = json.dumps({"dataset": dataset, "stand_in_for": stands_for, "settings": settings}, sort_keys=True)
     return DatasetRef(name=name, digest=digest, source=source)
 

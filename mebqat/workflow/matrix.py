@@ -5,6 +5,9 @@ A job is identified by a path-like id, ``<scale>-<fidelity>/<table>/<setup>/<met
 ``mebqat train --spec`` resolves (setup, method, scale, fidelity, seed, train_task, fidelity switches,
 overrides) plus the hash of its resolved configuration — so a change of the config or of a setup preset
 reruns exactly the jobs whose resolved configuration changed.
+
+A method whose registry entry says ``per_bitwidth`` trains one job per evaluated bitwidth of its setup: every
+one, or (with ``fp_row_from``, whose plain method's model fills the (FP,FP) row) every one but (FP,FP).
 """
 
 from __future__ import annotations
@@ -16,10 +19,8 @@ from ..core.config import ConfigError, find_setup, resolve_job
 from ..core.files import read_yaml
 from ..core.fidelity import SWITCHES
 from ..core.hashing import config_hash
-from ..core.tasks import BitwidthTask
-
-MODES = ("all", "quantized")
-FP = BitwidthTask(None, None)
+from ..core.registry import METHODS
+from ..core.tasks import FP_TASK, BitwidthTask
 
 
 @dataclass(frozen=True)
@@ -30,35 +31,31 @@ class Job:
     config_hash: str = ""
 
 
-def task_label(task: BitwidthTask) -> str:
-    """(4,FP) → w4aFP: a path-safe name of a bitwidth task."""
-    text = str(task).strip("()").replace(",", "a")
-    return f"w{text}"
-
-
 def load_matrix(path: str) -> dict[str, Any]:
     matrix = read_yaml(path, "table matrix")
     for table, entry in matrix.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("setups"), list):
             raise ConfigError(f"{path}: {table} must be a mapping with a list of setups, e.g. "
-                              f"{{setups: [svhn_cnn8], one_model_per_bitwidth: {{qat: all}}}}")
-        unknown = set(entry) - {"setups", "one_model_per_bitwidth"}
+                              f"{{setups: [svhn_cnn8]}}")
+        if "one_model_per_bitwidth" in entry:
+            raise ConfigError(f"{path}: {table}.one_model_per_bitwidth is not read any more: which methods train "
+                              f"one model per bitwidth comes from the method registry (per_bitwidth, fp_row_from: "
+                              f"docs/methods-and-engines.md); delete the key")
+        unknown = set(entry) - {"setups"}
         if unknown:
             raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)} under {table}")
         for setup in entry.get("setups", []):
             owner, _ = find_setup(setup)
             if owner != table:
                 raise ConfigError(f"{path}: setup {setup!r} belongs to {owner}, not {table}")
-        for method, mode in (entry.get("one_model_per_bitwidth") or {}).items():
-            if mode not in MODES:
-                raise ConfigError(f"{path}: {table}.one_model_per_bitwidth.{method} must be one of {MODES}")
     return matrix
 
 
-def _dedicated_tasks(config: Mapping[str, Any], mode: str, restrict: list[str] | None) -> list[BitwidthTask]:
+def _dedicated_tasks(config: Mapping[str, Any], fp_row_elsewhere: bool,
+                     restrict: list[str] | None) -> list[BitwidthTask]:
     tasks = [BitwidthTask.parse(t) for t in config["evaluate"]["tasks"]]
-    if mode == "quantized":
-        tasks = [t for t in tasks if t != FP]
+    if fp_row_elsewhere:
+        tasks = [t for t in tasks if t != FP_TASK]
     if restrict is not None:
         wanted = {BitwidthTask.parse(t) for t in restrict}
         tasks = [t for t in tasks if t in wanted]
@@ -82,7 +79,6 @@ def expand_jobs(workflow: Mapping[str, Any], matrix: Mapping[str, Any]) -> dict[
         if table not in matrix:
             raise ConfigError(f"table {table!r} is not in the table matrix ({', '.join(matrix)})")
         entry = matrix[table]
-        dedicated = entry.get("one_model_per_bitwidth") or {}
         restrict = restrict_all.get(table) if isinstance(restrict_all, Mapping) else restrict_all
         for setup in entry["setups"]:
             for method in find_setup(setup)[1]["methods"]:
@@ -90,10 +86,12 @@ def expand_jobs(workflow: Mapping[str, Any], matrix: Mapping[str, Any]) -> dict[
                 applicable = {k: v for k, v in switches.items() if table in SWITCHES[k].tables}
                 base = {"setup": setup, "method": method, "scale": scale, "fidelity": fidelity,
                         "fidelity_switches": applicable, "overrides": overrides}
-                if method in dedicated:
-                    probe = resolve_job({**base, "train_task": "(FP,FP)" if dedicated[method] == "all" else "(8,8)",
+                info = METHODS.get(method)
+                if info.per_bitwidth:
+                    fp_row_elsewhere = info.fp_row_from is not None
+                    probe = resolve_job({**base, "train_task": "(8,8)" if fp_row_elsewhere else str(FP_TASK),
                                          "seed": 0})
-                    variants = [(task_label(t), str(t)) for t in _dedicated_tasks(probe, dedicated[method], restrict)]
+                    variants = [(t.label(), str(t)) for t in _dedicated_tasks(probe, fp_row_elsewhere, restrict)]
                 else:
                     variants = [(None, None)]
                 for label, task in variants:

@@ -10,7 +10,8 @@ from mebqat.workflow.config import validate_workflow_config
 
 validate_workflow_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 
-from mebqat.workflow.matrix import expand_jobs, load_matrix  # noqa: E402  (after validation: clear errors first)
+from mebqat.core.rundir_layout import METRICS  # noqa: E402  (after validation: clear errors first)
+from mebqat.workflow.matrix import expand_jobs, load_matrix  # noqa: E402
 from mebqat.workflow.resources import job_resources  # noqa: E402
 
 MATRIX = load_matrix(config["matrix"])
@@ -53,5 +54,5 @@ JOB_RESOURCES = job_resources(config, job_setup)
 
 
 def metrics_files(tables=None):
-    return [f"{RESULTS}/runs/{job}/metrics.json" for job, spec in JOBS.items()
+    return [f"{RESULTS}/runs/{job}/{METRICS}" for job, spec in JOBS.items()
             if tables is None or spec.table in tables]

@@ -7,7 +7,7 @@ rule job:
     input:
         store=rules.mlflow_store.output,
     output:
-        metrics=f"{RESULTS}/runs/{{job}}/metrics.json",
+        metrics=f"{RESULTS}/runs/{{job}}/{METRICS}",
     params:
         mebqat=MEBQAT,
         spec=job_spec,
