@@ -1,4 +1,4 @@
-"""The layout of a job's run directory (SPEC §6), without torch: the one place that names its files, checks a
+"""The layout of a job's run directory (docs/methods-and-engines.md, "What a job writes"), without torch: the one place that names its files, checks a
 training-history record and reads the files back, each error naming the file.
 
 ``engine`` writes the directory (:class:`mebqat.engine.rundir.RunDir` adds the checkpoints, which need
