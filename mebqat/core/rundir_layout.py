@@ -1,5 +1,6 @@
-"""The layout of a job's run directory (docs/methods-and-engines.md, "What a job writes"), without torch: the one place that names its files, checks a
-training-history record and reads the files back, each error naming the file.
+"""The layout of a job's run directory (docs/methods-and-engines.md, "What a job writes"), without torch: the
+one place that names its files, checks a training-history record and reads the files back, each error naming
+the file.
 
 ``engine`` writes the directory (:class:`mebqat.engine.rundir.RunDir` adds the checkpoints, which need
 torch), ``tracking`` mirrors it into MLflow, ``tables`` reads its results, and the CLI and the workflow name
