@@ -10,7 +10,6 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-
 from .joint import JointBitListMethod
 
 

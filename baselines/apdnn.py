@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from mebqat.methods.losses import soft_cross_entropy
 from mebqat.core.tasks import BitwidthTask
+from mebqat.methods.losses import soft_cross_entropy
 
 from .joint import JointBitListMethod
 

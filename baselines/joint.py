@@ -4,7 +4,8 @@ running statistics, and evaluation only at the trained bitwidths (there is no Ba
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn

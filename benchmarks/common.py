@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch

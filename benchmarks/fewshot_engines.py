@@ -18,17 +18,30 @@ The candidates take turns; prints median times, ratios and on a GPU the peak mem
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+import reference_loops
 import torch
+from common import (
+    SyntheticEpisodes,
+    add_device_arguments,
+    dataset_info,
+    describe_device,
+    engine_table,
+    job_config,
+    median,
+    peak_memory,
+    print_table,
+    random_episodes,
+    setup_device,
+    take_turns,
+)
 
-from common import (SyntheticEpisodes, add_device_arguments, dataset_info, describe_device, engine_table, job_config,
-                    median, peak_memory, print_table, random_episodes, setup_device, take_turns)
 from mebqat.core.config import evaluation_tasks, load_table_setups
 from mebqat.core.counters import PassCounter
 from mebqat.fewshot import model_state
 from mebqat.methods import create_method
-import reference_loops
 
 MEBQAT_OF = {"table4": "mebqat_maml", "table5": "mebqat_pn"}
 ADAPTED_KINDS = {"weight", "bias"}  # the authors' inner loops and fine-tuning (official §2.3, §4.3)

@@ -26,19 +26,35 @@ import argparse
 import importlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
-
-import numpy as np
-import torch
-import yaml
+from typing import Any
 
 import fewshot_engines
+import numpy as np
 import table2_engines
-from common import (Classes, add_device_arguments, dataset_info, describe_device, engine_table, job_config, median,
-                    peak_memory, print_table, random_batch, random_images, ratio, seconds, setup_device, synchronize,
-                    take_turns)
+import torch
+import yaml
+from common import (
+    Classes,
+    add_device_arguments,
+    dataset_info,
+    describe_device,
+    engine_table,
+    job_config,
+    median,
+    peak_memory,
+    print_table,
+    random_batch,
+    random_images,
+    ratio,
+    seconds,
+    setup_device,
+    synchronize,
+    take_turns,
+)
+
 from mebqat.core.config import evaluation_tasks, load_table_setups, resolve_job
 from mebqat.core.counters import PassCounter
 from mebqat.core.registry import METHODS

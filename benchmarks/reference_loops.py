@@ -12,7 +12,7 @@ autograd functions, and the per-task teacher's unused graph is built here too bu
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

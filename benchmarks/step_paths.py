@@ -19,24 +19,38 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
-
-from common import (Classes, add_device_arguments, dataset_info, describe_device, job_config, median, print_table,
-                    random_batch, random_episodes, random_images, ratio, seconds, setup_device, take_turns)
-from mebqat.core.config import evaluation_tasks
-from mebqat.fewshot import model_state
-from mebqat.core.counters import PassCounter
-from mebqat.data import cifar10
-from mebqat.methods import create_method
-from mebqat.methods import mebqat_supervised
-from mebqat.quant import lsq
-from mebqat.models.layout import use_memory_format
-from mebqat.models.params import parameter_usage
+from common import (
+    Classes,
+    add_device_arguments,
+    dataset_info,
+    describe_device,
+    job_config,
+    median,
+    print_table,
+    random_batch,
+    random_episodes,
+    random_images,
+    ratio,
+    seconds,
+    setup_device,
+    take_turns,
+)
 from fewshot_engines import _model as fewshot_model
 from table2_engines import table2_setups
+
+from mebqat.core.config import evaluation_tasks
+from mebqat.core.counters import PassCounter
+from mebqat.data import cifar10
+from mebqat.fewshot import model_state
+from mebqat.methods import create_method, mebqat_supervised
+from mebqat.models.layout import use_memory_format
+from mebqat.models.params import parameter_usage
+from mebqat.quant import lsq
 
 
 def pil_pipeline(images: np.ndarray, stats) -> Callable[[], torch.Tensor]:

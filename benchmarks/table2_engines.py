@@ -14,17 +14,30 @@ the peak memory of each.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+import reference_loops
 import torch
+from common import (
+    Classes,
+    add_device_arguments,
+    dataset_info,
+    describe_device,
+    engine_table,
+    job_config,
+    median,
+    peak_memory,
+    print_table,
+    random_batch,
+    setup_device,
+    take_turns,
+)
 
-from common import (Classes, add_device_arguments, dataset_info, describe_device, engine_table, job_config, median,
-                    peak_memory, print_table, random_batch, setup_device, take_turns)
 from mebqat.core.config import load_table_setups
 from mebqat.core.counters import PassCounter
 from mebqat.core.tasks import BitwidthTask, TaskSampler
 from mebqat.methods import create_method
-import reference_loops
 
 REFERENCE_METHODS = {"mebqat", "qat"}
 DEDICATED_TASK = "(4,4)"

@@ -12,8 +12,8 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 MLFLOW = str(Path(sys.executable).with_name("mlflow"))
 START_TIMEOUT_S = 120

@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 
-from mebqat.tables.claims import load_claims, pick
 from mebqat.core.registry import METHODS, ensure_loaded
+from mebqat.tables.claims import load_claims, pick
 from mebqat.tables.layout import is_dedicated, table_setups
 
 CELL = re.compile(r"^(–|-?\d+\.\d\d(?: ± (?:\d+\.\d\d|–))?)")

@@ -4,8 +4,8 @@ method registry, the numbers from the test; every file is checked against the me
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import jsonschema
 import numpy as np
@@ -50,8 +50,8 @@ def write_metrics(root: Path, setup: str, method: str, results: Mapping[tuple[st
                   train_task: str | None = None, trained: list[str] | None = None,
                   costs: Mapping[str, float] | None = None, name: str | None = None,
                   architecture: tuple[int, int] | None = None,
-                  items: Mapping[tuple[str, str], "np.ndarray"] | None = None,
-                  batch_sizes: "Sequence[int] | None" = None) -> Path:
+                  items: Mapping[tuple[str, str], np.ndarray] | None = None,
+                  batch_sizes: Sequence[int] | None = None) -> Path:
     """Write ``<root>/<name>/metrics.json``; ``results`` maps ("4", "4") to an accuracy or (accuracy, ci95);
     ``architecture`` is the (params, BatchNorm params) of the paper-width network the job measured; ``items``
     the per-item outcomes per row (0/1 per test image for Table 2, accuracy per test episode for Tables 4/5),

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from tables_metrics import rows_of, write_metrics
 
 from mebqat.core.accuracy import batch_means
 from mebqat.tables import collect
 from mebqat.tables.claims import FAILS, HOLDS, NOT_MEASURED, ClaimsError, check_claims, load_claims
-from tables_metrics import rows_of, write_metrics
 
 
 def correct(n: int, accuracy: float, seed: int) -> np.ndarray:

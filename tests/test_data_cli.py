@@ -8,9 +8,9 @@ import subprocess
 import numpy as np
 import pytest
 from PIL import Image
+from test_cli import SCRIPT
 
 from mebqat.cli import main
-from test_cli import SCRIPT
 
 
 @pytest.mark.parametrize("action", [[], ["list"], ["build"], ["preview"]])

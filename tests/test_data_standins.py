@@ -12,8 +12,15 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from mebqat.core.registry import DATASETS
-from mebqat.data import EpisodeSampler, build_standin, load_fewshot, load_supervised
-from mebqat.data import glyph_catalogue, glyph_render, glyphs
+from mebqat.data import (
+    EpisodeSampler,
+    build_standin,
+    glyph_catalogue,
+    glyph_render,
+    glyphs,
+    load_fewshot,
+    load_supervised,
+)
 
 
 def sha256(path) -> str:

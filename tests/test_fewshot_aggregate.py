@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from fewshot_synthetic import make_batch, small_net, state
+
 from mebqat.fewshot import InnerLoop, adapt_set, aggregate_meta_gradients, fomaml_batched, task_usage
 from mebqat.models import parameter_kinds
 from mebqat.quant import BitwidthTask as T

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from mebqat.core.schemas import validator
 from mebqat.core.config import resolve_job
+from mebqat.core.schemas import validator
 from mebqat.data import Episode, stack_episodes
 from mebqat.engine.data import FewShotData
 from mebqat.engine.loop import build_model, train

@@ -7,14 +7,21 @@ import re
 
 import pytest
 import torch
+from fewshot_synthetic import make_batch, max_relative_difference, small_net, state
 from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from fewshot_synthetic import make_batch, max_relative_difference, small_net, state
 from mebqat.data import Episode, unstack_episodes
-from mebqat.fewshot import (LEARNED_STEPS_ADAPT_KINDS, OFFICIAL_ADAPT_KINDS, InnerLoop, adapt_set, fomaml_batched,
-                            fomaml_sequential, sgd_adapt)
+from mebqat.fewshot import (
+    LEARNED_STEPS_ADAPT_KINDS,
+    OFFICIAL_ADAPT_KINDS,
+    InnerLoop,
+    adapt_set,
+    fomaml_batched,
+    fomaml_sequential,
+    sgd_adapt,
+)
 from mebqat.models import parameter_kinds
 from mebqat.quant import BitwidthTask as T
 from mebqat.quant import task_tensor

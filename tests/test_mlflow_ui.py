@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-
 from browser import SKIP_REASON, Browser
 from mlflow_server import track_ui
 from tracking_runs import write_run

@@ -255,8 +255,8 @@ def test_channels_last_changes_the_layout_not_the_function(key):
     to within a level's worth."""
     import copy
 
-    from mebqat.models.layout import resolve_memory_format, use_memory_format
     from mebqat.models import QConv2d
+    from mebqat.models.layout import resolve_memory_format, use_memory_format
 
     name, kwargs, shape, *_ = NETS[key]
     torch.manual_seed(0)

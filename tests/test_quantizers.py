@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import reference_quant as ref
 import torch
 
-import reference_quant as ref
 from mebqat.quant import quantize_activation, quantize_weight
 
 BITS = [1, 2, 3, 4, 5, 8, 16, None]

@@ -9,10 +9,10 @@ import math
 import pandas as pd
 import pytest
 from scipy import stats
+from tables_metrics import ramp, rows_of, write_metrics
 
 from mebqat.tables import MetricsError, build, collect
 from mebqat.tables.paper import PAPER_DIR
-from tables_metrics import ramp, rows_of, write_metrics
 
 R20 = "cifar10_preact_resnet20"
 OMNI_1S = "maml_omniglot_20w1s"

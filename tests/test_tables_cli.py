@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from matplotlib.figure import Figure
+from tables_metrics import ramp, write_metrics
 
 from mebqat.cli import main
 from mebqat.tables.layout import ACCURACY_TABLES, table_setups
 from mebqat.tables.output import write_figure
-from tables_metrics import ramp, write_metrics
 
 SCRIPT = str(Path(sys.executable).parent / "mebqat")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -7,6 +7,7 @@ import math
 
 import pandas as pd
 import pytest
+from tables_metrics import write_metrics
 
 from mebqat.models import build as build_model
 from mebqat.models import parameter_counts
@@ -14,7 +15,6 @@ from mebqat.quant import bitwidth_candidates
 from mebqat.tables import backprop_ratio, backprop_saving, build, collect, cost_frame, setup_costs, storage_saving
 from mebqat.tables.cost_model import ADAPTIVE, DEDICATED, MEBQAT
 from mebqat.tables.layout import table_setups
-from tables_metrics import write_metrics
 
 # official-mebqat.md §9.3: parameter counts (weights, biases, BN affine) and BN shares of the real nets.
 SPEC_SIZES = {"cifar10_mobilenetv2": (2_236_682, 1.53), "cifar10_preact_resnet20": (6_758_810, 0.12),

@@ -14,9 +14,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from output_consistency import (check_claims_against_tables, check_figures_against_tables,
-                                check_mlflow_against_metrics, check_readme_against_claims,
-                                check_tables_against_metrics)
+from output_consistency import (
+    check_claims_against_tables,
+    check_figures_against_tables,
+    check_mlflow_against_metrics,
+    check_readme_against_claims,
+    check_tables_against_metrics,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]

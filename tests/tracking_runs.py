@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import numpy as np
 import yaml
 
-from mebqat.core.schemas import validator
 from mebqat.core.config import resolve_job
 from mebqat.core.hashing import config_hash
+from mebqat.core.schemas import validator
 
 METRICS_SCHEMA = validator("metrics").schema
 HISTORY_FIELDS = {"train_loss": "curves/train_loss", "select_accuracy": "curves/select_accuracy", "lr": "curves/lr",

@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 
 from ..core.config import ConfigError, deep_merge, load_job, read_job_file, resolve_job
-from ..core.files import parse_assignment, parse_yaml
 from ..core.fidelity import DEFAULT_PRESET, PRESETS
+from ..core.files import parse_assignment, parse_yaml
 from ..core.registry import METHODS
 from ..core.scales import DEFAULT_SCALE, scale_names
 

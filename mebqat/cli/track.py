@@ -17,8 +17,9 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..core.rundir_layout import METRICS, RunFiles
 
@@ -94,12 +95,12 @@ def run_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(result: "LogResult") -> str:
+def _report(result: LogResult) -> str:
     deleted = f", {len(result.deleted)} older run(s) deleted" if result.deleted else ""
     return f"{result.action}: experiment {result.experiment} run {result.run_id} (key {result.run_key}{deleted})"
 
 
-def _each(items: list[Path], log: Callable[[Path], "LogResult"]) -> int:
+def _each(items: list[Path], log: Callable[[Path], LogResult]) -> int:
     from mlflow.exceptions import MlflowException
 
     from ..tracking import TrackingError

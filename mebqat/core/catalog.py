@@ -7,8 +7,16 @@ calls the same ``register_*`` functions: see :mod:`mebqat.core.registry`). Imple
 
 from __future__ import annotations
 
-from .registry import (DatasetInfo, MethodInfo, ModelInfo, QuantizerInfo, register_dataset, register_method,
-                       register_model, register_quantizer)
+from .registry import (
+                       DatasetInfo,
+                       MethodInfo,
+                       ModelInfo,
+                       QuantizerInfo,
+                       register_dataset,
+                       register_method,
+                       register_model,
+                       register_quantizer,
+)
 
 # ---------------------------------------------------------------- quantizer families (official-mebqat.md §2)
 

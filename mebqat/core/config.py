@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
-from .schemas import first_violation
-from .files import InputError, read_yaml
 from .fidelity import DEFAULT_PRESET, resolve_switches
+from .files import InputError, read_yaml
 from .registry import DATASETS, METHODS, MethodInfo, data_title, ensure_loaded
 from .scales import SCALES
+from .schemas import first_violation
 from .tasks import BitwidthTask, validate_task
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"

@@ -8,8 +8,9 @@ switches of its table. Code reads them through one typed object, :class:`Fidelit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Fidelity:
     fp_baseline_random_steps: bool = True
 
     @classmethod
-    def of(cls, config: Mapping[str, Any]) -> "Fidelity":
+    def of(cls, config: Mapping[str, Any]) -> Fidelity:
         """The switches of a resolved job configuration (those of other tables keep their official value)."""
         return cls(**dict(config["fidelity_switches"]))
 

@@ -40,15 +40,15 @@ class JobStatus:
     pid: int = 0
 
     @classmethod
-    def begin(cls, resuming: bool, tracking: str = "in-process", started_ms: int | None = None) -> "JobStatus":
+    def begin(cls, resuming: bool, tracking: str = "in-process", started_ms: int | None = None) -> JobStatus:
         return cls("running", uuid.uuid4().hex,
                    started_ms if started_ms is not None else process_started_ms(), resuming,
                    tracking=tracking, host=socket.gethostname(), pid=os.getpid())
 
-    def at_epoch(self, epoch: int) -> "JobStatus":
+    def at_epoch(self, epoch: int) -> JobStatus:
         return replace(self, durable_epoch=epoch)
 
-    def ended(self, state: str, reason: str | None = None) -> "JobStatus":
+    def ended(self, state: str, reason: str | None = None) -> JobStatus:
         if state not in STATES[1:]:
             raise ValueError(f"a job ends finished, failed or killed, not {state!r}")
         return replace(self, state=state, ended_ms=now_ms(), reason=reason)

@@ -14,9 +14,10 @@ import importlib
 import importlib.util
 import os
 import sys
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Generic, Iterator, Literal, Mapping, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from .bits import format_bits
 

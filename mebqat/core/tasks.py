@@ -12,7 +12,8 @@ Rejection sampling of independent uniform draws gives the uniform distribution o
 
 from __future__ import annotations
 
-from typing import Any, Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -41,7 +42,7 @@ class BitwidthTask(NamedTuple):
         return f"w{format_bits(self.w)}a{format_bits(self.a)}"
 
     @classmethod
-    def parse(cls, value: Any) -> "BitwidthTask":
+    def parse(cls, value: Any) -> BitwidthTask:
         """From ``"(4,FP)"``, ``"4,FP"``, ``"w4a32"``, ``(4, None)``, ``[4, "FP"]`` or a task."""
         if isinstance(value, BitwidthTask):
             return value

@@ -9,7 +9,8 @@ leading dimension (``stack_episodes``), which is what ``torch.func.vmap`` maps o
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 
@@ -25,7 +26,7 @@ class Episode(NamedTuple):
         return int(self.support_y.max().item()) + 1 if self.support_y.dim() == 1 else \
             int(self.support_y[0].max().item()) + 1
 
-    def to(self, device: torch.device | str) -> "Episode":
+    def to(self, device: torch.device | str) -> Episode:
         return Episode(*(t.to(device) for t in self))
 
 

@@ -12,7 +12,8 @@ The generator's state is the sampler's whole state: ``state_dict()`` resumes it 
 
 from __future__ import annotations
 
-from typing import Any, Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
 

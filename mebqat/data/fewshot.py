@@ -4,9 +4,10 @@ the episode samplers need, and the step from sampled indices to an :class:`Episo
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,7 +72,7 @@ class FewShotSplit(Dataset):
         picked = self._pixels[np.asarray(indices, dtype=np.int64)]
         return torch.from_numpy(np.divide(picked, np.float32(255.0), dtype=np.float32))
 
-    def resized(self, size: int | None) -> "FewShotSplit":
+    def resized(self, size: int | None) -> FewShotSplit:
         """The same split with its images reduced to ``size``×``size`` (antialiased bilinear, rounded back to
         uint8), once at load time; ``None`` or the current size returns this split. Not
         :func:`~mebqat.data.transforms.resize_images`: that one goes through torchvision, whose import a
@@ -90,7 +91,7 @@ class FewShotSplit(Dataset):
         reduced.input_shape = tuple(reduced.images.shape[1:])
         return reduced
 
-    def to(self, device: torch.device | str) -> "FewShotSplit":
+    def to(self, device: torch.device | str) -> FewShotSplit:
         """The same split with its images on ``device`` (episodes are then gathered there)."""
         moved = copy.copy(self)
         moved.images = self.images.to(device)

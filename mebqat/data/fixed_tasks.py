@@ -4,8 +4,8 @@ permutations (not images), and reused for every bitwidth and every method, so th
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 

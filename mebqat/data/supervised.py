@@ -7,7 +7,7 @@ official test data."""
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -90,7 +90,7 @@ class SupervisedDataset(Dataset):
         """(network input, labels) of the images at ``positions`` (a long tensor on the images' device)."""
         return self.pipeline(self.images[positions], augment=self.augment, generator=generator), self.labels[positions]
 
-    def to(self, device: torch.device | str) -> "SupervisedDataset":
+    def to(self, device: torch.device | str) -> SupervisedDataset:
         """The same split with its images and labels on ``device``."""
         moved = copy.copy(self)
         moved.images, moved.labels = self.images.to(device), self.labels.to(device)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,14 +31,14 @@ from ..core.hashing import config_hash
 from ..core.rundir_layout import EPISODE_OUTCOMES, IMAGE_OUTCOMES, METRICS, for_subset
 from ..core.tasks import BitwidthTask
 from ..methods import Method, create_method
+from ..methods.base import DivergenceError
+from ..models.layout import resolve_memory_format, use_memory_format
 from . import timing
 from .data import FewShotData, ProblemData, open_data
 from .metrics import architecture_counts, bits_value, finished_run, metrics_record, result_row
 from .optim import build_optimizer, build_scheduler
 from .progress import TrainingProgress
 from .rundir import RunDir, job_logger, write_json
-from ..methods.base import DivergenceError
-from ..models.layout import resolve_memory_format, use_memory_format
 from .runtime import seed_everything, select_device
 
 EpochCallback = Callable[[dict[str, Any]], None]

@@ -5,11 +5,11 @@ finished-run check, one result row per bitwidth, the record itself, and its cons
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
-
 from torch import nn
 
 from ..core.config import ConfigError, dataset_identity, find_setup, resolve_job

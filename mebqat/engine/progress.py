@@ -5,7 +5,8 @@ time; the per-epoch history, the `best` and `last` checkpoints, and the final tr
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from torch import nn
 

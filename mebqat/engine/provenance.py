@@ -6,10 +6,11 @@ from __future__ import annotations
 import platform
 import socket
 import subprocess
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -55,5 +56,5 @@ def provenance(config: Mapping[str, Any], device: torch.device) -> dict[str, Any
         "device": device_name(device),
         "hostname": socket.gethostname(),
         "config_hash": config_hash(config),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 
-
 def select_device(name: str | None = None) -> torch.device:
     """``None``/"auto": CUDA when available, else CPU."""
     if name in (None, "auto"):

@@ -9,8 +9,8 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 ENV_VAR = "MEBQAT_TIMING_FILE"
 COMPUTE = ("steps", "validation", "evaluation")

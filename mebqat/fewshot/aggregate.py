@@ -10,7 +10,8 @@ is clamped to [−clamp, clamp] (10 in every official scheme).
 
 from __future__ import annotations
 
-from typing import Literal, Mapping
+from collections.abc import Mapping
+from typing import Literal
 
 import torch
 from torch import nn

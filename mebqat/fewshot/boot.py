@@ -21,8 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models.layers import QConv2d, QLinear
 from ..models.fewshot import INIT_STD
+from ..models.layers import QConv2d, QLinear
 from ..quant import lsq
 from .functional import ParamDict, call
 

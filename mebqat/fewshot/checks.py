@@ -5,7 +5,8 @@ Everything here runs eagerly, outside ``vmap`` (a tensor cannot be inspected ins
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn

@@ -20,10 +20,20 @@ from torch import nn
 from torch.func import vmap
 
 from ..data.episode import Episode, unstack_episodes
-from .checks import (Tasks, check_episode, check_labels_fit, check_state, python_tasks, require_transductive,
-                     task_codes)
-from .functional import (Differentiate, InnerLoop, ParamDict, StepResult, autograd_gradient, call,
-                         cross_entropy_and_accuracy, detached, functorch_gradient, sgd_adapt, stack_results)
+from .checks import Tasks, check_episode, check_labels_fit, check_state, python_tasks, require_transductive, task_codes
+from .functional import (
+    Differentiate,
+    InnerLoop,
+    ParamDict,
+    StepResult,
+    autograd_gradient,
+    call,
+    cross_entropy_and_accuracy,
+    detached,
+    functorch_gradient,
+    sgd_adapt,
+    stack_results,
+)
 
 
 class FomamlResult(NamedTuple):

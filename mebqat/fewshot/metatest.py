@@ -18,17 +18,36 @@ are a tensor [n_tasks, n_episodes] of accuracies (fractions), episodes in the or
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
 from torch.func import vmap
 
 from ..data.episode import Episode, unstack_episodes
-from .checks import (Tasks, check_episode, check_labels_fit, check_state, episode_ways, python_tasks,
-                     require_transductive, task_codes)
-from .functional import (Differentiate, InnerLoop, ParamDict, autograd_gradient, call, cross_entropy_and_accuracy,
-                         detached, functorch_gradient, module_mode, sgd_adapt)
+from .checks import (
+    Tasks,
+    check_episode,
+    check_labels_fit,
+    check_state,
+    episode_ways,
+    python_tasks,
+    require_transductive,
+    task_codes,
+)
+from .functional import (
+    Differentiate,
+    InnerLoop,
+    ParamDict,
+    autograd_gradient,
+    call,
+    cross_entropy_and_accuracy,
+    detached,
+    functorch_gradient,
+    module_mode,
+    sgd_adapt,
+)
 from .protonet import episode_objective
 
 EpisodeAccuracy = Callable[[Episode, Any], torch.Tensor]

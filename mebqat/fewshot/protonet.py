@@ -23,8 +23,18 @@ from torch.nn import functional as F
 
 from ..data.episode import Episode
 from .checks import Tasks, check_episode, check_state, episode_ways, python_tasks, task_codes, tracks_running_stats
-from .functional import (Differentiate, ParamDict, StepResult, autograd_gradient, call, cross_entropy_and_accuracy,
-                         detached, functorch_gradient, module_mode, stack_results)
+from .functional import (
+    Differentiate,
+    ParamDict,
+    StepResult,
+    autograd_gradient,
+    call,
+    cross_entropy_and_accuracy,
+    detached,
+    functorch_gradient,
+    module_mode,
+    stack_results,
+)
 
 
 class ProtoResult(NamedTuple):

@@ -4,7 +4,7 @@ paper reports no interval, the harness adds the usual 95% normal interval)."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -12,8 +12,9 @@ the few-shot families in :mod:`mebqat.methods.maml` / :mod:`mebqat.methods.proto
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Iterable, Mapping, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -25,7 +26,6 @@ from ..core.registry import METHODS, MethodInfo
 from ..core.seeds import derived_seed
 from ..core.tasks import FP_TASK, BitwidthTask, TaskSampler, parse_bits_list
 from .contract import ENGINES, Engine, UpdateStats, resolve_engine
-
 
 
 class DivergenceError(RuntimeError):

@@ -10,7 +10,8 @@ these members (a benchmark's synthetic data, a test's stand-in) can stand in for
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, Protocol, Sequence, TypedDict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
 
 if TYPE_CHECKING:
     import torch

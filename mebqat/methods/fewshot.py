@@ -9,7 +9,8 @@ MEBQAT's draws from the 73 LSQ candidates).
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import nn

@@ -3,7 +3,7 @@ logits stacked as [T, batch, classes]. The methods' sequential engines call ``mo
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn

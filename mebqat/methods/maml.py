@@ -4,15 +4,23 @@ inference. Its members differ only by the task policy: FOMAML(+QAT) a fixed task
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..core.tasks import BitwidthTask
 from ..data.episode import Episode
-from ..fewshot import (LEARNED_STEPS_ADAPT_KINDS, OFFICIAL_ADAPT_KINDS, InnerLoop, fomaml_batched,
-                       fomaml_sequential, maml_metatest_batched, maml_metatest_sequential)
+from ..fewshot import (
+    LEARNED_STEPS_ADAPT_KINDS,
+    OFFICIAL_ADAPT_KINDS,
+    InnerLoop,
+    fomaml_batched,
+    fomaml_sequential,
+    maml_metatest_batched,
+    maml_metatest_sequential,
+)
 from ..fewshot.functional import ParamDict, autograd_gradient, functorch_gradient, module_mode
 from ..fewshot.metatest import maml_episode_accuracy
 from .fewshot import FewShotMethod, StepResult

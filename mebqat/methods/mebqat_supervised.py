@@ -18,7 +18,8 @@ it, so Σ_t u_t·g_t = ∇ Σ_t L_t and only the division by the usage counts re
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn

@@ -5,7 +5,8 @@ episode) and by BatchNorm (PN(+QAT) keep running statistics)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn

@@ -6,8 +6,17 @@ part of the structure.
 """
 
 from .base import QuantizedModel
-from .layers import (ActQuant, BatchNorm2d, BetaOnlyBatchNorm2d, QConv2d, QLinear, QSequential, QuantConfig,
-                     TakesBits, quantizer_modules)
+from .layers import (
+                     ActQuant,
+                     BatchNorm2d,
+                     BetaOnlyBatchNorm2d,
+                     QConv2d,
+                     QLinear,
+                     QSequential,
+                     QuantConfig,
+                     TakesBits,
+                     quantizer_modules,
+)
 from .params import parameter_kinds, parameter_usage, unused_parameters, usage_counts, usage_masks
 from .registry import available_models, build
 from .rules import LayerBits, PrecisionRules

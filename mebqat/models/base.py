@@ -3,7 +3,8 @@ rules once and runs ``forward_bits(x, bits)``; nothing is rebuilt to change bitw
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn

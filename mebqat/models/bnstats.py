@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
 
-_ACTIVE: contextvars.ContextVar["BatchStatsRecorder | None"] = contextvars.ContextVar("bn_recorder", default=None)
+_ACTIVE: contextvars.ContextVar[BatchStatsRecorder | None] = contextvars.ContextVar("bn_recorder", default=None)
 
 
 class BatchStatsRecorder:

@@ -22,8 +22,16 @@ import torch
 from torch import nn
 
 from .base import QuantizedModel, quant_config
-from .layers import (ActQuant, BetaOnlyBatchNorm2d, NormFactory, QConv2d, QLinear, QSequential, QuantConfig,
-                     batchnorm_factory)
+from .layers import (
+    ActQuant,
+    BetaOnlyBatchNorm2d,
+    NormFactory,
+    QConv2d,
+    QLinear,
+    QSequential,
+    QuantConfig,
+    batchnorm_factory,
+)
 from .rules import FIRST_LAST_FP, LayerBits, PrecisionRules
 
 DATASET_PRESETS: dict[str, dict[str, Any]] = {

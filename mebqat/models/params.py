@@ -14,7 +14,8 @@
 from __future__ import annotations
 
 import weakref
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,6 +24,7 @@ from ..core.registry import QUANTIZERS, RegistryError
 from ..quant.table import BitwidthTable
 from .layers import NORM_TYPES, SwitchableBatchNorm2d, quantizer_modules
 from .rules import LayerBits
+
 
 def _quantizer_kind(family: str | None, site: str, path: str) -> str:
     """The declared kind of a learned quantizer parameter (``path``: its name inside the quantizer module)."""
@@ -75,7 +77,7 @@ def parameter_usage(model: nn.Module, task: Any) -> dict[str, torch.Tensor]:
     return usage
 
 
-_USAGE_CACHE: "weakref.WeakKeyDictionary[nn.Module, dict[Any, tuple[dict[str, torch.Tensor], frozenset[str]]]]" = \
+_USAGE_CACHE: weakref.WeakKeyDictionary[nn.Module, dict[Any, tuple[dict[str, torch.Tensor], frozenset[str]]]] = \
     weakref.WeakKeyDictionary()
 
 

@@ -63,7 +63,7 @@ class PrecisionRules:
             _check_rule(name, value)
 
     @classmethod
-    def coerce(cls, value: "PrecisionRules | dict | None", default: "PrecisionRules") -> "PrecisionRules":
+    def coerce(cls, value: PrecisionRules | dict | None, default: PrecisionRules) -> PrecisionRules:
         if value is None:
             return default
         if isinstance(value, PrecisionRules):

@@ -19,8 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..core.tasks import (BitwidthTask, TaskSampler, bitwidth_candidates, is_rejected, uniform_tasks,
-                          validate_task)
+from ..core.tasks import BitwidthTask, TaskSampler, bitwidth_candidates, is_rejected, uniform_tasks, validate_task
 from .bits import FP_CODE, Bits, format_bits, parse_bits, task_tensor, tasks_from_tensor
 from .registry import QuantScheme, available_schemes, get_scheme
 

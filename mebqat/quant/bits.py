@@ -10,7 +10,7 @@ failure that the engines' divergence checks catch); tasks are validated where th
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 

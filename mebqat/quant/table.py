@@ -7,7 +7,7 @@ The value is looked up from the bitwidth, so tensor bitwidths work inside ``vmap
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn

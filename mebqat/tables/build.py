@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from .accuracy_tables import accuracy_document, accuracy_frame, table_layouts
 from .cells import table_cells

@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import math
 import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,8 +29,8 @@ from ..core.config import RESOURCES
 from ..core.files import InputError
 from ..core.registry import METHODS
 from ..core.rundir_layout import EPISODE_OUTCOMES, IMAGE_OUTCOMES, read_metrics_file
-from ..core.tasks import bitwidth_candidates
 from ..core.schemas import first_violation
+from ..core.tasks import bitwidth_candidates
 from .collect import MetricsError
 from .layout import bits_rank, is_dedicated, table_setups
 from .paper import paper_accuracies

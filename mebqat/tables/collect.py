@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 from scipy import stats
@@ -20,8 +21,8 @@ from scipy import stats
 from ..core.files import InputError
 from ..core.registry import METHODS
 from ..core.rundir_layout import METRICS, read_metrics_file
-from ..core.tasks import BitwidthTask
 from ..core.schemas import first_violation
+from ..core.tasks import BitwidthTask
 from .layout import bits_label, find_layout, is_dedicated, normalize_table
 
 IDENTITY = ["table", "setup", "method", "method_title", "scale", "fidelity", "seed", "train_tasks", "dataset",

@@ -13,8 +13,19 @@ import pandas as pd
 
 from .accuracy_tables import standin_note
 from .collect import COSTS
-from .cost_model import (BACKPROP_FORMULA, DEDICATED, MEBQAT, PAPER_METHOD, ROLES, STORAGE_FORMULA,
-                         SetupCosts, backprop_ratio, backprop_saving, setup_costs, storage_saving)
+from .cost_model import (
+    BACKPROP_FORMULA,
+    DEDICATED,
+    MEBQAT,
+    PAPER_METHOD,
+    ROLES,
+    STORAGE_FORMULA,
+    SetupCosts,
+    backprop_ratio,
+    backprop_saving,
+    setup_costs,
+    storage_saving,
+)
 from .paper import paper_costs
 from .render import EMPTY, Block, Document
 

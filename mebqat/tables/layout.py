@@ -8,8 +8,8 @@ last), the columns the setups' ``methods`` with the method registry's titles.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Iterable, Mapping
 
 from ..core.bits import format_bits
 from ..core.config import load_table_setups

@@ -18,8 +18,9 @@ Only JSON is read (no torch): the layer stays importable without the training st
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .describe import SHARE_KEY
 from .store import open_client
@@ -43,9 +43,13 @@ def server_command(uri: str, host: str, port: int) -> tuple[list[str], dict[str,
     """The command and environment that serve ``uri`` (a SQLite store) as ``mlflow ui --backend-store-uri uri``
     would (artifacts proxied, new experiments' artifacts beside the store), with mebqat's index page."""
     import mlflow.server
-    from mlflow.server.constants import (ARTIFACT_ROOT_ENV_VAR, ARTIFACTS_DESTINATION_ENV_VAR,
-                                         BACKEND_STORE_URI_ENV_VAR, REGISTRY_STORE_URI_ENV_VAR,
-                                         SERVE_ARTIFACTS_ENV_VAR)
+    from mlflow.server.constants import (
+        ARTIFACT_ROOT_ENV_VAR,
+        ARTIFACTS_DESTINATION_ENV_VAR,
+        BACKEND_STORE_URI_ENV_VAR,
+        REGISTRY_STORE_URI_ENV_VAR,
+        SERVE_ARTIFACTS_ENV_VAR,
+    )
 
     artifacts = artifact_root(uri)
     assert artifacts is not None, uri

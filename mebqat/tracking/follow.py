@@ -21,9 +21,10 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ..core.files import InputError, read_yaml
 from ..core.jobstatus import JobStatus, now_ms, read_status
@@ -63,7 +64,7 @@ def logged_attempt(run_dir: Path) -> str | None:
         return None
 
 
-def attempts_in_store(client: "MlflowClient") -> set[str]:
+def attempts_in_store(client: MlflowClient) -> set[str]:
     """The job executions (``mebqat.attempt`` tags) whose runs the store holds: a directory's marker says it
     was logged, but to a store that may since have been deleted or replaced."""
     ids = [e.experiment_id for e in client.search_experiments()]
@@ -79,7 +80,7 @@ def attempts_in_store(client: "MlflowClient") -> set[str]:
     return found
 
 
-def sync(run_dir: Path, mirror: Mirror, client: "MlflowClient", uri: str,
+def sync(run_dir: Path, mirror: Mirror, client: MlflowClient, uri: str,
          in_store: set[str] | None = None) -> Mirror:
     """Bring the MLflow run of ``run_dir`` up to what its files say; the updated mirror. ``in_store``: the
     executions the store holds runs of (:func:`attempts_in_store`), kept up to date; None trusts the markers."""
@@ -116,7 +117,7 @@ def sync(run_dir: Path, mirror: Mirror, client: "MlflowClient", uri: str,
         return mirror
 
 
-def _open(run_dir: Path, status: JobStatus, client: "MlflowClient", uri: str) -> Mirror:
+def _open(run_dir: Path, status: JobStatus, client: MlflowClient, uri: str) -> Mirror:
     try:
         config = read_yaml(RunFiles(run_dir).config, "the job's resolved config")
     except InputError as err:
@@ -163,7 +164,7 @@ class Follower:
     def __init__(self, root: str | Path, uri: str | None = None) -> None:
         self.root = Path(root)
         self.uri = resolve_uri(uri)
-        self.client: "MlflowClient | None" = None
+        self.client: MlflowClient | None = None
         self.in_store: set[str] = set()
         self.mirrors: dict[Path, Mirror] = {}
         self.errors: dict[Path, tuple[str, float, float]] = {}  # text, next try (monotonic), delay

@@ -9,15 +9,32 @@ The run directory stays the source of truth: the store is only ever told what th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
-from ..core.hashing import config_hash
 from ..core.config import dataset_identity
-from .jobrecord import (TASK_TAG, curve_name, dataset_input, flatten_config, history_points, job_record, run_name,
-                        task_label)
-from .publish import (LogResult, _delete_older, experiment_id, runs_with_key, write_inputs, write_metrics,
-                      write_params, write_tags)
+from ..core.hashing import config_hash
+from .jobrecord import (
+    TASK_TAG,
+    curve_name,
+    dataset_input,
+    flatten_config,
+    history_points,
+    job_record,
+    run_name,
+    task_label,
+)
+from .publish import (
+    LogResult,
+    _delete_older,
+    experiment_id,
+    runs_with_key,
+    write_inputs,
+    write_metrics,
+    write_params,
+    write_tags,
+)
 from .record import CONTENT_TAG, KEY_TAG, KIND_TAG
 from .retry import retrying
 from .rundir import read_finished_run
@@ -42,7 +59,7 @@ them (start of the first attempt to end of the last), downtime included."""
 DOWNTIME_NOTE = " (the run's Duration includes this downtime)"
 
 
-def note_interruption(client: "MlflowClient", run: Any, resumed_ms: int | None) -> None:
+def note_interruption(client: MlflowClient, run: Any, resumed_ms: int | None) -> None:
     """A run that resumes is no longer stopped: its end reason moves to the interruptions tag, with the time
     it stood still (a run killed by SIGKILL, or with its node, has no reason: it stopped without a word)."""
     reason = run.data.tags.get(END_REASON_TAG) or "stopped without a word (SIGKILL, or its machine went away)"
@@ -63,12 +80,12 @@ def format_seconds(seconds: float) -> str:
 
 
 class LiveRun:
-    def __init__(self, client: "MlflowClient", experiment: str, run_id: str, run_key: str, table: str) -> None:
+    def __init__(self, client: MlflowClient, experiment: str, run_id: str, run_key: str, table: str) -> None:
         self.client, self.experiment, self.run_id, self.run_key, self.table = client, experiment, run_id, run_key, table
 
     @classmethod
     def open(cls, config: Mapping[str, Any], resuming: bool, uri: str | None = None, started_ms: int | None = None,
-             client: "MlflowClient | None" = None, attempt: str | None = None) -> "LiveRun":
+             client: MlflowClient | None = None, attempt: str | None = None) -> LiveRun:
         """The job's run: the one already opened for this execution (``attempt``, when a follower opens it
         again after a restart), else the newest one of its run key when the job resumes, else a new one
         started at ``started_ms`` (default: now); older runs of the key, from an earlier execution of the same

@@ -18,8 +18,9 @@ created-or-got, tolerating a concurrent creator.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from .describe import experiment_tags
 from .record import CONTENT_TAG, KEY_TAG, DatasetRef, MetricPoint, RunRecord
@@ -43,7 +44,7 @@ class LogResult:
     deleted: tuple[str, ...] = ()
 
 
-def experiment_id(client: "MlflowClient", name: str, artifact_location: str | None) -> str:
+def experiment_id(client: MlflowClient, name: str, artifact_location: str | None) -> str:
     """The id of the active experiment ``name``, creating it; its tags (description, kind, the runs table's
     view: ``describe.py``) are set where missing or out of date. A concurrent creator is not an error."""
     from mlflow.exceptions import MlflowException
@@ -68,25 +69,25 @@ def experiment_id(client: "MlflowClient", name: str, artifact_location: str | No
     raise TrackingError(f"experiment {name!r} could be neither created nor found")
 
 
-def runs_with_key(client: "MlflowClient", experiment: str, run_key: str) -> list["Run"]:
+def runs_with_key(client: MlflowClient, experiment: str, run_key: str) -> list[Run]:
     """Active runs of ``run_key``, oldest first."""
     runs = retrying(client.search_runs, [experiment], filter_string=f"tags.`{KEY_TAG}` = '{run_key}'",
                     max_results=1000)
     return sorted(runs, key=_age)
 
 
-def _age(run: "Run") -> tuple[int, str]:
+def _age(run: Run) -> tuple[int, str]:
     return run.info.start_time, run.info.run_id
 
 
-def _delete_older(client: "MlflowClient", runs: Sequence["Run"], keep: "Run") -> tuple[str, ...]:
+def _delete_older(client: MlflowClient, runs: Sequence[Run], keep: Run) -> tuple[str, ...]:
     deleted = tuple(run.info.run_id for run in runs if run.info.run_id != keep.info.run_id and _age(run) < _age(keep))
     for run_id in deleted:
         retrying(client.delete_run, run_id)
     return deleted
 
 
-def write_params(client: "MlflowClient", run_id: str, params: dict[str, str]) -> None:
+def write_params(client: MlflowClient, run_id: str, params: dict[str, str]) -> None:
     from mlflow.entities import Param
 
     items = [Param(k, v) for k, v in params.items()]
@@ -94,7 +95,7 @@ def write_params(client: "MlflowClient", run_id: str, params: dict[str, str]) ->
         retrying(client.log_batch, run_id, params=items[start:start + PARAMS_PER_BATCH])
 
 
-def write_metrics(client: "MlflowClient", run_id: str, points: Sequence[MetricPoint]) -> None:
+def write_metrics(client: MlflowClient, run_id: str, points: Sequence[MetricPoint]) -> None:
     from mlflow.entities import Metric
     from mlflow.utils.time import get_current_time_millis
 
@@ -105,7 +106,7 @@ def write_metrics(client: "MlflowClient", run_id: str, points: Sequence[MetricPo
         retrying(client.log_batch, run_id, metrics=metrics[start:start + METRICS_PER_BATCH])
 
 
-def write_tags(client: "MlflowClient", run_id: str, tags: dict[str, str]) -> None:
+def write_tags(client: MlflowClient, run_id: str, tags: dict[str, str]) -> None:
     from mlflow.entities import RunTag
 
     items = [RunTag(k, v) for k, v in tags.items()]
@@ -113,7 +114,7 @@ def write_tags(client: "MlflowClient", run_id: str, tags: dict[str, str]) -> Non
         retrying(client.log_batch, run_id, tags=items[start:start + PARAMS_PER_BATCH])
 
 
-def write_inputs(client: "MlflowClient", run_id: str, inputs: Sequence[DatasetRef]) -> None:
+def write_inputs(client: MlflowClient, run_id: str, inputs: Sequence[DatasetRef]) -> None:
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
     if inputs:
@@ -122,7 +123,7 @@ def write_inputs(client: "MlflowClient", run_id: str, inputs: Sequence[DatasetRe
                          tags=[InputTag("mlflow.data.context", d.context)]) for d in inputs])
 
 
-def _write(client: "MlflowClient", run_id: str, record: RunRecord) -> None:
+def _write(client: MlflowClient, run_id: str, record: RunRecord) -> None:
     write_params(client, run_id, record.params)
     write_metrics(client, run_id, record.metrics)
     write_tags(client, run_id, record.tags)
@@ -131,14 +132,14 @@ def _write(client: "MlflowClient", run_id: str, record: RunRecord) -> None:
         retrying(client.log_artifact, run_id, str(artifact.path), artifact.directory)
 
 
-def _is_deleted(client: "MlflowClient", run_id: str) -> bool:
+def _is_deleted(client: MlflowClient, run_id: str) -> bool:
     try:
         return retrying(client.get_run, run_id).info.lifecycle_stage == "deleted"
     except Exception:
         return False
 
 
-def publish(client: "MlflowClient", record: RunRecord, artifact_location: str | None = None) -> LogResult:
+def publish(client: MlflowClient, record: RunRecord, artifact_location: str | None = None) -> LogResult:
     """Make the store hold exactly ``record`` under its run key (see the module's docstring)."""
     exp = experiment_id(client, record.experiment, artifact_location)
     content = record.content_hash()
@@ -168,12 +169,12 @@ def publish(client: "MlflowClient", record: RunRecord, artifact_location: str | 
                      _delete_older(client, now, run))
 
 
-def _superseded(client: "MlflowClient", exp: str, record: RunRecord) -> LogResult:
+def _superseded(client: MlflowClient, exp: str, record: RunRecord) -> LogResult:
     newest = runs_with_key(client, exp, record.run_key)
     return LogResult(record.experiment, record.run_key, newest[-1].info.run_id if newest else "", "superseded")
 
 
-def _abandon(client: "MlflowClient", run_id: str) -> None:
+def _abandon(client: MlflowClient, run_id: str) -> None:
     """A half-written run is not a result: mark it FAILED and delete it (best effort, the error matters more)."""
     for call, args in ((client.set_terminated, (run_id, "FAILED")), (client.delete_run, (run_id,))):
         try:

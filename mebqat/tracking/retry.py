@@ -15,7 +15,8 @@ from __future__ import annotations
 import random
 import sys
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 T = TypeVar("T")
 

@@ -8,14 +8,26 @@ names and readers are :mod:`mebqat.core.rundir_layout`'s.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..core.files import InputError
 from ..core.hashing import config_hash
-from ..core.rundir_layout import (ACCURACY_CSV, ACCURACY_FIGURE, CONFIG, EPISODE_OUTCOMES, HISTORY, IMAGE_OUTCOMES,
-                                  LOG, METRICS, SUMMARY, RunFiles, read_metrics_file)
+from ..core.rundir_layout import (
+    ACCURACY_CSV,
+    ACCURACY_FIGURE,
+    CONFIG,
+    EPISODE_OUTCOMES,
+    HISTORY,
+    IMAGE_OUTCOMES,
+    LOG,
+    METRICS,
+    SUMMARY,
+    RunFiles,
+    read_metrics_file,
+)
 from ..core.schemas import first_violation
 from .uri import TrackingError
 

@@ -16,9 +16,10 @@ import contextlib
 import sqlite3
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from .retry import retrying
@@ -125,7 +126,7 @@ def init_store(uri: str | None = None) -> StoreStatus:
     return StoreStatus(uri, False, f"MLflow database {uri} ready\n{hint}")
 
 
-def open_client(uri: str | None = None, ensure: bool = True) -> "MlflowClient":
+def open_client(uri: str | None = None, ensure: bool = True) -> MlflowClient:
     """A client on the resolved store; a SQLite store is created first (under the lock) if needed."""
     from mlflow import MlflowClient
 

@@ -4,8 +4,9 @@ starts: an unknown key or a wrong value is one error naming the key."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import jsonschema
 

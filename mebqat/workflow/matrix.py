@@ -12,12 +12,13 @@ one, or (with ``fp_row_from``, whose plain method's model fills the (FP,FP) row)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from ..core.config import ConfigError, find_setup, resolve_job
-from ..core.files import read_yaml
 from ..core.fidelity import SWITCHES
+from ..core.files import read_yaml
 from ..core.hashing import config_hash
 from ..core.registry import METHODS
 from ..core.tasks import FP_TASK, BitwidthTask
