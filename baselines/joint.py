@@ -43,8 +43,9 @@ class JointBitListMethod(SupervisedMethod):
     def training_order(self) -> list[BitwidthTask]:
         return list(self.tasks)
 
-    def task_loss(self, index: int, logits: torch.Tensor, y: torch.Tensor,
-                  previous_logits: torch.Tensor | None) -> torch.Tensor:
+    def task_loss(
+        self, index: int, logits: torch.Tensor, y: torch.Tensor, previous_logits: torch.Tensor | None
+    ) -> torch.Tensor:
         """The loss of the ``index``-th task of :meth:`training_order`, given the (detached) logits of the
         task before it."""
         raise NotImplementedError

@@ -16,7 +16,7 @@ def test_random_crop_is_a_zero_padded_crop_at_the_drawn_offsets():
     assert len(set(zip(dy.tolist(), dx.tolist()))) > 10  # many offsets drawn, the corners included or not
     for i in range(37):
         padded = F.pad(images[i], (2, 2, 2, 2))
-        assert torch.equal(cropped[i], padded[:, dy[i]:dy[i] + 8, dx[i]:dx[i] + 6])
+        assert torch.equal(cropped[i], padded[:, dy[i] : dy[i] + 8, dx[i] : dx[i] + 6])
     assert cropped.dtype == torch.uint8 and cropped.shape == images.shape
 
 

@@ -32,21 +32,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
-        sub = subparsers.add_parser(command.NAME, help=command.HELP, description=command.__doc__,
-                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub = subparsers.add_parser(
+            command.NAME,
+            help=command.HELP,
+            description=command.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         command.add_arguments(sub)
         sub.set_defaults(run=command.run)
     return parser
 
 
-OS_HINTS = {errno.EACCES: "choose a location you may write, or fix its permissions",
-            errno.EPERM: "choose a location you may write, or fix its permissions",
-            errno.EROFS: "the file system is read-only: choose another location",
-            errno.ENOSPC: "the disk is full: free space or choose another location (nothing half-written was kept)",
-            errno.EDQUOT: "the disk quota is exhausted: free space or choose another location",
-            errno.ENOTDIR: "a path component is a file, not a directory: choose another path",
-            errno.EISDIR: "a directory is where a file was expected: choose another path",
-            errno.ENOENT: "it does not exist: check the path"}
+OS_HINTS = {
+    errno.EACCES: "choose a location you may write, or fix its permissions",
+    errno.EPERM: "choose a location you may write, or fix its permissions",
+    errno.EROFS: "the file system is read-only: choose another location",
+    errno.ENOSPC: "the disk is full: free space or choose another location (nothing half-written was kept)",
+    errno.EDQUOT: "the disk quota is exhausted: free space or choose another location",
+    errno.ENOTDIR: "a path component is a file, not a directory: choose another path",
+    errno.EISDIR: "a directory is where a file was expected: choose another path",
+    errno.ENOENT: "it does not exist: check the path",
+}
 
 
 def _one_line(err: BaseException) -> str:

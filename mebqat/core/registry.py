@@ -67,15 +67,21 @@ class QuantizerInfo:
     def __post_init__(self) -> None:
         quantized = [b for b in self.bit_choices if b is not None]
         if not quantized or None not in self.bit_choices or len(set(self.bit_choices)) != len(self.bit_choices):
-            raise RegistryError(f"quantizer family {self.name!r}: bit_choices must hold distinct bitwidths and None "
-                                f"(FP), got {self.bit_choices}")
+            raise RegistryError(
+                f"quantizer family {self.name!r}: bit_choices must hold distinct bitwidths and None "
+                f"(FP), got {self.bit_choices}"
+            )
         for key, kind in self.learned.items():
             if key.split(".", 1)[0] not in ("weight", "activation") or "." not in key:
-                raise RegistryError(f"quantizer family {self.name!r}: learned key {key!r} must be "
-                                    f"'weight.<attribute>' or 'activation.<attribute>'")
+                raise RegistryError(
+                    f"quantizer family {self.name!r}: learned key {key!r} must be "
+                    f"'weight.<attribute>' or 'activation.<attribute>'"
+                )
             if kind not in QUANTIZER_PARAMETER_KINDS:
-                raise RegistryError(f"quantizer family {self.name!r}: {key} has kind {kind!r}; kinds of quantizer "
-                                    f"parameters are {sorted(QUANTIZER_PARAMETER_KINDS)}")
+                raise RegistryError(
+                    f"quantizer family {self.name!r}: {key} has kind {kind!r}; kinds of quantizer "
+                    f"parameters are {sorted(QUANTIZER_PARAMETER_KINDS)}"
+                )
 
     @property
     def min_bits(self) -> int:
@@ -129,8 +135,9 @@ class MethodInfo:
         if self.problem not in PROBLEMS:
             raise RegistryError(f"method {self.name!r}: problem must be one of {PROBLEMS}, got {self.problem!r}")
         if self.cost_role is not None and self.cost_role not in COST_ROLES:
-            raise RegistryError(f"method {self.name!r}: cost_role must be one of {COST_ROLES} or None, "
-                                f"got {self.cost_role!r}")
+            raise RegistryError(
+                f"method {self.name!r}: cost_role must be one of {COST_ROLES} or None, got {self.cost_role!r}"
+            )
         if self.fp_row_from is not None and not self.per_bitwidth:
             raise RegistryError(f"method {self.name!r}: fp_row_from applies only to per-bitwidth methods")
         for device, engine in self.engines.items():
@@ -292,5 +299,7 @@ def _import_plugin(name: str) -> None:
     except RegistryError:
         raise
     except Exception as err:
-        raise RegistryError(f"plugin {name!r} (from ${PLUGINS_ENV} or the {ENTRY_POINT_GROUP!r} entry points) "
-                            f"could not be loaded: {type(err).__name__}: {err}") from None
+        raise RegistryError(
+            f"plugin {name!r} (from ${PLUGINS_ENV} or the {ENTRY_POINT_GROUP!r} entry points) "
+            f"could not be loaded: {type(err).__name__}: {err}"
+        ) from None

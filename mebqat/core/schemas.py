@@ -27,8 +27,14 @@ REGISTRY_KEY = "x-registry"
 
 
 def _registry_names() -> dict[str, Callable[[], list[str]]]:
-    return {"scales": scale_names, "fidelities": lambda: list(PRESETS), "quantizers": QUANTIZERS.names,
-            "models": MODELS.names, "methods": METHODS.names, "datasets": DATASETS.names}
+    return {
+        "scales": scale_names,
+        "fidelities": lambda: list(PRESETS),
+        "quantizers": QUANTIZERS.names,
+        "models": MODELS.names,
+        "methods": METHODS.names,
+        "datasets": DATASETS.names,
+    }
 
 
 def with_registry_enums(node: Any) -> Any:

@@ -91,9 +91,11 @@ def validate_task(task: Any, family: str) -> BitwidthTask:
     candidates = bitwidth_candidates(family)
     if parsed not in candidates:
         choices = QUANTIZERS.get(family).choices_text()
-        raise ValueError(f"bitwidth task {parsed} is not a valid {family} task: b_w and b_a come from "
-                         f"{choices} and pairs (FP,a≠FP), (1,a∉{{1,FP}}) and (w≠1,1) are excluded "
-                         f"({len(candidates)} valid pairs)")
+        raise ValueError(
+            f"bitwidth task {parsed} is not a valid {family} task: b_w and b_a come from "
+            f"{choices} and pairs (FP,a≠FP), (1,a∉{{1,FP}}) and (w≠1,1) are excluded "
+            f"({len(candidates)} valid pairs)"
+        )
     return parsed
 
 
@@ -143,5 +145,14 @@ class TaskSampler:
         self.rng.bit_generator.state = state["rng"]
 
 
-__all__ = ["BitwidthTask", "FP_CODE", "FP_TASK", "TaskSampler", "bitwidth_candidates", "is_rejected", "parse_bits_list",
-           "uniform_tasks", "validate_task"]
+__all__ = [
+    "BitwidthTask",
+    "FP_CODE",
+    "FP_TASK",
+    "TaskSampler",
+    "bitwidth_candidates",
+    "is_rejected",
+    "parse_bits_list",
+    "uniform_tasks",
+    "validate_task",
+]

@@ -18,13 +18,16 @@ import torch
 class Episode(NamedTuple):
     support_x: torch.Tensor  # [N*K, C, H, W]   (batched: [B, N*K, C, H, W])
     support_y: torch.Tensor  # [N*K] long
-    query_x: torch.Tensor    # [N*Q, C, H, W]
-    query_y: torch.Tensor    # [N*Q] long
+    query_x: torch.Tensor  # [N*Q, C, H, W]
+    query_y: torch.Tensor  # [N*Q] long
 
     @property
     def ways(self) -> int:
-        return int(self.support_y.max().item()) + 1 if self.support_y.dim() == 1 else \
-            int(self.support_y[0].max().item()) + 1
+        return (
+            int(self.support_y.max().item()) + 1
+            if self.support_y.dim() == 1
+            else int(self.support_y[0].max().item()) + 1
+        )
 
     def to(self, device: torch.device | str) -> Episode:
         return Episode(*(t.to(device) for t in self))

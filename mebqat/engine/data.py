@@ -32,8 +32,9 @@ def _generator(device: torch.device, seed: int) -> torch.Generator:
 
 
 class SupervisedData:
-    def __init__(self, config: Mapping[str, Any], device: torch.device, purpose: str,
-                 splits: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, config: Mapping[str, Any], device: torch.device, purpose: str, splits: Mapping[str, Any] | None = None
+    ) -> None:
         """``splits`` (``{split name: SupervisedDataset}``) replaces loading the dataset (benchmarks feed
         synthetic images of the real sizes through the same batches)."""
         from ..data import load_supervised
@@ -44,12 +45,19 @@ class SupervisedData:
         self.limit_eval_batches = data["limit_eval_batches"]
         self.steps_per_epoch = config["train"]["steps_per_epoch"]
         # the authors trained on all training data and selected on the test split; corrected: a held-out val
-        self.train_split, self.select_split = ("trainval", "test") if fidelity["select_on_test_split"] else ("train", "val")
+        self.train_split, self.select_split = (
+            ("trainval", "test") if fidelity["select_on_test_split"] else ("train", "val")
+        )
 
         def load(split: str):
-            return load_supervised(data["name"], split, data["root"], normalization=data["normalization"],
-                                   input_shape=tuple(data["input_shape"]) if data["input_shape"] else None,
-                                   download=data["download"]).to(device)
+            return load_supervised(
+                data["name"],
+                split,
+                data["root"],
+                normalization=data["normalization"],
+                input_shape=tuple(data["input_shape"]) if data["input_shape"] else None,
+                download=data["download"],
+            ).to(device)
 
         wanted = (self.train_split, self.select_split) if purpose == "train" else ("test",)
         loaded = {split: splits[split].to(device) if splits is not None else load(split) for split in wanted}
@@ -82,19 +90,25 @@ class SupervisedData:
 
     def _eval_batches(self, split, seed: int) -> list[torch.Tensor]:
         order = self._positions(len(split), seed)
-        batches = [order[i:i + self.eval_batch_size] for i in range(0, len(split), self.eval_batch_size)]
-        return batches[:self.limit_eval_batches] if self.limit_eval_batches else batches
+        batches = [order[i : i + self.eval_batch_size] for i in range(0, len(split), self.eval_batch_size)]
+        return batches[: self.limit_eval_batches] if self.limit_eval_batches else batches
 
     def selection_batches(self, epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The per-epoch selection split in a seeded order (transductive BatchNorm sees the same batches
         after a resume)."""
-        return [self.select.batch(p) for p in self._eval_batches(self.select, derived_seed(self.seed, SHUFFLE_SELECT, epoch))]
+        return [
+            self.select.batch(p)
+            for p in self._eval_batches(self.select, derived_seed(self.seed, SHUFFLE_SELECT, epoch))
+        ]
 
     def test_batches(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """(input, labels, test-image indices) per test batch: the same shuffled batches for every bitwidth
         (paired; transductive BatchNorm sees equal batches)."""
         indices = torch.as_tensor(self.test.indices, device=self.device)
-        return [(*self.test.batch(p), indices[p]) for p in self._eval_batches(self.test, derived_seed(self.seed, SHUFFLE_TEST))]
+        return [
+            (*self.test.batch(p), indices[p])
+            for p in self._eval_batches(self.test, derived_seed(self.seed, SHUFFLE_TEST))
+        ]
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -118,13 +132,22 @@ class FewShotData:
             return loaded.resized(data.get("image_size")).to(device)
 
         def fixed(name: str, count: int):
-            return fixed_test_tasks(split(name), data["ways"], data["shots"], data["queries"], num_tasks=count,
-                                    seed=data["test_seed"])
+            return fixed_test_tasks(
+                split(name), data["ways"], data["shots"], data["queries"], num_tasks=count, seed=data["test_seed"]
+            )
 
         self.train_split = split("train") if purpose == "train" else None
-        self.sampler = EpisodeSampler(self.train_split, data["train_ways"] or data["ways"], data["shots"],
-                                      data["train_queries"] or data["queries"], seed=self.seed) \
-            if self.train_split is not None else None
+        self.sampler = (
+            EpisodeSampler(
+                self.train_split,
+                data["train_ways"] or data["ways"],
+                data["shots"],
+                data["train_queries"] or data["queries"],
+                seed=self.seed,
+            )
+            if self.train_split is not None
+            else None
+        )
         self.val_tasks = fixed("val", data["val_tasks"]) if purpose == "train" else None
         self._test_tasks = fixed("test", data["test_tasks"]) if purpose == "test" else None
         self.info = (self.train_split or self.test_tasks.split).info
@@ -151,8 +174,13 @@ class FewShotData:
         from ..data import EpisodeSampler
 
         data = self.data
-        sampler = EpisodeSampler(self.train_split, data["train_ways"] or data["ways"], data["shots"],
-                                 data["train_queries"] or data["queries"], seed=derived_seed(self.seed, 3))
+        sampler = EpisodeSampler(
+            self.train_split,
+            data["train_ways"] or data["ways"],
+            data["shots"],
+            data["train_queries"] or data["queries"],
+            seed=derived_seed(self.seed, 3),
+        )
         return sampler.sample().to(self.device)
 
     def validation_episodes(self) -> Episode:

@@ -16,8 +16,18 @@ import torch
 
 from ..core.hashing import config_hash
 
-PACKAGES = ("torch", "torchvision", "learn2learn", "numpy", "scipy", "pandas", "matplotlib", "mlflow", "snakemake",
-            "scikit-learn")
+PACKAGES = (
+    "torch",
+    "torchvision",
+    "learn2learn",
+    "numpy",
+    "scipy",
+    "pandas",
+    "matplotlib",
+    "mlflow",
+    "snakemake",
+    "scikit-learn",
+)
 REPO = Path(__file__).resolve().parents[2]
 
 

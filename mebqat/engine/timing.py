@@ -35,8 +35,13 @@ def mark(name: str) -> None:
 def report() -> dict[str, float]:
     total = time.process_time()
     compute = sum(_PHASES.get(p, 0.0) for p in COMPUTE)
-    return {"total_cpu_s": total, "compute_cpu_s": compute, "fixed_cpu_s": total - compute,
-            **{f"{k}_cpu_s": v for k, v in _PHASES.items()}, **{f"at_{k}_cpu_s": v for k, v in _MARKS.items()}}
+    return {
+        "total_cpu_s": total,
+        "compute_cpu_s": compute,
+        "fixed_cpu_s": total - compute,
+        **{f"{k}_cpu_s": v for k, v in _PHASES.items()},
+        **{f"at_{k}_cpu_s": v for k, v in _MARKS.items()},
+    }
 
 
 def write_report() -> None:

@@ -38,8 +38,9 @@ from .losses import kd_loss
 from .supervised import SupervisedMethod
 
 
-def set_averaged_gradients(model: nn.Module, summed: Mapping[str, torch.Tensor | None],
-                           tasks: list[BitwidthTask]) -> None:
+def set_averaged_gradients(
+    model: nn.Module, summed: Mapping[str, torch.Tensor | None], tasks: list[BitwidthTask]
+) -> None:
     """p.grad = summed / count where count > 0, 0 elsewhere; None when no task used the parameter. The
     usage masks are cached per task and the unused parameters known on the host: no device round trip."""
     counts = usage_counts(model, tasks)
@@ -56,8 +57,9 @@ def set_averaged_gradients(model: nn.Module, summed: Mapping[str, torch.Tensor |
 class MEBQATSupervised(SupervisedMethod):
     def __init__(self, config: Mapping[str, Any], info: MethodInfo, engine: Engine) -> None:
         super().__init__(config, info, engine)
-        self.sampler = TaskSampler(self.family, self.options["tasks_per_step"], self.options["guaranteed"],
-                                   seed=self.seed)
+        self.sampler = TaskSampler(
+            self.family, self.options["tasks_per_step"], self.options["guaranteed"], seed=self.seed
+        )
         self.per_task_teacher = self.fidelity.per_task_teacher
 
     def model_options(self) -> dict[str, Any]:
@@ -89,8 +91,9 @@ class MEBQATSupervised(SupervisedMethod):
             counter.forward()
             return model(x, FP_TASK)
 
-    def _step_sequential(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, tasks: list[BitwidthTask],
-                         counter: PassCounter) -> torch.Tensor:
+    def _step_sequential(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, tasks: list[BitwidthTask], counter: PassCounter
+    ) -> torch.Tensor:
         params = dict(model.named_parameters())
         summed: dict[str, torch.Tensor] = {}
         shared_teacher: torch.Tensor | None = None
@@ -120,8 +123,9 @@ class MEBQATSupervised(SupervisedMethod):
         set_averaged_gradients(model, summed, tasks)
         return torch.stack(losses)
 
-    def _step_batched(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, tasks: list[BitwidthTask],
-                      counter: PassCounter) -> torch.Tensor:
+    def _step_batched(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, tasks: list[BitwidthTask], counter: PassCounter
+    ) -> torch.Tensor:
         fp_index = [i for i, t in enumerate(tasks) if t.is_full_precision]
         q_index = [i for i, t in enumerate(tasks) if not t.is_full_precision]
         kd = self.options["kd"]

@@ -38,6 +38,10 @@ class QuantizedModel(nn.Module):
         raise NotImplementedError
 
 
-def quant_config(scheme: str, weight_options: Mapping[str, Any] | None = None,
-                 activation_options: Mapping[str, Any] | None = None, rescale_classifier: bool = False) -> QuantConfig:
+def quant_config(
+    scheme: str,
+    weight_options: Mapping[str, Any] | None = None,
+    activation_options: Mapping[str, Any] | None = None,
+    rescale_classifier: bool = False,
+) -> QuantConfig:
     return QuantConfig(scheme, dict(weight_options or {}), dict(activation_options or {}), rescale_classifier)

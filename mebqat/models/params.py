@@ -32,9 +32,11 @@ def _quantizer_kind(family: str | None, site: str, path: str) -> str:
     info = QUANTIZERS.get(family) if family else None
     kind = info.learned.get(f"{site}.{attribute}") if info else None
     if kind is None:
-        raise RegistryError(f"quantizer family {family!r} does not declare its learned {site} parameter "
-                            f"{attribute!r}: add it to its registry entry's `learned` "
-                            f"(e.g. {{'{site}.{attribute}': 'clip_level'}})")
+        raise RegistryError(
+            f"quantizer family {family!r} does not declare its learned {site} parameter "
+            f"{attribute!r}: add it to its registry entry's `learned` "
+            f"(e.g. {{'{site}.{attribute}': 'clip_level'}})"
+        )
     return kind
 
 
@@ -77,8 +79,9 @@ def parameter_usage(model: nn.Module, task: Any) -> dict[str, torch.Tensor]:
     return usage
 
 
-_USAGE_CACHE: weakref.WeakKeyDictionary[nn.Module, dict[Any, tuple[dict[str, torch.Tensor], frozenset[str]]]] = \
+_USAGE_CACHE: weakref.WeakKeyDictionary[nn.Module, dict[Any, tuple[dict[str, torch.Tensor], frozenset[str]]]] = (
     weakref.WeakKeyDictionary()
+)
 
 
 def _cached_usage(model: nn.Module, task: Any) -> tuple[dict[str, torch.Tensor], frozenset[str]]:

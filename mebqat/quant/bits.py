@@ -77,6 +77,20 @@ def tasks_from_tensor(codes: torch.Tensor) -> list[BitwidthTask]:
     return [BitwidthTask(from_code(w), from_code(a)) for w, a in codes.reshape(-1, 2).tolist()]
 
 
-__all__ = ["Bits", "FP_CODE", "check_bits", "exp2", "format_bits", "from_code", "is_full_precision",
-           "is_tensor_bits", "parse_bits", "python_bits", "quantize_by_bits", "task_tensor", "tasks_from_tensor",
-           "tensor_flags", "to_code"]
+__all__ = [
+    "Bits",
+    "FP_CODE",
+    "check_bits",
+    "exp2",
+    "format_bits",
+    "from_code",
+    "is_full_precision",
+    "is_tensor_bits",
+    "parse_bits",
+    "python_bits",
+    "quantize_by_bits",
+    "task_tensor",
+    "tasks_from_tensor",
+    "tensor_flags",
+    "to_code",
+]

@@ -84,8 +84,15 @@ class LiveRun:
         self.client, self.experiment, self.run_id, self.run_key, self.table = client, experiment, run_id, run_key, table
 
     @classmethod
-    def open(cls, config: Mapping[str, Any], resuming: bool, uri: str | None = None, started_ms: int | None = None,
-             client: MlflowClient | None = None, attempt: str | None = None) -> LiveRun:
+    def open(
+        cls,
+        config: Mapping[str, Any],
+        resuming: bool,
+        uri: str | None = None,
+        started_ms: int | None = None,
+        client: MlflowClient | None = None,
+        attempt: str | None = None,
+    ) -> LiveRun:
         """The job's run: the one already opened for this execution (``attempt``, when a follower opens it
         again after a restart), else the newest one of its run key when the job resumes, else a new one
         started at ``started_ms`` (default: now); older runs of the key, from an earlier execution of the same
@@ -108,13 +115,19 @@ class LiveRun:
                 retrying(client.set_tag, run.info.run_id, ATTEMPT_TAG, attempt)
             return cls(client, exp, run.info.run_id, key, table)
         data = dataset_identity(config)
-        tags = {KEY_TAG: key, KIND_TAG: "job", TASK_TAG: task_label(config["job"]),
-                **({ATTEMPT_TAG: attempt} if attempt is not None else {}),
-                **{f"mebqat.{k}": str(v) for k, v in config["job"].items() if v is not None}}
+        tags = {
+            KEY_TAG: key,
+            KIND_TAG: "job",
+            TASK_TAG: task_label(config["job"]),
+            **({ATTEMPT_TAG: attempt} if attempt is not None else {}),
+            **{f"mebqat.{k}": str(v) for k, v in config["job"].items() if v is not None},
+        }
         run = retrying(client.create_run, exp, run_name=run_name(config["job"]), tags=tags, start_time=started_ms)
         live = cls(client, exp, run.info.run_id, key, table)
         write_params(client, live.run_id, flatten_config(config))
-        write_inputs(client, live.run_id, [dataset_input(config, data["dataset"], data["is_standin"], data["stands_for"])])
+        write_inputs(
+            client, live.run_id, [dataset_input(config, data["dataset"], data["is_standin"], data["stands_for"])]
+        )
         for old in existing:
             retrying(client.delete_run, old.info.run_id)
         return live
@@ -150,8 +163,15 @@ class LiveRun:
         current = retrying(self.client.get_run, self.run_id).data
         # a finish tried again (the store failed half-way) adds only the result points not there yet
         curves = {key for key, _ in history_keys}
-        write_metrics(self.client, self.run_id, [p for p in record.metrics if (p.key, p.step) not in history_keys
-                                                 and (p.key in curves or current.metrics.get(p.key) != p.value)])
+        write_metrics(
+            self.client,
+            self.run_id,
+            [
+                p
+                for p in record.metrics
+                if (p.key, p.step) not in history_keys and (p.key in curves or current.metrics.get(p.key) != p.value)
+            ],
+        )
         present = current.params  # params are immutable: add, never change
         write_params(self.client, self.run_id, {k: v for k, v in record.params.items() if k not in present})
         write_tags(self.client, self.run_id, record.tags)
@@ -168,8 +188,7 @@ class LiveRun:
         """FAILED or KILLED, with the reason as a tag. ``best_effort`` (a job ending itself: its own error
         matters more) swallows a store error; a follower wants it, to try again."""
         try:
-            retrying(self.client.set_tag, self.run_id, END_REASON_TAG, reason[:5000],
-                     attempts=2 if best_effort else 5)
+            retrying(self.client.set_tag, self.run_id, END_REASON_TAG, reason[:5000], attempts=2 if best_effort else 5)
             retrying(self.client.set_terminated, self.run_id, status, ended_ms, attempts=2 if best_effort else 5)
         except Exception:  # the store may be what failed
             if not best_effort:

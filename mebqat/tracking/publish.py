@@ -54,9 +54,11 @@ def experiment_id(client: MlflowClient, name: str, artifact_location: str | None
         experiment = retrying(client.get_experiment_by_name, name)
         if experiment is not None:
             if experiment.lifecycle_stage != "active":
-                raise TrackingError(f"experiment {name!r} is deleted in the store: restore it "
-                                    f"(`mlflow experiments restore --experiment-id {experiment.experiment_id}`) "
-                                    f"or purge it (`mlflow gc`)")
+                raise TrackingError(
+                    f"experiment {name!r} is deleted in the store: restore it "
+                    f"(`mlflow experiments restore --experiment-id {experiment.experiment_id}`) "
+                    f"or purge it (`mlflow gc`)"
+                )
             for key, value in wanted.items():
                 if experiment.tags.get(key) != value:
                     retrying(client.set_experiment_tag, experiment.experiment_id, key, value)
@@ -71,8 +73,7 @@ def experiment_id(client: MlflowClient, name: str, artifact_location: str | None
 
 def runs_with_key(client: MlflowClient, experiment: str, run_key: str) -> list[Run]:
     """Active runs of ``run_key``, oldest first."""
-    runs = retrying(client.search_runs, [experiment], filter_string=f"tags.`{KEY_TAG}` = '{run_key}'",
-                    max_results=1000)
+    runs = retrying(client.search_runs, [experiment], filter_string=f"tags.`{KEY_TAG}` = '{run_key}'", max_results=1000)
     return sorted(runs, key=_age)
 
 
@@ -92,7 +93,7 @@ def write_params(client: MlflowClient, run_id: str, params: dict[str, str]) -> N
 
     items = [Param(k, v) for k, v in params.items()]
     for start in range(0, len(items), PARAMS_PER_BATCH):
-        retrying(client.log_batch, run_id, params=items[start:start + PARAMS_PER_BATCH])
+        retrying(client.log_batch, run_id, params=items[start : start + PARAMS_PER_BATCH])
 
 
 def write_metrics(client: MlflowClient, run_id: str, points: Sequence[MetricPoint]) -> None:
@@ -103,7 +104,7 @@ def write_metrics(client: MlflowClient, run_id: str, points: Sequence[MetricPoin
     now = get_current_time_millis()
     metrics = [Metric(m.key, m.value, now, m.step) for m in points]
     for start in range(0, len(metrics), METRICS_PER_BATCH):
-        retrying(client.log_batch, run_id, metrics=metrics[start:start + METRICS_PER_BATCH])
+        retrying(client.log_batch, run_id, metrics=metrics[start : start + METRICS_PER_BATCH])
 
 
 def write_tags(client: MlflowClient, run_id: str, tags: dict[str, str]) -> None:
@@ -111,16 +112,24 @@ def write_tags(client: MlflowClient, run_id: str, tags: dict[str, str]) -> None:
 
     items = [RunTag(k, v) for k, v in tags.items()]
     for start in range(0, len(items), PARAMS_PER_BATCH):
-        retrying(client.log_batch, run_id, tags=items[start:start + PARAMS_PER_BATCH])
+        retrying(client.log_batch, run_id, tags=items[start : start + PARAMS_PER_BATCH])
 
 
 def write_inputs(client: MlflowClient, run_id: str, inputs: Sequence[DatasetRef]) -> None:
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
     if inputs:
-        retrying(client.log_inputs, run_id, datasets=[
-            DatasetInput(Dataset(name=d.name, digest=d.digest, source_type="local", source=d.source),
-                         tags=[InputTag("mlflow.data.context", d.context)]) for d in inputs])
+        retrying(
+            client.log_inputs,
+            run_id,
+            datasets=[
+                DatasetInput(
+                    Dataset(name=d.name, digest=d.digest, source_type="local", source=d.source),
+                    tags=[InputTag("mlflow.data.context", d.context)],
+                )
+                for d in inputs
+            ],
+        )
 
 
 def _write(client: MlflowClient, run_id: str, record: RunRecord) -> None:
@@ -147,8 +156,9 @@ def publish(client: MlflowClient, record: RunRecord, artifact_location: str | No
     finished = [r for r in existing if r.info.status == "FINISHED"]
     if finished and finished[-1].data.tags.get(CONTENT_TAG) == content:
         keep = finished[-1]
-        return LogResult(record.experiment, record.run_key, keep.info.run_id, "unchanged",
-                         _delete_older(client, existing, keep))
+        return LogResult(
+            record.experiment, record.run_key, keep.info.run_id, "unchanged", _delete_older(client, existing, keep)
+        )
     run = retrying(client.create_run, exp, run_name=record.run_name, tags={KEY_TAG: record.run_key})
     run_id = run.info.run_id
     try:
@@ -165,8 +175,13 @@ def publish(client: MlflowClient, record: RunRecord, artifact_location: str | No
         # A later-started logger of the same job finished first (and could not see this run yet).
         retrying(client.delete_run, run_id)
         return _superseded(client, exp, record)
-    return LogResult(record.experiment, record.run_key, run_id, "replaced" if existing else "created",
-                     _delete_older(client, now, run))
+    return LogResult(
+        record.experiment,
+        record.run_key,
+        run_id,
+        "replaced" if existing else "created",
+        _delete_older(client, now, run),
+    )
 
 
 def _superseded(client: MlflowClient, exp: str, record: RunRecord) -> LogResult:
