@@ -34,8 +34,8 @@ def fresh_copy(build: Builder, base: nn.Module, device: torch.device) -> nn.Modu
 
 
 def _accumulate(net: nn.Module, loss: torch.Tensor, sums: dict[str, torch.Tensor], counts: dict[str, int]) -> None:
-    names, params = zip(*net.named_parameters())
-    for name, grad in zip(names, torch.autograd.grad(loss, params, allow_unused=True)):
+    names, params = zip(*net.named_parameters(), strict=True)
+    for name, grad in zip(names, torch.autograd.grad(loss, params, allow_unused=True), strict=True):
         if grad is not None:
             sums[name] = sums[name] + grad if name in sums else grad
             counts[name] = counts.get(name, 0) + 1
@@ -75,7 +75,7 @@ def dedicated_step(build: Builder, base: nn.Module, x: torch.Tensor, y: torch.Te
     _accumulate(net, loss, sums, {})
     _write_gradients(base, sums, lambda name: 1)
     with torch.no_grad():
-        for (_, mine), (_, theirs) in zip(base.named_buffers(), net.named_buffers()):
+        for (_, mine), (_, theirs) in zip(base.named_buffers(), net.named_buffers(), strict=True):
             mine.copy_(theirs)
 
 

@@ -28,7 +28,7 @@ def table_cells(results: Path, table: str) -> pd.DataFrame:
     """The table's csv rows that have one of our numbers, keyed by setup, method title and row."""
     frame = pd.read_csv(results / "tables" / f"{table}.csv", dtype={"bits_w": str, "bits_a": str})
     frame = frame.dropna(subset=["accuracy"]).copy()
-    frame["row"] = [f"({_bits(w)},{_bits(a)})" for w, a in zip(frame["bits_w"], frame["bits_a"])]
+    frame["row"] = [f"({_bits(w)},{_bits(a)})" for w, a in zip(frame["bits_w"], frame["bits_a"], strict=True)]
     return frame
 
 
@@ -129,7 +129,7 @@ def _single_cell_intervals(results: Path) -> list[str]:
     for row in verdicts[verdicts["statistic"] == "accuracy"].itertuples():
         frame = table_cells(results, row.table)
         layout = next(layout for layout in table_setups(row.table) if layout.name == row.setup)
-        title = dict(zip(layout.methods, layout.method_titles()))[row.method]
+        title = dict(zip(layout.methods, layout.method_titles(), strict=True))[row.method]
         cell = frame[(frame["setup"] == row.setup) & (frame["method"] == title) & (frame["row"] == row.worst_row)]
         if len(cell) == 1 and cell["seeds"].iloc[0] == 1 and not math.isnan(cell["ci95"].iloc[0]):
             if not math.isclose(row.ci95_high - row.ours, cell["ci95"].iloc[0], abs_tol=2e-3):
@@ -172,7 +172,9 @@ def check_figures_against_tables(results: Path, table: str) -> list[str]:
             mine = long[(long["setup"] == layout.name) & (long["method"] == title)].dropna(subset=["accuracy"])
             rows = {(w, a) for w, a in layout.rows}
             expected = sorted(
-                float(v) for v, w, a in zip(mine["accuracy"], mine["bits_w"], mine["bits_a"]) if (w, a) in rows
+                float(v)
+                for v, w, a in zip(mine["accuracy"], mine["bits_w"], mine["bits_a"], strict=True)
+                if (w, a) in rows
             )
             if expected and plotted.get(title) != expected:
                 problems.append(

@@ -44,7 +44,7 @@ def test_the_gpu_check_runs_on_a_cpu_at_toy_sizes():
     header, body = engines[0], engines[1:]
     assert len(body) == 3 + 8 + 2  # 3 Table 2 networks, 8 few-shot setups, a meta-test per family
     for row in body:
-        cells = dict(zip(header, row))
+        cells = dict(zip(header, row, strict=True))
         for column in ("sequential", "batched", "per-task reference", "sequential ÷ batched", "reference ÷ batched"):
             assert re.fullmatch(r"[\d.]+( ms| s)?", cells[column]), (row, column)
     rates = next(rows for name, rows in tables.items() if name.startswith("2. Rates"))

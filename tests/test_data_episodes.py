@@ -24,7 +24,7 @@ def mini_like(data_root):
 
 
 def same(a: Episode, b: Episode) -> bool:
-    return all(torch.equal(x, y) for x, y in zip(a, b))
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 @pytest.mark.parametrize("ways, shots, queries", [(20, 1, 15), (20, 5, 15), (60, 1, 5), (60, 5, 5)])

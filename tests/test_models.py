@@ -309,7 +309,7 @@ def test_channels_last_changes_the_layout_not_the_function(key):
             results.append([out.detach(), *(p.grad for p in model.parameters() if p.grad is not None)])
         assert len(results[0]) == len(results[1]) > 1
         if task.w is None:
-            for a, b in zip(*results):
+            for a, b in zip(*results, strict=True):
                 torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)
         else:
             torch.testing.assert_close(results[0][0], results[1][0], rtol=0.02, atol=0.02 * results[0][0].abs().max())
@@ -342,7 +342,11 @@ def test_mobilenet_head_scale_options(switchable):
     alphas = {name: p for name, p in scaled.named_parameters() if name.endswith("alpha.values")}
     assert torch.equal(alphas.pop("head.3.quantizer.alpha.values"), torch.full((3 if switchable else 1,), 0.1))
     assert len(alphas) == 34 and all((p == 2.0).all() for p in alphas.values())
-    changed = {name for (name, a), b in zip(plain.named_parameters(), scaled.parameters()) if not torch.equal(a, b)}
+    changed = {
+        name
+        for (name, a), b in zip(plain.named_parameters(), scaled.parameters(), strict=True)
+        if not torch.equal(a, b)
+    }
     assert changed == {"head.1.weight", "head.3.quantizer.alpha.values"}
     x = torch.rand(16, 3, 16, 16)
     plain.train(), scaled.train()

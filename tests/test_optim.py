@@ -46,7 +46,7 @@ def trajectory(make, steps: int = 6) -> list[torch.Tensor]:
 def test_optimizers_follow_torch_optim_exactly(spec, reference):
     ours = trajectory(lambda p: build_optimizer(p, spec))
     theirs = trajectory(lambda p: reference(p))
-    for a, b in zip(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 

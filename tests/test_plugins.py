@@ -65,7 +65,7 @@ def test_a_plugin_quantizer_family_and_supervised_method_reach_the_tables(data_r
     assert table2[(table2["method"] == "Toy sandwich") & (table2["setup"] != "svhn_cnn8")].empty
     assert "Toy sandwich" in (tmp_path / "tables" / "table2.md").read_text()
     qat = table2[(table2["method"] == "QAT") & (table2["setup"] == "svhn_cnn8")].dropna(subset=["accuracy"])
-    assert list(zip(qat["bits_w"].astype(str), qat["bits_a"].astype(str))) == [("2", "2")]
+    assert list(zip(qat["bits_w"].astype(str), qat["bits_a"].astype(str), strict=True)) == [("2", "2")]
     assert "Toy" not in (tmp_path / "tables" / "table3.md").read_text()  # no cost role declared: not costed
 
 

@@ -141,7 +141,7 @@ def test_lsq_fused_node_is_bitwise_the_expression_form(bits, signed, dtype, rng_
         (out * g).sum().backward()
         grads = torch.func.grad(lambda s, t: (fake_quant(t, s, n, p, 0.5) * g).sum(), argnums=(0, 1))(step, x)
         results.append([out.detach(), x.grad, step.grad, *grads])
-    for fused, expression in zip(*results):
+    for fused, expression in zip(*results, strict=True):
         assert torch.equal(fused, expression)
     with torch.no_grad():  # inference takes the forward alone
         assert torch.equal(lsq._fake_quant(x, step, n, p, None), results[1][0])

@@ -123,7 +123,7 @@ def sacct(env: dict[str, str], fields: str, *args: str) -> list[dict[str, str]]:
         ["sacct", "-a", "-P", "-o", fields, *args], env=env, capture_output=True, text=True, check=True
     ).stdout
     header, *rows = out.strip().splitlines()
-    return [dict(zip(header.split("|"), row.split("|"))) for row in rows]
+    return [dict(zip(header.split("|"), row.split("|"), strict=True)) for row in rows]
 
 
 def test_profile_runs_a_smoke_subset_as_slurm_jobs(tmp_path, data_root):

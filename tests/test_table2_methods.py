@@ -58,7 +58,7 @@ def reference_mebqat_gradient(model, x, y, tasks, clamp):
         if not task.is_full_precision:
             loss = loss - (teacher * F.log_softmax(logits, -1)).sum(-1).mean()
         grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
-        per_task.append({n: g for n, g in zip(params, grads)})
+        per_task.append({n: g for n, g in zip(params, grads, strict=True)})
     expected = {}
     for name, p in params.items():
         users = [i for i, t in enumerate(tasks) if not name.endswith("alpha.values") or t.a is not None]

@@ -37,8 +37,8 @@ def stack_episodes(episodes: Sequence[Episode]) -> Episode:
     """Stack same-shaped episodes into a batch with a leading episode dimension."""
     if not episodes:
         raise ValueError("cannot stack an empty list of episodes")
-    return Episode(*(torch.stack(field) for field in zip(*episodes)))
+    return Episode(*(torch.stack(field) for field in zip(*episodes, strict=True)))
 
 
 def unstack_episodes(batch: Episode) -> list[Episode]:
-    return [Episode(*fields) for fields in zip(*batch)]
+    return [Episode(*fields) for fields in zip(*batch, strict=True)]

@@ -182,7 +182,7 @@ def catalogue() -> tuple[Character, ...]:
     kept = np.zeros(len(candidates), dtype=bool)
     for i in range(len(candidates)):
         kept[i] = not (rms[i, :i][kept[:i]] < LOOKALIKE_RMS).any()
-    return tuple(c for c, k in zip(candidates, kept) if k)
+    return tuple(c for c, k in zip(candidates, kept, strict=True) if k)
 
 
 def select(split: str, count: int, rng: np.random.Generator) -> list[Character]:

@@ -31,7 +31,7 @@ def holdout_indices(labels: Sequence[int] | np.ndarray, size: int, seed: int = V
     take = np.floor(exact).astype(int)
     leftover = size - take.sum()
     take[np.argsort(-(exact - take), kind="stable")[:leftover]] += 1
-    chosen = [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take)]
+    chosen = [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take, strict=True)]
     return np.sort(np.concatenate(chosen))
 
 

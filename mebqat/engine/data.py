@@ -85,7 +85,7 @@ class SupervisedData:
                 order = self._positions(len(self.train), derived_seed(seed, 0, number))
                 yield from order.split(self.batch_size)
 
-        for _, batch in zip(range(self.steps()), positions()):
+        for _, batch in zip(range(self.steps()), positions(), strict=False):
             yield self.train.batch(batch, augmentation)
 
     def _eval_batches(self, split, seed: int) -> list[torch.Tensor]:

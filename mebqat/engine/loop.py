@@ -188,7 +188,7 @@ def _non_finite(model: torch.nn.Module) -> set[str]:
     """Parameters holding NaN/inf: a divergence in the last steps of an epoch leaves them behind a finite
     logged loss."""
     flags = torch.stack([torch.isfinite(p).all() for p in model.parameters()]).tolist()  # one read-back
-    return {name for (name, _), finite in zip(model.named_parameters(), flags) if not finite}
+    return {name for (name, _), finite in zip(model.named_parameters(), flags, strict=True) if not finite}
 
 
 def evaluate(
@@ -254,7 +254,7 @@ def _evaluate(
         result = method.evaluate(model, data, chosen)
     eval_time = time.perf_counter() - began
     rows = []
-    for task, accuracy, ci, n in zip(result.tasks, result.accuracy, result.ci95, result.n):
+    for task, accuracy, ci, n in zip(result.tasks, result.accuracy, result.ci95, result.n, strict=True):
         if not math.isfinite(accuracy):
             raise DivergenceError(
                 f"the accuracy at {task} is {accuracy}: the model's outputs are not finite; no metrics are written"

@@ -48,7 +48,7 @@ class Optimizer:
     @torch.no_grad()
     def step(self) -> None:
         group = self.param_groups[0]
-        for p, state in zip(self.params, self.state):
+        for p, state in zip(self.params, self.state, strict=True):
             if p.grad is not None:
                 self.update(p, p.grad, state, group)
 
@@ -73,7 +73,7 @@ class Optimizer:
         self.param_groups[0].update(state["hyper"])
         self.state = [
             {k: (v.to(p.device) if isinstance(v, torch.Tensor) else v) for k, v in s.items()}
-            for p, s in zip(self.params, state["state"])
+            for p, s in zip(self.params, state["state"], strict=True)
         ]
 
 

@@ -31,7 +31,7 @@ def check_episode(
         raise TypeError(f"expected an Episode, got {type(episode).__name__}")
     lead = 1 if batched else 0
     names = Episode._fields
-    for name, tensor in zip(names, episode):
+    for name, tensor in zip(names, episode, strict=True):
         if not isinstance(tensor, torch.Tensor):
             raise TypeError(f"episode.{name} must be a tensor, got {type(tensor).__name__}")
     for name in ("support_x", "query_x"):

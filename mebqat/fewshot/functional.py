@@ -109,7 +109,10 @@ def autograd_gradient(objective: Objective, params: ParamDict) -> tuple[ParamDic
     with torch.enable_grad():
         loss, aux = objective(leaves)
         grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
-    return ({name: torch.zeros_like(p) if g is None else g for (name, p), g in zip(leaves.items(), grads)}, aux)
+    return (
+        {name: torch.zeros_like(p) if g is None else g for (name, p), g in zip(leaves.items(), grads, strict=True)},
+        aux,
+    )
 
 
 def stack_results(results: Sequence[StepResult]) -> StepResult:

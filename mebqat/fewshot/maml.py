@@ -113,7 +113,7 @@ def fomaml_sequential(
         *stack_results(
             [
                 fomaml_episode(model, params, buffers, episode, task, inner, autograd_gradient)
-                for episode, task in zip(unstack_episodes(episodes), python_tasks(tasks, count, model))
+                for episode, task in zip(unstack_episodes(episodes), python_tasks(tasks, count, model), strict=True)
             ]
         )
     )

@@ -234,7 +234,7 @@ class FewShotMethod(Method[FewShotData, Episode]):
         params, buffers = model_state(model)
         prepare = self.untrained_steps(model, params)
         accuracies = self.meta_test(model, params, buffers, data.test_batches(), tasks, prepare)
-        broken = [str(t) for t, row in zip(tasks, accuracies) if not bool(torch.isfinite(row).all())]
+        broken = [str(t) for t, row in zip(tasks, accuracies, strict=True) if not bool(torch.isfinite(row).all())]
         if broken:
             raise DivergenceError(
                 f"the model's outputs are not finite at {', '.join(broken)}: it diverged; no metrics are written"

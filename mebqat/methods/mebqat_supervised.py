@@ -115,7 +115,7 @@ class MEBQATSupervised(SupervisedMethod):
             grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
             counter.backward()
             usage = usage_masks(model, task)
-            for (name, _), grad in zip(params.items(), grads):
+            for (name, _), grad in zip(params.items(), grads, strict=True):
                 if grad is not None:
                     contribution = grad * usage[name]
                     summed[name] = summed[name] + contribution if name in summed else contribution
@@ -162,5 +162,5 @@ class MEBQATSupervised(SupervisedMethod):
         params = dict(model.named_parameters())
         grads = torch.autograd.grad(torch.stack(ordered).sum(), list(params.values()), allow_unused=True)
         counter.backward(bool(fp_index) + len(q_index))
-        set_averaged_gradients(model, dict(zip(params, grads)), tasks)
+        set_averaged_gradients(model, dict(zip(params, grads, strict=True)), tasks)
         return torch.stack(ordered).detach()

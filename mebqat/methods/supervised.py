@@ -28,7 +28,7 @@ def summarise_accuracy(correct: Sequence[torch.Tensor], per_batch: bool) -> tupl
     sizes = [int(c.numel()) for c in correct]
     images = sum(sizes)
     if per_batch:
-        accs = torch.tensor([float(c.sum()) / n for c, n in zip(correct, sizes)], dtype=torch.float64)
+        accs = torch.tensor([float(c.sum()) / n for c, n in zip(correct, sizes, strict=True)], dtype=torch.float64)
         mean = float(accs.mean())
         ci = 1.96 * float(accs.std(unbiased=True)) / math.sqrt(len(accs)) if len(accs) > 1 else float("nan")
     else:
@@ -62,12 +62,12 @@ class SupervisedMethod(Method[SupervisedData, SupervisedBatch]):
         of NaN logits would look like a real accuracy)."""
         model.eval()
         correct, finite = [], []
-        for (x, y, *_), task in zip(batches, tasks):
+        for (x, y, *_), task in zip(batches, tasks, strict=True):
             logits = model(x, task)
             finite.append(torch.isfinite(logits).all())
             correct.append(logits.argmax(-1) == y)
         if finite and not bool(torch.stack(finite).all()):
-            bad = [str(t) for t, f in zip(tasks, torch.stack(finite).tolist()) if not f]
+            bad = [str(t) for t, f in zip(tasks, torch.stack(finite).tolist(), strict=True) if not f]
             raise DivergenceError(
                 f"the model's outputs are not finite at {', '.join(dict.fromkeys(bad))}: it "
                 f"diverged; no metrics are written"

@@ -35,7 +35,7 @@ class BatchStatsRecorder:
     def apply(self, slots: Sequence[int], stacked: Sequence[torch.Tensor]) -> None:
         """``stacked[i]`` holds [T, 2, C] (mean, unbiased var) for module i and the T vmapped tasks whose
         BatchNorm slots are ``slots``; update each slot's running statistics in task order."""
-        for module, stats in zip(self.modules, stacked):
+        for module, stats in zip(self.modules, stacked, strict=True):
             for task_index, slot in enumerate(slots):
                 mean, var = stats[task_index]
                 module.running_mean[slot].mul_(1 - module.momentum).add_(module.momentum * mean)

@@ -60,7 +60,7 @@ def table_layouts(table: str, frame: pd.DataFrame) -> tuple[SetupLayout, ...]:
 def _grid(table: str, layouts: tuple[SetupLayout, ...]) -> pd.DataFrame:
     rows = []
     for layout in layouts:
-        for method, title in zip(layout.methods, layout.method_titles()):
+        for method, title in zip(layout.methods, layout.method_titles(), strict=True):
             for bits_w, bits_a in table_rows(table):
                 rows.append(
                     {

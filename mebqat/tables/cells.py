@@ -28,7 +28,9 @@ def table_cells(combined: pd.DataFrame) -> pd.DataFrame:
         return combined.assign(cell_source=pd.Series(dtype=str))
     own_row = [
         task_row(task) == (w, a) if is_dedicated(method) else True
-        for method, task, w, a in zip(combined["method"], combined["cell_task"], combined["bits_w"], combined["bits_a"])
+        for method, task, w, a in zip(
+            combined["method"], combined["cell_task"], combined["bits_w"], combined["bits_a"], strict=True
+        )
     ]
     cells = combined[own_row].assign(cell_source=OWN_RUN)
     borrowed = []

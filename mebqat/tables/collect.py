@@ -174,7 +174,8 @@ def collect(paths: Iterable[str | Path], scale: str | None = None, fidelity: str
     frame["seed"] = frame["seed"].astype(int)
     frame["is_standin"] = frame["is_standin"].astype(bool)
     frame["cell_task"] = [
-        tasks[0] if is_dedicated(method) else "" for method, tasks in zip(frame["method"], frame["train_tasks"])
+        tasks[0] if is_dedicated(method) else ""
+        for method, tasks in zip(frame["method"], frame["train_tasks"], strict=True)
     ]
     _check_consistent(frame)
     return frame
@@ -188,7 +189,7 @@ def _check_consistent(frame: pd.DataFrame) -> None:
         for column in MUST_AGREE:
             values = jobs[column].map(str).unique()
             if len(values) > 1:
-                listing = "; ".join(f"{p}: {v}" for p, v in zip(jobs["path"], jobs[column].map(str)))
+                listing = "; ".join(f"{p}: {v}" for p, v in zip(jobs["path"], jobs[column].map(str), strict=True))
                 raise MetricsError(
                     f"jobs for the same cell {cell} disagree on {column} ({listing}); "
                     f"build the tables from one configuration, or pick one with --scale/--fidelity"
@@ -229,7 +230,7 @@ def combine_seeds(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for key, group in frame.groupby(keys, sort=False):
         seeds = len(group)
-        row = dict(zip(keys, key))
+        row = dict(zip(keys, key, strict=True))
         row.update(
             seeds=seeds,
             seed_list=",".join(str(s) for s in sorted(group["seed"])),

@@ -42,9 +42,12 @@ def accuracy_figure(layout: SetupLayout, long: pd.DataFrame) -> Figure:
     drawn = False
     # Methods side by side within a bitwidth, so that their error bars do not hide each other.
     offsets = (np.arange(len(colors)) - (len(colors) - 1) / 2) * 0.08
-    for color, offset, title in zip(colors, offsets, layout.method_titles()):
+    for color, offset, title in zip(colors, offsets, layout.method_titles(), strict=True):
         method = mine[(mine["method"] == title) & mine.apply(lambda r: (r["bits_w"], r["bits_a"]) in position, axis=1)]
-        x = np.array([position[(w, a)] for w, a in zip(method["bits_w"], method["bits_a"])], dtype=float) + offset
+        x = (
+            np.array([position[(w, a)] for w, a in zip(method["bits_w"], method["bits_a"], strict=True)], dtype=float)
+            + offset
+        )
         ours = method["accuracy"].notna().to_numpy()
         if ours.any():
             error = method["ci95"].fillna(0).to_numpy()[ours]
@@ -100,7 +103,7 @@ def cost_figure(frame: pd.DataFrame) -> Figure:
     measured = measured_costs(frame)
     figure = Figure(figsize=(10.0, 3.2 * len(costs_all)))
     grid = figure.subplots(len(costs_all), 2, squeeze=False)
-    for (store_ax, bp_ax), costs in zip(grid, costs_all):
+    for (store_ax, bp_ax), costs in zip(grid, costs_all, strict=True):
         n = np.arange(1, costs.n + 1)
         for role in ROLES:
             color, marker = ROLE_STYLE[role]
