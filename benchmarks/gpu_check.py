@@ -322,7 +322,7 @@ def compile_rows(sizes: Sizes, device: torch.device) -> list[list[str]]:
             if name == "compiled":
                 model.forward = torch.compile(model.forward, dynamic=False)
 
-            def step(runner=runner, model=model) -> None:
+            def step(runner=runner, model=model, x=x, y=y) -> None:
                 model.zero_grad(set_to_none=True)
                 runner.update(model, (x, y), PassCounter())
 

@@ -247,7 +247,7 @@ def test_miniimagenet_reads_the_pickle_cache(tmp_path):
     )
     data = load_fewshot("miniimagenet", "test", tmp_path, verify=False)
     assert data.num_classes == 6 and data.class_names == list(class_dict) and data.input_shape == (3, 84, 84)
-    for label, (name, indices) in enumerate(class_dict.items()):
+    for label, (_name, indices) in enumerate(class_dict.items()):
         assert sorted(data.labels_to_indices[label]) == indices
     x, y = data[int(class_dict["n03"][2])]
     assert y == 3 and torch.equal(x, torch.from_numpy(images[class_dict["n03"][2]]).permute(2, 0, 1).float() / 255)

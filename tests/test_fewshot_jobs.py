@@ -359,7 +359,7 @@ def test_steps_booted_per_episode_are_the_same_inside_vmap(data_root):
     batch = episodes.batch([0, 1, 2])
     booted = set()
     for task in (T(2, 2), T(5, 8), T(4, None)):
-        batched = vmap(lambda e: prepare(params, e, task_tensor(task)))(batch)
+        batched = vmap(lambda e, task=task: prepare(params, e, task_tensor(task)))(batch)
         for i in range(3):
             one = prepare(params, Episode(*(f[i] for f in batch)), task)
             assert one.keys() <= batched.keys()
@@ -373,7 +373,8 @@ def test_steps_booted_per_episode_are_the_same_inside_vmap(data_root):
 @pytest.mark.parametrize(
     "setup, method, tasks",
     [
-        # MAML fine-tunes through max-pool: quantized activations would tie exactly there (see fewshot_synthetic.tie_safe)
+        # MAML fine-tunes through max-pool: quantized activations would tie exactly there
+        # (see fewshot_synthetic.tie_safe)
         ("maml_omniglot_20w1s", "fomaml", [T(2, None), T(8, None), T(None, None)]),
         ("pn_omniglot_20w1s", "pn", [T(4, 4), T(8, 8), T(None, None)]),
     ],

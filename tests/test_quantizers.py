@@ -139,7 +139,9 @@ def test_lsq_fused_node_is_bitwise_the_expression_form(bits, signed, dtype, rng_
         x.grad = step.grad = None
         out = fake_quant(x, step, n, p, None)
         (out * g).sum().backward()
-        grads = torch.func.grad(lambda s, t: (fake_quant(t, s, n, p, 0.5) * g).sum(), argnums=(0, 1))(step, x)
+        grads = torch.func.grad(
+            lambda s, t, fake_quant=fake_quant: (fake_quant(t, s, n, p, 0.5) * g).sum(), argnums=(0, 1)
+        )(step, x)
         results.append([out.detach(), x.grad, step.grad, *grads])
     for fused, expression in zip(*results, strict=True):
         assert torch.equal(fused, expression)
