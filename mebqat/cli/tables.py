@@ -76,7 +76,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="check the paper's claims on the runs: claims.csv, claims.md and claims.html",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Check every claim of mebqat/resources/claims.yaml (its statistic, threshold and cells) on the "
-        "runs' per-item outcomes and write <out>/claims.csv, <out>/claims.md and <out>/claims.html: ours with a 95% interval, "
+        "runs' per-item outcomes and write <out>/claims.csv, <out>/claims.md and <out>/claims.html: "
+        "ours with a 95% interval, "
         "the paper's value, the threshold and the verdict (holds, fails, not measured) with its reason.",
     )
     claims.add_argument(

@@ -60,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="log finished run directories, one MLflow run each",
         description="Log each finished run directory (config.yaml, history.jsonl, metrics.json, ...) as one "
         "run of its table's experiment: params = resolved config, metrics = training curves, "
-        "headline test accuracies and costs, artifacts = the files (accuracy.csv: every bitwidth). Idempotent; an unfinished "
+        "headline test accuracies and costs, artifacts = the files (accuracy.csv: every bitwidth). "
+        "Idempotent; an unfinished "
         "directory is refused.",
     )
     log.add_argument(

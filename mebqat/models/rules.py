@@ -17,14 +17,14 @@ of tasks resolves inside ``vmap`` with tensor operations only.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 import torch
 
 from ..core.bits import FP_CODE, check_bits
 from ..core.tasks import BitwidthTask
 
-RuleValue = Union[str, int]
+RuleValue = str | int
 ROLES = ("first", "inter", "last")
 
 

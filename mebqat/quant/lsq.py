@@ -54,8 +54,8 @@ class _FusedFakeQuant(torch.autograd.Function):
     recomputes the clipping from (x, step), where the expression form below builds some twenty nodes per call
     (on small CPU tensors the per-op cost dominates a quantized step). Values and gradients equal the
     expression form's (bitwise, up to the sign of a zero gradient: tests/test_quantizers.py); the backward's
-    masks are detached as there, so a second derivative sees the same straight-through function. ``setup_context`` and ``generate_vmap_rule`` keep it
-    usable under ``torch.func.grad`` and ``vmap``."""
+    masks are detached as there, so a second derivative sees the same straight-through function.
+    ``setup_context`` and ``generate_vmap_rule`` keep it usable under ``torch.func.grad`` and ``vmap``."""
 
     generate_vmap_rule = True
 
