@@ -11,6 +11,7 @@ import argparse
 import errno
 import sys
 from types import ModuleType
+from typing import NoReturn
 
 from .. import __version__
 from . import data, describe, evaluate, run, tables, track, train
@@ -22,7 +23,7 @@ EXIT_ERROR, EXIT_INTERNAL, EXIT_STOPPED = 2, 1, 130
 class Parser(argparse.ArgumentParser):
     """A refused flag is one line that names it and where the help is, not the usage block."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 

@@ -100,7 +100,8 @@ def read_json_lines(path: str | Path, what: str, check: Callable[[Any], str | No
 
 def _check_type(content: Any, expect: type | None, where: str) -> None:
     if expect is not None and not isinstance(content, expect):
-        kind = {dict: "a mapping (key: value lines)", list: "a list"}.get(expect, expect.__name__)
+        kinds: dict[type, str] = {dict: "a mapping (key: value lines)", list: "a list"}
+        kind = kinds.get(expect, expect.__name__)
         raise InputError(f"{where} must hold {kind}, got {type(content).__name__}")
 
 

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from .bits import format_bits
 
@@ -179,7 +179,17 @@ class DatasetInfo:
         return data_title(self.name, self.is_standin, self.stands_for)
 
 
-E = TypeVar("E")
+class _Entry(Protocol):
+    """What a registry holds: a named entry whose ``impl`` says where its implementation is."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def impl(self) -> Any: ...
+
+
+E = TypeVar("E", bound=_Entry)
 
 
 _REVISION = [0]
@@ -199,7 +209,7 @@ class Registry(Generic[E]):
         self._loaded: dict[str, Any] = {}
 
     def add(self, entry: E) -> E:
-        name = entry.name  # type: ignore[attr-defined]
+        name = entry.name
         if name in self._entries:
             raise RegistryError(f"{self.kind} {name!r} is registered twice")
         self._entries[name] = entry
@@ -230,7 +240,7 @@ class Registry(Generic[E]):
     def load(self, name: str) -> Any:
         """The entry's implementation, imported on first use."""
         if name not in self._loaded:
-            self._loaded[name] = load_object(self.get(name).impl)  # type: ignore[attr-defined]
+            self._loaded[name] = load_object(self.get(name).impl)
         return self._loaded[name]
 
 

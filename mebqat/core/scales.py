@@ -41,4 +41,4 @@ def scale_names() -> list[str]:
 def check_scale(name: object) -> str:
     if name not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {name!r}")
-    return name  # type: ignore[return-value]
+    return name

@@ -80,7 +80,7 @@ def _figure(metrics: Mapping[str, Any], rows: list[dict[str, Any]]) -> str:
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#dddddd"/>')
         parts.append(text(LEFT - 6, y(tick) + 4, str(tick), anchor="end"))
     parts.append(f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="black"/>')
-    points = []
+    points: list[tuple[float, float] | None] = []
     for xi, row in zip(x, rows, strict=True):
         label = str(row["bits_w"]) if row["bits_w"] == row["bits_a"] else f"({row['bits_w']},{row['bits_a']})"
         parts.append(text(xi, TOP + plot_h + 16, label))

@@ -12,19 +12,22 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import torch
-from torch import nn
+
+if TYPE_CHECKING:  # layers imports this module
+    from .layers import SwitchableBatchNorm2d
 
 _ACTIVE: contextvars.ContextVar[BatchStatsRecorder | None] = contextvars.ContextVar("bn_recorder", default=None)
 
 
 class BatchStatsRecorder:
     def __init__(self) -> None:
-        self.modules: list[nn.Module] = []
+        self.modules: list[SwitchableBatchNorm2d] = []
         self.stats: list[torch.Tensor] = []
 
-    def record(self, module: nn.Module, mean: torch.Tensor, var_unbiased: torch.Tensor) -> None:
+    def record(self, module: SwitchableBatchNorm2d, mean: torch.Tensor, var_unbiased: torch.Tensor) -> None:
         self.modules.append(module)
         self.stats.append(torch.stack([mean, var_unbiased]))
 

@@ -282,7 +282,9 @@ def batchnorm_factory(track_running_stats: bool) -> NormFactory:
 class QSequential(nn.Sequential, TakesBits):
     """Sequential container that hands ``bits`` to the modules that take it."""
 
-    def forward(self, x: torch.Tensor, bits: LayerBits) -> torch.Tensor:  # type: ignore[override]
+    # nn.Sequential.forward takes the input alone; this one needs the bitwidths too, so the override
+    # cannot match its base class's signature (the layers' forwards are not type-checked yet).
+    def forward(self, x: torch.Tensor, bits: LayerBits) -> torch.Tensor:  # type: ignore[override]  # also takes bits
         for module in self:
             x = module(x, bits) if isinstance(module, TakesBits) else module(x)
         return x

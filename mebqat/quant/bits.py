@@ -37,9 +37,9 @@ def tensor_flags(bits: torch.Tensor, min_bits: int) -> tuple[torch.Tensor, torch
     return fp, invalid, safe
 
 
-def python_bits(bits: Bits, what: str, min_bits: int) -> int | None:
+def python_bits(bits: Bits, what: str, min_bits: int) -> Bits:
     """A Python bitwidth checked (None for FP); a tensor is returned as it is."""
-    return bits if is_tensor_bits(bits) else check_bits(bits, what, min_bits)  # type: ignore[return-value]
+    return bits if is_tensor_bits(bits) else check_bits(bits, what, min_bits)
 
 
 def is_full_precision(bits: Bits, what: str, min_bits: int) -> bool:
