@@ -177,12 +177,13 @@ def follow_epoch_budget(
     schedule keys with it (milestones [3] of 4 epochs become [9] of 12), as they were written for the
     preset's budget; the scaled keys are in the resolved config. A schedule the override gives itself is
     the user's: it is kept, and refused when it cannot act within the epochs (a milestone past the last epoch)."""
-    train_override = overrides.get("train") if isinstance(overrides.get("train"), Mapping) else {}
+    train = overrides.get("train")
+    train_override: Mapping[str, Any] = train if isinstance(train, Mapping) else {}
     schedule = merged.get("train", {}).get("schedule")
     epochs = merged.get("train", {}).get("epochs")
     if not isinstance(schedule, Mapping) or not isinstance(epochs, int) or isinstance(epochs, bool):
         return merged  # the schema names what is wrong
-    key = BUDGET_RELATIVE.get(schedule.get("name"))
+    key = BUDGET_RELATIVE.get(schedule.get("name", ""))  # no name: "" is no key, as None was
     own_schedule = isinstance(train_override.get("schedule"), Mapping) and key in train_override["schedule"]
     if key is None or key not in schedule:
         return merged

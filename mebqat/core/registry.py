@@ -301,9 +301,11 @@ def _import_plugin(name: str) -> None:
             if module_name in sys.modules:
                 return
             spec = importlib.util.spec_from_file_location(module_name, path)
-            module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+            if spec is None or spec.loader is None:  # never for a .py file
+                raise ImportError(f"{path} cannot be loaded as a module")
+            module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
-            spec.loader.exec_module(module)  # type: ignore[union-attr]
+            spec.loader.exec_module(module)
         else:
             importlib.import_module(name)
     except RegistryError:

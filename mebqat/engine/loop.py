@@ -175,6 +175,7 @@ def _train(
             f"{' (best)' if improved else ''}, {time.perf_counter() - began:.1f}s"
         )
         if on_epoch is not None:
+            assert progress.last_record is not None  # end_epoch has just recorded this epoch
             on_epoch(progress.last_record)
 
     progress.write_summary(

@@ -69,9 +69,11 @@ class RunDir(RunFiles):
         self.check_writable()
         if self.is_stale(config):
             if not replace_stale:
+                existing = self.existing_config()
+                assert existing is not None  # a stale directory has a config
                 raise ConfigError(
                     f"{self.root} holds a run of another configuration (hash "
-                    f"{config_hash(self.existing_config())} ≠ {config_hash(config)}); use a new --out "
+                    f"{config_hash(existing)} ≠ {config_hash(config)}); use a new --out "
                     f"directory, or --replace-stale to delete it"
                 )
             shutil.rmtree(self.root)

@@ -220,7 +220,11 @@ class FewShotMethod(Method[FewShotData, Episode]):
         buffers = dict(model.named_buffers())
 
         def prepare(p: ParamDict, episode: Episode, task: Any) -> ParamDict:
-            booted = boot_weight_steps(model, p, references, task) if boot_weights else {}
+            if boot_weights:
+                assert references is not None  # computed above whenever weight steps are booted
+                booted = boot_weight_steps(model, p, references, task)
+            else:
+                booted = {}
             if boot_activations:
                 booted.update(
                     boot_activation_steps(model, {**p, **booted}, buffers, self.test_boot_input(episode), task)

@@ -109,7 +109,11 @@ class MEBQATSupervised(SupervisedMethod):
                     teacher = shared_teacher
             logits = model(x, task)
             counter.forward()
-            loss = kd_loss(logits, y, teacher) if quantized_kd else F.cross_entropy(logits, y)
+            if quantized_kd:
+                assert teacher is not None  # set above for every quantized task with KD
+                loss = kd_loss(logits, y, teacher)
+            else:
+                loss = F.cross_entropy(logits, y)
             if task.is_full_precision and shared_teacher is None and not self.per_task_teacher:
                 shared_teacher = logits.detach()
             grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
