@@ -1,12 +1,12 @@
-# The two fresh-machine commands (README): `make tables` and `make test`.
-# Both build the virtual environment first when it is missing or older than its recipe.
+# The two fresh-machine commands (README): `make tables` and `make test`; `make lint` checks style and types.
+# All build the virtual environment first when it is missing or older than its recipe.
 VENV      ?= .venv
 PYTHON    ?= python3
 CORES     ?= 2
 STAMP     := $(VENV)/.setup-stamp
 SETUP_DEPS := pyproject.toml constraints.txt scripts/setup_env.sh scripts/pip_sources.py
 
-.PHONY: env test tables smoke clean-env
+.PHONY: env test lint tables smoke clean-env
 
 env: $(STAMP)
 
@@ -18,6 +18,13 @@ $(STAMP): $(SETUP_DEPS)
 # the SLURM tests share one cluster). `make test CORES=0` runs them in this process. The 15 slowest are listed.
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -n $(CORES) --dist loadfile --durations 15 $(PYTEST_ARGS)
+
+# ruff's lint rules and format check over the tree, then mypy on the packages [tool.mypy] in pyproject.toml names
+# (the settings of all three live there). CI runs it before the tests.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # The main job: every table, figure and the report at the default (mini) scale on the offline stand-ins.
 # Each job runs single-threaded, CORES of them at a time (OpenMP threads of oversubscribed jobs spin).

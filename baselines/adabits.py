@@ -10,7 +10,6 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-
 from .joint import JointBitListMethod
 
 
@@ -18,9 +17,12 @@ class AdaBits(JointBitListMethod):
     def model_options(self) -> dict[str, Any]:
         if self.family != "sat":
             raise ValueError(f"adabits uses the SAT quantizer (switchable clipping levels), not {self.family!r}")
-        return {**super().model_options(),
-                "activation_options": {"per_bitwidth": True, "bit_choices": tuple(self.bits)}}
+        return {
+            **super().model_options(),
+            "activation_options": {"per_bitwidth": True, "bit_choices": tuple(self.bits)},
+        }
 
-    def task_loss(self, index: int, logits: torch.Tensor, y: torch.Tensor,
-                  previous_logits: torch.Tensor | None) -> torch.Tensor:
+    def task_loss(
+        self, index: int, logits: torch.Tensor, y: torch.Tensor, previous_logits: torch.Tensor | None
+    ) -> torch.Tensor:
         return F.cross_entropy(logits, y)

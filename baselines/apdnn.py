@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from mebqat.methods.losses import soft_cross_entropy
 from mebqat.core.tasks import BitwidthTask
+from mebqat.methods.losses import soft_cross_entropy
 
 from .joint import JointBitListMethod
 
@@ -23,8 +23,9 @@ class AnyPrecisionDNN(JointBitListMethod):
         """Highest precision first: each bitwidth distils from the one before it."""
         return sorted(self.tasks, key=_precision, reverse=True)
 
-    def task_loss(self, index: int, logits: torch.Tensor, y: torch.Tensor,
-                  previous_logits: torch.Tensor | None) -> torch.Tensor:
+    def task_loss(
+        self, index: int, logits: torch.Tensor, y: torch.Tensor, previous_logits: torch.Tensor | None
+    ) -> torch.Tensor:
         if previous_logits is None:
             return F.cross_entropy(logits, y)
         return soft_cross_entropy(logits, F.softmax(previous_logits, dim=-1))

@@ -4,7 +4,8 @@ running statistics, and evaluation only at the trained bitwidths (there is no Ba
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -42,8 +43,9 @@ class JointBitListMethod(SupervisedMethod):
     def training_order(self) -> list[BitwidthTask]:
         return list(self.tasks)
 
-    def task_loss(self, index: int, logits: torch.Tensor, y: torch.Tensor,
-                  previous_logits: torch.Tensor | None) -> torch.Tensor:
+    def task_loss(
+        self, index: int, logits: torch.Tensor, y: torch.Tensor, previous_logits: torch.Tensor | None
+    ) -> torch.Tensor:
         """The loss of the ``index``-th task of :meth:`training_order`, given the (detached) logits of the
         task before it."""
         raise NotImplementedError

@@ -5,9 +5,9 @@ authors did) but not reported."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-import torch
 from torch import nn
 from torch.nn import functional as F
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,8 +22,11 @@ from mebqat.data.episode import Episode
 
 
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="cpu, cuda or cuda:N (default: cuda when available)")
+    parser.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="cpu, cuda or cuda:N (default: cuda when available)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads of torch (default 2)")
 
 
@@ -45,8 +49,9 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def take_turns(candidates: Mapping[str, Callable[[], Any]], repeats: int, device: torch.device,
-               warmup: int = 1) -> dict[str, list[float]]:
+def take_turns(
+    candidates: Mapping[str, Callable[[], Any]], repeats: int, device: torch.device, warmup: int = 1
+) -> dict[str, list[float]]:
     """Wall seconds of each candidate, ``repeats`` times each, in turns (after ``warmup`` untimed rounds)."""
     times: dict[str, list[float]] = {name: [] for name in candidates}
     for round_ in range(warmup + repeats):
@@ -76,11 +81,21 @@ def peak_memory(device: torch.device, run: Callable[[], Any]) -> int | None:
     return torch.cuda.max_memory_allocated(device)
 
 
-def job_config(setup: str, method: str, scale: str, engine: str = "auto", train_task: str | None = None,
-               overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def job_config(
+    setup: str,
+    method: str,
+    scale: str,
+    engine: str = "auto",
+    train_task: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The resolved configuration of one job, as the workflow would run it."""
-    spec: dict[str, Any] = {"setup": setup, "method": method, "scale": scale,
-                            "overrides": {"train": {"engine": engine}, **(overrides or {})}}
+    spec: dict[str, Any] = {
+        "setup": setup,
+        "method": method,
+        "scale": scale,
+        "overrides": {"train": {"engine": engine}, **(overrides or {})},
+    }
     if train_task is not None:
         spec["train_task"] = train_task
     return resolve_job(spec)
@@ -104,20 +119,28 @@ def random_images(count: int, shape: tuple[int, ...], device: torch.device, seed
     return torch.randint(0, 256, (count, *shape), dtype=torch.uint8, generator=gen, device=device)
 
 
-def random_batch(batch: int, shape: tuple[int, ...], classes: int, device: torch.device,
-                 seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def random_batch(
+    batch: int, shape: tuple[int, ...], classes: int, device: torch.device, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
-    return (torch.rand(batch, *shape, generator=gen).to(device),
-            torch.randint(0, classes, (batch,), generator=gen).to(device))
+    return (
+        torch.rand(batch, *shape, generator=gen).to(device),
+        torch.randint(0, classes, (batch,), generator=gen).to(device),
+    )
 
 
-def random_episodes(count: int, ways: int, shots: int, queries: int, shape: tuple[int, ...], device: torch.device,
-                    seed: int = 0) -> Episode:
+def random_episodes(
+    count: int, ways: int, shots: int, queries: int, shape: tuple[int, ...], device: torch.device, seed: int = 0
+) -> Episode:
     """``count`` stacked episodes, samples grouped by class, one label permutation per episode."""
     gen = torch.Generator().manual_seed(seed)
     labels = torch.stack([torch.randperm(ways, generator=gen) for _ in range(count)])
-    episode = Episode(torch.rand(count, ways * shots, *shape, generator=gen), labels.repeat_interleave(shots, 1),
-                      torch.rand(count, ways * queries, *shape, generator=gen), labels.repeat_interleave(queries, 1))
+    episode = Episode(
+        torch.rand(count, ways * shots, *shape, generator=gen),
+        labels.repeat_interleave(shots, 1),
+        torch.rand(count, ways * queries, *shape, generator=gen),
+        labels.repeat_interleave(queries, 1),
+    )
     return Episode(*(field.to(device) for field in episode))
 
 
@@ -131,8 +154,17 @@ class SyntheticEpisodes:
     def __init__(self, config: Mapping[str, Any], device: torch.device) -> None:
         data = config["data"]
         self.shape = tuple(dataset_info(config).input_shape)
-        self.episode = one_episode(random_episodes(1, data["train_ways"] or data["ways"], data["shots"],
-                                                   data["train_queries"] or data["queries"], self.shape, device), 0)
+        self.episode = one_episode(
+            random_episodes(
+                1,
+                data["train_ways"] or data["ways"],
+                data["shots"],
+                data["train_queries"] or data["queries"],
+                self.shape,
+                device,
+            ),
+            0,
+        )
 
     def calibration_episode(self) -> Episode:
         return self.episode
@@ -151,25 +183,38 @@ def ratio(numerator: float | None, denominator: float | None) -> str:
 
 
 def mebibytes(value: int | None) -> str:
-    return "–" if value is None else f"{value / 2 ** 20:.0f} MiB"
+    return "–" if value is None else f"{value / 2**20:.0f} MiB"
 
 
 ENGINES = ("sequential", "batched", "reference")
 
 
-def engine_table(results: list[dict[str, Any]], leading: list[str],
-                 device: torch.device) -> tuple[list[str], list[list[str]]]:
+def engine_table(
+    results: list[dict[str, Any]], leading: list[str], device: torch.device
+) -> tuple[list[str], list[list[str]]]:
     """Header and rows comparing the engines: each result has ``cells`` (the ``leading`` columns), ``time``
     (median seconds per engine) and ``memory`` (peak bytes per engine, on a GPU)."""
-    header = [*leading, "sequential", "batched", "per-task reference", "sequential ÷ batched",
-              "reference ÷ sequential", "reference ÷ batched"]
+    header = [
+        *leading,
+        "sequential",
+        "batched",
+        "per-task reference",
+        "sequential ÷ batched",
+        "reference ÷ sequential",
+        "reference ÷ batched",
+    ]
     if device.type == "cuda":
         header.append("peak memory (seq / batched / ref)")
     rows = []
     for r in results:
         t = r["time"]
-        row = [*r["cells"], *(seconds(t.get(k)) for k in ENGINES), ratio(t.get("sequential"), t.get("batched")),
-               ratio(t.get("reference"), t.get("sequential")), ratio(t.get("reference"), t.get("batched"))]
+        row = [
+            *r["cells"],
+            *(seconds(t.get(k)) for k in ENGINES),
+            ratio(t.get("sequential"), t.get("batched")),
+            ratio(t.get("reference"), t.get("sequential")),
+            ratio(t.get("reference"), t.get("batched")),
+        ]
         if device.type == "cuda":
             row.append(" / ".join(mebibytes(r["memory"].get(k)) for k in ENGINES))
         rows.append(row)

@@ -18,17 +18,30 @@ The candidates take turns; prints median times, ratios and on a GPU the peak mem
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+import reference_loops
 import torch
+from common import (
+    SyntheticEpisodes,
+    add_device_arguments,
+    dataset_info,
+    describe_device,
+    engine_table,
+    job_config,
+    median,
+    peak_memory,
+    print_table,
+    random_episodes,
+    setup_device,
+    take_turns,
+)
 
-from common import (SyntheticEpisodes, add_device_arguments, dataset_info, describe_device, engine_table, job_config,
-                    median, peak_memory, print_table, random_episodes, setup_device, take_turns)
 from mebqat.core.config import evaluation_tasks, load_table_setups
 from mebqat.core.counters import PassCounter
 from mebqat.fewshot import model_state
 from mebqat.methods import create_method
-import reference_loops
 
 MEBQAT_OF = {"table4": "mebqat_maml", "table5": "mebqat_pn"}
 ADAPTED_KINDS = {"weight", "bias"}  # the authors' inner loops and fine-tuning (official §2.3, §4.3)
@@ -55,14 +68,16 @@ def _adapt(model: torch.nn.Module, runner) -> set[str]:
     return {name for name, kind in runner.kinds(model).items() if kind in ADAPTED_KINDS}
 
 
-def update_candidates(table: str, setup: str, scale: str, device: torch.device, method: str | None = None,
-                      train_task: str | None = None) -> tuple[dict[str, Callable[[], Any]], dict[str, Any]]:
+def update_candidates(
+    table: str, setup: str, scale: str, device: torch.device, method: str | None = None, train_task: str | None = None
+) -> tuple[dict[str, Callable[[], Any]], dict[str, Any]]:
     method = method or MEBQAT_OF[table]
     config = job_config(setup, method, scale, "sequential", train_task)
     data, train = config["data"], config["train"]
     ways, queries = data["train_ways"] or data["ways"], data["train_queries"] or data["queries"]
-    episodes = random_episodes(train["meta_batch"], ways, data["shots"], queries,
-                               tuple(dataset_info(config).input_shape), device)
+    episodes = random_episodes(
+        train["meta_batch"], ways, data["shots"], queries, tuple(dataset_info(config).input_shape), device
+    )
     candidates: dict[str, Callable[[], Any]] = {}
     for engine in ("sequential", "batched"):
         runner, model = _model(job_config(setup, method, scale, engine, train_task), device, engine)
@@ -77,27 +92,42 @@ def update_candidates(table: str, setup: str, scale: str, device: torch.device, 
     if table == "table4":
         adapt = _adapt(base, runner)
         candidates["reference"] = lambda: reference_loops.maml_update(
-            build, base, episodes, runner.step_tasks(train["meta_batch"]), adapt, train["inner_lr"],
-            train["inner_steps"])
+            build,
+            base,
+            episodes,
+            runner.step_tasks(train["meta_batch"]),
+            adapt,
+            train["inner_lr"],
+            train["inner_steps"],
+        )
     else:
         one = reference_loops._episode(episodes, 0)
-        candidates["reference"] = lambda: reference_loops.pn_update(build, base, one,
-                                                                    runner.step_tasks(runner.tasks_per_step()), ways)
+        candidates["reference"] = lambda: reference_loops.pn_update(
+            build, base, one, runner.step_tasks(runner.tasks_per_step()), ways
+        )
     return candidates, config
 
 
-def metatest_candidates(table: str, setup: str, scale: str, episodes: int, device: torch.device,
-                        method: str | None = None, reference: bool = True,
-                        engines: tuple[str, ...] = ("sequential", "batched"),
-                        train_task: str | None = None) -> dict[str, Callable[[], Any]]:
+def metatest_candidates(
+    table: str,
+    setup: str,
+    scale: str,
+    episodes: int,
+    device: torch.device,
+    method: str | None = None,
+    reference: bool = True,
+    engines: tuple[str, ...] = ("sequential", "batched"),
+    train_task: str | None = None,
+) -> dict[str, Callable[[], Any]]:
     method = method or MEBQAT_OF[table]
     config = job_config(setup, method, scale, "sequential", train_task)
     data, evaluate = config["data"], config["evaluate"]
     tasks = evaluation_tasks(config, None)
-    test = random_episodes(episodes, data["ways"], data["shots"], data["queries"],
-                           tuple(dataset_info(config).input_shape), device, seed=1)
+    test = random_episodes(
+        episodes, data["ways"], data["shots"], data["queries"], tuple(dataset_info(config).input_shape), device, seed=1
+    )
     chunk = evaluate["episode_chunk"]
-    batches = [type(test)(*(f[i:i + chunk] for f in test)) for i in range(0, episodes, chunk)]
+    batches = [type(test)(*(f[i : i + chunk] for f in test)) for i in range(0, episodes, chunk)]
     candidates: dict[str, Callable[[], Any]] = {}
     for engine in engines:
         runner, model = _model(job_config(setup, method, scale, engine, train_task), device, engine)
@@ -114,26 +144,45 @@ def metatest_candidates(table: str, setup: str, scale: str, episodes: int, devic
         if table == "table4":
             adapt = _adapt(base, runner)
             candidates["reference"] = lambda: reference_loops.maml_metatest(
-                build, base, test, tasks, adapt, evaluate["finetune_lr"], evaluate["finetune_steps"])
+                build, base, test, tasks, adapt, evaluate["finetune_lr"], evaluate["finetune_steps"]
+            )
         else:
             candidates["reference"] = lambda: reference_loops.pn_metatest(build, base, test, tasks, data["ways"])
     return candidates
 
 
-def measure(table: str, setup: str, scale: str, repeats: int, device: torch.device, episodes: int,
-            metatest: bool = True, reference_metatest: bool = True) -> list[dict[str, Any]]:
+def measure(
+    table: str,
+    setup: str,
+    scale: str,
+    repeats: int,
+    device: torch.device,
+    episodes: int,
+    metatest: bool = True,
+    reference_metatest: bool = True,
+) -> list[dict[str, Any]]:
     results = []
     candidates, config = update_candidates(table, setup, scale, device)
     memory = {name: peak_memory(device, run) for name, run in candidates.items()}
     times = take_turns(candidates, repeats, device)
-    results.append({"cells": [setup, f"{config['job']['method']} meta-update (B = {config['train']['meta_batch']})"],
-                    "time": {k: median(v) for k, v in times.items()}, "memory": memory})
+    results.append(
+        {
+            "cells": [setup, f"{config['job']['method']} meta-update (B = {config['train']['meta_batch']})"],
+            "time": {k: median(v) for k, v in times.items()},
+            "memory": memory,
+        }
+    )
     if metatest:
         candidates = metatest_candidates(table, setup, scale, episodes, device, reference=reference_metatest)
         memory = {name: peak_memory(device, run) for name, run in candidates.items()}
         times = take_turns(candidates, 1, device, warmup=0)
-        results.append({"cells": [setup, f"meta-test, {episodes} episodes × 9 bitwidths"],
-                        "time": {k: median(v) for k, v in times.items()}, "memory": memory})
+        results.append(
+            {
+                "cells": [setup, f"meta-test, {episodes} episodes × 9 bitwidths"],
+                "time": {k: median(v) for k, v in times.items()},
+                "memory": memory,
+            }
+        )
     return results
 
 
@@ -149,8 +198,11 @@ def main() -> None:
     device = setup_device(args)
     chosen = [(t, s) for t, s in fewshot_setups() if args.setups is None or s in args.setups]
     print(f"{describe_device(device, args.threads)}; {args.scale}-scale shapes, {args.repeats} timed meta-updates")
-    results = [r for table, setup in chosen
-               for r in measure(table, setup, args.scale, args.repeats, device, args.episodes, not args.no_metatest)]
+    results = [
+        r
+        for table, setup in chosen
+        for r in measure(table, setup, args.scale, args.repeats, device, args.episodes, not args.no_metatest)
+    ]
     print_table(*engine_table(results, ["setup", "what"], device))
 
 

@@ -26,19 +26,35 @@ import argparse
 import importlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
-
-import numpy as np
-import torch
-import yaml
+from typing import Any
 
 import fewshot_engines
+import numpy as np
 import table2_engines
-from common import (Classes, add_device_arguments, dataset_info, describe_device, engine_table, job_config, median,
-                    peak_memory, print_table, random_batch, random_images, ratio, seconds, setup_device, synchronize,
-                    take_turns)
+import torch
+import yaml
+from common import (
+    Classes,
+    add_device_arguments,
+    dataset_info,
+    describe_device,
+    engine_table,
+    job_config,
+    median,
+    peak_memory,
+    print_table,
+    random_batch,
+    random_images,
+    ratio,
+    seconds,
+    setup_device,
+    synchronize,
+    take_turns,
+)
+
 from mebqat.core.config import evaluation_tasks, load_table_setups, resolve_job
 from mebqat.core.counters import PassCounter
 from mebqat.core.registry import METHODS
@@ -65,10 +81,28 @@ class Sizes:
     test_images: int | None
 
 
-FULL = Sizes("paper", None, repeats=5, slice_steps=20, metatest_episodes=600, reference_episodes=60,
-             projection_episodes=100, train_images=None, test_images=None)
-SMALL = Sizes("smoke", 8, repeats=1, slice_steps=2, metatest_episodes=2, reference_episodes=1, projection_episodes=1,
-              train_images=32, test_images=16)
+FULL = Sizes(
+    "paper",
+    None,
+    repeats=5,
+    slice_steps=20,
+    metatest_episodes=600,
+    reference_episodes=60,
+    projection_episodes=100,
+    train_images=None,
+    test_images=None,
+)
+SMALL = Sizes(
+    "smoke",
+    8,
+    repeats=1,
+    slice_steps=2,
+    metatest_episodes=2,
+    reference_episodes=1,
+    projection_episodes=1,
+    train_images=32,
+    test_images=16,
+)
 
 
 def default_engine(method: str, device: torch.device) -> str:
@@ -92,19 +126,34 @@ def engine_rows(sizes: Sizes, device: torch.device) -> list[dict[str, Any]]:
         candidates, config = fewshot_engines.update_candidates(table, setup, sizes.scale, device)
         memory = {name: peak_memory(device, run) for name, run in candidates.items()}
         times = take_turns(candidates, sizes.repeats, device)
-        results.append({"cells": [f"{config['job']['method']} update, {setup} (B = {config['train']['meta_batch']})"],
-                        "time": {k: median(v) for k, v in times.items()}, "memory": memory})
+        results.append(
+            {
+                "cells": [f"{config['job']['method']} update, {setup} (B = {config['train']['meta_batch']})"],
+                "time": {k: median(v) for k, v in times.items()},
+                "memory": memory,
+            }
+        )
         first_of_family.setdefault(table, setup)
     for table, setup in first_of_family.items():
-        full = fewshot_engines.metatest_candidates(table, setup, sizes.scale, sizes.metatest_episodes, device,
-                                                   reference=False)
-        ref = fewshot_engines.metatest_candidates(table, setup, sizes.scale, sizes.reference_episodes, device,
-                                                  engines=())
+        full = fewshot_engines.metatest_candidates(
+            table, setup, sizes.scale, sizes.metatest_episodes, device, reference=False
+        )
+        ref = fewshot_engines.metatest_candidates(
+            table, setup, sizes.scale, sizes.reference_episodes, device, engines=()
+        )
         memory = {name: peak_memory(device, run) for name, run in {**full, **ref}.items()}
         times = {k: median(v) for k, v in take_turns({**full, **ref}, 1, device, warmup=0).items()}
         times["reference"] *= sizes.metatest_episodes / sizes.reference_episodes
-        results.append({"cells": [f"meta-test, {setup}, {sizes.metatest_episodes} episodes × 9 bitwidths (reference "
-                                  f"timed on {sizes.reference_episodes}, scaled)"], "time": times, "memory": memory})
+        results.append(
+            {
+                "cells": [
+                    f"meta-test, {setup}, {sizes.metatest_episodes} episodes × 9 bitwidths (reference "
+                    f"timed on {sizes.reference_episodes}, scaled)"
+                ],
+                "time": times,
+                "memory": memory,
+            }
+        )
     return results
 
 
@@ -120,21 +169,32 @@ def synthetic_splits(config: dict[str, Any], sizes: Sizes, device: torch.device)
 
     def split(name: str, count: int, augment: bool) -> SupervisedDataset:
         labels = np.random.default_rng(0).integers(0, info.num_classes, count)
-        return SupervisedDataset(random_images(count, shape, device, seed=len(name)), np.arange(count), labels,
-                                 pipeline, info, name, shape, augment)
+        return SupervisedDataset(
+            random_images(count, shape, device, seed=len(name)),
+            np.arange(count),
+            labels,
+            pipeline,
+            info,
+            name,
+            shape,
+            augment,
+        )
 
     train, test = split("trainval", counts["trainval"], True), split("test", counts["test"], False)
     return {"trainval": train, "train": train, "val": test, "test": test}
 
 
-def table2_rates(setup: str, method: str, sizes: Sizes, device: torch.device,
-                 splits: dict[str, SupervisedDataset]) -> dict[str, float]:
+def table2_rates(
+    setup: str, method: str, sizes: Sizes, device: torch.device, splits: dict[str, SupervisedDataset]
+) -> dict[str, float]:
     """Training images/s over an epoch slice (data path, update, optimizer step) and test images/s."""
     engine = default_engine(method, device)
     overrides = {"data": {"batch_size": sizes.table2_batch}} if sizes.table2_batch else None
     config = job_config(setup, method, "paper", engine, train_task_of(method), overrides)
     if sizes.scale != "paper":  # toy widths on a CPU: the scale's model options
-        config["model"]["options"] = job_config(setup, method, sizes.scale, engine, train_task_of(method))["model"]["options"]
+        config["model"]["options"] = job_config(setup, method, sizes.scale, engine, train_task_of(method))["model"][
+            "options"
+        ]
     runner = create_method(config, engine=engine)
     data = SupervisedData(config, device, "train", splits=splits)
     torch.manual_seed(0)
@@ -157,7 +217,7 @@ def table2_rates(setup: str, method: str, sizes: Sizes, device: torch.device,
         step()
     synchronize(device)
     train_rate = sizes.slice_steps * data.batch_size / (time.perf_counter() - began)
-    test_batches = data._eval_batches(data.select, 0)[:max(2, sizes.slice_steps // 2)]
+    test_batches = data._eval_batches(data.select, 0)[: max(2, sizes.slice_steps // 2)]
     task = runner.trained_tasks()[0]
     model.eval()
 
@@ -173,18 +233,31 @@ def table2_rates(setup: str, method: str, sizes: Sizes, device: torch.device,
     infer()
     synchronize(device)
     images = sum(len(p) for p in test_batches)
-    return {"train": train_rate, "test": images / (time.perf_counter() - began), "engine": engine,
-            "batch": data.batch_size}
+    return {
+        "train": train_rate,
+        "test": images / (time.perf_counter() - began),
+        "engine": engine,
+        "batch": data.batch_size,
+    }
 
 
 def fewshot_rates(table: str, setup: str, method: str, sizes: Sizes, device: torch.device) -> dict[str, Any]:
     engine = default_engine(method, device)
-    candidates, config = fewshot_engines.update_candidates(table, setup, sizes.scale, device, method,
-                                                           train_task_of(method))
+    candidates, config = fewshot_engines.update_candidates(
+        table, setup, sizes.scale, device, method, train_task_of(method)
+    )
     update_time = median(take_turns({engine: candidates[engine]}, sizes.repeats, device)[engine])
-    metatest = fewshot_engines.metatest_candidates(table, setup, sizes.scale, sizes.projection_episodes, device,
-                                                   method=method, reference=False, engines=(engine,),
-                                                   train_task=train_task_of(method))
+    metatest = fewshot_engines.metatest_candidates(
+        table,
+        setup,
+        sizes.scale,
+        sizes.projection_episodes,
+        device,
+        method=method,
+        reference=False,
+        engines=(engine,),
+        train_task=train_task_of(method),
+    )
     pairs = sizes.projection_episodes * len(evaluation_tasks(config, None))
     metatest_time = median(take_turns(metatest, 1, device, warmup=0)[engine])
     return {"updates": 1 / update_time, "pairs": pairs / metatest_time, "engine": engine}
@@ -209,11 +282,25 @@ def print_rates(rates: dict[tuple[str, str], dict[str, Any]]) -> None:
     rows = []
     for (setup, method), r in rates.items():
         if "train" in r:
-            rows.append([setup, method, r["engine"], f"{r['train']:,.0f} training images/s (batch {r['batch']})",
-                         f"{r['test']:,.0f} test images/s"])
+            rows.append(
+                [
+                    setup,
+                    method,
+                    r["engine"],
+                    f"{r['train']:,.0f} training images/s (batch {r['batch']})",
+                    f"{r['test']:,.0f} test images/s",
+                ]
+            )
         else:
-            rows.append([setup, method, r["engine"], f"{r['updates']:,.2f} meta-updates/s",
-                         f"{r['pairs']:,.1f} meta-test (episode, bitwidth)/s"])
+            rows.append(
+                [
+                    setup,
+                    method,
+                    r["engine"],
+                    f"{r['updates']:,.2f} meta-updates/s",
+                    f"{r['pairs']:,.1f} meta-test (episode, bitwidth)/s",
+                ]
+            )
     print_table(["setup", "method", "engine", "training", "evaluation"], rows)
 
 
@@ -235,15 +322,16 @@ def compile_rows(sizes: Sizes, device: torch.device) -> list[list[str]]:
             if name == "compiled":
                 model.forward = torch.compile(model.forward, dynamic=False)
 
-            def step(runner=runner, model=model) -> None:
+            def step(runner=runner, model=model, x=x, y=y) -> None:
                 model.zero_grad(set_to_none=True)
                 runner.update(model, (x, y), PassCounter())
 
             candidates[name] = step
         try:
             times = {k: median(v) for k, v in take_turns(candidates, sizes.repeats, device, warmup=3).items()}
-            rows.append([setup, seconds(times["eager"]), seconds(times["compiled"]),
-                         ratio(times["eager"], times["compiled"])])
+            rows.append(
+                [setup, seconds(times["eager"]), seconds(times["compiled"]), ratio(times["eager"], times["compiled"])]
+            )
         except Exception as err:  # a compiler failure is a finding, not a crash of the whole check
             rows.append([setup, "–", f"fails: {type(err).__name__}: {str(err).splitlines()[0][:80]}", "–"])
     return rows
@@ -266,8 +354,11 @@ def projected_hours(rates: dict[tuple[str, str], dict[str, Any]]) -> list[list[s
             batch = config["data"]["batch_size"]
             steps = train["steps_per_epoch"] or math.ceil(sizes["trainval"] / batch)
             updates = train["epochs"] * steps
-            seconds_ = (updates * batch / rate["train"] + train["epochs"] * sizes["test"] / rate["test"]
-                        + tested * sizes["test"] / rate["test"])
+            seconds_ = (
+                updates * batch / rate["train"]
+                + train["epochs"] * sizes["test"] / rate["test"]
+                + tested * sizes["test"] / rate["test"]
+            )
         else:
             updates = train["epochs"] * train["steps_per_epoch"]
             validation = train["epochs"] * config["data"]["val_tasks"]
@@ -276,11 +367,19 @@ def projected_hours(rates: dict[tuple[str, str], dict[str, Any]]) -> list[list[s
         entry["jobs"] += 1
         entry["updates"] += updates
         entry["seconds"] += seconds_
-    rows = [[table, str(e["jobs"]), f"{e['updates']:,}", f"{e['seconds'] / 3600:,.1f}"]
-            for table, e in sorted(per_table.items())]
+    rows = [
+        [table, str(e["jobs"]), f"{e['updates']:,}", f"{e['seconds'] / 3600:,.1f}"]
+        for table, e in sorted(per_table.items())
+    ]
     total = sum(e["seconds"] for e in per_table.values()) / 3600
-    rows.append(["all", str(sum(e["jobs"] for e in per_table.values())),
-                 f"{sum(e['updates'] for e in per_table.values()):,}", f"{total:,.1f}"])
+    rows.append(
+        [
+            "all",
+            str(sum(e["jobs"] for e in per_table.values())),
+            f"{sum(e['updates'] for e in per_table.values()):,}",
+            f"{total:,.1f}",
+        ]
+    )
     return rows
 
 
@@ -288,8 +387,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_device_arguments(parser)
     parser.add_argument("--small", action="store_true", help="toy sizes (smoke widths, a few images): a CPU check")
-    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                        help="measure torch.compile (default: on a GPU only)")
+    parser.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="measure torch.compile (default: on a GPU only)",
+    )
     args = parser.parse_args()
     device = setup_device(args)
     sizes = SMALL if args.small else FULL

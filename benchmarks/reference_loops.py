@@ -12,7 +12,7 @@ autograd functions, and the per-task teacher's unused graph is built here too bu
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -34,21 +34,23 @@ def fresh_copy(build: Builder, base: nn.Module, device: torch.device) -> nn.Modu
 
 
 def _accumulate(net: nn.Module, loss: torch.Tensor, sums: dict[str, torch.Tensor], counts: dict[str, int]) -> None:
-    names, params = zip(*net.named_parameters())
-    for name, grad in zip(names, torch.autograd.grad(loss, params, allow_unused=True)):
+    names, params = zip(*net.named_parameters(), strict=True)
+    for name, grad in zip(names, torch.autograd.grad(loss, params, allow_unused=True), strict=True):
         if grad is not None:
             sums[name] = sums[name] + grad if name in sums else grad
             counts[name] = counts.get(name, 0) + 1
 
 
-def _write_gradients(base: nn.Module, sums: dict[str, torch.Tensor], divisor: Callable[[str], int],
-                     clamp: float = 10.0) -> None:
+def _write_gradients(
+    base: nn.Module, sums: dict[str, torch.Tensor], divisor: Callable[[str], int], clamp: float = 10.0
+) -> None:
     for name, param in base.named_parameters():
         param.grad = (sums[name] / divisor(name)).clamp(-clamp, clamp) if name in sums else None
 
 
-def mebqat_step(build: Builder, base: nn.Module, x: torch.Tensor, y: torch.Tensor, tasks: list[BitwidthTask],
-                kd: bool = True) -> None:
+def mebqat_step(
+    build: Builder, base: nn.Module, x: torch.Tensor, y: torch.Tensor, tasks: list[BitwidthTask], kd: bool = True
+) -> None:
     """Table 2 MEBQAT (§4.1): per task a fresh copy; a quantized task also builds an FP teacher copy and
     runs it in train mode; CE (+ soft CE against the teacher); gradients averaged over the tasks that use
     each parameter, clamped to ±10."""
@@ -73,7 +75,7 @@ def dedicated_step(build: Builder, base: nn.Module, x: torch.Tensor, y: torch.Te
     _accumulate(net, loss, sums, {})
     _write_gradients(base, sums, lambda name: 1)
     with torch.no_grad():
-        for (_, mine), (_, theirs) in zip(base.named_buffers(), net.named_buffers()):
+        for (_, mine), (_, theirs) in zip(base.named_buffers(), net.named_buffers(), strict=True):
             mine.copy_(theirs)
 
 
@@ -89,8 +91,15 @@ def _fine_tune(net: nn.Module, adapt: set[str], episode: Episode, task: Bitwidth
         optimizer.step()
 
 
-def maml_update(build: Builder, base: nn.Module, episodes: Episode, tasks: list[BitwidthTask], adapt: set[str],
-                inner_lr: float, inner_steps: int) -> None:
+def maml_update(
+    build: Builder,
+    base: nn.Module,
+    episodes: Episode,
+    tasks: list[BitwidthTask],
+    adapt: set[str],
+    inner_lr: float,
+    inner_steps: int,
+) -> None:
     """MEBQAT-MAML / FOMAML (§4.3–4.4): per episode a fresh copy, ``inner_steps`` SGD steps on the support
     set, the release's no-grad support forward, the query gradient at the adapted point; ÷ B, ±10."""
     sums: dict[str, torch.Tensor] = {}
@@ -117,8 +126,15 @@ def pn_update(build: Builder, base: nn.Module, episode: Episode, tasks: list[Bit
     _write_gradients(base, sums, lambda name: len(tasks))
 
 
-def maml_metatest(build: Builder, base: nn.Module, episodes: Episode, tasks: list[BitwidthTask], adapt: set[str],
-                  lr: float, steps: int) -> torch.Tensor:
+def maml_metatest(
+    build: Builder,
+    base: nn.Module,
+    episodes: Episode,
+    tasks: list[BitwidthTask],
+    adapt: set[str],
+    lr: float,
+    steps: int,
+) -> torch.Tensor:
     """[tasks, episodes] query accuracy: per (episode, bitwidth) a fresh copy fine-tuned on the support set."""
     rows = []
     for task in tasks:
@@ -133,8 +149,9 @@ def maml_metatest(build: Builder, base: nn.Module, episodes: Episode, tasks: lis
     return torch.stack(rows)
 
 
-def pn_metatest(build: Builder, base: nn.Module, episodes: Episode, tasks: list[BitwidthTask],
-                ways: int) -> torch.Tensor:
+def pn_metatest(
+    build: Builder, base: nn.Module, episodes: Episode, tasks: list[BitwidthTask], ways: int
+) -> torch.Tensor:
     """[tasks, episodes] query accuracy: per (episode, bitwidth) a fresh copy, one forward, prototypes."""
     rows = []
     for task in tasks:

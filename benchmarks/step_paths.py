@@ -19,24 +19,38 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
-
-from common import (Classes, add_device_arguments, dataset_info, describe_device, job_config, median, print_table,
-                    random_batch, random_episodes, random_images, ratio, seconds, setup_device, take_turns)
-from mebqat.core.config import evaluation_tasks
-from mebqat.fewshot import model_state
-from mebqat.core.counters import PassCounter
-from mebqat.data import cifar10
-from mebqat.methods import create_method
-from mebqat.methods import mebqat_supervised
-from mebqat.quant import lsq
-from mebqat.models.layout import use_memory_format
-from mebqat.models.params import parameter_usage
+from common import (
+    Classes,
+    add_device_arguments,
+    dataset_info,
+    describe_device,
+    job_config,
+    median,
+    print_table,
+    random_batch,
+    random_episodes,
+    random_images,
+    ratio,
+    seconds,
+    setup_device,
+    take_turns,
+)
 from fewshot_engines import _model as fewshot_model
 from table2_engines import table2_setups
+
+from mebqat.core.config import evaluation_tasks
+from mebqat.core.counters import PassCounter
+from mebqat.data import cifar10
+from mebqat.fewshot import model_state
+from mebqat.methods import create_method, mebqat_supervised
+from mebqat.models.layout import use_memory_format
+from mebqat.models.params import parameter_usage
+from mebqat.quant import lsq
 
 
 def pil_pipeline(images: np.ndarray, stats) -> Callable[[], torch.Tensor]:
@@ -44,8 +58,14 @@ def pil_pipeline(images: np.ndarray, stats) -> Callable[[], torch.Tensor]:
     from PIL import Image
     from torchvision import transforms
 
-    transform = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(),
-                                    transforms.ToTensor(), transforms.Normalize(*stats)])
+    transform = transforms.Compose(
+        [
+            transforms.RandomCrop(32, padding=4),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(*stats),
+        ]
+    )
     pictures = [Image.fromarray(image) for image in images]  # what a torchvision dataset holds per item
     return lambda: torch.stack([transform(picture) for picture in pictures])
 
@@ -55,11 +75,19 @@ def input_pipeline_row(batch: int, repeats: int, device: torch.device) -> list[s
     pipeline = cifar10.pipeline("dorefa")
     generator = torch.Generator(device=device).manual_seed(0)
     hwc = images.permute(0, 2, 3, 1).cpu().numpy()
-    candidates = {"old": lambda: pil_pipeline(hwc, pipeline.stats)().to(device),
-                  "new": lambda: pipeline(images, augment=True, generator=generator)}
+    candidates = {
+        "old": lambda: pil_pipeline(hwc, pipeline.stats)().to(device),
+        "new": lambda: pipeline(images, augment=True, generator=generator),
+    }
     times = {k: median(v) for k, v in take_turns(candidates, repeats, device).items()}
-    return [f"input pipeline, {batch} CIFAR-10 images", "PIL per image (torchvision)", "uint8 tensors, batched",
-            seconds(times["old"]), seconds(times["new"]), ratio(times["old"], times["new"])]
+    return [
+        f"input pipeline, {batch} CIFAR-10 images",
+        "PIL per image (torchvision)",
+        "uint8 tensors, batched",
+        seconds(times["old"]),
+        seconds(times["new"]),
+        ratio(times["old"], times["new"]),
+    ]
 
 
 def _old_set_averaged_gradients(model: torch.nn.Module, summed: dict[str, torch.Tensor | None], tasks: list) -> None:
@@ -87,8 +115,13 @@ def old_usage_path() -> Iterator[None]:
         mebqat_supervised.usage_masks, mebqat_supervised.set_averaged_gradients = saved
 
 
-def _step(setup: str, scale: str, device: torch.device, channels_last: bool = False,
-          wrapper: Callable[[], Any] = contextlib.nullcontext) -> Callable[[], None]:
+def _step(
+    setup: str,
+    scale: str,
+    device: torch.device,
+    channels_last: bool = False,
+    wrapper: Callable[[], Any] = contextlib.nullcontext,
+) -> Callable[[], None]:
     config = job_config(setup, "mebqat", scale, "sequential")
     info = dataset_info(config)
     shape = tuple(config["data"]["input_shape"] or info.input_shape)
@@ -107,18 +140,37 @@ def _step(setup: str, scale: str, device: torch.device, channels_last: bool = Fa
 
 
 def step_rows(setup: str, scale: str, repeats: int, device: torch.device) -> list[list[str]]:
-    candidates = {"masks rebuilt": _step(setup, scale, device, wrapper=old_usage_path),
-                  "nchw": _step(setup, scale, device),
-                  "channels_last": _step(setup, scale, device, channels_last=True)}
+    candidates = {
+        "masks rebuilt": _step(setup, scale, device, wrapper=old_usage_path),
+        "nchw": _step(setup, scale, device),
+        "channels_last": _step(setup, scale, device, channels_last=True),
+    }
     t = {k: median(v) for k, v in take_turns(candidates, repeats, device).items()}
-    return [[f"MEBQAT step, {setup}", "masks rebuilt + read-back per parameter", "cached masks, no read-back",
-             seconds(t["masks rebuilt"]), seconds(t["nchw"]), ratio(t["masks rebuilt"], t["nchw"])],
-            [f"MEBQAT step, {setup}", "NCHW", "channels_last", seconds(t["nchw"]), seconds(t["channels_last"]),
-             ratio(t["nchw"], t["channels_last"])]]
+    return [
+        [
+            f"MEBQAT step, {setup}",
+            "masks rebuilt + read-back per parameter",
+            "cached masks, no read-back",
+            seconds(t["masks rebuilt"]),
+            seconds(t["nchw"]),
+            ratio(t["masks rebuilt"], t["nchw"]),
+        ],
+        [
+            f"MEBQAT step, {setup}",
+            "NCHW",
+            "channels_last",
+            seconds(t["nchw"]),
+            seconds(t["channels_last"]),
+            ratio(t["nchw"], t["channels_last"]),
+        ],
+    ]
 
 
-FEWSHOT_JOBS = ["table4:maml_omniglot_20w1s:fomaml_qat:(2,2)", "table4:maml_omniglot_20w1s:mebqat_maml",
-                "table5:pn_miniimagenet_5w1s:pn_qat:(2,2)"]
+FEWSHOT_JOBS = [
+    "table4:maml_omniglot_20w1s:fomaml_qat:(2,2)",
+    "table4:maml_omniglot_20w1s:mebqat_maml",
+    "table5:pn_miniimagenet_5w1s:pn_qat:(2,2)",
+]
 
 
 @contextlib.contextmanager
@@ -132,8 +184,16 @@ def expression_lsq() -> Iterator[None]:
         lsq._fake_quant = saved
 
 
-def _fewshot_runs(table: str, setup: str, method: str, train_task: str | None, scale: str, episodes: int,
-                  device: torch.device, memory_format: str) -> dict[str, Callable[[], None]]:
+def _fewshot_runs(
+    table: str,
+    setup: str,
+    method: str,
+    train_task: str | None,
+    scale: str,
+    episodes: int,
+    device: torch.device,
+    memory_format: str,
+) -> dict[str, Callable[[], None]]:
     """One sequential meta-update and (MAML) one meta-test of ``episodes`` episodes, in ``memory_format``."""
     config = job_config(setup, method, scale, "sequential", train_task)
     data, train = config["data"], config["train"]
@@ -160,8 +220,16 @@ def _fewshot_runs(table: str, setup: str, method: str, train_task: str | None, s
     return runs
 
 
-def fewshot_rows(table: str, setup: str, method: str, train_task: str | None, scale: str, repeats: int,
-                 episodes: int, device: torch.device) -> list[list[str]]:
+def fewshot_rows(
+    table: str,
+    setup: str,
+    method: str,
+    train_task: str | None,
+    scale: str,
+    repeats: int,
+    episodes: int,
+    device: torch.device,
+) -> list[list[str]]:
     """Per few-shot job kind: LSQ expressions ÷ the fused node (NCHW), NCHW ÷ channels_last (fused)."""
     nchw = _fewshot_runs(table, setup, method, train_task, scale, episodes, device, "contiguous")
     nhwc = _fewshot_runs(table, setup, method, train_task, scale, episodes, device, "channels_last")
@@ -171,10 +239,24 @@ def fewshot_rows(table: str, setup: str, method: str, train_task: str | None, sc
         what = f"{kind} ({episodes} episodes × its bitwidths)" if kind == "meta-test" else kind
         pair = {"expressions": lambda run=run: _within(expression_lsq, run), "fused": run, "nhwc": nhwc[kind]}
         t = {k: median(v) for k, v in take_turns(pair, repeats, device).items()}
-        out += [[f"{what}, {label}", "LSQ as expressions", "LSQ fused node", seconds(t["expressions"]),
-                 seconds(t["fused"]), ratio(t["expressions"], t["fused"])],
-                [f"{what}, {label}", "NCHW", "channels_last", seconds(t["fused"]), seconds(t["nhwc"]),
-                 ratio(t["fused"], t["nhwc"])]]
+        out += [
+            [
+                f"{what}, {label}",
+                "LSQ as expressions",
+                "LSQ fused node",
+                seconds(t["expressions"]),
+                seconds(t["fused"]),
+                ratio(t["expressions"], t["fused"]),
+            ],
+            [
+                f"{what}, {label}",
+                "NCHW",
+                "channels_last",
+                seconds(t["fused"]),
+                seconds(t["nhwc"]),
+                ratio(t["fused"], t["nhwc"]),
+            ],
+        ]
     return out
 
 
@@ -186,14 +268,23 @@ def _within(context: Callable[[], Any], run: Callable[[], Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_device_arguments(parser)
-    parser.add_argument("--scale", default="mini", choices=["paper", "mini", "smoke"],
-                        help="network widths and batch of this scale (default: mini, the default run's)")
+    parser.add_argument(
+        "--scale",
+        default="mini",
+        choices=["paper", "mini", "smoke"],
+        help="network widths and batch of this scale (default: mini, the default run's)",
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=256, help="images of the input-pipeline batch")
     parser.add_argument("--setups", nargs="+", default=None)
-    parser.add_argument("--fewshot", nargs="*", default=None, metavar="TABLE:SETUP:METHOD[:TASK]",
-                        help="also the few-shot rows (fused LSQ, channels_last) of these jobs; bare --fewshot: "
-                             f"{' '.join(FEWSHOT_JOBS)}")
+    parser.add_argument(
+        "--fewshot",
+        nargs="*",
+        default=None,
+        metavar="TABLE:SETUP:METHOD[:TASK]",
+        help="also the few-shot rows (fused LSQ, channels_last) of these jobs; bare --fewshot: "
+        f"{' '.join(FEWSHOT_JOBS)}",
+    )
     parser.add_argument("--episodes", type=int, default=5, help="test episodes of the MAML meta-test rows")
     args = parser.parse_args()
     device = setup_device(args)
@@ -204,8 +295,9 @@ def main() -> None:
     if args.fewshot is not None:
         for item in args.fewshot or FEWSHOT_JOBS:
             table, setup, method, *task = item.split(":")
-            rows += fewshot_rows(table, setup, method, task[0] if task else None, args.scale, args.repeats,
-                                 args.episodes, device)
+            rows += fewshot_rows(
+                table, setup, method, task[0] if task else None, args.scale, args.repeats, args.episodes, device
+            )
     print_table(["what", "old path", "new path", "old", "new", "old ÷ new"], rows)
 
 

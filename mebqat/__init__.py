@@ -1,2 +1,3 @@
 """MEBQAT reproduction harness."""
+
 __version__ = "0.1.0"

@@ -14,8 +14,12 @@ import ast
 import subprocess
 import sys
 
-UV_FLAGS = {"index-url": "--index-url", "extra-index-url": "--extra-index-url", "find-links": "--find-links",
-            "constraint": "--constraint"}
+UV_FLAGS = {
+    "index-url": "--index-url",
+    "extra-index-url": "--extra-index-url",
+    "find-links": "--find-links",
+    "constraint": "--constraint",
+}
 PRECEDENCE = (":env:", "install", "global")
 
 

@@ -9,7 +9,7 @@
 #     ones predate Python 3.11), without its declared dependencies (qpth and gsutil, which would force
 #     numpy<2); then the runtime dependencies it really imports;
 #  3. the project's other runtime dependencies and every optional group (test; slurm, which the SLURM
-#     integration test needs), read from pyproject.toml;
+#     integration test needs; lint, for `make lint`), read from pyproject.toml;
 #  4. the project itself, editable, with --no-deps (its learn2learn requirement is already met).
 #
 # Installer: uv (pinned below, put into the environment by pip) installs steps 1, 3 and 4 with the indexes,

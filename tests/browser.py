@@ -25,8 +25,9 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -39,8 +40,11 @@ def find_chromium() -> str | None:
     return None
 
 
-SKIP_REASON = (None if find_chromium() is not None else
-               "needs Debian's chromium (apt-get install chromium; .ci/run installs it as root) or $CHROMIUM")
+SKIP_REASON = (
+    None
+    if find_chromium() is not None
+    else "needs Debian's chromium (apt-get install chromium; .ci/run installs it as root) or $CHROMIUM"
+)
 
 
 class BrowserError(RuntimeError):
@@ -60,14 +64,29 @@ class Browser:
         self._log = open(Path(self._profile.name) / "chromium.log", "w+b")
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
-        args = ["--headless=new", "--no-sandbox", "--remote-debugging-pipe", "--disable-gpu", "--hide-scrollbars",
-                "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--mute-audio",
-                f"--user-data-dir={self._profile.name}", f"--window-size={width},{height}", "about:blank"]
+        args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--remote-debugging-pipe",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-extensions",
+            "--mute-audio",
+            f"--user-data-dir={self._profile.name}",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ]
         # the pipe ends become the browser's fd 3 (commands) and fd 4 (answers); bash, as dash redirects
         # one-digit fds only
         self.process = subprocess.Popen(
             ["/bin/bash", "-c", f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}', chromium, *args],
-            pass_fds=(to_browser_r, from_browser_w), stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
+            pass_fds=(to_browser_r, from_browser_w),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=self._log,
+        )
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buffer = b""
@@ -80,16 +99,23 @@ class Browser:
                 targets = self.send("Target.getTargets", session=False)["targetInfos"]
             except (BrowserError, OSError) as err:
                 self._log.seek(0)
-                raise BrowserError(f"chromium did not start ({err}): "
-                                   f"{self._log.read()[-2000:].decode(errors='replace')}") from err
+                raise BrowserError(
+                    f"chromium did not start ({err}): {self._log.read()[-2000:].decode(errors='replace')}"
+                ) from err
             page = next((t for t in targets if t["type"] == "page"), None)
-            target = page["targetId"] if page else self.send("Target.createTarget", {"url": "about:blank"},
-                                                             session=False)["targetId"]
-            self.session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True},
-                                     session=False)["sessionId"]
+            target = (
+                page["targetId"]
+                if page
+                else self.send("Target.createTarget", {"url": "about:blank"}, session=False)["targetId"]
+            )
+            self.session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True}, session=False)[
+                "sessionId"
+            ]
             self.send("Page.enable")
-            self.send("Emulation.setDeviceMetricsOverride",
-                      {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+            self.send(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            )
         except BaseException:
             self.close()
             raise
@@ -108,8 +134,9 @@ class Browser:
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)
 
-    def send(self, method: str, params: dict[str, Any] | None = None, session: bool = True,
-             timeout: float = 60) -> dict[str, Any]:
+    def send(
+        self, method: str, params: dict[str, Any] | None = None, session: bool = True, timeout: float = 60
+    ) -> dict[str, Any]:
         """One DevTools command, to the page (``session``) or to the browser; its result. Events that arrive
         meanwhile are kept in :attr:`events`."""
         self._next_id += 1
@@ -154,8 +181,10 @@ class Browser:
             params["contextId"] = context
         result = self.send("Runtime.evaluate", params)
         if "exceptionDetails" in result:
-            raise BrowserError(f"{expression[:80]}: {result['exceptionDetails'].get('text')} "
-                               f"{result['exceptionDetails'].get('exception', {}).get('description', '')}")
+            raise BrowserError(
+                f"{expression[:80]}: {result['exceptionDetails'].get('text')} "
+                f"{result['exceptionDetails'].get('exception', {}).get('description', '')}"
+            )
         return result["result"].get("value")
 
     def url(self) -> str:
@@ -227,11 +256,13 @@ class Browser:
 
     def wait_for_frame_text(self, needle: str, timeout: float = 30) -> str:
         """Wait until a frame shows ``needle``; that frame's text."""
-        return self.wait_for(lambda: next((t for t in self.frame_texts() if needle in t), None), timeout,
-                             f"a frame showing {needle!r}")
+        return self.wait_for(
+            lambda: next((t for t in self.frame_texts() if needle in t), None), timeout, f"a frame showing {needle!r}"
+        )
 
-    def screenshot(self, path: str | Path, clip: tuple[int, int, int, int] | None = None,
-                   width: int | None = None) -> Path:
+    def screenshot(
+        self, path: str | Path, clip: tuple[int, int, int, int] | None = None, width: int | None = None
+    ) -> Path:
         """A PNG of the viewport, or of its ``(x, y, width, height)`` part. With ``width``, scaled down to at
         most that many pixels across and reduced to 96 colours, as the docs' screenshots are (small files)."""
         params: dict[str, Any] = {"format": "png"}
@@ -272,7 +303,7 @@ class Browser:
                 pass
         self._profile.cleanup()
 
-    def __enter__(self) -> "Browser":
+    def __enter__(self) -> Browser:
         return self
 
     def __exit__(self, *exc: object) -> None:

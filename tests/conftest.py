@@ -8,8 +8,7 @@ import torch
 # when the machine is shared: OpenMP threads spin at barriers, and one small op can take 30x longer with 2
 # threads if another process holds a core.
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", 1))
-torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 0))
-                      or max(1, min(2, (os.cpu_count() or 1) // _WORKERS)))
+torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 0)) or max(1, min(2, (os.cpu_count() or 1) // _WORKERS)))
 
 
 @pytest.fixture

@@ -17,8 +17,15 @@ from mebqat.quant import calibrate_activation_steps
 SHAPE = (1, 16, 16)
 
 
-def make_episode(ways: int, shots: int, queries: int, generator: torch.Generator, dtype=torch.float64,
-                 shape=SHAPE, noise: float = 0.3) -> Episode:
+def make_episode(
+    ways: int,
+    shots: int,
+    queries: int,
+    generator: torch.Generator,
+    dtype=torch.float64,
+    shape=SHAPE,
+    noise: float = 0.3,
+) -> Episode:
     prototypes = torch.rand(ways, *shape, generator=generator, dtype=dtype)
     labels = torch.randperm(ways, generator=generator)
 
@@ -30,8 +37,7 @@ def make_episode(ways: int, shots: int, queries: int, generator: torch.Generator
     return Episode(*draw(shots), *draw(queries))
 
 
-def make_batch(count: int, ways: int, shots: int, queries: int, seed: int, dtype=torch.float64,
-               shape=SHAPE) -> Episode:
+def make_batch(count: int, ways: int, shots: int, queries: int, seed: int, dtype=torch.float64, shape=SHAPE) -> Episode:
     generator = torch.Generator().manual_seed(seed)
     return stack_episodes([make_episode(ways, shots, queries, generator, dtype, shape) for _ in range(count)])
 

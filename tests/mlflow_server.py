@@ -12,8 +12,8 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 MLFLOW = str(Path(sys.executable).with_name("mlflow"))
 START_TIMEOUT_S = 120
@@ -47,9 +47,20 @@ def mlflow_server(root: Path, allowed_hosts: str | None = None, workers: int = 2
     ``allowed_hosts`` is passed on as --allowed-hosts, with ``{port}`` replaced by the port."""
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    command = [MLFLOW, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-               "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-               "--artifacts-destination", str(root / "mlartifacts")]
+    command = [
+        MLFLOW,
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(root / "mlartifacts"),
+    ]
     if allowed_hosts:
         command += ["--allowed-hosts", allowed_hosts.format(port=port)]
     log = root / "server.log"
@@ -75,8 +86,13 @@ def track_ui(uri: str) -> Iterator[tuple[str, dict[str, str]]]:
     """Serve ``uri`` with `mebqat track ui` on a free port; yield its base URL and the links it printed
     (experiment name -> URL), once /health answers."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mebqat", "track", "ui", "--uri", uri, "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mebqat", "track", "ui", "--uri", uri, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         links: dict[str, str] = {}

@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 
-from mebqat.tables.claims import load_claims, pick
 from mebqat.core.registry import METHODS, ensure_loaded
+from mebqat.tables.claims import load_claims, pick
 from mebqat.tables.layout import is_dedicated, table_setups
 
 CELL = re.compile(r"^(–|-?\d+\.\d\d(?: ± (?:\d+\.\d\d|–))?)")
@@ -28,7 +28,7 @@ def table_cells(results: Path, table: str) -> pd.DataFrame:
     """The table's csv rows that have one of our numbers, keyed by setup, method title and row."""
     frame = pd.read_csv(results / "tables" / f"{table}.csv", dtype={"bits_w": str, "bits_a": str})
     frame = frame.dropna(subset=["accuracy"]).copy()
-    frame["row"] = [f"({_bits(w)},{_bits(a)})" for w, a in zip(frame["bits_w"], frame["bits_a"])]
+    frame["row"] = [f"({_bits(w)},{_bits(a)})" for w, a in zip(frame["bits_w"], frame["bits_a"], strict=True)]
     return frame
 
 
@@ -89,8 +89,9 @@ def claim_checks(results: Path) -> Iterator[tuple[str, float, float | None]]:
         table = row.table
         if table not in cells:
             name = {m.title: m.name for m in METHODS}
-            cells[table] = {(c.setup, name[c.method], c.row): c.accuracy
-                            for c in table_cells(results, table).itertuples()}
+            cells[table] = {
+                (c.setup, name[c.method], c.row): c.accuracy for c in table_cells(results, table).itertuples()
+            }
         at = row.worst_row
         a_row = f"({claim.a.row},{claim.a.row})" if claim.a.row else at
         a = cells[table].get((row.setup, row.method, a_row))
@@ -100,8 +101,11 @@ def claim_checks(results: Path) -> Iterator[tuple[str, float, float | None]]:
         b_method = _side_method(claim.b, row.setup, table)
         b_row = f"({claim.b.row},{claim.b.row})" if claim.b.row else at
         b = cells[table].get((row.setup, b_method, b_row))
-        yield (f"{row.claim} {row.setup}: {row.method} {a_row} − {b_method} {b_row}", row.ours,
-               None if a is None or b is None else a - b)
+        yield (
+            f"{row.claim} {row.setup}: {row.method} {a_row} − {b_method} {b_row}",
+            row.ours,
+            None if a is None or b is None else a - b,
+        )
 
 
 def check_claims_against_tables(results: Path) -> list[str]:
@@ -125,12 +129,14 @@ def _single_cell_intervals(results: Path) -> list[str]:
     for row in verdicts[verdicts["statistic"] == "accuracy"].itertuples():
         frame = table_cells(results, row.table)
         layout = next(layout for layout in table_setups(row.table) if layout.name == row.setup)
-        title = dict(zip(layout.methods, layout.method_titles()))[row.method]
+        title = dict(zip(layout.methods, layout.method_titles(), strict=True))[row.method]
         cell = frame[(frame["setup"] == row.setup) & (frame["method"] == title) & (frame["row"] == row.worst_row)]
         if len(cell) == 1 and cell["seeds"].iloc[0] == 1 and not math.isnan(cell["ci95"].iloc[0]):
             if not math.isclose(row.ci95_high - row.ours, cell["ci95"].iloc[0], abs_tol=2e-3):
-                problems.append(f"claims.csv {row.claim} {row.setup}/{row.method} {row.worst_row}: interval "
-                                f"±{row.ci95_high - row.ours:.4f} against the tables' ±{cell['ci95'].iloc[0]:.4f}")
+                problems.append(
+                    f"claims.csv {row.claim} {row.setup}/{row.method} {row.worst_row}: interval "
+                    f"±{row.ci95_high - row.ours:.4f} against the tables' ±{cell['ci95'].iloc[0]:.4f}"
+                )
     return problems
 
 
@@ -141,9 +147,11 @@ def check_readme_against_claims(results: Path) -> list[str]:
 
     verdicts = read_verdicts(results / "claims.csv")
     section = claims_section(verdicts, "claims.md")
-    return [f"the README section never prints {format_statistic(row.ours, row.statistic)} ({row.claim} {row.setup})"
-            for row in verdicts.dropna(subset=["ours"]).itertuples()
-            if format_statistic(row.ours, row.statistic) not in section]
+    return [
+        f"the README section never prints {format_statistic(row.ours, row.statistic)} ({row.claim} {row.setup})"
+        for row in verdicts.dropna(subset=["ours"]).itertuples()
+        if format_statistic(row.ours, row.statistic) not in section
+    ]
 
 
 def check_figures_against_tables(results: Path, table: str) -> list[str]:
@@ -155,15 +163,23 @@ def check_figures_against_tables(results: Path, table: str) -> list[str]:
     long["bits_w"], long["bits_a"] = long["bits_w"].map(_bits), long["bits_a"].map(_bits)
     for layout in table_setups(table):
         figure = accuracy_figure(layout, long)
-        plotted = {bars.get_label().removesuffix(" (ours)"): sorted(float(y) for y in bars.lines[0].get_ydata())
-                   for bars in figure.axes[0].containers if bars.get_label().endswith(" (ours)")}
+        plotted = {
+            bars.get_label().removesuffix(" (ours)"): sorted(float(y) for y in bars.lines[0].get_ydata())
+            for bars in figure.axes[0].containers
+            if bars.get_label().endswith(" (ours)")
+        }
         for title in layout.method_titles():
             mine = long[(long["setup"] == layout.name) & (long["method"] == title)].dropna(subset=["accuracy"])
             rows = {(w, a) for w, a in layout.rows}
-            expected = sorted(float(v) for v, w, a in zip(mine["accuracy"], mine["bits_w"], mine["bits_a"])
-                              if (w, a) in rows)
+            expected = sorted(
+                float(v)
+                for v, w, a in zip(mine["accuracy"], mine["bits_w"], mine["bits_a"], strict=True)
+                if (w, a) in rows
+            )
             if expected and plotted.get(title) != expected:
-                problems.append(f"figure {layout.name} {title}: plots {plotted.get(title)} against the csv's {expected}")
+                problems.append(
+                    f"figure {layout.name} {title}: plots {plotted.get(title)} against the csv's {expected}"
+                )
     return problems
 
 
@@ -173,8 +189,11 @@ def check_mlflow_against_metrics(results: Path, table: str) -> list[str]:
 
     client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(table)
-    runs = {r.data.tags["mebqat.run_dir"].split("/runs/", 1)[-1]: r
-            for r in client.search_runs([experiment.experiment_id], max_results=1000) if "mebqat.run_dir" in r.data.tags}
+    runs = {
+        r.data.tags["mebqat.run_dir"].split("/runs/", 1)[-1]: r
+        for r in client.search_runs([experiment.experiment_id], max_results=1000)
+        if "mebqat.run_dir" in r.data.tags
+    }
     problems, compared = [], 0
     for path in sorted((results / "runs").glob(f"*/{table}/**/metrics.json")):
         run = runs.get(str(path.parent.relative_to(results / "runs")))
@@ -207,12 +226,16 @@ def _tables_run_against_claims(client, experiment: str, results: Path, table: st
     problems = []
     for row in verdicts[verdicts["table"] == table].itertuples():
         tag = run.data.tags.get(f"claims.{row.claim}.{row.setup}.{row.method}", "")
-        if not tag.startswith(row.verdict) or (not pd.isna(row.ours)
-                                               and format_statistic(row.ours, row.statistic) not in tag):
-            problems.append(f"MLflow tables run of {table}: {row.claim} {row.setup} says {tag!r}, claims.csv "
-                            f"{row.verdict} {row.ours}")
+        if not tag.startswith(row.verdict) or (
+            not pd.isna(row.ours) and format_statistic(row.ours, row.statistic) not in tag
+        ):
+            problems.append(
+                f"MLflow tables run of {table}: {row.claim} {row.setup} says {tag!r}, claims.csv "
+                f"{row.verdict} {row.ours}"
+            )
     holds = int((verdicts[verdicts["table"] == table]["verdict"] == "holds").sum())
     if run.data.metrics.get("claims/holds") != holds:
-        problems.append(f"MLflow tables run of {table}: claims/holds {run.data.metrics.get('claims/holds')}, "
-                        f"claims.csv {holds}")
+        problems.append(
+            f"MLflow tables run of {table}: claims/holds {run.data.metrics.get('claims/holds')}, claims.csv {holds}"
+        )
     return problems

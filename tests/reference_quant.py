@@ -40,8 +40,9 @@ def dorefa_activation(r: np.ndarray, bits: int | None, g: np.ndarray):
     return out, g * ((r >= 0) & (r <= 1))
 
 
-def sat_weight(w: np.ndarray, bits: int | None, g: np.ndarray, rounding: str = "modified",
-               rescale_out_features: int | None = None):
+def sat_weight(
+    w: np.ndarray, bits: int | None, g: np.ndarray, rounding: str = "modified", rescale_out_features: int | None = None
+):
     if bits is None:
         return w.copy(), g.copy()
     t = np.tanh(w)
@@ -75,8 +76,15 @@ def sat_activation(x: np.ndarray, bits: int | None, alpha: float, g: np.ndarray)
     return out, grad_x, grad_alpha
 
 
-def lsq(x: np.ndarray, bits: int | None, step: float, g: np.ndarray, signed: bool, levels: str = "official",
-        grad_scale: float | None = None):
+def lsq(
+    x: np.ndarray,
+    bits: int | None,
+    step: float,
+    g: np.ndarray,
+    signed: bool,
+    levels: str = "official",
+    grad_scale: float | None = None,
+):
     """Returns (output, grad_x, grad_step)."""
     if bits is None:
         return x.copy(), g.copy(), 0.0

@@ -23,9 +23,11 @@ class ReportBrowser(Browser):
     def open_report(self, report: str | Path) -> str:
         """Open a Snakemake report.html and wait until its app has drawn the start page; return the page text."""
         self.goto(Path(report).resolve().as_uri())
-        return self.wait_for("typeof app !== 'undefined' && document.querySelector('#app') && "
-                             "document.querySelector('#app').innerText.length > 200 && document.body.innerText",
-                             what="the report's start page")
+        return self.wait_for(
+            "typeof app !== 'undefined' && document.querySelector('#app') && "
+            "document.querySelector('#app').innerText.length > 200 && document.body.innerText",
+            what="the report's start page",
+        )
 
     def show_result(self, category: str, row: str, button: str = "eye") -> None:
         """Click a category of the report's menu, then, in the row of its results list that has a cell ``row``
@@ -46,8 +48,9 @@ class ReportBrowser(Browser):
         for attempt in range(3):
             self.click_text(category, within="a")
             try:
-                self.wait_for(finder, timeout=15 if attempt < 2 else 30,
-                              what=f"the {button} button of {row!r} under {category!r}")
+                self.wait_for(
+                    finder, timeout=15 if attempt < 2 else 30, what=f"the {button} button of {row!r} under {category!r}"
+                )
                 break
             except BrowserError:
                 if attempt == 2:

@@ -12,9 +12,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -27,16 +27,21 @@ SVHN = ["--setup", "svhn_cnn8", "--scale", "smoke", "--threads", "1"]
 
 def snapshot(root: Path, ignore: tuple[str, ...] = ()) -> dict[str, str]:
     """Every file under root (relative path → SHA-256), minus names in ``ignore``."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name not in ignore}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name not in ignore
+    }
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, data_root) -> Path:
     """A finished smoke-scale Table 2 job (trained and evaluated), copied by the cases that damage it."""
     out = tmp_path_factory.mktemp("finished") / "run"
-    assert main(["run", *SVHN, "--method", "mebqat", "--out", str(out), "--set", f"data.root={data_root}",
-                 "--no-track"]) == 0
+    assert (
+        main(["run", *SVHN, "--method", "mebqat", "--out", str(out), "--set", f"data.root={data_root}", "--no-track"])
+        == 0
+    )
     return out
 
 
@@ -65,6 +70,7 @@ class Case:
 def copy_run(source_key: str):
     def setup(scratch: Path, ctx: dict) -> None:
         shutil.copytree(ctx[source_key], scratch / "run")
+
     return setup
 
 
@@ -75,6 +81,7 @@ def write(relative: str, content: bytes | str, base: Callable[[Path, dict], None
         path = scratch / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
+
     return setup
 
 
@@ -83,6 +90,7 @@ def truncate(relative: str, base: Callable[[Path, dict], None]):
         base(scratch, ctx)
         path = scratch / relative
         path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+
     return setup
 
 
@@ -93,17 +101,32 @@ def edit_json(relative: str, change: Callable[[dict], None], base: Callable[[Pat
         data = json.loads(path.read_text())
         change(data)
         path.write_text(json.dumps(data))
+
     return setup
 
 
 def train(scratch: Path, ctx: dict, *extra: str, method: str = "mebqat") -> list[str]:
-    return ["train", *SVHN, "--method", method, "--out", str(scratch / "out"), "--set",
-            f"data.root={ctx['data_root']}", *extra]
+    return [
+        "train",
+        *SVHN,
+        "--method",
+        method,
+        "--out",
+        str(scratch / "out"),
+        "--set",
+        f"data.root={ctx['data_root']}",
+        *extra,
+    ]
 
 
 def metrics_with(change: Callable[[dict], None]):
-    return edit_json("runs/a/metrics.json", change, lambda scratch, ctx: shutil.copytree(
-        ctx["finished"], scratch / "runs" / "a", ignore=shutil.ignore_patterns("checkpoints")))
+    return edit_json(
+        "runs/a/metrics.json",
+        change,
+        lambda scratch, ctx: shutil.copytree(
+            ctx["finished"], scratch / "runs" / "a", ignore=shutil.ignore_patterns("checkpoints")
+        ),
+    )
 
 
 CASES = [
@@ -111,136 +134,357 @@ CASES = [
     Case("set value not YAML", lambda s, c: train(s, c, "--set", "train.epochs=[1,"), "--set 'train.epochs=[1,'"),
     Case("set without =", lambda s, c: train(s, c, "--set", "train.epochs"), "--set 'train.epochs' must look like"),
     Case("set empty key part", lambda s, c: train(s, c, "--set", "train..epochs=2"), "has an empty part"),
-    Case("set wrong type", lambda s, c: train(s, c, "--set", "train.epochs=zero"),
-         "at train.epochs: 'zero' is not of type 'integer'"),
-    Case("set unknown key", lambda s, c: train(s, c, "--set", "train.epoch=3"),
-         "Additional properties are not allowed ('epoch'"),
+    Case(
+        "set wrong type",
+        lambda s, c: train(s, c, "--set", "train.epochs=zero"),
+        "at train.epochs: 'zero' is not of type 'integer'",
+    ),
+    Case(
+        "set unknown key",
+        lambda s, c: train(s, c, "--set", "train.epoch=3"),
+        "Additional properties are not allowed ('epoch'",
+    ),
     Case("set negative epochs", lambda s, c: train(s, c, "--set", "train.epochs=-1"), "at train.epochs: -1 is less"),
-    Case("set unknown method option", lambda s, c: train(s, c, "--set", "method.tasks=3"),
-         "unknown option(s) ['tasks'] for method 'mebqat'"),
-    Case("threads negative", lambda s, c: train(s, c, "--threads", "-1"),
-         "argument --threads: must be a positive integer, got -1"),
-    Case("threads not a number", lambda s, c: train(s, c, "--threads", "two"),
-         "argument --threads: must be a positive integer, got 'two'"),
+    Case(
+        "set unknown method option",
+        lambda s, c: train(s, c, "--set", "method.tasks=3"),
+        "unknown option(s) ['tasks'] for method 'mebqat'",
+    ),
+    Case(
+        "threads negative",
+        lambda s, c: train(s, c, "--threads", "-1"),
+        "argument --threads: must be a positive integer, got -1",
+    ),
+    Case(
+        "threads not a number",
+        lambda s, c: train(s, c, "--threads", "two"),
+        "argument --threads: must be a positive integer, got 'two'",
+    ),
     Case("device unknown", lambda s, c: train(s, c, "--device", "tpu"), "argument --device: must be auto, cpu"),
-    Case("device cuda without CUDA", lambda s, c: train(s, c, "--device", "cuda"),
-         "--device cuda: CUDA is not available on this machine"),
-    Case("setup unknown", lambda s, c: ["train", "--setup", "nosuch", "--method", "qat", "--out", str(s / "o")],
-         "unknown setup 'nosuch'"),
-    Case("method unknown", lambda s, c: ["train", *SVHN, "--method", "nosuch", "--out", str(s / "o")],
-         "argument --method: invalid choice: 'nosuch'"),
-    Case("method not of the setup's table",
-         lambda s, c: ["train", *SVHN, "--method", "fomaml", "--out", str(s / "o")],
-         "method 'fomaml' is not part of setup 'svhn_cnn8'"),
-    Case("dedicated without train task", lambda s, c: train(s, c, method="qat"),
-         "method 'qat' trains one model per bitwidth: give train_task"),
-    Case("train task not a candidate", lambda s, c: train(s, c, "--train-task", "(FP,3)", method="qat"),
-         "bitwidth task (FP,3) is not a valid dorefa task"),
-    Case("train task unreadable", lambda s, c: train(s, c, "--train-task", "4-bit", method="qat"),
-         "cannot read bitwidth task '4-bit'"),
-    Case("train task for a one-model method", lambda s, c: train(s, c, "--train-task", "(4,4)"),
-         "method 'mebqat' does not take a train_task"),
+    Case(
+        "device cuda without CUDA",
+        lambda s, c: train(s, c, "--device", "cuda"),
+        "--device cuda: CUDA is not available on this machine",
+    ),
+    Case(
+        "setup unknown",
+        lambda s, c: ["train", "--setup", "nosuch", "--method", "qat", "--out", str(s / "o")],
+        "unknown setup 'nosuch'",
+    ),
+    Case(
+        "method unknown",
+        lambda s, c: ["train", *SVHN, "--method", "nosuch", "--out", str(s / "o")],
+        "argument --method: invalid choice: 'nosuch'",
+    ),
+    Case(
+        "method not of the setup's table",
+        lambda s, c: ["train", *SVHN, "--method", "fomaml", "--out", str(s / "o")],
+        "method 'fomaml' is not part of setup 'svhn_cnn8'",
+    ),
+    Case(
+        "dedicated without train task",
+        lambda s, c: train(s, c, method="qat"),
+        "method 'qat' trains one model per bitwidth: give train_task",
+    ),
+    Case(
+        "train task not a candidate",
+        lambda s, c: train(s, c, "--train-task", "(FP,3)", method="qat"),
+        "bitwidth task (FP,3) is not a valid dorefa task",
+    ),
+    Case(
+        "train task unreadable",
+        lambda s, c: train(s, c, "--train-task", "4-bit", method="qat"),
+        "cannot read bitwidth task '4-bit'",
+    ),
+    Case(
+        "train task for a one-model method",
+        lambda s, c: train(s, c, "--train-task", "(4,4)"),
+        "method 'mebqat' does not take a train_task",
+    ),
     Case("seed negative", lambda s, c: train(s, c, "--seed", "-1"), "seed must be a non-negative integer"),
-    Case("switch of another table", lambda s, c: train(s, c, "--switch", "shared_lsq_steps=false"),
-         "fidelity switch 'shared_lsq_steps' does not apply to table2"),
+    Case(
+        "switch of another table",
+        lambda s, c: train(s, c, "--switch", "shared_lsq_steps=false"),
+        "fidelity switch 'shared_lsq_steps' does not apply to table2",
+    ),
     Case("switch unknown", lambda s, c: train(s, c, "--switch", "nosuch=true"), "unknown fidelity switch 'nosuch'"),
-    Case("switch not boolean", lambda s, c: train(s, c, "--switch", "per_batch_accuracy=maybe"),
-         "fidelity switch per_batch_accuracy must be true or false"),
-    Case("scale unknown", lambda s, c: ["train", "--setup", "svhn_cnn8", "--method", "mebqat", "--scale", "huge"],
-         "argument --scale: invalid choice: 'huge'"),
+    Case(
+        "switch not boolean",
+        lambda s, c: train(s, c, "--switch", "per_batch_accuracy=maybe"),
+        "fidelity switch per_batch_accuracy must be true or false",
+    ),
+    Case(
+        "scale unknown",
+        lambda s, c: ["train", "--setup", "svhn_cnn8", "--method", "mebqat", "--scale", "huge"],
+        "argument --scale: invalid choice: 'huge'",
+    ),
     Case("no out", lambda s, c: ["train", *SVHN, "--method", "mebqat"], "--out DIR is required to train"),
-    Case("out is a file", lambda s, c: ["train", *SVHN, "--method", "mebqat", "--out", str(s / "file.txt"),
-                                        "--set", f"data.root={c['data_root']}"],
-         "is an existing file, not a directory", setup=write("file.txt", "x")),
-    Case("out below a file", lambda s, c: ["train", *SVHN, "--method", "mebqat", "--out", str(s / "file.txt" / "run"),
-                                           "--set", f"data.root={c['data_root']}"],
-         "file.txt is a file, not a directory", setup=write("file.txt", "x")),
-    Case("dataset missing at paper scale",
-         lambda s, c: ["train", "--setup", "svhn_cnn8", "--method", "mebqat", "--scale", "paper", "--out",
-                       str(s / "o"), "--set", f"data.root={s / 'nodata'}", "--threads", "1"],
-         "dataset 'svhn' not found"),
+    Case(
+        "out is a file",
+        lambda s, c: [
+            "train",
+            *SVHN,
+            "--method",
+            "mebqat",
+            "--out",
+            str(s / "file.txt"),
+            "--set",
+            f"data.root={c['data_root']}",
+        ],
+        "is an existing file, not a directory",
+        setup=write("file.txt", "x"),
+    ),
+    Case(
+        "out below a file",
+        lambda s, c: [
+            "train",
+            *SVHN,
+            "--method",
+            "mebqat",
+            "--out",
+            str(s / "file.txt" / "run"),
+            "--set",
+            f"data.root={c['data_root']}",
+        ],
+        "file.txt is a file, not a directory",
+        setup=write("file.txt", "x"),
+    ),
+    Case(
+        "dataset missing at paper scale",
+        lambda s, c: [
+            "train",
+            "--setup",
+            "svhn_cnn8",
+            "--method",
+            "mebqat",
+            "--scale",
+            "paper",
+            "--out",
+            str(s / "o"),
+            "--set",
+            f"data.root={s / 'nodata'}",
+            "--threads",
+            "1",
+        ],
+        "dataset 'svhn' not found",
+    ),
     # ---------------------------------------------------------------- job files
-    Case("config missing", lambda s, c: ["train", "--config", str(s / "nope.yaml"), "--out", str(s / "o")],
-         "nope.yaml does not exist"),
-    Case("config not UTF-8", lambda s, c: ["train", "--config", str(s / "job.yaml"), "--out", str(s / "o")],
-         "job.yaml is not a UTF-8 text file", setup=write("job.yaml", b"setup: \xff\xfe\x00svhn")),
-    Case("config a YAML list", lambda s, c: ["train", "--config", str(s / "job.yaml"), "--out", str(s / "o")],
-         "job.yaml must hold a mapping", setup=write("job.yaml", "- setup: svhn_cnn8\n")),
-    Case("config not YAML", lambda s, c: ["train", "--config", str(s / "job.yaml"), "--out", str(s / "o")],
-         "job.yaml is not valid YAML", setup=write("job.yaml", "setup: [svhn\n")),
-    Case("config and spec", lambda s, c: ["train", "--config", str(s / "job.yaml"), "--spec", "{}", "--out", "o"],
-         "give either --config or --spec", setup=write("job.yaml", "setup: svhn_cnn8\n")),
-    Case("spec not a mapping", lambda s, c: ["train", "--spec", "[1, 2]", "--out", str(s / "o")],
-         "--spec must be a mapping"),
-    Case("spec unknown key", lambda s, c: ["train", "--spec", "{setup: svhn_cnn8, method: qat, scale: smoke, "
-                                                               "colour: red}", "--out", str(s / "o")],
-         "unknown job key(s) ['colour']"),
+    Case(
+        "config missing",
+        lambda s, c: ["train", "--config", str(s / "nope.yaml"), "--out", str(s / "o")],
+        "nope.yaml does not exist",
+    ),
+    Case(
+        "config not UTF-8",
+        lambda s, c: ["train", "--config", str(s / "job.yaml"), "--out", str(s / "o")],
+        "job.yaml is not a UTF-8 text file",
+        setup=write("job.yaml", b"setup: \xff\xfe\x00svhn"),
+    ),
+    Case(
+        "config a YAML list",
+        lambda s, c: ["train", "--config", str(s / "job.yaml"), "--out", str(s / "o")],
+        "job.yaml must hold a mapping",
+        setup=write("job.yaml", "- setup: svhn_cnn8\n"),
+    ),
+    Case(
+        "config not YAML",
+        lambda s, c: ["train", "--config", str(s / "job.yaml"), "--out", str(s / "o")],
+        "job.yaml is not valid YAML",
+        setup=write("job.yaml", "setup: [svhn\n"),
+    ),
+    Case(
+        "config and spec",
+        lambda s, c: ["train", "--config", str(s / "job.yaml"), "--spec", "{}", "--out", "o"],
+        "give either --config or --spec",
+        setup=write("job.yaml", "setup: svhn_cnn8\n"),
+    ),
+    Case(
+        "spec not a mapping",
+        lambda s, c: ["train", "--spec", "[1, 2]", "--out", str(s / "o")],
+        "--spec must be a mapping",
+    ),
+    Case(
+        "spec unknown key",
+        lambda s, c: [
+            "train",
+            "--spec",
+            "{setup: svhn_cnn8, method: qat, scale: smoke, colour: red}",
+            "--out",
+            str(s / "o"),
+        ],
+        "unknown job key(s) ['colour']",
+    ),
     # ---------------------------------------------------------------- run directories read back
     Case("evaluate a missing directory", lambda s, c: ["evaluate", str(s / "nope")], "is not a run directory"),
-    Case("evaluate an unfinished run", lambda s, c: ["evaluate", str(s / "run")], "training has not finished",
-         setup=lambda s, c: (copy_run("finished")(s, c), (s / "run" / "train_summary.json").unlink())),
-    Case("evaluate a bitwidth outside the family", lambda s, c: ["evaluate", str(s / "run"), "--tasks", "(9,9)"],
-         "--tasks: bitwidth task (9,9) is not a valid dorefa task", setup=copy_run("finished")),
-    Case("evaluate an untrained ApDNN bitwidth", lambda s, c: ["evaluate", str(s / "run"), "--tasks", "(3,3)"],
-         "apdnn cannot be evaluated at (3,3)", setup=copy_run("apdnn")),
-    Case("run config a YAML list", lambda s, c: ["evaluate", str(s / "run")], "config.yaml must hold a mapping",
-         setup=write("run/config.yaml", "- 1\n- 2\n", copy_run("finished"))),
-    Case("run config edited", lambda s, c: ["evaluate", str(s / "run")], "config.yaml: invalid configuration",
-         setup=write("run/config.yaml", "job: {setup: svhn_cnn8, method: mebqat}\n", copy_run("finished"))),
-    Case("train summary garbage", lambda s, c: ["evaluate", str(s / "run")], "train_summary.json is not valid JSON",
-         setup=write("run/train_summary.json", "{\"epochs\": 2,", copy_run("finished"))),
-    Case("history line broken", lambda s, c: ["train", *SVHN, "--method", "mebqat", "--out", str(s / "run"),
-                                              "--set", f"data.root={c['data_root']}"],
-         "history.jsonl line 2 is not valid JSON", documented=("train.log",),
-         setup=lambda s, c: (copy_run("finished")(s, c),
-                             (s / "run" / "history.jsonl").write_text(
-                                 (s / "run" / "history.jsonl").read_text().splitlines()[0] + "\n{\"epoch\": 2,\n"))),
-    Case("checkpoint cut short", lambda s, c: ["evaluate", str(s / "run")], "best.pt cannot be read",
-         setup=truncate("run/checkpoints/best.pt", copy_run("finished"))),
-    Case("checkpoint of another job", lambda s, c: ["evaluate", str(s / "run")], "written by another configuration",
-         setup=lambda s, c: (copy_run("finished")(s, c),
-                             shutil.copy(c["apdnn"] / "checkpoints" / "best.pt", s / "run" / "checkpoints" / "best.pt"))),
+    Case(
+        "evaluate an unfinished run",
+        lambda s, c: ["evaluate", str(s / "run")],
+        "training has not finished",
+        setup=lambda s, c: (copy_run("finished")(s, c), (s / "run" / "train_summary.json").unlink()),
+    ),
+    Case(
+        "evaluate a bitwidth outside the family",
+        lambda s, c: ["evaluate", str(s / "run"), "--tasks", "(9,9)"],
+        "--tasks: bitwidth task (9,9) is not a valid dorefa task",
+        setup=copy_run("finished"),
+    ),
+    Case(
+        "evaluate an untrained ApDNN bitwidth",
+        lambda s, c: ["evaluate", str(s / "run"), "--tasks", "(3,3)"],
+        "apdnn cannot be evaluated at (3,3)",
+        setup=copy_run("apdnn"),
+    ),
+    Case(
+        "run config a YAML list",
+        lambda s, c: ["evaluate", str(s / "run")],
+        "config.yaml must hold a mapping",
+        setup=write("run/config.yaml", "- 1\n- 2\n", copy_run("finished")),
+    ),
+    Case(
+        "run config edited",
+        lambda s, c: ["evaluate", str(s / "run")],
+        "config.yaml: invalid configuration",
+        setup=write("run/config.yaml", "job: {setup: svhn_cnn8, method: mebqat}\n", copy_run("finished")),
+    ),
+    Case(
+        "train summary garbage",
+        lambda s, c: ["evaluate", str(s / "run")],
+        "train_summary.json is not valid JSON",
+        setup=write("run/train_summary.json", '{"epochs": 2,', copy_run("finished")),
+    ),
+    Case(
+        "history line broken",
+        lambda s, c: [
+            "train",
+            *SVHN,
+            "--method",
+            "mebqat",
+            "--out",
+            str(s / "run"),
+            "--set",
+            f"data.root={c['data_root']}",
+        ],
+        "history.jsonl line 2 is not valid JSON",
+        documented=("train.log",),
+        setup=lambda s, c: (
+            copy_run("finished")(s, c),
+            (s / "run" / "history.jsonl").write_text(
+                (s / "run" / "history.jsonl").read_text().splitlines()[0] + '\n{"epoch": 2,\n'
+            ),
+        ),
+    ),
+    Case(
+        "checkpoint cut short",
+        lambda s, c: ["evaluate", str(s / "run")],
+        "best.pt cannot be read",
+        setup=truncate("run/checkpoints/best.pt", copy_run("finished")),
+    ),
+    Case(
+        "checkpoint of another job",
+        lambda s, c: ["evaluate", str(s / "run")],
+        "written by another configuration",
+        setup=lambda s, c: (
+            copy_run("finished")(s, c),
+            shutil.copy(c["apdnn"] / "checkpoints" / "best.pt", s / "run" / "checkpoints" / "best.pt"),
+        ),
+    ),
     # ---------------------------------------------------------------- tables and tracking
-    Case("tables from a missing path", lambda s, c: ["tables", "build", "--runs", str(s / "nope"), "--out",
-                                                     str(s / "t")], "no such run directory or metrics file"),
-    Case("tables with a NaN accuracy", lambda s, c: ["tables", "build", "--runs", str(s / "runs"), "--out",
-                                                     str(s / "t")], "at results.0.accuracy: nan is not a finite number",
-         setup=metrics_with(lambda m: m["results"][0].update(accuracy=float("nan")))),
-    Case("tables with an accuracy above 100", lambda s, c: ["tables", "build", "--runs", str(s / "runs"), "--out",
-                                                            str(s / "t")], "150.0 is greater than the maximum of 100",
-         setup=metrics_with(lambda m: m["results"][0].update(accuracy=150.0))),
-    Case("tables unknown table", lambda s, c: ["tables", "build", "--runs", str(s), "--out", str(s / "t"),
-                                               "--tables", "7"], "unknown table '7'"),
-    Case("claims with a damaged per-item file", lambda s, c: ["tables", "claims", "--runs", str(s / "runs"),
-                                                              "--out", str(s / "c")], "image_correct.npz",
-         setup=lambda s, c: (metrics_with(lambda m: None)(s, c),
-                             shutil.copy(c["finished"] / "image_correct.npz", s / "runs" / "a" / "image_correct.npz"),
-                             (s / "runs" / "a" / "image_correct.npz").write_bytes(b"PK\x03\x04 broken"))),
-    Case("track an unfinished run", lambda s, c: ["track", "log", str(s / "run"), "--uri",
-                                                  f"sqlite:///{s / 'm.db'}"], "is not finished (no metrics.json)",
-         setup=lambda s, c: (copy_run("apdnn")(s, c))),
-    Case("track an unsupported store", lambda s, c: ["track", "init", "--uri", "ftp://host/x"],
-         "unsupported MLflow tracking URI 'ftp://host/x'"),
-    Case("track tables from a missing directory", lambda s, c: ["track", "tables", str(s / "nope"), "--uri",
-                                                                 f"sqlite:///{s / 'm.db'}"], "does not exist"),
+    Case(
+        "tables from a missing path",
+        lambda s, c: ["tables", "build", "--runs", str(s / "nope"), "--out", str(s / "t")],
+        "no such run directory or metrics file",
+    ),
+    Case(
+        "tables with a NaN accuracy",
+        lambda s, c: ["tables", "build", "--runs", str(s / "runs"), "--out", str(s / "t")],
+        "at results.0.accuracy: nan is not a finite number",
+        setup=metrics_with(lambda m: m["results"][0].update(accuracy=float("nan"))),
+    ),
+    Case(
+        "tables with an accuracy above 100",
+        lambda s, c: ["tables", "build", "--runs", str(s / "runs"), "--out", str(s / "t")],
+        "150.0 is greater than the maximum of 100",
+        setup=metrics_with(lambda m: m["results"][0].update(accuracy=150.0)),
+    ),
+    Case(
+        "tables unknown table",
+        lambda s, c: ["tables", "build", "--runs", str(s), "--out", str(s / "t"), "--tables", "7"],
+        "unknown table '7'",
+    ),
+    Case(
+        "claims with a damaged per-item file",
+        lambda s, c: ["tables", "claims", "--runs", str(s / "runs"), "--out", str(s / "c")],
+        "image_correct.npz",
+        setup=lambda s, c: (
+            metrics_with(lambda m: None)(s, c),
+            shutil.copy(c["finished"] / "image_correct.npz", s / "runs" / "a" / "image_correct.npz"),
+            (s / "runs" / "a" / "image_correct.npz").write_bytes(b"PK\x03\x04 broken"),
+        ),
+    ),
+    Case(
+        "track an unfinished run",
+        lambda s, c: ["track", "log", str(s / "run"), "--uri", f"sqlite:///{s / 'm.db'}"],
+        "is not finished (no metrics.json)",
+        setup=lambda s, c: copy_run("apdnn")(s, c),
+    ),
+    Case(
+        "track an unsupported store",
+        lambda s, c: ["track", "init", "--uri", "ftp://host/x"],
+        "unsupported MLflow tracking URI 'ftp://host/x'",
+    ),
+    Case(
+        "track tables from a missing directory",
+        lambda s, c: ["track", "tables", str(s / "nope"), "--uri", f"sqlite:///{s / 'm.db'}"],
+        "does not exist",
+    ),
     # ---------------------------------------------------------------- data and models
-    Case("data build a seed digits has not", lambda s, c: ["data", "build", "digits", "--seed", "3", "--root",
-                                                           str(s / "d")], "digits has no seed"),
+    Case(
+        "data build a seed digits has not",
+        lambda s, c: ["data", "build", "digits", "--seed", "3", "--root", str(s / "d")],
+        "digits has no seed",
+    ),
     Case("data build unknown", lambda s, c: ["data", "build", "nosuch"], "argument name: invalid choice: 'nosuch'"),
-    Case("data preview zero rows", lambda s, c: ["data", "preview", "glyphs28", "--rows", "0", "--root",
-                                                 str(c["data_root"]), "--out", str(s / "p.png")],
-         "argument --rows: must be a positive integer"),
-    Case("describe without ways", lambda s, c: ["describe", "maml_convnet", "--dataset", "omniglot"],
-         "missing a required argument: 'ways'"),
-    Case("describe unknown family", lambda s, c: ["describe", "cnn_svhn", "--scheme", "int8"],
-         "unknown quantizer family 'int8'"),
+    Case(
+        "data preview zero rows",
+        lambda s, c: [
+            "data",
+            "preview",
+            "glyphs28",
+            "--rows",
+            "0",
+            "--root",
+            str(c["data_root"]),
+            "--out",
+            str(s / "p.png"),
+        ],
+        "argument --rows: must be a positive integer",
+    ),
+    Case(
+        "describe without ways",
+        lambda s, c: ["describe", "maml_convnet", "--dataset", "omniglot"],
+        "missing a required argument: 'ways'",
+    ),
+    Case(
+        "describe unknown family",
+        lambda s, c: ["describe", "cnn_svhn", "--scheme", "int8"],
+        "unknown quantizer family 'int8'",
+    ),
     # ---------------------------------------------------------------- through a real process
-    Case("divergence at the last update", lambda s, c: train(s, c, "--set", "train.optimizer.lr=1e30",
-                                                             "--set", "train.epochs=1", "--set",
-                                                             "train.steps_per_epoch=1"),
-         "the model's outputs are not finite", documented=("train.log", "config.yaml"), stdin_process=True),
-    Case("set a YAML error in a real process", lambda s, c: train(s, c, "--set", "train.epochs=[1,"),
-         "--set 'train.epochs=[1,'", stdin_process=True),
+    Case(
+        "divergence at the last update",
+        lambda s, c: train(
+            s, c, "--set", "train.optimizer.lr=1e30", "--set", "train.epochs=1", "--set", "train.steps_per_epoch=1"
+        ),
+        "the model's outputs are not finite",
+        documented=("train.log", "config.yaml"),
+        stdin_process=True,
+    ),
+    Case(
+        "set a YAML error in a real process",
+        lambda s, c: train(s, c, "--set", "train.epochs=[1,"),
+        "--set 'train.epochs=[1,'",
+        stdin_process=True,
+    ),
 ]
 
 
@@ -252,8 +496,13 @@ def test_bad_input_is_refused_cleanly(case, tmp_path, data_root, finished, apdnn
     before = snapshot(tmp_path, case.documented)
     data_before = snapshot(data_root)
     if case.stdin_process:
-        done = subprocess.run([sys.executable, "-m", "mebqat", *args], capture_output=True, text=True,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+        done = subprocess.run(
+            [sys.executable, "-m", "mebqat", *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            timeout=600,
+        )
         code, stderr = done.returncode, done.stderr
     else:
         try:
@@ -284,15 +533,18 @@ def damage_cache(path: Path, how: str) -> None:
         path.write_bytes(bytes(data[: len(data) // 2]))
     else:
         middle = len(data) // 2
-        data[middle:middle + 64] = b"\x00" * 64
+        data[middle : middle + 64] = b"\x00" * 64
         path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("name, pattern, how", [
-    ("digits", "standins/digits-3x40x40-v1.npz", "cut"),
-    ("digits", "standins/digits-3x40x40-v1.npz", "overwrite"),
-    ("glyphs28", "standins/glyphs28-seed0-v*.npz", "overwrite"),
-])
+@pytest.mark.parametrize(
+    "name, pattern, how",
+    [
+        ("digits", "standins/digits-3x40x40-v1.npz", "cut"),
+        ("digits", "standins/digits-3x40x40-v1.npz", "overwrite"),
+        ("glyphs28", "standins/glyphs28-seed0-v*.npz", "overwrite"),
+    ],
+)
 def test_a_damaged_stand_in_cache_is_named_and_rebuilt_identically(name, pattern, how, data_root, tmp_path, capsys):
     from mebqat.data import build_standin
 

@@ -30,15 +30,21 @@ def sections(output: str) -> dict[str, list[list[str]]]:
 
 @pytest.mark.slow
 def test_the_gpu_check_runs_on_a_cpu_at_toy_sizes():
-    done = subprocess.run([str(ROOT / "benchmarks" / "gpu_check.sh"), "--device", "cpu", "--small", "--threads", "1"],
-                          capture_output=True, text=True, timeout=900, env=ENV, cwd=ROOT)
+    done = subprocess.run(
+        [str(ROOT / "benchmarks" / "gpu_check.sh"), "--device", "cpu", "--small", "--threads", "1"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=ENV,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     tables = sections(done.stdout)
     engines = next(rows for name, rows in tables.items() if name.startswith("1. Engines"))
     header, body = engines[0], engines[1:]
     assert len(body) == 3 + 8 + 2  # 3 Table 2 networks, 8 few-shot setups, a meta-test per family
     for row in body:
-        cells = dict(zip(header, row))
+        cells = dict(zip(header, row, strict=True))
         for column in ("sequential", "batched", "per-task reference", "sequential ÷ batched", "reference ÷ batched"):
             assert re.fullmatch(r"[\d.]+( ms| s)?", cells[column]), (row, column)
     rates = next(rows for name, rows in tables.items() if name.startswith("2. Rates"))
@@ -50,10 +56,31 @@ def test_the_gpu_check_runs_on_a_cpu_at_toy_sizes():
 
 
 def test_the_step_paths_benchmark_prints_old_over_new():
-    done = subprocess.run([sys.executable, "benchmarks/step_paths.py", "--device", "cpu", "--scale", "smoke",
-                           "--repeats", "1", "--batch", "16", "--setups", "svhn_cnn8", "--threads", "1",
-                           "--fewshot", "table5:pn_omniglot_20w1s:pn_qat:(2,2)"],
-                          capture_output=True, text=True, timeout=600, env=ENV, cwd=ROOT)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/step_paths.py",
+            "--device",
+            "cpu",
+            "--scale",
+            "smoke",
+            "--repeats",
+            "1",
+            "--batch",
+            "16",
+            "--setups",
+            "svhn_cnn8",
+            "--threads",
+            "1",
+            "--fewshot",
+            "table5:pn_omniglot_20w1s:pn_qat:(2,2)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=ENV,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     rows = sections(done.stdout)[""]
     assert len(rows) == 1 + 3 + 2 and all(re.fullmatch(r"[\d.]+", row[-1]) for row in rows[1:])

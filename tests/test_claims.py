@@ -11,17 +11,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from tables_metrics import rows_of, write_metrics
 
 from mebqat.core.accuracy import batch_means
 from mebqat.tables import collect
 from mebqat.tables.claims import FAILS, HOLDS, NOT_MEASURED, ClaimsError, check_claims, load_claims
-from tables_metrics import rows_of, write_metrics
 
 
 def correct(n: int, accuracy: float, seed: int) -> np.ndarray:
     """0/1 per test image with exactly ``accuracy`` of them right, in a seeded order."""
     values = np.zeros(n)
-    values[:round(accuracy * n)] = 1
+    values[: round(accuracy * n)] = 1
     return np.random.default_rng(seed).permutation(values)
 
 
@@ -42,12 +42,15 @@ def test_the_shipped_claims_follow_their_schema_and_cover_every_table():
     assert all(c.why and c.source for c in claims)
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda c: c.pop("at_least"), "does not match the claims schema"),
-    (lambda c: c.update(statistic="median"), "is not one of"),
-    (lambda c: c["a"].update(methods=["no_such_method"]), "claims.0.a.methods"),
-    (lambda c: c.update(rows={"bits": [2], "color": "red"}), "Additional properties"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c.pop("at_least"), "does not match the claims schema"),
+        (lambda c: c.update(statistic="median"), "is not one of"),
+        (lambda c: c["a"].update(methods=["no_such_method"]), "claims.0.a.methods"),
+        (lambda c: c.update(rows={"bits": [2], "color": "red"}), "Additional properties"),
+    ],
+)
 def test_a_bad_claims_file_is_refused_with_its_path(tmp_path, edit, message):
     from mebqat.tables.claims import CLAIMS_FILE
 
@@ -70,8 +73,9 @@ def t2_runs(root, mebqat_accuracy: float, qat_accuracy: float, n: int = 2000, mi
     for i, row in enumerate(rows):
         if f"({row[0]},{row[1]})" in missing:
             continue
-        write_metrics(root, T2, "qat", {}, train_task=f"({row[0]},{row[1]})",
-                      items={row: correct(n, qat_accuracy, 100 + i)})
+        write_metrics(
+            root, T2, "qat", {}, train_task=f"({row[0]},{row[1]})", items={row: correct(n, qat_accuracy, 100 + i)}
+        )
 
 
 def test_difference_holds_when_the_interval_clears_the_margin(tmp_path):
@@ -111,11 +115,19 @@ def test_a_per_batch_accuracy_is_judged_as_the_tables_print_it(tmp_path):
     def outcomes(right: float, last: float, seed: int) -> np.ndarray:
         return np.r_[correct(896, right, seed), np.full(4, last)]
 
-    write_metrics(tmp_path, T2, "mebqat", {}, items={r: outcomes(0.90, 0.0, i) for i, r in enumerate(rows)},
-                  batch_sizes=batches)
+    write_metrics(
+        tmp_path, T2, "mebqat", {}, items={r: outcomes(0.90, 0.0, i) for i, r in enumerate(rows)}, batch_sizes=batches
+    )
     for i, row in enumerate(rows):
-        write_metrics(tmp_path, T2, "qat", {}, train_task=f"({row[0]},{row[1]})",
-                      items={row: outcomes(0.92, 1.0, 50 + i)}, batch_sizes=batches)
+        write_metrics(
+            tmp_path,
+            T2,
+            "qat",
+            {},
+            train_task=f"({row[0]},{row[1]})",
+            items={row: outcomes(0.92, 1.0, 50 + i)},
+            batch_sizes=batches,
+        )
     frame = collect([tmp_path])
     cells = frame.set_index(["method", "bits_w"])["accuracy"]
     per_batch = 100 * batch_means(outcomes(0.90, 0.0, 1), batches)
@@ -142,13 +154,19 @@ def test_accuracy_against_chance(tmp_path):
 
 def test_storage_and_backprop_savings_from_the_counted_costs(tmp_path):
     for setup in ("svhn_cnn8", "cifar10_mobilenetv2"):
-        write_metrics(tmp_path, setup, "mebqat", {("4", "4"): 50.0},
-                      costs={"stored_parameters": 1000, "backward_passes_per_update": 4.0})
-        write_metrics(tmp_path, setup, "qat", {("4", "4"): 50.0}, train_task="(4,4)",
-                      costs={"stored_parameters": 1000})
+        write_metrics(
+            tmp_path,
+            setup,
+            "mebqat",
+            {("4", "4"): 50.0},
+            costs={"stored_parameters": 1000, "backward_passes_per_update": 4.0},
+        )
+        write_metrics(tmp_path, setup, "qat", {("4", "4"): 50.0}, train_task="(4,4)", costs={"stored_parameters": 1000})
     frame = collect([tmp_path])
     storage = check_claims(frame, claim("t3-storage-one-model-instead-of-n")).set_index("setup")
-    assert storage.loc["svhn_cnn8", "verdict"] == HOLDS and storage.loc["svhn_cnn8", "ours"] == pytest.approx(1 - 1 / 75)
+    assert storage.loc["svhn_cnn8", "verdict"] == HOLDS and storage.loc["svhn_cnn8", "ours"] == pytest.approx(
+        1 - 1 / 75
+    )
     # the abstract's 98.7% assumes N = 75; SAT has N = 73 bitwidth settings
     assert storage.loc["cifar10_mobilenetv2", "verdict"] == FAILS
     assert "98.63% is below 98.65%" in storage.loc["cifar10_mobilenetv2", "reason"]
@@ -183,8 +201,21 @@ def test_fewshot_drop_is_paired_over_the_fixed_episodes(tmp_path):
 
 def test_the_report_command_writes_csv_and_markdown(tmp_path):
     t2_runs(tmp_path / "runs", mebqat_accuracy=0.95, qat_accuracy=0.95)
-    done = subprocess.run([sys.executable, "-m", "mebqat", "tables", "claims", "--runs", str(tmp_path / "runs"),
-                           "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mebqat",
+            "tables",
+            "claims",
+            "--runs",
+            str(tmp_path / "runs"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     verdicts = pd.read_csv(tmp_path / "out" / "claims.csv")
     assert set(verdicts["verdict"]) <= {HOLDS, FAILS, NOT_MEASURED} and len(verdicts) > 10

@@ -38,17 +38,25 @@ def test_describe_reports_counts_and_quantized_tensors():
     assert info["quantizer_params"] == 35
     assert round(100 * info["bn_share"], 2) == 1.53
     assert len(info["weight_quantizers"]) == 53 and len(info["activation_quantizers"]) == 35
-    assert info["weight_quantizers"][0] == {"name": "stem.0.weight", "shape": [32, 3, 3, 3], "role": "first",
-                                            "kind": "conv", "always_fp": False}
+    assert info["weight_quantizers"][0] == {
+        "name": "stem.0.weight",
+        "shape": [32, 3, 3, 3],
+        "role": "first",
+        "kind": "conv",
+        "always_fp": False,
+    }
     text = run("describe", "maml_convnet", "--dataset", "miniimagenet", "--ways", "5")
     assert "32,773" in text.stdout and "always FP" in text.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["describe", "maml_convnet"], "missing a required argument: 'ways'"),
-    (["describe", "proto_convnet", "--dataset", "cub"], "unknown few-shot dataset preset 'cub'"),
-    (["describe", "cnn_svhn", "--scheme", "int8"], "unknown quantizer family 'int8'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["describe", "maml_convnet"], "missing a required argument: 'ways'"),
+        (["describe", "proto_convnet", "--dataset", "cub"], "unknown few-shot dataset preset 'cub'"),
+        (["describe", "cnn_svhn", "--scheme", "int8"], "unknown quantizer family 'int8'"),
+    ],
+)
 def test_describe_bad_input_is_a_clear_error(args, message):
     result = run(*args)
     assert result.returncode == 2

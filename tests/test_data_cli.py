@@ -8,9 +8,9 @@ import subprocess
 import numpy as np
 import pytest
 from PIL import Image
+from test_cli import SCRIPT
 
 from mebqat.cli import main
-from test_cli import SCRIPT
 
 
 @pytest.mark.parametrize("action", [[], ["list"], ["build"], ["preview"]])
@@ -32,8 +32,25 @@ def test_build_digits_reports_and_caches(data_root, capsys):
 def test_preview_glyphs28_writes_a_titled_grid(data_root, tmp_path):
     assert SCRIPT, "the console script `mebqat` is not installed (pip install -e .)"
     out = tmp_path / "x.png"
-    result = subprocess.run([SCRIPT, "data", "preview", "glyphs28", "--root", str(data_root), "--out", str(out),
-                             "--rows", "6", "--cols", "7"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            SCRIPT,
+            "data",
+            "preview",
+            "glyphs28",
+            "--root",
+            str(data_root),
+            "--out",
+            str(out),
+            "--rows",
+            "6",
+            "--cols",
+            "7",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert f"wrote {out}" in result.stdout
     with Image.open(out) as image:

@@ -24,7 +24,7 @@ def mini_like(data_root):
 
 
 def same(a: Episode, b: Episode) -> bool:
-    return all(torch.equal(x, y) for x, y in zip(a, b))
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 @pytest.mark.parametrize("ways, shots, queries", [(20, 1, 15), (20, 5, 15), (60, 1, 5), (60, 5, 5)])
@@ -113,7 +113,9 @@ def test_state_dict_resumes_exactly(omniglot_like):
 def test_impossible_episodes_are_refused_with_the_reason(mini_like):
     with pytest.raises(ValueError, match="65-way episodes need 65 classes; glyphs84 train has 64"):
         EpisodeSampler(mini_like, 65, 1, 1)
-    with pytest.raises(ValueError, match="30 shots \\+ 15 queries need 45 samples per class; glyphs84 train has as few as 40"):
+    with pytest.raises(
+        ValueError, match="30 shots \\+ 15 queries need 45 samples per class; glyphs84 train has as few as 40"
+    ):
         EpisodeSampler(mini_like, 5, 30, 15)
     with pytest.raises(ValueError, match="shots must be an integer >= 1"):
         EpisodeSampler(mini_like, 5, 0, 15)
@@ -127,9 +129,14 @@ def test_the_sampler_draws_what_learn2learns_task_transforms_draw(mini_like):
 
     l2l = learn2learn()
     meta = l2l.data.MetaDataset(mini_like, labels_to_indices=mini_like.labels_to_indices)
-    taskset = l2l.data.Taskset(meta, task_transforms=[l2l.data.transforms.FusedNWaysKShots(meta, n=5, k=10),
-                                                      l2l.data.transforms.RemapLabels(meta, shuffle=True)],
-                               num_tasks=-1)
+    taskset = l2l.data.Taskset(
+        meta,
+        task_transforms=[
+            l2l.data.transforms.FusedNWaysKShots(meta, n=5, k=10),
+            l2l.data.transforms.RemapLabels(meta, shuffle=True),
+        ],
+        num_tasks=-1,
+    )
     random.seed(0)
 
     def theirs():
@@ -159,8 +166,11 @@ def test_the_sampler_draws_what_learn2learns_task_transforms_draw(mini_like):
             first_label[label] += 1
             for row in indices[rows == 0]:
                 in_class0[np.searchsorted(class0, np.sort(row))] += 1
-        for counts, trials, p in ((classes, episodes, 5 / mini_like.num_classes), (first_label, episodes, 1 / 5),
-                                  (in_class0, classes[0], 10 / len(class0))):
+        for counts, trials, p in (
+            (classes, episodes, 5 / mini_like.num_classes),
+            (first_label, episodes, 1 / 5),
+            (in_class0, classes[0], 10 / len(class0)),
+        ):
             expected, sd = trials * p, np.sqrt(trials * p * (1 - p))
             assert np.abs(counts - expected).max() < 5 * sd, (draw.__name__, counts, expected)
 
@@ -171,8 +181,9 @@ def test_a_reduced_split_keeps_its_episodes_and_task_identity(mini_like):
     half = mini_like.resized(42)
     assert half.images.shape == (len(mini_like), 3, 42, 42) and half.images.dtype == torch.uint8
     assert half.input_shape == (3, 42, 42) and mini_like.input_shape == (3, 84, 84)
-    assert half.identity == mini_like.identity and torch.equal(torch.as_tensor(half.targets),
-                                                               torch.as_tensor(mini_like.targets))
+    assert half.identity == mini_like.identity and torch.equal(
+        torch.as_tensor(half.targets), torch.as_tensor(mini_like.targets)
+    )
     # a 2x antialiased reduction of a 2x2 block average stays within a rounding of the block mean
     blocks = mini_like.images[:8].float().reshape(8, 3, 42, 2, 42, 2).mean(dim=(3, 5))
     assert (half.images[:8].float() - blocks).abs().mean() < 2.0

@@ -30,6 +30,7 @@ def tree(root: Path) -> list[str]:
 
 # ---------------------------------------------------------------- CIFAR-10: pickled python batches
 
+
 @pytest.fixture(scope="module")
 def cifar_root(tmp_path_factory):
     """cifar-10-batches-py/ with 5 training batches of 12 images, a test batch of 10, batches.meta: protocol-2
@@ -41,8 +42,12 @@ def cifar_root(tmp_path_factory):
     rng = np.random.default_rng(0)
     batches = {}
     for name, n in [(f"data_batch_{i}", 12) for i in range(1, 6)] + [("test_batch", 10)]:
-        entry = {"batch_label": name, "data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8),
-                 "labels": [int(v) for v in rng.integers(0, 10, size=n)], "filenames": ["x.png"] * n}
+        entry = {
+            "batch_label": name,
+            "data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8),
+            "labels": [int(v) for v in rng.integers(0, 10, size=n)],
+            "filenames": ["x.png"] * n,
+        }
         (folder / name).write_bytes(pickle.dumps(entry, protocol=2))
         batches[name] = entry
     meta = {"label_names": [f"class{i}" for i in range(10)], "num_cases_per_batch": 12, "num_vis": 3072}
@@ -108,6 +113,7 @@ def test_checksums_are_verified_unless_told_otherwise(cifar_root):
 
 # ---------------------------------------------------------------- SVHN: .mat files
 
+
 def write_svhn(folder: Path, part: str, labels: list[int], rng) -> np.ndarray:
     n = len(labels)
     colours = rng.integers(0, 256, size=(n, 3), dtype=np.uint8)
@@ -144,6 +150,7 @@ def test_svhn_trains_on_train_plus_extra_at_40x40(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- Omniglot: torchvision's folders / zips
 
+
 def vinyals(split: str) -> dict:
     text = (resources.files("mebqat") / "resources" / "omniglot_vinyals_split" / f"{split}.json").read_text()
     return json.loads(text)
@@ -152,8 +159,8 @@ def vinyals(split: str) -> dict:
 def stroke_image(code: int, variant: int) -> Image.Image:
     """Black strokes on white, as the official PNGs: an L-shaped mark whose arm lengths encode the character."""
     a = np.full((105, 105), 255, dtype=np.uint8)
-    a[10:10 + 20 + code % 60, 20:26] = 0
-    a[70:76, 20:40 + (code // 60) % 40 + variant] = 0
+    a[10 : 10 + 20 + code % 60, 20:26] = 0
+    a[70:76, 20 : 40 + (code // 60) % 40 + variant] = 0
     return Image.fromarray(a).convert("1")
 
 
@@ -163,8 +170,15 @@ def omniglot_root(tmp_path_factory):
     that is not the official one), images_evaluation only as a zip, to be extracted on first use."""
     root = tmp_path_factory.mktemp("omniglot")
     base = root / "omniglot-py"
-    characters = sorted({(s, a, c) for split in ("train", "val", "test")
-                         for s, alphabets in vinyals(split).items() for a, cs in alphabets.items() for c in cs})
+    characters = sorted(
+        {
+            (s, a, c)
+            for split in ("train", "val", "test")
+            for s, alphabets in vinyals(split).items()
+            for a, cs in alphabets.items()
+            for c in cs
+        }
+    )
     codes = {}
     base.mkdir(parents=True)
     archive = zipfile.ZipFile(base / "images_evaluation.zip", "w")
@@ -220,18 +234,20 @@ def test_omniglot_verification_needs_the_official_zip(omniglot_root):
 
 # ---------------------------------------------------------------- MiniImageNet: learn2learn's pickle cache
 
+
 def test_miniimagenet_reads_the_pickle_cache(tmp_path):
     folder = tmp_path / "mini-imagenet"
     folder.mkdir()
     rng = np.random.default_rng(2)
     images = rng.integers(0, 256, size=(36, 84, 84, 3), dtype=np.uint8)
     order = rng.permutation(36)  # classes own scattered indices, as in the real cache
-    class_dict = {f"n0{k}": sorted(order[k * 6:(k + 1) * 6].tolist()) for k in range(6)}
+    class_dict = {f"n0{k}": sorted(order[k * 6 : (k + 1) * 6].tolist()) for k in range(6)}
     (folder / "mini-imagenet-cache-test.pkl").write_bytes(
-        pickle.dumps({"image_data": images, "class_dict": class_dict}))
+        pickle.dumps({"image_data": images, "class_dict": class_dict})
+    )
     data = load_fewshot("miniimagenet", "test", tmp_path, verify=False)
     assert data.num_classes == 6 and data.class_names == list(class_dict) and data.input_shape == (3, 84, 84)
-    for label, (name, indices) in enumerate(class_dict.items()):
+    for label, (_name, indices) in enumerate(class_dict.items()):
         assert sorted(data.labels_to_indices[label]) == indices
     x, y = data[int(class_dict["n03"][2])]
     assert y == 3 and torch.equal(x, torch.from_numpy(images[class_dict["n03"][2]]).permute(2, 0, 1).float() / 255)
@@ -242,12 +258,16 @@ def test_miniimagenet_reads_the_pickle_cache(tmp_path):
 
 # ---------------------------------------------------------------- absent datasets
 
-@pytest.mark.parametrize("name, split, expected", [
-    ("cifar10", "train", "cifar-10-batches-py/data_batch_1"),
-    ("svhn", "trainval", "svhn/train_32x32.mat"),
-    ("omniglot", "test", "omniglot-py/images_evaluation"),
-    ("miniimagenet", "val", "mini-imagenet/mini-imagenet-cache-validation.pkl"),
-])
+
+@pytest.mark.parametrize(
+    "name, split, expected",
+    [
+        ("cifar10", "train", "cifar-10-batches-py/data_batch_1"),
+        ("svhn", "trainval", "svhn/train_32x32.mat"),
+        ("omniglot", "test", "omniglot-py/images_evaluation"),
+        ("miniimagenet", "val", "mini-imagenet/mini-imagenet-cache-validation.pkl"),
+    ],
+)
 def test_missing_dataset_error_names_dataset_path_and_remedy(tmp_path, name, split, expected):
     root = tmp_path / "empty-root"
     loader = load_fewshot if DATASETS.get(name).kind == "fewshot" else load_supervised

@@ -12,8 +12,15 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from mebqat.core.registry import DATASETS
-from mebqat.data import EpisodeSampler, build_standin, load_fewshot, load_supervised
-from mebqat.data import glyph_catalogue, glyph_render, glyphs
+from mebqat.data import (
+    EpisodeSampler,
+    build_standin,
+    glyph_catalogue,
+    glyph_render,
+    glyphs,
+    load_fewshot,
+    load_supervised,
+)
 
 
 def sha256(path) -> str:
@@ -22,13 +29,16 @@ def sha256(path) -> str:
 
 # ---------------------------------------------------------------- digits
 
+
 def test_digits_are_sklearns_handwritten_digits_resized(data_root):
     from sklearn.datasets import load_digits
 
     sk = load_digits()
     for shape in [(3, 32, 32), (3, 40, 40)]:
-        splits = {s: load_supervised("digits", s, data_root, normalization="none", augment=False, input_shape=shape)
-                  for s in ("train", "val", "test", "trainval")}
+        splits = {
+            s: load_supervised("digits", s, data_root, normalization="none", augment=False, input_shape=shape)
+            for s in ("train", "val", "test", "trainval")
+        }
         assert {s: len(d) for s, d in splits.items()} == {"train": 1293, "val": 144, "test": 360, "trainval": 1437}
         assert splits["train"].input_shape == shape and splits["train"][0][0].shape == shape
         # each image, shrunk back to 8x8, matches the sklearn digit it claims to be
@@ -65,8 +75,10 @@ def test_digits_dorefa_statistics_come_from_its_own_training_data(data_root):
 
 # ---------------------------------------------------------------- glyphs: what they are
 
-@pytest.mark.parametrize("name, stands_for", [("glyphs28", "omniglot"), ("glyphs84", "miniimagenet"),
-                                              ("digits", "cifar10 / svhn")])
+
+@pytest.mark.parametrize(
+    "name, stands_for", [("glyphs28", "omniglot"), ("glyphs84", "miniimagenet"), ("digits", "cifar10 / svhn")]
+)
 def test_standins_say_so(name, stands_for):
     info = DATASETS.get(name)
     assert info.is_standin and info.stands_for == stands_for and "stand-in" in info.title
@@ -110,6 +122,7 @@ def test_glyph_catalogue_only_uses_glyphs_the_fonts_have_and_drops_lookalikes():
 
 # ---------------------------------------------------------------- glyphs: real content
 
+
 def test_glyphs28_look_like_omniglot_strokes(data_root):
     data = load_fewshot("glyphs28", "test", data_root)
     x = data.images.float().numpy()[:, 0] / 255
@@ -152,12 +165,14 @@ def test_glyph_classes_are_recognisable_from_one_example(data_root):
 
 # ---------------------------------------------------------------- glyphs: determinism and caching
 
+
 def test_glyph_build_is_deterministic_for_a_seed(data_root, tmp_path):
     first = build_standin("glyphs84", data_root, seed=0)
     again = build_standin("glyphs84", tmp_path / "elsewhere", seed=0)
     assert again["seconds"] is not None  # really rebuilt
     assert sha256(tmp_path / "elsewhere" / "standins" / "glyphs84-seed0-v1.npz") == sha256(
-        data_root / "standins" / "glyphs84-seed0-v1.npz")
+        data_root / "standins" / "glyphs84-seed0-v1.npz"
+    )
     assert again["fingerprint"] == first["fingerprint"]
     other = build_standin("glyphs84", tmp_path / "elsewhere", seed=1)
     assert other["fingerprint"] != first["fingerprint"]

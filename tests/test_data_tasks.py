@@ -33,7 +33,7 @@ def test_tasks_are_the_seeded_samplers_episodes(test_split, tmp_path):
     sampler = EpisodeSampler(test_split, 20, 1, 15, seed=4)
     for i in range(30):
         expected = sampler.sample()
-        assert all(torch.equal(x, y) for x, y in zip(tasks[i], expected))
+        assert all(torch.equal(x, y) for x, y in zip(tasks[i], expected, strict=True))
     batch = tasks.batch([0, 5, 29])
     assert batch.support_x.shape == (3, 20, 1, 28, 28) and batch.query_y.shape == (3, 300)
     assert torch.equal(batch.query_x[1], tasks[5].query_x)

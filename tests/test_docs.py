@@ -48,8 +48,9 @@ def anchors(path: Path) -> set[str]:
 
 
 def relative_links(path: Path) -> list[str]:
-    return [target for target in LINK.findall(prose(path.read_text()))
-            if not re.match(r"^[a-z][a-z0-9+.-]*:", target)]  # http:, https:, mailto: …
+    return [
+        target for target in LINK.findall(prose(path.read_text())) if not re.match(r"^[a-z][a-z0-9+.-]*:", target)
+    ]  # http:, https:, mailto: …
 
 
 def test_the_readme_is_at_most_200_lines():
@@ -86,20 +87,30 @@ def test_the_readme_keeps_the_markers_of_its_generated_parts(name):
 
 def test_the_claims_markers_are_in_their_section():
     text = README.read_text()
-    section = text[text.index("## What the default run shows"):]
-    section = section[:section.index("\n## ", 1)]
+    section = text[text.index("## What the default run shows") :]
+    section = section[: section.index("\n## ", 1)]
     assert "<!-- claims:begin -->" in section and "<!-- claims:end -->" in section
 
 
 def builtin_names(registry) -> list[str]:
     """The registry's entries from this repository (a plugin loaded through $MEBQAT_PLUGINS or an entry
     point documents itself)."""
-    return [entry.name for entry in registry
-            if isinstance(entry.impl, str) and entry.impl.split(".")[0] in ("mebqat", "baselines")]
+    return [
+        entry.name
+        for entry in registry
+        if isinstance(entry.impl, str) and entry.impl.split(".")[0] in ("mebqat", "baselines")
+    ]
 
 
-@pytest.mark.parametrize("registry, page", [("METHODS", "methods-and-engines.md"), ("QUANTIZERS", "quantizers.md"),
-                                            ("MODELS", "models.md"), ("DATASETS", "data.md")])
+@pytest.mark.parametrize(
+    "registry, page",
+    [
+        ("METHODS", "methods-and-engines.md"),
+        ("QUANTIZERS", "quantizers.md"),
+        ("MODELS", "models.md"),
+        ("DATASETS", "data.md"),
+    ],
+)
 def test_every_registered_name_is_on_its_page(registry, page):
     from mebqat.core import registry as registries
 
@@ -126,11 +137,27 @@ def test_docs_fidelity_table_is_the_switch_registry():
 
 
 # Where code and docs cite sections: every file a contributor edits (the generated results are not scanned).
-SOURCES = [path for pattern in ("mebqat/**/*", "baselines/**/*", "benchmarks/**/*", "tests/**/*", "workflow/**/*",
-                                "scripts/**/*", "config/*", "docs/**/*.md", "README.md", "Snakefile", "Makefile")
-           for path in sorted(ROOT.glob(pattern))
-           if path.is_file() and (path.suffix in {".py", ".md", ".yaml", ".yml", ".smk", ".rst", ".sh"}
-                                  or path.name in {"Snakefile", "Makefile"})]
+SOURCES = [
+    path
+    for pattern in (
+        "mebqat/**/*",
+        "baselines/**/*",
+        "benchmarks/**/*",
+        "tests/**/*",
+        "workflow/**/*",
+        "scripts/**/*",
+        "config/*",
+        "docs/**/*.md",
+        "README.md",
+        "Snakefile",
+        "Makefile",
+    )
+    for path in sorted(ROOT.glob(pattern))
+    if path.is_file()
+    and (
+        path.suffix in {".py", ".md", ".yaml", ".yml", ".smk", ".rst", ".sh"} or path.name in {"Snakefile", "Makefile"}
+    )
+]
 OFFICIAL = DOCS / "reference" / "official-mebqat.md"
 OFFICIAL_REF = re.compile(r"official(?:-mebqat\.md)?\)? §")
 SECTION = re.compile(r"§(\d+(?:\.\d+)?)(?:[–-](\d+(?:\.\d+)?))?")
@@ -141,7 +168,7 @@ def official_sections() -> set[str]:
     (``### 4.3``) and the numbered items of §8 (``§8.12`` is item 12)."""
     text = OFFICIAL.read_text()
     numbers = set(re.findall(r"^## (\d+)\.", text, re.M)) | set(re.findall(r"^### (\d+\.\d+)\b", text, re.M))
-    surprises = text[text.index("\n## 8."):text.index("\n## 9.")]
+    surprises = text[text.index("\n## 8.") : text.index("\n## 9.")]
     return numbers | {f"8.{item}" for item in re.findall(r"^(\d+)\. ", surprises, re.M)}
 
 
@@ -149,8 +176,12 @@ def test_no_reference_to_the_design_document_outside_the_repository():
     """The design document ('SPEC') is not part of the repository: code and docs cite the docs page that
     covers the point instead, so that a reader can follow every reference."""
     design_ref = re.compile("SPEC" + r"\s*§")  # split, so that this file does not match itself
-    found = [f"{path.relative_to(ROOT)}:{number}" for path in SOURCES
-             for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1) if design_ref.search(line)]
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in SOURCES
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+        if design_ref.search(line)
+    ]
     assert not found, "cite a docs page, not the design document:\n" + "\n".join(found)
 
 
@@ -162,15 +193,19 @@ def test_every_official_section_reference_exists():
     for path in SOURCES:
         for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
             for ref in OFFICIAL_REF.finditer(line):
-                cited = line[ref.end() - 1:].split(")")[0]  # the parenthesis the reference opens
+                cited = line[ref.end() - 1 :].split(")")[0]  # the parenthesis the reference opens
                 for first, last in SECTION.findall(cited):
-                    missing += [f"{path.relative_to(ROOT)}:{number}: §{n}" for n in (first, last)
-                                if n and n not in known]
+                    missing += [
+                        f"{path.relative_to(ROOT)}:{number}: §{n}" for n in (first, last) if n and n not in known
+                    ]
     assert not missing, f"no such section in {OFFICIAL.relative_to(ROOT)}:\n" + "\n".join(missing)
 
 
-HISTORY = re.compile(r"moved \d+ to \d+|\bin a later run\b|\bthe run before\b|\bin the (next|previous) run\b|"
-                     r"\bthe previous \d+|\bin one default run\b|\btwo default runs\b", re.I)
+HISTORY = re.compile(
+    r"moved \d+ to \d+|\bin a later run\b|\bthe run before\b|\bin the (next|previous) run\b|"
+    r"\bthe previous \d+|\bin one default run\b|\btwo default runs\b",
+    re.I,
+)
 
 
 def test_setup_comments_and_the_readme_carry_no_measurement_history():
@@ -183,7 +218,7 @@ def test_setup_comments_and_the_readme_carry_no_measurement_history():
             if comment and HISTORY.search(comment.group(1)):
                 found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     readme = README.read_text()
-    readme = readme[:readme.index("<!-- claims:begin -->")] + readme[readme.index("<!-- claims:end -->"):]
+    readme = readme[: readme.index("<!-- claims:begin -->")] + readme[readme.index("<!-- claims:end -->") :]
     found += [f"README.md: {match.group(0)!r}" for match in HISTORY.finditer(readme)]
     assert not found, "move it to docs/benchmarks.md (Budget history):\n" + "\n".join(found)
     assert "## Budget history" in (DOCS / "benchmarks.md").read_text()

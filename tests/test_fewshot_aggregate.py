@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from fewshot_synthetic import make_batch, small_net, state
+
 from mebqat.fewshot import InnerLoop, adapt_set, aggregate_meta_gradients, fomaml_batched, task_usage
 from mebqat.models import parameter_kinds
 from mebqat.quant import BitwidthTask as T
@@ -42,8 +42,12 @@ def _expected(model, grads, tasks, divisor: str) -> dict[str, np.ndarray]:
             value = np.zeros(g.shape[1:])
             slots = range(g.shape[1])
             for slot in slots:
-                users = [i for i, b in enumerate(bits_of) if b is not None
-                         and (not per_bitwidth or model.get_submodule(name.rsplit(".", 1)[0]).slot_bits[slot] == b)]
+                users = [
+                    i
+                    for i, b in enumerate(bits_of)
+                    if b is not None
+                    and (not per_bitwidth or model.get_submodule(name.rsplit(".", 1)[0]).slot_bits[slot] == b)
+                ]
                 if users:
                     value[slot] = sum(g[i][slot] for i in users) / len(users)
         out[name] = np.clip(value, -10, 10)
@@ -54,8 +58,12 @@ def _expected(model, grads, tasks, divisor: str) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("divisor", ["steps_by_usage", "batch"])
 def test_aggregation_rule(per_bitwidth, divisor):
     options = {"per_bitwidth": True} if per_bitwidth else {}
-    model = small_net("maml_convnet", ways=5, weight_options=options,
-                      activation_options={**options, "levels": "exact"} if per_bitwidth else None)
+    model = small_net(
+        "maml_convnet",
+        ways=5,
+        weight_options=options,
+        activation_options={**options, "levels": "exact"} if per_bitwidth else None,
+    )
     grads = _random_grads(model, len(TASKS), seed=3)
     got = aggregate_meta_gradients(grads, parameter_kinds(model), task_usage(model, TASKS), divisor=divisor)
     expected = _expected(model, grads, TASKS, divisor)

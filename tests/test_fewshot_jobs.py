@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from mebqat.core.schemas import validator
 from mebqat.core.config import resolve_job
+from mebqat.core.schemas import validator
 from mebqat.data import Episode, stack_episodes
 from mebqat.engine.data import FewShotData
 from mebqat.engine.loop import build_model, train
@@ -42,16 +42,33 @@ def mebqat(*args: str) -> subprocess.CompletedProcess:
 
 
 def train_args(data_root: Path, out: Path, setup: str, method: str, *extra: str) -> list[str]:
-    return ["train", "--setup", setup, "--method", method, "--scale", "smoke", "--out", str(out), "--threads", "1",
-            "--set", f"data.root={data_root}", *extra]
+    return [
+        "train",
+        "--setup",
+        setup,
+        "--method",
+        method,
+        "--scale",
+        "smoke",
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--set",
+        f"data.root={data_root}",
+        *extra,
+    ]
 
 
 # the three methods of each table, on one setup each; the dedicated (+QAT) networks are meta-tested at every
 # bitwidth here (smoke and mini otherwise test them at their own only), which exercises the test-time step boot
 EVERY_BITWIDTH = ["--set", "evaluate.own_task_only=false"]
 JOBS = {
-    "maml_omniglot_20w1s": [("fomaml", []), ("fomaml_qat", ["--train-task", "(3,3)", *EVERY_BITWIDTH]),
-                            ("mebqat_maml", [])],
+    "maml_omniglot_20w1s": [
+        ("fomaml", []),
+        ("fomaml_qat", ["--train-task", "(3,3)", *EVERY_BITWIDTH]),
+        ("mebqat_maml", []),
+    ],
     "pn_miniimagenet_5w1s": [("pn", []), ("pn_qat", ["--train-task", "(4,FP)", *EVERY_BITWIDTH]), ("mebqat_pn", [])],
 }
 
@@ -78,8 +95,9 @@ def test_each_method_produces_a_valid_metrics_file(finished_runs, setup, method)
     identity = metrics["identity"]
     assert (identity["setup"], identity["method"], identity["scale"]) == (setup, method, "smoke")
     assert identity["is_standin"] and identity["stands_for"] in ("Omniglot", "MiniImageNet")
-    assert [(r["bits_w"], r["bits_a"]) for r in metrics["results"]] == \
-        [(b, b) for b in (2, 3, 4, 5, 6, 7, 8, 16)] + [("FP", "FP")]
+    assert [(r["bits_w"], r["bits_a"]) for r in metrics["results"]] == [(b, b) for b in (2, 3, 4, 5, 6, 7, 8, 16)] + [
+        ("FP", "FP")
+    ]
     assert all(r["n"] == 6 for r in metrics["results"])  # 6 test tasks at smoke scale
     per_episode = np.load(out / "episode_accuracies.npz")
     assert per_episode["accuracies"].shape == (9, 6)
@@ -121,8 +139,10 @@ def test_a_killed_fewshot_job_resumes_to_the_same_metrics(data_root, tmp_path):
         assert mebqat("evaluate", str(run), "--threads", "1").returncode == 0
     a, b = (json.loads((run / "metrics.json").read_text()) for run in (straight, resumed))
     assert a["results"] == b["results"] and a["selection"] == b["selection"]
-    np.testing.assert_array_equal(np.load(straight / "episode_accuracies.npz")["accuracies"],
-                                  np.load(resumed / "episode_accuracies.npz")["accuracies"])
+    np.testing.assert_array_equal(
+        np.load(straight / "episode_accuracies.npz")["accuracies"],
+        np.load(resumed / "episode_accuracies.npz")["accuracies"],
+    )
 
 
 # ---------------------------------------------------------------- fidelity switches
@@ -138,9 +158,17 @@ def configured(setup: str, method: str, fidelity: str = "official", **switches) 
 def test_official_and_corrected_presets_set_every_switch():
     official = configured("maml_omniglot_20w1s", "mebqat_maml")["fidelity_switches"]
     corrected = configured("maml_omniglot_20w1s", "mebqat_maml", "corrected")["fidelity_switches"]
-    assert set(official) == set(corrected) == {"shared_lsq_steps", "frozen_activation_steps",
-                                               "frozen_steps_in_inner_loops", "lsq_levels_2b",
-                                               "fp_baseline_random_steps"}
+    assert (
+        set(official)
+        == set(corrected)
+        == {
+            "shared_lsq_steps",
+            "frozen_activation_steps",
+            "frozen_steps_in_inner_loops",
+            "lsq_levels_2b",
+            "fp_baseline_random_steps",
+        }
+    )
     assert all(official.values()) and not any(corrected.values())
     assert "frozen_steps_in_inner_loops" not in configured("pn_omniglot_20w1s", "mebqat_pn")["fidelity_switches"]
 
@@ -152,8 +180,11 @@ def built(config: dict):
 def test_an_image_size_the_model_does_not_take_is_refused_with_the_fix():
     config = configured("maml_miniimagenet_5w1s", "fomaml")
     config["data"]["image_size"] = 42
-    with pytest.raises(ValueError, match=r"data.image_size is 42 but model.options.input_shape is \[3, 84, 84\]: "
-                                         r"set model.options.input_shape to \[3, 42, 42\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"data.image_size is 42 but model.options.input_shape is \[3, 84, 84\]: "
+        r"set model.options.input_shape to \[3, 42, 42\]",
+    ):
         built(config)
     config["model"]["options"]["input_shape"] = [3, 42, 42]
     assert built(config).input_shape == (3, 42, 42)
@@ -172,6 +203,7 @@ def test_shared_lsq_steps_and_levels_switches_change_the_model():
 def test_frozen_steps_in_inner_loops_switch_changes_the_adapted_parameters():
     def adapted(**switches):
         return create_method(configured("maml_omniglot_20w1s", "mebqat_maml", **switches), "cpu").adapt_kinds()
+
     assert adapted() == {"weight", "bias"}
     assert adapted(frozen_steps_in_inner_loops=False) == {"weight", "bias", "weight_step", "activation_step"}
 
@@ -213,8 +245,9 @@ def _base_network(setup: str, method_name: str, data_root) -> tuple:
 
 
 def _activation_steps(model) -> dict[str, torch.Tensor]:
-    return {n: p.detach().clone() for n, p in model.named_parameters()
-            if parameter_kinds(model)[n] == "activation_step"}
+    return {
+        n: p.detach().clone() for n, p in model.named_parameters() if parameter_kinds(model)[n] == "activation_step"
+    }
 
 
 @pytest.mark.parametrize("method_name", ["pn_qat", "mebqat_pn", "mebqat_maml"])
@@ -228,8 +261,7 @@ def test_the_temp_forward_boots_activation_steps_on_one_support_set(method_name,
     method, data, model = _base_network(setup, method_name, data_root)
     episode, base = data.calibration_episode(), method.base_task()
     references = {}
-    for name, x in (("support", episode.support_x), ("support+query", torch.cat([episode.support_x,
-                                                                                 episode.query_x]))):
+    for name, x in (("support", episode.support_x), ("support+query", torch.cat([episode.support_x, episode.query_x]))):
         copy = copy_module(model)
         with torch.no_grad(), module_mode(copy, True):
             calibrate_activation_steps(copy, x, base)
@@ -262,8 +294,9 @@ def test_the_temp_forward_advances_bn_running_statistics_of_pn(method_name, data
     for name in norms:
         mine, theirs = model.get_submodule(name), expected.get_submodule(name)
         assert int(mine.num_batches_tracked) == 1, name
-        assert torch.equal(mine.running_mean, theirs.running_mean) and torch.equal(mine.running_var,
-                                                                                   theirs.running_var), name
+        assert torch.equal(mine.running_mean, theirs.running_mean) and torch.equal(
+            mine.running_var, theirs.running_var
+        ), name
         assert mine.running_mean.abs().sum() > 0, name
 
 
@@ -297,9 +330,13 @@ def _fp_baseline(setup: str, method: str, data_root):
                 p.normal_(0, 0.1)
     real = FewShotData(config, torch.device("cpu"), "test").test_tasks
     generator = torch.Generator().manual_seed(0)
-    noise = [real[i]._replace(
-        support_x=torch.rand(real[i].support_x.shape, generator=generator, dtype=torch.float64),
-        query_x=torch.rand(real[i].query_x.shape, generator=generator, dtype=torch.float64)) for i in range(3)]
+    noise = [
+        real[i]._replace(
+            support_x=torch.rand(real[i].support_x.shape, generator=generator, dtype=torch.float64),
+            query_x=torch.rand(real[i].query_x.shape, generator=generator, dtype=torch.float64),
+        )
+        for i in range(3)
+    ]
 
     class NoiseEpisodes:  # the fixed tasks' labels and shapes, noise images (glyphs' flat backgrounds tie)
         def __len__(self):
@@ -322,7 +359,7 @@ def test_steps_booted_per_episode_are_the_same_inside_vmap(data_root):
     batch = episodes.batch([0, 1, 2])
     booted = set()
     for task in (T(2, 2), T(5, 8), T(4, None)):
-        batched = vmap(lambda e: prepare(params, e, task_tensor(task)))(batch)
+        batched = vmap(lambda e, task=task: prepare(params, e, task_tensor(task)))(batch)
         for i in range(3):
             one = prepare(params, Episode(*(f[i] for f in batch)), task)
             assert one.keys() <= batched.keys()
@@ -333,11 +370,15 @@ def test_steps_booted_per_episode_are_the_same_inside_vmap(data_root):
     assert {kinds[name] for name in booted} == {"weight_step", "activation_step"}
 
 
-@pytest.mark.parametrize("setup, method, tasks", [
-    # MAML fine-tunes through max-pool: quantized activations would tie exactly there (see fewshot_synthetic.tie_safe)
-    ("maml_omniglot_20w1s", "fomaml", [T(2, None), T(8, None), T(None, None)]),
-    ("pn_omniglot_20w1s", "pn", [T(4, 4), T(8, 8), T(None, None)]),
-])
+@pytest.mark.parametrize(
+    "setup, method, tasks",
+    [
+        # MAML fine-tunes through max-pool: quantized activations would tie exactly there
+        # (see fewshot_synthetic.tie_safe)
+        ("maml_omniglot_20w1s", "fomaml", [T(2, None), T(8, None), T(None, None)]),
+        ("pn_omniglot_20w1s", "pn", [T(4, 4), T(8, 8), T(None, None)]),
+    ],
+)
 def test_fp_baseline_meta_test_engines_agree(setup, method, tasks, data_root):
     """The FP-baseline meta-test boots steps per (episode, bitwidth) inside the vmapped run and equals the
     sequential reference (float64)."""
@@ -346,8 +387,9 @@ def test_fp_baseline_meta_test_engines_agree(setup, method, tasks, data_root):
     def meta_test(engine: str) -> torch.Tensor:
         runner = create_method(config, engine=engine)
         params, buffers = model_state(model)
-        return runner.meta_test(model, params, buffers, [episodes.batch([0, 1, 2])], tasks,
-                                runner.untrained_steps(model, params))
+        return runner.meta_test(
+            model, params, buffers, [episodes.batch([0, 1, 2])], tasks, runner.untrained_steps(model, params)
+        )
 
     batched, sequential = meta_test("batched"), meta_test("sequential")
     torch.testing.assert_close(batched, sequential)

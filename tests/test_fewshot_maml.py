@@ -7,14 +7,21 @@ import re
 
 import pytest
 import torch
+from fewshot_synthetic import make_batch, max_relative_difference, small_net, state
 from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from fewshot_synthetic import make_batch, max_relative_difference, small_net, state
 from mebqat.data import Episode, unstack_episodes
-from mebqat.fewshot import (LEARNED_STEPS_ADAPT_KINDS, OFFICIAL_ADAPT_KINDS, InnerLoop, adapt_set, fomaml_batched,
-                            fomaml_sequential, sgd_adapt)
+from mebqat.fewshot import (
+    LEARNED_STEPS_ADAPT_KINDS,
+    OFFICIAL_ADAPT_KINDS,
+    InnerLoop,
+    adapt_set,
+    fomaml_batched,
+    fomaml_sequential,
+    sgd_adapt,
+)
 from mebqat.models import parameter_kinds
 from mebqat.quant import BitwidthTask as T
 from mebqat.quant import task_tensor
@@ -164,17 +171,29 @@ def _bad_calls(model, params, buffers, episodes, inner):
     yield "not a valid lsq task", lambda: fomaml_batched(model, params, buffers, episodes, [T(1, 1)] * 2, inner)
     short = episodes._replace(support_y=episodes.support_y[:, :-1])
     yield "one label per image", lambda: fomaml_batched(model, params, buffers, short, two, inner)
-    yield "classifier has 5 outputs", lambda: fomaml_batched(
-        model, params, buffers, episodes._replace(query_y=episodes.query_y + 5), two, inner)
+    yield (
+        "classifier has 5 outputs",
+        lambda: fomaml_batched(model, params, buffers, episodes._replace(query_y=episodes.query_y + 5), two, inner),
+    )
     one_query_set = episodes._replace(query_x=episodes.query_x[:1], query_y=episodes.query_y[:1])
     yield "batch size", lambda: fomaml_batched(model, params, buffers, one_query_set, two, inner)
     yield "stacked batch", lambda: fomaml_batched(model, params, buffers, unstack_episodes(episodes)[0], two, inner)
-    yield "parameters are torch.float64", lambda: fomaml_batched(
-        model, params, buffers, Episode(*(t.float() if t.is_floating_point() else t for t in episodes)), two, inner)
-    yield "not parameters of the model", lambda: fomaml_batched(
-        model, params, buffers, episodes, two, InnerLoop(0.1, 1, frozenset({"features.1.weight"})))
-    nan_steps = {n: torch.full_like(p, float("nan")) if "quantizer.step" in n and n.startswith("features.4") else p
-                 for n, p in params.items()}
+    yield (
+        "parameters are torch.float64",
+        lambda: fomaml_batched(
+            model, params, buffers, Episode(*(t.float() if t.is_floating_point() else t for t in episodes)), two, inner
+        ),
+    )
+    yield (
+        "not parameters of the model",
+        lambda: fomaml_batched(
+            model, params, buffers, episodes, two, InnerLoop(0.1, 1, frozenset({"features.1.weight"}))
+        ),
+    )
+    nan_steps = {
+        n: torch.full_like(p, float("nan")) if "quantizer.step" in n and n.startswith("features.4") else p
+        for n, p in params.items()
+    }
     yield "not calibrated", lambda: fomaml_batched(model, nan_steps, buffers, episodes, two, inner)
 
 

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from fewshot_synthetic import make_batch, small_net, state
+
 from mebqat.data import Episode, unstack_episodes
-from mebqat.fewshot import (InnerLoop, adapt_set, maml_metatest_batched, maml_metatest_sequential,
-                            pn_metatest_batched, pn_metatest_sequential, prototypical_loss)
+from mebqat.fewshot import (
+    InnerLoop,
+    adapt_set,
+    maml_metatest_batched,
+    maml_metatest_sequential,
+    pn_metatest_batched,
+    pn_metatest_sequential,
+    prototypical_loss,
+)
 from mebqat.models import parameter_kinds
 from mebqat.quant import BitwidthTask as T
 

@@ -8,8 +8,8 @@ import re
 import numpy as np
 import pytest
 import torch
-
 from fewshot_synthetic import make_batch, max_relative_difference, small_net, state
+
 from mebqat.data import unstack_episodes
 from mebqat.fewshot import pn_batched, pn_sequential, prototypical_loss
 from mebqat.quant import BitwidthTask as T
@@ -31,14 +31,20 @@ def test_prototypical_loss_on_a_hand_checkable_example():
     expected_accuracy = (distances.argmin(1) == query_y).mean()
     assert expected_accuracy == 0.75
 
-    loss, accuracy = prototypical_loss(torch.tensor(support_z), torch.tensor(support_y), torch.tensor(query_z),
-                                       torch.tensor(query_y), ways=3)
+    loss, accuracy = prototypical_loss(
+        torch.tensor(support_z), torch.tensor(support_y), torch.tensor(query_z), torch.tensor(query_y), ways=3
+    )
     assert loss.item() == pytest.approx(expected_loss, rel=1e-12)
     assert accuracy.item() == pytest.approx(expected_accuracy)
     # sample order within the support set does not matter, only the labels
     order = torch.tensor([5, 2, 0, 4, 1, 3])
-    loss2, _ = prototypical_loss(torch.tensor(support_z)[order], torch.tensor(support_y)[order],
-                                 torch.tensor(query_z), torch.tensor(query_y), ways=3)
+    loss2, _ = prototypical_loss(
+        torch.tensor(support_z)[order],
+        torch.tensor(support_y)[order],
+        torch.tensor(query_z),
+        torch.tensor(query_y),
+        ways=3,
+    )
     assert loss2.item() == pytest.approx(expected_loss, rel=1e-12)
 
 

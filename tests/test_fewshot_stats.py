@@ -17,7 +17,7 @@ def test_mean_and_interval_in_percent():
     mean, ci = mean_ci95(torch.tensor(accuracies))
     assert mean == pytest.approx(100 * accuracies.sum() / 600, rel=1e-12)
     deviations = accuracies - accuracies.mean()
-    sample_std = math.sqrt((deviations ** 2).sum() / 599)
+    sample_std = math.sqrt((deviations**2).sum() / 599)
     assert ci == pytest.approx(100 * 1.96 * sample_std / math.sqrt(600), rel=1e-12)
     assert mean_ci95([0.5, 0.5, 0.5]) == (50.0, 0.0)
 

@@ -27,9 +27,27 @@ def mebqat(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, data_root) -> Path:
     out = tmp_path_factory.mktemp("follow") / "runs" / "job"
-    done = mebqat("run", "--setup", "svhn_cnn8", "--method", "qat", "--train-task", "(2,2)", "--scale", "smoke",
-                  "--set", "train.epochs=3", "--set", f"data.root={data_root}", "--out", str(out), "--threads", "1",
-                  "--tracking", "follower")
+    done = mebqat(
+        "run",
+        "--setup",
+        "svhn_cnn8",
+        "--method",
+        "qat",
+        "--train-task",
+        "(2,2)",
+        "--scale",
+        "smoke",
+        "--set",
+        "train.epochs=3",
+        "--set",
+        f"data.root={data_root}",
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--tracking",
+        "follower",
+    )
     assert done.returncode == 0, done.stderr
     return out
 

@@ -27,8 +27,19 @@ ALLOWED: dict[str, set[str]] = {
     "tables": {"core", "atomic"},
     "workflow": {"core"},
     "engine": {"core", "atomic", "quant", "models", "data", "fewshot", "methods", "tracking"},
-    "cli": {"core", "atomic", "quant", "models", "data", "fewshot", "methods", "tracking", "tables", "workflow",
-            "engine"},
+    "cli": {
+        "core",
+        "atomic",
+        "quant",
+        "models",
+        "data",
+        "fewshot",
+        "methods",
+        "tracking",
+        "tables",
+        "workflow",
+        "engine",
+    },
     "__main__": {"cli"},
     "__init__": set(),
 }
@@ -86,8 +97,13 @@ def test_every_package_module_imports_only_the_layers_below_it():
 
 
 def test_torch_free_layers_never_import_torch_even_inside_functions():
-    offending = [f"{path.relative_to(ROOT)} imports {name}" for path, names in package_imports().items()
-                 if layer_of(path) in TORCH_FREE for name in names if name.split(".")[0] in HEAVY]
+    offending = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path, names in package_imports().items()
+        if layer_of(path) in TORCH_FREE
+        for name in names
+        if name.split(".")[0] in HEAVY
+    ]
     assert not offending, "\n".join(offending)
 
 
@@ -109,16 +125,21 @@ def test_the_layer_check_sees_a_function_local_upward_import(tmp_path):
     assert imported_modules(module, ("mebqat", "methods")) == {"mebqat.engine.loop", "torch"}
 
 
-@pytest.mark.parametrize("statement", [
-    "import mebqat.tables, mebqat.tracking",
-    "import mebqat.tables.claims, mebqat.tables.build, mebqat.tracking.publish, mebqat.workflow.config",
-    "from mebqat.cli import main; main(['tables', '--help'])",
-    "from mebqat.cli import main; main(['track', '--help'])",
-    "from mebqat.cli import main; main(['--help'])",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import mebqat.tables, mebqat.tracking",
+        "import mebqat.tables.claims, mebqat.tables.build, mebqat.tracking.publish, mebqat.workflow.config",
+        "from mebqat.cli import main; main(['tables', '--help'])",
+        "from mebqat.cli import main; main(['track', '--help'])",
+        "from mebqat.cli import main; main(['--help'])",
+    ],
+)
 def test_tables_tracking_and_help_leave_torch_unimported(statement):
-    code = (f"import sys\ntry:\n    {statement}\nexcept SystemExit:\n    pass\n"
-            f"print('HEAVY', sorted(m for m in {sorted(HEAVY)!r} if m in sys.modules))")
+    code = (
+        f"import sys\ntry:\n    {statement}\nexcept SystemExit:\n    pass\n"
+        f"print('HEAVY', sorted(m for m in {sorted(HEAVY)!r} if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "HEAVY []", done.stdout
@@ -127,24 +148,52 @@ def test_tables_tracking_and_help_leave_torch_unimported(statement):
 JOB_EXCLUDED = ("mlflow", "matplotlib", "sqlalchemy")
 
 
-@pytest.mark.parametrize("setup, method, dataset, excluded", [
-    ("svhn_cnn8", "mebqat", "digits", JOB_EXCLUDED),
-    # the sequential engines (the CPU default) differentiate with plain autograd: torch.func.grad's first
-    # call would import torch._dynamo (~2 core-seconds of every few-shot job)
-    ("maml_omniglot_20w1s", "mebqat_maml", "glyphs28", JOB_EXCLUDED + ("torch._dynamo",)),
-])
-def test_a_workflow_job_imports_neither_mlflow_nor_a_plotting_library(tmp_path, data_root, setup, method, dataset,
-                                                                      excluded):
+@pytest.mark.parametrize(
+    "setup, method, dataset, excluded",
+    [
+        ("svhn_cnn8", "mebqat", "digits", JOB_EXCLUDED),
+        # the sequential engines (the CPU default) differentiate with plain autograd: torch.func.grad's first
+        # call would import torch._dynamo (~2 core-seconds of every few-shot job)
+        ("maml_omniglot_20w1s", "mebqat_maml", "glyphs28", JOB_EXCLUDED + ("torch._dynamo",)),
+    ],
+)
+def test_a_workflow_job_imports_neither_mlflow_nor_a_plotting_library(
+    tmp_path, data_root, setup, method, dataset, excluded
+):
     """What every workflow job runs (`mebqat run --tracking follower`): MLflow (seconds of imports and the
     store) and matplotlib stay out of the job's process; its run is written by the follower."""
     # the workflow builds the stand-in (the job's smoke dataset) in a rule of its own: rendering glyphs
     # takes matplotlib's fonts
-    subprocess.run([sys.executable, "-m", "mebqat", "data", "build", dataset, "--root", str(data_root)], cwd=ROOT,
-                   check=True, capture_output=True, timeout=600)
-    argv = ["run", "--setup", setup, "--method", method, "--scale", "smoke", "--set", f"data.root={data_root}",
-            "--out", str(tmp_path / "run"), "--threads", "1", "--tracking", "follower", "--device", "cpu"]
-    code = (f"import sys\nfrom mebqat.cli import main\nassert main({argv!r}) == 0\n"
-            f"print('LOADED', sorted(m for m in {excluded!r} if m in sys.modules))")
+    subprocess.run(
+        [sys.executable, "-m", "mebqat", "data", "build", dataset, "--root", str(data_root)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    argv = [
+        "run",
+        "--setup",
+        setup,
+        "--method",
+        method,
+        "--scale",
+        "smoke",
+        "--set",
+        f"data.root={data_root}",
+        "--out",
+        str(tmp_path / "run"),
+        "--threads",
+        "1",
+        "--tracking",
+        "follower",
+        "--device",
+        "cpu",
+    ]
+    code = (
+        f"import sys\nfrom mebqat.cli import main\nassert main({argv!r}) == 0\n"
+        f"print('LOADED', sorted(m for m in {excluded!r} if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "LOADED []", done.stdout

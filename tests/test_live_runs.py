@@ -31,9 +31,35 @@ MODES = ("in-process", "follower")
 
 
 def job_command(data_root: Path, out: Path, uri: str, seed: int, *extra: str, mode: str = "in-process") -> list[str]:
-    return [sys.executable, "-m", "mebqat", "run", "--setup", "svhn_cnn8", "--method", "qat", "--train-task", "(2,2)",
-            "--scale", "smoke", "--seed", str(seed), "--set", f"train.epochs={EPOCHS}", "--set",
-            f"data.root={data_root}", "--out", str(out), "--uri", uri, "--threads", "1", "--tracking", mode, *extra]
+    return [
+        sys.executable,
+        "-m",
+        "mebqat",
+        "run",
+        "--setup",
+        "svhn_cnn8",
+        "--method",
+        "qat",
+        "--train-task",
+        "(2,2)",
+        "--scale",
+        "smoke",
+        "--seed",
+        str(seed),
+        "--set",
+        f"train.epochs={EPOCHS}",
+        "--set",
+        f"data.root={data_root}",
+        "--out",
+        str(out),
+        "--uri",
+        uri,
+        "--threads",
+        "1",
+        "--tracking",
+        mode,
+        *extra,
+    ]
 
 
 def eventually(check, timeout: float = 120.0):
@@ -47,8 +73,9 @@ def eventually(check, timeout: float = 120.0):
 
 
 def start(command: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
 
 
 def job_runs(client: MlflowClient, seed: int) -> list:
@@ -64,8 +91,11 @@ def wait_until_training(client: MlflowClient, seed: int, process: subprocess.Pop
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
         runs = job_runs(client, seed)
-        if runs and runs[0].info.status == "RUNNING" and \
-                len(client.get_metric_history(runs[0].info.run_id, HISTORY_PROBE)) >= epochs:
+        if (
+            runs
+            and runs[0].info.status == "RUNNING"
+            and len(client.get_metric_history(runs[0].info.run_id, HISTORY_PROBE)) >= epochs
+        ):
             return runs[0]
         time.sleep(0.2)
     raise AssertionError("the job's run never showed RUNNING with its first epochs")
@@ -95,8 +125,12 @@ def mode(request, tmp_path, store):
     if request.param == "in-process":
         yield request.param
         return
-    follower = subprocess.Popen([sys.executable, "-m", "mebqat", "track", "follow", str(tmp_path), "--uri", store[0],
-                                 "--interval", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "mebqat", "track", "follow", str(tmp_path), "--uri", store[0], "--interval", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     yield request.param
     follower.terminate()
     _, errors = follower.communicate(timeout=120)
@@ -118,18 +152,26 @@ def test_a_cancelled_job_is_killed_and_its_resumed_job_finishes_the_same_run(dat
     assert process.returncode != 0
     stopped = status_of(client, running.info.run_id, "KILLED")
     assert stopped and stopped.data.tags["mebqat.end_reason"].startswith("killed by SIGTERM after epoch ")
-    resumed = subprocess.run(job_command(data_root, out, uri, seed=0, mode=mode), capture_output=True, text=True,
-                             timeout=600)
+    resumed = subprocess.run(
+        job_command(data_root, out, uri, seed=0, mode=mode), capture_output=True, text=True, timeout=600
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in (out / "train.log").read_text()
     assert_one_finished_run(client, 0, running.info.run_id)
     finished = client.get_run(running.info.run_id).data.tags
     assert "mebqat.end_reason" not in finished, "a finished run carries no stop reason"
-    assert re.fullmatch(r"killed by SIGTERM after epoch \d+ of \d+; resumed (\d+ min )?\d+ s later \(the run's Duration includes "
-                        r"this downtime\)", finished["mebqat.interruptions"]), finished["mebqat.interruptions"]
+    assert re.fullmatch(
+        r"killed by SIGTERM after epoch \d+ of \d+; resumed (\d+ min )?\d+ s later \(the run's Duration includes "
+        r"this downtime\)",
+        finished["mebqat.interruptions"],
+    ), finished["mebqat.interruptions"]
     # the directory stays the source of truth: logging it again afterwards changes nothing
-    logged = subprocess.run([sys.executable, "-m", "mebqat", "track", "log", str(out), "--uri", uri],
-                            capture_output=True, text=True, timeout=300)
+    logged = subprocess.run(
+        [sys.executable, "-m", "mebqat", "track", "log", str(out), "--uri", uri],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert logged.returncode == 0, logged.stderr
     assert_one_finished_run(client, 0, running.info.run_id)
 
@@ -142,16 +184,21 @@ def test_a_job_killed_with_sigkill_resumes_into_the_same_run(data_root, tmp_path
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     assert client.get_run(running.info.run_id).info.status == "RUNNING"  # nothing could mark it
-    resumed = subprocess.run(job_command(data_root, out, uri, seed=1, mode=mode), capture_output=True, text=True,
-                             timeout=600)
+    resumed = subprocess.run(
+        job_command(data_root, out, uri, seed=1, mode=mode), capture_output=True, text=True, timeout=600
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert_one_finished_run(client, 1, running.info.run_id)
 
 
 def test_a_failing_job_ends_its_run_failed_with_the_reason(data_root, tmp_path, store, mode):
     uri, client = store
-    done = subprocess.run(job_command(data_root, tmp_path / "run", uri, 2, "--set", "train.optimizer.lr=1e30",
-                                      mode=mode), capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        job_command(data_root, tmp_path / "run", uri, 2, "--set", "train.optimizer.lr=1e30", mode=mode),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode != 0 and "no metrics are written" in done.stderr.splitlines()[-1], done.stderr
     eventually(lambda: [r.info.status for r in job_runs(client, 2)] == ["FAILED"])
     (run,) = job_runs(client, 2)
@@ -168,8 +215,16 @@ def test_an_epoch_in_the_history_but_not_yet_checkpointed_is_logged_once(data_ro
 
     uri, client = store
     epochs = 3
-    config = resolve_job({"setup": "svhn_cnn8", "method": "qat", "train_task": "(2,2)", "scale": "smoke", "seed": 5,
-                          "overrides": {"train": {"epochs": epochs}, "data": {"root": str(data_root)}}})
+    config = resolve_job(
+        {
+            "setup": "svhn_cnn8",
+            "method": "qat",
+            "train_task": "(2,2)",
+            "scale": "smoke",
+            "seed": 5,
+            "overrides": {"train": {"epochs": epochs}, "data": {"root": str(data_root)}},
+        }
+    )
     out = tmp_path / "job"
     save = RunDir.save_checkpoint
 

@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-
 from browser import SKIP_REASON, Browser
 from mlflow_server import track_ui
 from tracking_runs import write_run
@@ -31,14 +30,40 @@ def store(data_root, tmp_path_factory):
     root = tmp_path_factory.mktemp("ui")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     for method in METHODS:
-        done = subprocess.run([sys.executable, "-m", "mebqat", "run", "--setup", "maml_omniglot_20w1s", "--method",
-                               method, "--scale", "smoke", "--set", f"data.root={data_root}", "--out",
-                               str(root / method), "--uri", uri, "--threads", "1"],
-                              capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mebqat",
+                "run",
+                "--setup",
+                "maml_omniglot_20w1s",
+                "--method",
+                method,
+                "--scale",
+                "smoke",
+                "--set",
+                f"data.root={data_root}",
+                "--out",
+                str(root / method),
+                "--uri",
+                uri,
+                "--threads",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
         assert done.returncode == 0, done.stderr
     dirs = [write_run(root / "qat", method="qat", train_task="(2,2)"), write_run(root / "mebqat", method="mebqat")]
-    done = subprocess.run([sys.executable, "-m", "mebqat", "track", "log", *map(str, dirs), "--uri", uri],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "mebqat", "track", "log", *map(str, dirs), "--uri", uri],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     return root, uri
 
@@ -55,8 +80,9 @@ def assert_model_training(browser, where: str) -> str:
     """The page is one of the model-training views; its text."""
     text = browser.text()
     sidebar = browser.evaluate("[...document.querySelectorAll('nav')].map(n => n.innerText).join('\\n')")
-    genai = (GENAI_SIDEBAR & {line.strip() for line in sidebar.splitlines()}) | \
-        (GENAI_PAGE & {line.strip() for line in text.splitlines()})
+    genai = (GENAI_SIDEBAR & {line.strip() for line in sidebar.splitlines()}) | (
+        GENAI_PAGE & {line.strip() for line in text.splitlines()}
+    )
     assert not genai, f"{where}: GenAI view ({', '.join(sorted(genai))}) at {browser.url()}"
     assert "Model registry" in sidebar, f"{where}: no model-training sidebar at {browser.url()}"
     assert browser.evaluate("localStorage.getItem('mlflow.workflowType_v1')") == '"machine_learning"', where
@@ -84,7 +110,9 @@ def test_a_researcher_clicking_through_the_ui_stays_on_the_runs(ui, tmp_path):
             browser.wait_for_text("table4")
             assert "Table 2 of the paper" in assert_model_training(browser, "the experiments list")  # descriptions
             browser.click_text("table2")
-            assert_runs_table(browser, "table2's runs", ("svhn_cnn8 · qat · (2,2) · seed0", "svhn_cnn8 · mebqat · seed0"))
+            assert_runs_table(
+                browser, "table2's runs", ("svhn_cnn8 · qat · (2,2) · seed0", "svhn_cnn8 · mebqat · seed0")
+            )
             browser.click_text("svhn_cnn8 · mebqat · seed0")
             browser.wait_for_text("Model metrics")
             text = assert_model_training(browser, "a run")
@@ -96,8 +124,11 @@ def test_a_researcher_clicking_through_the_ui_stays_on_the_runs(ui, tmp_path):
             browser.click_text("Experiments")
             browser.wait_for_text("table4")
             browser.click_text("table4")
-            assert_runs_table(browser, "table4 from the experiments list",
-                              tuple(f"maml_omniglot_20w1s · {m} · seed0" for m in METHODS))
+            assert_runs_table(
+                browser,
+                "table4 from the experiments list",
+                tuple(f"maml_omniglot_20w1s · {m} · seed0" for m in METHODS),
+            )
             assert "glyphs28 (stand-in for Omniglot)" in browser.text()  # the Dataset column
             browser.goto(links["table2"])  # the link `mebqat track ui` printed
             assert_runs_table(browser, "the printed link", ("svhn_cnn8 · qat · (2,2) · seed0",))

@@ -59,7 +59,9 @@ def test_fewshot_nets_quantize_conv2_to_conv4_weights_and_inputs_only():
     model = build("maml_convnet", dataset="omniglot", ways=5)
     inputs = {}
     for name in ("features.4", "features.9", "features.14"):
-        model.get_submodule(name).register_forward_hook(lambda m, args, out, name=name: inputs.setdefault(name, args[0]))
+        model.get_submodule(name).register_forward_hook(
+            lambda m, args, out, name=name: inputs.setdefault(name, args[0])
+        )
     x = torch.rand(10, 1, 28, 28)
     calibrate_activation_steps(model, x, (2, 2))
     # each site quantizes the input of the next conv: the pooled, non-negative output of the previous block
@@ -67,21 +69,28 @@ def test_fewshot_nets_quantize_conv2_to_conv4_weights_and_inputs_only():
     assert model.get_submodule("features.5").in_channels == 64
 
 
-@pytest.mark.parametrize("task, expected", [
-    ((16, 16), (8, 16, 8, 16, 16)),
-    ((4, None), (8, 4, 8, None, None)),
-    ((2, 7), (8, 2, 8, 7, 7)),
-    ((None, None), (None, None, None, None, None)),
-])
+@pytest.mark.parametrize(
+    "task, expected",
+    [
+        ((16, 16), (8, 16, 8, 16, 16)),
+        ((4, None), (8, 4, 8, None, None)),
+        ((2, 7), (8, 2, 8, 7, 7)),
+        ((None, None), (None, None, None, None, None)),
+    ],
+)
 def test_sat_mobilenet_first_last_rules(task, expected):
     bits = build("mobilenetv2_cifar").rules.resolve(task)
     assert tuple(bits) == expected  # (w_first, w_inter, w_last, a_inter, a_last)
 
 
-@pytest.mark.parametrize("rules, family", [
-    (PrecisionRules(8, 8, "same"), "sat"), (PrecisionRules("fp", "fp", "fp"), "dorefa"),
-    (PrecisionRules("same", 4, "fp"), "lsq"),
-])
+@pytest.mark.parametrize(
+    "rules, family",
+    [
+        (PrecisionRules(8, 8, "same"), "sat"),
+        (PrecisionRules("fp", "fp", "fp"), "dorefa"),
+        (PrecisionRules("same", 4, "fp"), "lsq"),
+    ],
+)
 def test_tensor_task_resolution_equals_python_resolution(rules, family):
     for task in bitwidth_candidates(family):
         python = rules.resolve(task)
@@ -134,8 +143,12 @@ def test_shared_lsq_step_only_widens_the_range():
     shared = build("proto_convnet", dataset="omniglot").eval()
     calibrate_activation_steps(shared, x, (2, 2))
     assert torch.equal(shared(x, (8, 8)), shared(x, (16, 16)))
-    per_bitwidth = build("proto_convnet", dataset="omniglot", weight_options={"per_bitwidth": True},
-                         activation_options={"per_bitwidth": True}).eval()
+    per_bitwidth = build(
+        "proto_convnet",
+        dataset="omniglot",
+        weight_options={"per_bitwidth": True},
+        activation_options={"per_bitwidth": True},
+    ).eval()
     calibrate_activation_steps(per_bitwidth, x, (2, 2))
     assert not torch.allclose(per_bitwidth(x, (8, 8)), per_bitwidth(x, (16, 16)))
 
@@ -162,7 +175,8 @@ def test_fewshot_init_and_lsq_step_boot():
     dedicated = build("maml_convnet", dataset="omniglot", ways=5, weight_options={"init_bits": 6})
     conv6 = dedicated.get_submodule("features.5")
     assert conv6.weight_quantizer.step_for(6).item() == pytest.approx(
-        2 * conv6.weight.abs().mean().item() / (2**5 - 1) ** 0.5, rel=1e-6)
+        2 * conv6.weight.abs().mean().item() / (2**5 - 1) ** 0.5, rel=1e-6
+    )
 
 
 def test_lsq_activation_steps_are_calibrated_explicitly():
@@ -182,8 +196,13 @@ def test_lsq_activation_steps_are_calibrated_explicitly():
 
 
 def test_per_bitwidth_lsq_steps():
-    model = build("maml_convnet", dataset="omniglot", ways=5, weight_options={"per_bitwidth": True},
-                  activation_options={"per_bitwidth": True, "levels": "exact"})
+    model = build(
+        "maml_convnet",
+        dataset="omniglot",
+        ways=5,
+        weight_options={"per_bitwidth": True},
+        activation_options={"per_bitwidth": True, "levels": "exact"},
+    )
     assert parameter_counts(model)["quantizer_params"] == 6 * 8  # one step per quantized bitwidth {2..8, 16}
     conv = model.get_submodule("features.5")
     s2, s8 = conv.weight_quantizer.step_for(2).item(), conv.weight_quantizer.step_for(8).item()
@@ -212,8 +231,13 @@ def test_parameter_usage_follows_the_task():
     assert len(alphas) == 35
     assert all(fp[k].item() == 0 and mixed[k].item() == 0 and quantized[k].item() == 1 for k in alphas)
     assert all(fp[k].all() for k in fp if not k.endswith(".alpha.values"))  # conv/BN/FC: used by every task
-    few = build("maml_convnet", dataset="omniglot", ways=5, weight_options={"per_bitwidth": True},
-                activation_options={"per_bitwidth": True})
+    few = build(
+        "maml_convnet",
+        dataset="omniglot",
+        ways=5,
+        weight_options={"per_bitwidth": True},
+        activation_options={"per_bitwidth": True},
+    )
     usage = parameter_usage(few, (4, None))
     assert usage["features.5.weight_quantizer.step.values"].tolist() == [0, 0, 1, 0, 0, 0, 0, 0]
     assert usage["features.4.quantizer.step.values"].sum() == 0
@@ -224,8 +248,12 @@ def test_switchable_batchnorm_and_clipping_levels():
     from mebqat.models.layers import switchable_batchnorm_factory
 
     bits = (2, 3, 4)
-    model = build("mobilenetv2_cifar", width_mult=0.25, norm=switchable_batchnorm_factory(bits),
-                  activation_options={"per_bitwidth": True, "bit_choices": bits})
+    model = build(
+        "mobilenetv2_cifar",
+        width_mult=0.25,
+        norm=switchable_batchnorm_factory(bits),
+        activation_options={"per_bitwidth": True, "bit_choices": bits},
+    )
     counts = parameter_counts(model)
     single = parameter_counts(build("mobilenetv2_cifar", width_mult=0.25))
     assert counts["quantizer_params"] == 3 * 35
@@ -255,8 +283,8 @@ def test_channels_last_changes_the_layout_not_the_function(key):
     to within a level's worth."""
     import copy
 
-    from mebqat.models.layout import resolve_memory_format, use_memory_format
     from mebqat.models import QConv2d
+    from mebqat.models.layout import resolve_memory_format, use_memory_format
 
     name, kwargs, shape, *_ = NETS[key]
     torch.manual_seed(0)
@@ -267,7 +295,9 @@ def test_channels_last_changes_the_layout_not_the_function(key):
     nhwc = use_memory_format(copy.deepcopy(nchw), "channels_last")
     layouts = []
     for conv in (m for m in nhwc.modules() if isinstance(m, QConv2d)):
-        conv.register_forward_hook(lambda m, i, out: layouts.append(out.is_contiguous(memory_format=torch.channels_last)))
+        conv.register_forward_hook(
+            lambda m, i, out: layouts.append(out.is_contiguous(memory_format=torch.channels_last))
+        )
     for task in [BitwidthTask(None, None), BitwidthTask(8, 8)]:
         results = []
         for model in (nchw, nhwc):
@@ -279,7 +309,7 @@ def test_channels_last_changes_the_layout_not_the_function(key):
             results.append([out.detach(), *(p.grad for p in model.parameters() if p.grad is not None)])
         assert len(results[0]) == len(results[1]) > 1
         if task.w is None:
-            for a, b in zip(*results):
+            for a, b in zip(*results, strict=True):
                 torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)
         else:
             torch.testing.assert_close(results[0][0], results[1][0], rtol=0.02, atol=0.02 * results[0][0].abs().max())
@@ -306,14 +336,17 @@ def test_mobilenet_head_scale_options(switchable):
     torch.manual_seed(0)
     plain = build("mobilenetv2_cifar", **common)
     torch.manual_seed(0)
-    scaled = build("mobilenetv2_cifar", head_gamma_init=0.03, last_activation_options={"alpha_init": 0.1},
-                   **common)
+    scaled = build("mobilenetv2_cifar", head_gamma_init=0.03, last_activation_options={"alpha_init": 0.1}, **common)
     head_gamma = scaled.get_submodule("head.1").weight
     assert torch.equal(head_gamma, torch.full_like(plain.get_submodule("head.1").weight, 0.03))
     alphas = {name: p for name, p in scaled.named_parameters() if name.endswith("alpha.values")}
     assert torch.equal(alphas.pop("head.3.quantizer.alpha.values"), torch.full((3 if switchable else 1,), 0.1))
     assert len(alphas) == 34 and all((p == 2.0).all() for p in alphas.values())
-    changed = {name for (name, a), b in zip(plain.named_parameters(), scaled.parameters()) if not torch.equal(a, b)}
+    changed = {
+        name
+        for (name, a), b in zip(plain.named_parameters(), scaled.parameters(), strict=True)
+        if not torch.equal(a, b)
+    }
     assert changed == {"head.1.weight", "head.3.quantizer.alpha.values"}
     x = torch.rand(16, 3, 16, 16)
     plain.train(), scaled.train()

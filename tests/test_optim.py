@@ -26,30 +26,42 @@ def trajectory(make, steps: int = 6) -> list[torch.Tensor]:
     return seen
 
 
-@pytest.mark.parametrize("spec, reference", [
-    ({"name": "adam", "lr": 0.01}, lambda p: torch.optim.Adam(p, lr=0.01)),
-    ({"name": "adam", "lr": 0.01, "weight_decay": 0.1}, lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.1)),
-    ({"name": "adamw", "lr": 0.05}, lambda p: torch.optim.AdamW(p, lr=0.05)),
-    ({"name": "adamw", "lr": 0.05, "weight_decay": 0.3, "betas": [0.8, 0.99]},
-     lambda p: torch.optim.AdamW(p, lr=0.05, weight_decay=0.3, betas=(0.8, 0.99))),
-    ({"name": "sgd", "lr": 0.1}, lambda p: torch.optim.SGD(p, lr=0.1)),
-    ({"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 0.01},
-     lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.01)),
-])
+@pytest.mark.parametrize(
+    "spec, reference",
+    [
+        ({"name": "adam", "lr": 0.01}, lambda p: torch.optim.Adam(p, lr=0.01)),
+        ({"name": "adam", "lr": 0.01, "weight_decay": 0.1}, lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.1)),
+        ({"name": "adamw", "lr": 0.05}, lambda p: torch.optim.AdamW(p, lr=0.05)),
+        (
+            {"name": "adamw", "lr": 0.05, "weight_decay": 0.3, "betas": [0.8, 0.99]},
+            lambda p: torch.optim.AdamW(p, lr=0.05, weight_decay=0.3, betas=(0.8, 0.99)),
+        ),
+        ({"name": "sgd", "lr": 0.1}, lambda p: torch.optim.SGD(p, lr=0.1)),
+        (
+            {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 0.01},
+            lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.01),
+        ),
+    ],
+)
 def test_optimizers_follow_torch_optim_exactly(spec, reference):
     ours = trajectory(lambda p: build_optimizer(p, spec))
     theirs = trajectory(lambda p: reference(p))
-    for a, b in zip(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("spec, reference", [
-    ({"name": "cosine", "t_max": 7}, lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=7)),
-    ({"name": "multistep", "milestones": [2, 5], "gamma": 0.1},
-     lambda o: torch.optim.lr_scheduler.MultiStepLR(o, milestones=[2, 5], gamma=0.1)),
-    ({"name": "step", "step_size": 3, "gamma": 0.5}, lambda o: torch.optim.lr_scheduler.StepLR(o, 3, 0.5)),
-    ({"name": "constant"}, lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda e: 1.0)),
-])
+@pytest.mark.parametrize(
+    "spec, reference",
+    [
+        ({"name": "cosine", "t_max": 7}, lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=7)),
+        (
+            {"name": "multistep", "milestones": [2, 5], "gamma": 0.1},
+            lambda o: torch.optim.lr_scheduler.MultiStepLR(o, milestones=[2, 5], gamma=0.1),
+        ),
+        ({"name": "step", "step_size": 3, "gamma": 0.5}, lambda o: torch.optim.lr_scheduler.StepLR(o, 3, 0.5)),
+        ({"name": "constant"}, lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda e: 1.0)),
+    ],
+)
 def test_schedules_give_torchs_learning_rates(spec, reference):
     param = torch.nn.Parameter(torch.zeros(1))
     ours = build_scheduler(build_optimizer([param], {"name": "adam", "lr": 0.05}), spec)
@@ -117,8 +129,11 @@ def test_the_schedule_follows_an_epochs_override():
 def test_a_schedule_that_cannot_act_within_the_epochs_is_refused():
     from mebqat.core.config import ConfigError
 
-    with pytest.raises(ConfigError, match=r"train.schedule.milestones \[2, 30\]: \[30\] would drop the rate only "
-                                          r"after the last of train.epochs 4"):
+    with pytest.raises(
+        ConfigError,
+        match=r"train.schedule.milestones \[2, 30\]: \[30\] would drop the rate only "
+        r"after the last of train.epochs 4",
+    ):
         resolved_schedule("svhn_cnn8", "mini", schedule={"milestones": [2, 30]})
 
 

@@ -47,7 +47,7 @@ def _conda(path: str) -> tuple[dict, dict[str, str], list[str]]:
     for dependency in env["dependencies"]:
         if isinstance(dependency, str):
             name = _name(dependency)
-            specs[CONDA_TO_PYPI.get(name, name)] = dependency[len(name):].strip()
+            specs[CONDA_TO_PYPI.get(name, name)] = dependency[len(name) :].strip()
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     return env, specs, pip
 
@@ -79,8 +79,9 @@ def test_conda_environment_builds_learn2learn_with_pip(path):
 def test_the_two_conda_environments_are_one():
     (root_env, root_specs, root_pip), (rule_env, rule_specs, rule_pip) = (_conda(p) for p in CONDA_FILES)
     assert (root_env["channels"], root_specs) == (rule_env["channels"], rule_specs)
-    assert [line for line in root_pip if not line.startswith("--editable")] == \
-        [line for line in rule_pip if not line.startswith("--editable")]
+    assert [line for line in root_pip if not line.startswith("--editable")] == [
+        line for line in rule_pip if not line.startswith("--editable")
+    ]
 
 
 def test_every_dependency_has_a_tested_pin():
@@ -107,23 +108,31 @@ def _pip_sources():
 def test_uv_gets_the_package_sources_pip_is_configured_with():
     """scripts/setup_env.sh installs with uv, which reads no pip configuration: the most specific setting of each
     source wins (environment, [install], [global]), and whitespace-separated values become one flag each."""
-    listing = "\n".join([
-        ":env:.default-timeout='180'",
-        ":env:.find-links='/opt/wheels'",
-        "global.cert='/etc/ssl/certs/ca.crt'",
-        "global.constraint='/etc/xdg/pip/constraints.txt'",
-        "global.extra-index-url='file:///opt/a/simple file:///opt/b/simple'",
-        "global.find-links='/elsewhere'",
-        "global.index-url='https://mirror.example/simple'",
-        "install.index-url='https://install.example/simple'",
-        "download.index-url='https://ignored.example/simple'",
-    ])
+    listing = "\n".join(
+        [
+            ":env:.default-timeout='180'",
+            ":env:.find-links='/opt/wheels'",
+            "global.cert='/etc/ssl/certs/ca.crt'",
+            "global.constraint='/etc/xdg/pip/constraints.txt'",
+            "global.extra-index-url='file:///opt/a/simple file:///opt/b/simple'",
+            "global.find-links='/elsewhere'",
+            "global.index-url='https://mirror.example/simple'",
+            "install.index-url='https://install.example/simple'",
+            "download.index-url='https://ignored.example/simple'",
+        ]
+    )
     uv_arguments = _pip_sources().uv_arguments
     assert uv_arguments(listing) == [
-        "--index-url", "https://install.example/simple",
-        "--extra-index-url", "file:///opt/a/simple", "--extra-index-url", "file:///opt/b/simple",
-        "--find-links", "/opt/wheels",
-        "--constraint", "/etc/xdg/pip/constraints.txt",
+        "--index-url",
+        "https://install.example/simple",
+        "--extra-index-url",
+        "file:///opt/a/simple",
+        "--extra-index-url",
+        "file:///opt/b/simple",
+        "--find-links",
+        "/opt/wheels",
+        "--constraint",
+        "/etc/xdg/pip/constraints.txt",
     ]
     assert uv_arguments("") == []
     assert uv_arguments("global.index-url=\nglobal.find-links=/x") == ["--find-links", "/x"]

@@ -23,8 +23,22 @@ def mebqat(*args: str, env: dict = ENV) -> subprocess.CompletedProcess:
 
 
 def trained(data_root: Path, out: Path, setup: str, method: str, *extra: str) -> Path:
-    done = mebqat("train", "--setup", setup, "--method", method, "--scale", "smoke", "--out", str(out),
-                  "--threads", "1", "--set", f"data.root={data_root}", *extra)
+    done = mebqat(
+        "train",
+        "--setup",
+        setup,
+        "--method",
+        method,
+        "--scale",
+        "smoke",
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--set",
+        f"data.root={data_root}",
+        *extra,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     evaluated = mebqat("evaluate", str(out), "--threads", "1")
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
@@ -51,15 +65,29 @@ def test_a_plugin_quantizer_family_and_supervised_method_reach_the_tables(data_r
     assert table2[(table2["method"] == "Toy sandwich") & (table2["setup"] != "svhn_cnn8")].empty
     assert "Toy sandwich" in (tmp_path / "tables" / "table2.md").read_text()
     qat = table2[(table2["method"] == "QAT") & (table2["setup"] == "svhn_cnn8")].dropna(subset=["accuracy"])
-    assert list(zip(qat["bits_w"].astype(str), qat["bits_a"].astype(str))) == [("2", "2")]
+    assert list(zip(qat["bits_w"].astype(str), qat["bits_a"].astype(str), strict=True)) == [("2", "2")]
     assert "Toy" not in (tmp_path / "tables" / "table3.md").read_text()  # no cost role declared: not costed
 
 
 def test_a_plugin_fewshot_method_runs_through_the_same_engine(data_root, tmp_path):
     runs = tmp_path / "runs"
     out = runs / "toy_pn"
-    done = mebqat("run", "--setup", "pn_omniglot_20w1s", "--method", "toy_pn_sandwich", "--scale", "smoke",
-                  "--out", str(out), "--threads", "1", "--set", f"data.root={data_root}", "--no-track")
+    done = mebqat(
+        "run",
+        "--setup",
+        "pn_omniglot_20w1s",
+        "--method",
+        "toy_pn_sandwich",
+        "--scale",
+        "smoke",
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--set",
+        f"data.root={data_root}",
+        "--no-track",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["costs"]["backward_passes_per_update"] == 2  # (FP,FP) and (2,2) share every episode
@@ -70,10 +98,16 @@ def test_a_plugin_fewshot_method_runs_through_the_same_engine(data_root, tmp_pat
     assert table5[table5["method"] == "Toy PN sandwich"]["accuracy"].notna().sum() == 9
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--setup", "svhn_cnn8", "--method", "toy_sandwich", "--print-config"], "invalid choice: 'toy_sandwich'"),
-    (["describe", "cnn_svhn", "--scheme", "toy"], "unknown quantizer family 'toy'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["train", "--setup", "svhn_cnn8", "--method", "toy_sandwich", "--print-config"],
+            "invalid choice: 'toy_sandwich'",
+        ),
+        (["describe", "cnn_svhn", "--scheme", "toy"], "unknown quantizer family 'toy'"),
+    ],
+)
 def test_without_the_plugin_its_names_are_unknown(args, message):
     done = mebqat(*args, env=WITHOUT)
     assert done.returncode != 0 and message in done.stderr

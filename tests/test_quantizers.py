@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import reference_quant as ref
 import torch
 
-import reference_quant as ref
 from mebqat.quant import quantize_activation, quantize_weight
 
 BITS = [1, 2, 3, 4, 5, 8, 16, None]
@@ -58,8 +58,9 @@ def test_sat_weight_matches_reference(bits, rounding, rescale, rng_seed):
     rng = np.random.default_rng(rng_seed)
     w = _tensor(rng, shape=(10, 64) if rescale else (16, 8, 3, 3))
     g = rng.normal(size=w.shape)
-    out, grad, _ = _run(lambda t: quantize_weight(t, bits, "sat", rounding=rounding, rescale_out_features=rescale),
-                        w, g)
+    out, grad, _ = _run(
+        lambda t: quantize_weight(t, bits, "sat", rounding=rounding, rescale_out_features=rescale), w, g
+    )
     ref_out, ref_grad = ref.sat_weight(w.detach().numpy(), bits, g, rounding, rescale if bits is not None else None)
     np.testing.assert_allclose(out, ref_out, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-9, atol=1e-12)
@@ -91,10 +92,12 @@ def test_lsq_weight_and_step_gradient_match_reference(bits, grad_scale, rng_seed
     step_value = float(rng.uniform(0.005, 0.05))
     step = torch.tensor(step_value, dtype=torch.float64, requires_grad=True)
     g = rng.normal(size=w.shape)
-    out, grad, (grad_step,) = _run(lambda t: quantize_weight(t, bits, "lsq", step=step, grad_scale=grad_scale), w, g,
-                                   step)
-    ref_out, ref_grad, ref_grad_step = ref.lsq(w.detach().numpy(), bits, step_value, g, signed=True,
-                                               grad_scale=grad_scale)
+    out, grad, (grad_step,) = _run(
+        lambda t: quantize_weight(t, bits, "lsq", step=step, grad_scale=grad_scale), w, g, step
+    )
+    ref_out, ref_grad, ref_grad_step = ref.lsq(
+        w.detach().numpy(), bits, step_value, g, signed=True, grad_scale=grad_scale
+    )
     np.testing.assert_allclose(out, ref_out, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(grad, ref_grad)
     if bits is not None:
@@ -136,9 +139,11 @@ def test_lsq_fused_node_is_bitwise_the_expression_form(bits, signed, dtype, rng_
         x.grad = step.grad = None
         out = fake_quant(x, step, n, p, None)
         (out * g).sum().backward()
-        grads = torch.func.grad(lambda s, t: (fake_quant(t, s, n, p, 0.5) * g).sum(), argnums=(0, 1))(step, x)
+        grads = torch.func.grad(
+            lambda s, t, fake_quant=fake_quant: (fake_quant(t, s, n, p, 0.5) * g).sum(), argnums=(0, 1)
+        )(step, x)
         results.append([out.detach(), x.grad, step.grad, *grads])
-    for fused, expression in zip(*results):
+    for fused, expression in zip(*results, strict=True):
         assert torch.equal(fused, expression)
     with torch.no_grad():  # inference takes the forward alone
         assert torch.equal(lsq._fake_quant(x, step, n, p, None), results[1][0])
@@ -231,23 +236,36 @@ def test_full_precision_is_identity(scheme, params):
 # ---------------------------------------------------------------- tensor bitwidths and bad input
 
 
-@pytest.mark.parametrize("scheme, weight_params, act_params", [
-    ("dorefa", {}, {}),
-    ("sat", {"rounding": "modified", "rescale_out_features": 10}, {"alpha": torch.tensor(2.0)}),
-    ("lsq", {"step": torch.tensor(0.05)}, {"step": torch.tensor(0.2), "levels": "exact"}),
-])
+@pytest.mark.parametrize(
+    "scheme, weight_params, act_params",
+    [
+        ("dorefa", {}, {}),
+        ("sat", {"rounding": "modified", "rescale_out_features": 10}, {"alpha": torch.tensor(2.0)}),
+        ("lsq", {"step": torch.tensor(0.05)}, {"step": torch.tensor(0.2), "levels": "exact"}),
+    ],
+)
 def test_tensor_bitwidth_equals_python_bitwidth(scheme, weight_params, act_params):
     w, x = torch.randn(10, 40) * 0.3, torch.rand(8, 40) * 3
     for bits in ([1] if scheme == "dorefa" else []) + [2, 3, 6, 8, 16, None]:
         code = torch.tensor(32 if bits is None else bits)
-        assert torch.equal(quantize_weight(w, code, scheme, **weight_params), quantize_weight(w, bits, scheme, **weight_params))
-        assert torch.equal(quantize_activation(x, code, scheme, **act_params),
-                           quantize_activation(x, bits, scheme, **act_params))
+        assert torch.equal(
+            quantize_weight(w, code, scheme, **weight_params), quantize_weight(w, bits, scheme, **weight_params)
+        )
+        assert torch.equal(
+            quantize_activation(x, code, scheme, **act_params), quantize_activation(x, bits, scheme, **act_params)
+        )
 
 
-@pytest.mark.parametrize("scheme, params, bad", [
-    ("sat", {}, 1), ("lsq", {"step": 0.1}, 1), ("dorefa", {}, 0), ("dorefa", {}, -3), ("dorefa", {}, 33),
-])
+@pytest.mark.parametrize(
+    "scheme, params, bad",
+    [
+        ("sat", {}, 1),
+        ("lsq", {"step": 0.1}, 1),
+        ("dorefa", {}, 0),
+        ("dorefa", {}, -3),
+        ("dorefa", {}, 33),
+    ],
+)
 def test_unsupported_python_bitwidth_is_refused(scheme, params, bad):
     with pytest.raises(ValueError, match=f"bitwidth {bad}"):
         quantize_weight(torch.randn(4), bad, scheme, **params)

@@ -18,20 +18,40 @@ SNAPSHOT = ROOT / "docs" / "results" / "mini"
 
 
 def verdict(claim, setup, method, verdict, ours=math.nan, low=math.nan, high=math.nan, row="", statistic="accuracy"):
-    return {"claim": claim, "table": "table2", "setup": setup, "method": method, "statement": f"statement of {claim}",
-            "statistic": statistic, "rows": "", "worst_row": row, "ours": ours, "ci95_low": low, "ci95_high": high,
-            "paper": math.nan, "threshold": "≥ 25.0", "verdict": verdict, "reason": "why", "n": 10, "scale": "mini",
-            "fidelity": "official", "data": "digits", "is_standin": True}
+    return {
+        "claim": claim,
+        "table": "table2",
+        "setup": setup,
+        "method": method,
+        "statement": f"statement of {claim}",
+        "statistic": statistic,
+        "rows": "",
+        "worst_row": row,
+        "ours": ours,
+        "ci95_low": low,
+        "ci95_high": high,
+        "paper": math.nan,
+        "threshold": "≥ 25.0",
+        "verdict": verdict,
+        "reason": "why",
+        "n": 10,
+        "scale": "mini",
+        "fidelity": "official",
+        "data": "digits",
+        "is_standin": True,
+    }
 
 
 @pytest.fixture
 def claims_dir(tmp_path):
-    rows = [verdict("c1", "svhn_cnn8", "mebqat", "holds", 91.25, 89.5, 93.0, "(2,2)"),
-            verdict("c1", "cifar10_mobilenetv2", "mebqat", "fails", 8.33, 5.5, 11.2, "(2,2)"),
-            verdict("c1", "cifar10_preact_resnet20", "mebqat", "not measured"),
-            verdict("c2", "svhn_cnn8", "mebqat", "fails", 0.9863, 0.9863, 0.9863, statistic="storage_saving"),
-            verdict("c3", "svhn_cnn8", "qat", "holds", 98.0, 97.0, 99.0, "(FP,FP)"),
-            verdict("c3", "svhn_cnn8", "mebqat", "holds", 97.0, 96.0, 98.0, "(FP,FP)")]
+    rows = [
+        verdict("c1", "svhn_cnn8", "mebqat", "holds", 91.25, 89.5, 93.0, "(2,2)"),
+        verdict("c1", "cifar10_mobilenetv2", "mebqat", "fails", 8.33, 5.5, 11.2, "(2,2)"),
+        verdict("c1", "cifar10_preact_resnet20", "mebqat", "not measured"),
+        verdict("c2", "svhn_cnn8", "mebqat", "fails", 0.9863, 0.9863, 0.9863, statistic="storage_saving"),
+        verdict("c3", "svhn_cnn8", "qat", "holds", 98.0, 97.0, 99.0, "(FP,FP)"),
+        verdict("c3", "svhn_cnn8", "mebqat", "holds", 97.0, 96.0, 98.0, "(FP,FP)"),
+    ]
     pd.DataFrame(rows).to_csv(tmp_path / "claims.csv", index=False)
     (tmp_path / "claims.md").write_text("# report\n")
     return tmp_path
@@ -51,8 +71,21 @@ def test_each_verdict_lands_in_its_column_with_the_measured_value(claims_dir):
 def test_the_readme_section_is_replaced_and_nothing_else(claims_dir, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n\n## What the default run shows\n\n{BEGIN}\nOLD SECTION\n{END}\n\n## next\ntext\n")
-    assert main(["tables", "readme", "--claims", str(claims_dir), "--readme", str(readme),
-                 "--snapshot", str(tmp_path / "snap")]) == 0
+    assert (
+        main(
+            [
+                "tables",
+                "readme",
+                "--claims",
+                str(claims_dir),
+                "--readme",
+                str(readme),
+                "--snapshot",
+                str(tmp_path / "snap"),
+            ]
+        )
+        == 0
+    )
     text = readme.read_text()
     assert "OLD SECTION" not in text and text.startswith("# title\n") and text.endswith("\n\n## next\ntext\n")
     assert "[claims report](snap/claims.md)" in text and (tmp_path / "snap" / "claims.csv").is_file()

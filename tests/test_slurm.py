@@ -19,8 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import mlflow
 import pytest
@@ -49,8 +49,10 @@ def why_not() -> str | None:
     path = f"{os.environ.get('PATH', '')}:{SBIN}"
     missing = [name for name in DAEMONS if shutil.which(name, path=path) is None]
     if missing:
-        return (f"Debian's SLURM packages are not installed ({', '.join(missing)} missing): "
-                f"run `scripts/slurm_cluster.sh install` as root (.ci/run does)")
+        return (
+            f"Debian's SLURM packages are not installed ({', '.join(missing)} missing): "
+            f"run `scripts/slurm_cluster.sh install` as root (.ci/run does)"
+        )
     if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
         return "the SLURM executor plugin is missing: pip install .[slurm] (make env installs it)"
     conf = Path("/etc/slurm/slurm.conf")
@@ -79,8 +81,9 @@ def slurm_cluster(*options: str) -> Iterator[dict[str, str]]:
 
 def snakemake(*args: str, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
     print(f"snakemake {' '.join(args[:3])} ...: {time.monotonic() - started:.0f} s")
     return result
 
@@ -116,10 +119,11 @@ def expected_limit(job: str) -> int:
 
 
 def sacct(env: dict[str, str], fields: str, *args: str) -> list[dict[str, str]]:
-    out = subprocess.run(["sacct", "-a", "-P", "-o", fields, *args], env=env, capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["sacct", "-a", "-P", "-o", fields, *args], env=env, capture_output=True, text=True, check=True
+    ).stdout
     header, *rows = out.strip().splitlines()
-    return [dict(zip(header.split("|"), row.split("|"))) for row in rows]
+    return [dict(zip(header.split("|"), row.split("|"), strict=True)) for row in rows]
 
 
 def test_profile_runs_a_smoke_subset_as_slurm_jobs(tmp_path, data_root):
@@ -129,9 +133,21 @@ def test_profile_runs_a_smoke_subset_as_slurm_jobs(tmp_path, data_root):
     started = time.monotonic()
     with mlflow_server(tmp_path / "mlflow") as uri, slurm_cluster() as env:
         env["MLFLOW_TRACKING_URI"] = uri
-        run = snakemake("--profile", str(PROFILE.relative_to(ROOT)), "all", "--configfile", "config/smoke.yaml",
-                        "--config", f"results={results}", f"data_root={data_root}", f"matrix={matrix}", *SUBSET,
-                        *SITE, *POLL, env=env)
+        run = snakemake(
+            "--profile",
+            str(PROFILE.relative_to(ROOT)),
+            "all",
+            "--configfile",
+            "config/smoke.yaml",
+            "--config",
+            f"results={results}",
+            f"data_root={data_root}",
+            f"matrix={matrix}",
+            *SUBSET,
+            *SITE,
+            *POLL,
+            env=env,
+        )
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
         fields = "JobID,JobName,Comment,Account,Partition,State,ExitCode,AllocCPUS,ReqMem,Timelimit,ReqTRES,Elapsed"
         jobs = sacct(env, fields, "-X")
@@ -139,7 +155,8 @@ def test_profile_runs_a_smoke_subset_as_slurm_jobs(tmp_path, data_root):
         for job in jobs:
             print("|".join(job.values()))
         uri_runs = mlflow.MlflowClient(uri).search_runs(
-            [e.experiment_id for e in mlflow.MlflowClient(uri).search_experiments()], max_results=1000)
+            [e.experiment_id for e in mlflow.MlflowClient(uri).search_experiments()], max_results=1000
+        )
     print(f"SLURM integration test wall time (cluster, tracking server, DAG): {time.monotonic() - started:.0f} s")
 
     finished = run_dirs(results)
@@ -180,16 +197,32 @@ def test_a_cluster_without_accounting_polls_with_squeue(tmp_path, data_root):
     profile.mkdir()
     text = (PROFILE / "profile.yaml").read_text()
     assert "# slurm-status-command: squeue" in text
-    (profile / "profile.yaml").write_text(text.replace("# slurm-status-command: squeue", "slurm-status-command: squeue"))
+    (profile / "profile.yaml").write_text(
+        text.replace("# slurm-status-command: squeue", "slurm-status-command: squeue")
+    )
     results = tmp_path / "results"
     job = "smoke-official/table2/svhn_cnn8/qat-w2a2/seed0"
     with slurm_cluster("--no-accounting") as env:
         no_sacct = subprocess.run(["sacct"], env=env, capture_output=True, text=True)
         assert "accounting storage is disabled" in no_sacct.stdout + no_sacct.stderr
-        run = snakemake("--profile", str(profile), f"{results}/runs/{job}/metrics.json", "--configfile",
-                        "config/smoke.yaml", "--config", f"results={results}", f"data_root={data_root}",
-                        "tables=[table2]", "dedicated_tasks=['(2,2)']", "threads_per_job=2",
-                        "--default-resources", f"slurm_partition={PARTITION}", *POLL, env=env, timeout=600)
+        run = snakemake(
+            "--profile",
+            str(profile),
+            f"{results}/runs/{job}/metrics.json",
+            "--configfile",
+            "config/smoke.yaml",
+            "--config",
+            f"results={results}",
+            f"data_root={data_root}",
+            "tables=[table2]",
+            "dedicated_tasks=['(2,2)']",
+            "threads_per_job=2",
+            "--default-resources",
+            f"slurm_partition={PARTITION}",
+            *POLL,
+            env=env,
+            timeout=600,
+        )
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
         # the controller's own record of every finished job (jobcomp/filetxt), since sacct has none
         records = Path(env["SLURM_CONF"]).parents[1].joinpath("log", "jobcomp.txt").read_text().splitlines()

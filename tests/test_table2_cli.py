@@ -26,8 +26,22 @@ def mebqat(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
 
 
 def train_args(data_root: Path, out: Path, setup: str, method: str, *extra: str) -> list[str]:
-    return ["train", "--setup", setup, "--method", method, "--scale", "smoke", "--out", str(out),
-            "--set", f"data.root={data_root}", "--threads", "1", *extra]
+    return [
+        "train",
+        "--setup",
+        setup,
+        "--method",
+        method,
+        "--scale",
+        "smoke",
+        "--out",
+        str(out),
+        "--set",
+        f"data.root={data_root}",
+        "--threads",
+        "1",
+        *extra,
+    ]
 
 
 JOBS = [  # one job per method, spread over the three setups
@@ -43,8 +57,14 @@ def test_every_method_trains_and_evaluates_to_a_valid_metrics_file(setup, method
     out = tmp_path / "run"
     trained = mebqat(*train_args(data_root, out, setup, method, *extra))
     assert trained.returncode == 0, trained.stderr
-    for name in ("config.yaml", "train.log", "history.jsonl", "train_summary.json", "checkpoints/last.pt",
-                 "checkpoints/best.pt"):
+    for name in (
+        "config.yaml",
+        "train.log",
+        "history.jsonl",
+        "train_summary.json",
+        "checkpoints/last.pt",
+        "checkpoints/best.pt",
+    ):
         assert (out / name).exists(), name
     evaluated = mebqat("evaluate", str(out), "--threads", "1")
     assert evaluated.returncode == 0, evaluated.stderr
@@ -70,19 +90,32 @@ def test_every_method_trains_and_evaluates_to_a_valid_metrics_file(setup, method
     assert costs["checkpoint_bytes"] == (out / "checkpoints" / "best.pt").stat().st_size
     assert metrics["provenance"]["config_hash"] and metrics["provenance"]["packages"]["torch"]
     # engine: auto resolves per device (a CPU here) and the run records what it resolved to
-    assert metrics["provenance"]["engines"] == {"train": "sequential", "evaluate": "sequential",
-                                             "memory_format": "channels_last"}
+    assert metrics["provenance"]["engines"] == {
+        "train": "sequential",
+        "evaluate": "sequential",
+        "memory_format": "channels_last",
+    }
     assert all(0 <= r["accuracy"] <= 100 for r in metrics["results"])
 
 
 @pytest.mark.slow
 def test_a_killed_job_resumes_to_the_same_metrics(data_root, tmp_path):
-    extra = ["--set", "train.epochs=5", "--set", "train.steps_per_epoch=3",
-             "--set", "train.schedule={name: multistep, milestones: [2, 4], gamma: 0.5}"]
+    extra = [
+        "--set",
+        "train.epochs=5",
+        "--set",
+        "train.steps_per_epoch=3",
+        "--set",
+        "train.schedule={name: multistep, milestones: [2, 4], gamma: 0.5}",
+    ]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     args = train_args(data_root, resumed, "cifar10_preact_resnet20", "mebqat", *extra)
-    process = subprocess.Popen([SCRIPT, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    process = subprocess.Popen(
+        [SCRIPT, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     deadline = time.time() + 300
     while not (resumed / "checkpoints" / "last.pt").exists():
         assert process.poll() is None, "training ended before its first checkpoint"
@@ -98,19 +131,29 @@ def test_a_killed_job_resumes_to_the_same_metrics(data_root, tmp_path):
     a, b = (json.loads((run / "metrics.json").read_text()) for run in (straight, resumed))
     assert a["results"] == b["results"]
     assert a["selection"] == b["selection"]
-    assert {k: a["costs"][k] for k in ("updates", "forward_passes_per_update", "backward_passes_per_update")} == \
-        {k: b["costs"][k] for k in ("updates", "forward_passes_per_update", "backward_passes_per_update")}
+    assert {k: a["costs"][k] for k in ("updates", "forward_passes_per_update", "backward_passes_per_update")} == {
+        k: b["costs"][k] for k in ("updates", "forward_passes_per_update", "backward_passes_per_update")
+    }
     history = [json.loads(line) for line in (resumed / "history.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--set", "train.epoch=3"], "invalid configuration at train: Additional properties are not allowed ('epoch'"),
-    (["--set", "data.batch_size=zero"], "invalid configuration at data.batch_size: 'zero' is not of type 'integer'"),
-    (["--set", "method.tasks=8"], "unknown option(s) ['tasks'] for method 'mebqat'"),
-    (["--switch", "shared_lsq_steps=false"], "fidelity switch 'shared_lsq_steps' does not apply to table2"),
-    (["--method", "apdnn", "--set", "evaluate.tasks=['(FP,3)']"], "bitwidth task (FP,3) is not a valid dorefa task"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--set", "train.epoch=3"], "invalid configuration at train: Additional properties are not allowed ('epoch'"),
+        (
+            ["--set", "data.batch_size=zero"],
+            "invalid configuration at data.batch_size: 'zero' is not of type 'integer'",
+        ),
+        (["--set", "method.tasks=8"], "unknown option(s) ['tasks'] for method 'mebqat'"),
+        (["--switch", "shared_lsq_steps=false"], "fidelity switch 'shared_lsq_steps' does not apply to table2"),
+        (
+            ["--method", "apdnn", "--set", "evaluate.tasks=['(FP,3)']"],
+            "bitwidth task (FP,3) is not a valid dorefa task",
+        ),
+    ],
+)
 def test_bad_configurations_are_refused_before_any_work(args, message, tmp_path):
     out = tmp_path / "run"
     base = ["train", "--setup", "svhn_cnn8", "--method", "mebqat", "--scale", "smoke", "--out", str(out)]
@@ -129,7 +172,10 @@ def test_a_run_directory_of_another_configuration_is_refused(data_root, tmp_path
 
 def test_evaluating_an_untrained_apdnn_bitwidth_is_an_error(data_root, tmp_path):
     out = tmp_path / "run"
-    assert mebqat(*train_args(data_root, out, "cifar10_preact_resnet20", "apdnn", "--set", "train.epochs=1")).returncode == 0
+    assert (
+        mebqat(*train_args(data_root, out, "cifar10_preact_resnet20", "apdnn", "--set", "train.epochs=1")).returncode
+        == 0
+    )
     result = mebqat("evaluate", str(out), "--tasks", "(3,3)")
     assert result.returncode == 2
     assert "apdnn cannot be evaluated at (3,3)" in result.stderr
@@ -141,8 +187,11 @@ def test_own_task_only_narrows_a_dedicated_job_and_nothing_else():
     from mebqat.quant import BitwidthTask
 
     every = ["(2,2)", "(4,4)", "(FP,FP)"]
-    dedicated = {"job": {"train_task": "(4,4)"}, "model": {"scheme": "dorefa"},
-                 "evaluate": {"tasks": every, "own_task_only": True}}
+    dedicated = {
+        "job": {"train_task": "(4,4)"},
+        "model": {"scheme": "dorefa"},
+        "evaluate": {"tasks": every, "own_task_only": True},
+    }
     assert evaluation_tasks(dedicated, None) == [BitwidthTask(4, 4)]
     assert evaluation_tasks(dedicated, ["(2,2)"]) == [BitwidthTask(2, 2)]  # an explicit request wins
     with pytest.raises(ValueError, match=r"--tasks: bitwidth task \(9,9\) is not a valid dorefa task"):

@@ -19,8 +19,12 @@ TEN_CLASSES = SimpleNamespace(num_classes=10)
 
 
 def make(setup: str, method: str, engine: str = "batched", **overrides):
-    spec = {"setup": setup, "method": method, "scale": "smoke",
-            "overrides": {"train": {"engine": engine, **overrides.pop("train", {})}, **overrides}}
+    spec = {
+        "setup": setup,
+        "method": method,
+        "scale": "smoke",
+        "overrides": {"train": {"engine": engine, **overrides.pop("train", {})}, **overrides},
+    }
     if method == "qat":
         spec["train_task"] = "(2,2)" if setup == "cifar10_mobilenetv2" else "(4,4)"
     config = resolve_job(spec)
@@ -54,7 +58,7 @@ def reference_mebqat_gradient(model, x, y, tasks, clamp):
         if not task.is_full_precision:
             loss = loss - (teacher * F.log_softmax(logits, -1)).sum(-1).mean()
         grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
-        per_task.append({n: g for n, g in zip(params, grads)})
+        per_task.append({n: g for n, g in zip(params, grads, strict=True)})
     expected = {}
     for name, p in params.items():
         users = [i for i, t in enumerate(tasks) if not name.endswith("alpha.values") or t.a is not None]
@@ -68,8 +72,9 @@ def reference_mebqat_gradient(model, x, y, tasks, clamp):
 
 @pytest.mark.parametrize("engine", ["sequential", "batched"])
 def test_mebqat_gradient_is_clamped_per_parameter_mean_of_task_gradients(engine):
-    method, _ = make("cifar10_mobilenetv2", "mebqat", engine, train={"grad_clamp": 0.05},
-                     model={"options": {"dropout": 0.0}})
+    method, _ = make(
+        "cifar10_mobilenetv2", "mebqat", engine, train={"grad_clamp": 0.05}, model={"options": {"dropout": 0.0}}
+    )
     model = fresh_model(method)
     model.train()
     x, y = batch()
@@ -110,17 +115,20 @@ def test_mebqat_alpha_averages_only_over_tasks_that_quantize_it():
     assert grads_of(model)["stem.3.quantizer.alpha.values"] is None  # no task used it: no update at all
 
 
-@pytest.mark.parametrize("setup, guaranteed", [("cifar10_mobilenetv2", [T(None, None)]),
-                                               ("cifar10_preact_resnet20", [T(None, None), T(1, 1)])])
+@pytest.mark.parametrize(
+    "setup, guaranteed",
+    [("cifar10_mobilenetv2", [T(None, None)]), ("cifar10_preact_resnet20", [T(None, None), T(1, 1)])],
+)
 def test_mebqat_guaranteed_tasks_every_step(setup, guaranteed):
     method, _ = make(setup, "mebqat")
     for _ in range(50):
         tasks = method.sampler.sample()
-        assert tasks[:len(guaranteed)] == guaranteed and len(tasks) == 4
+        assert tasks[: len(guaranteed)] == guaranteed and len(tasks) == 4
 
 
-@pytest.mark.parametrize("setup, teacher", [("cifar10_mobilenetv2", True), ("cifar10_preact_resnet20", True),
-                                            ("svhn_cnn8", False)])
+@pytest.mark.parametrize(
+    "setup, teacher", [("cifar10_mobilenetv2", True), ("cifar10_preact_resnet20", True), ("svhn_cnn8", False)]
+)
 def test_mebqat_batched_and_sequential_engines_agree(setup, teacher):
     shape = (3, 40, 40) if setup == "svhn_cnn8" else (3, 32, 32)
     results = {}
@@ -151,8 +159,9 @@ def test_the_engine_is_decided_once_when_the_method_is_built():
     """``train.engine: auto`` resolves per device type when the method is built (the registry's default:
     sequential on a CPU, batched on CUDA), an explicit engine overrides the configuration, and nothing can
     switch a built method's engine."""
-    config = resolve_job({"setup": "svhn_cnn8", "method": "mebqat", "scale": "smoke",
-                          "overrides": {"train": {"engine": "auto"}}})
+    config = resolve_job(
+        {"setup": "svhn_cnn8", "method": "mebqat", "scale": "smoke", "overrides": {"train": {"engine": "auto"}}}
+    )
     assert create_method(config, "cpu").engine == "sequential"
     assert create_method(config, torch.device("cuda", 0)).engine == "batched"  # a device object; no GPU needed
     assert create_method(config, "cpu", engine="batched").batched
@@ -178,13 +187,15 @@ def test_mebqat_batched_engine_in_float32_is_close():
     assert losses["batched"] == pytest.approx(losses["sequential"], rel=1e-4)
 
 
-@pytest.mark.parametrize("setup, method_name", [("cifar10_mobilenetv2", "adabits"),
-                                                ("cifar10_preact_resnet20", "apdnn")])
+@pytest.mark.parametrize(
+    "setup, method_name", [("cifar10_mobilenetv2", "adabits"), ("cifar10_preact_resnet20", "apdnn")]
+)
 def test_joint_methods_batched_equals_sequential_including_running_stats(setup, method_name):
     outcome = {}
     for engine in ("sequential", "batched"):
-        method, _ = make(setup, method_name, engine, model={"options": {"dropout": 0.0}} if method_name == "adabits"
-                         else {})
+        method, _ = make(
+            setup, method_name, engine, model={"options": {"dropout": 0.0}} if method_name == "adabits" else {}
+        )
         model = fresh_model(method)
         model.train()
         x, y = batch()
@@ -204,8 +215,9 @@ def test_joint_methods_batched_equals_sequential_including_running_stats(setup, 
 
 
 def test_adabits_gradients_are_summed_over_bitwidths():
-    method, _ = make("cifar10_mobilenetv2", "adabits", "sequential", train={"grad_clamp": None},
-                     model={"options": {"dropout": 0.0}})
+    method, _ = make(
+        "cifar10_mobilenetv2", "adabits", "sequential", train={"grad_clamp": None}, model={"options": {"dropout": 0.0}}
+    )
     model = fresh_model(method)
     x, y = batch()
     method.update(model, (x, y), PassCounter())
@@ -232,8 +244,11 @@ def test_apdnn_refuses_an_untrained_bitwidth_with_a_clear_error():
     method, _ = make("cifar10_preact_resnet20", "apdnn")
     requested = [T(2, 2), T(3, 3), T(None, None)]
     assert method.evaluation_tasks(requested, strict=False) == [T(2, 2), T(None, None)]
-    with pytest.raises(ValueError, match=r"apdnn cannot be evaluated at \(3,3\): it was trained at "
-                                         r"\(1,1\), \(2,2\), \(4,4\), \(8,8\), \(FP,FP\) only"):
+    with pytest.raises(
+        ValueError,
+        match=r"apdnn cannot be evaluated at \(3,3\): it was trained at "
+        r"\(1,1\), \(2,2\), \(4,4\), \(8,8\), \(FP,FP\) only",
+    ):
         method.evaluation_tasks(requested, strict=True)
     model = method.build_model(TEN_CLASSES).eval()
     with pytest.raises(ValueError, match="no BatchNorm for 3-bit tasks"):

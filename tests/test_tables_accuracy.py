@@ -9,10 +9,10 @@ import math
 import pandas as pd
 import pytest
 from scipy import stats
+from tables_metrics import ramp, rows_of, write_metrics
 
 from mebqat.tables import MetricsError, build, collect
 from mebqat.tables.paper import PAPER_DIR
-from tables_metrics import ramp, rows_of, write_metrics
 
 R20 = "cifar10_preact_resnet20"
 OMNI_1S = "maml_omniglot_20w1s"
@@ -26,8 +26,9 @@ def build_one(runs, out, table: str, **kw) -> tuple[pd.DataFrame, str]:
 
 
 def cell(frame: pd.DataFrame, setup: str, method: str, w: str, a: str | None = None) -> pd.Series:
-    match = frame[(frame["setup"] == setup) & (frame["method"] == method) & (frame["bits_w"] == w)
-                  & (frame["bits_a"] == (a or w))]
+    match = frame[
+        (frame["setup"] == setup) & (frame["method"] == method) & (frame["bits_w"] == w) & (frame["bits_a"] == (a or w))
+    ]
     assert len(match) == 1, (setup, method, w)
     return match.iloc[0]
 
@@ -52,15 +53,20 @@ def test_table2_column_kinds_fill_only_their_cells(tmp_path):
     write_metrics(runs, R20, "qat", ramp(R20, 10), train_task="(2,2)")
     write_metrics(runs, R20, "qat", ramp(R20, 40), train_task="(FP,FP)")
     # ApDNN: results only at its trained bitwidths (it has no BatchNorm for the others).
-    write_metrics(runs, R20, "apdnn", {r: v for r, v in ramp(R20, 60).items()
-                                       if f"({r[0]},{r[1]})" in APDNN_TRAINED}, trained=APDNN_TRAINED)
+    write_metrics(
+        runs,
+        R20,
+        "apdnn",
+        {r: v for r, v in ramp(R20, 60).items() if f"({r[0]},{r[1]})" in APDNN_TRAINED},
+        trained=APDNN_TRAINED,
+    )
     write_metrics(runs, R20, "mebqat", ramp(R20, 80))
     frame, markdown = build_one(runs, tmp_path / "out", "2")
 
     qat = frame[(frame["setup"] == R20) & (frame["method"] == "QAT")].set_index("bits_w")["accuracy"]
-    assert qat["2"] == ramp(R20, 10)[("2", "2")]          # the (2,2) model's own row
-    assert qat["FP"] == ramp(R20, 40)[("FP", "FP")]       # the (FP,FP) model's own row
-    assert qat.drop(["2", "FP"]).isna().all()             # not the other rows they were evaluated at
+    assert qat["2"] == ramp(R20, 10)[("2", "2")]  # the (2,2) model's own row
+    assert qat["FP"] == ramp(R20, 40)[("FP", "FP")]  # the (FP,FP) model's own row
+    assert qat.drop(["2", "FP"]).isna().all()  # not the other rows they were evaluated at
     apdnn = frame[(frame["setup"] == R20) & (frame["method"] == "ApDNN")].set_index("bits_w")["accuracy"]
     assert set(apdnn.dropna().index) == {"1", "2", "4", "8", "FP"}
     assert apdnn[["3", "5", "6", "7", "16"]].isna().all()
@@ -75,7 +81,10 @@ def test_table2_column_kinds_fill_only_their_cells(tmp_path):
     assert md_row(markdown, "(2,2)")[3].startswith(f"{11.0:.2f}")
     header = next(line for line in markdown.splitlines() if line.startswith("| (b_w,b_a) |"))
     assert [h.strip() for h in header.strip("|").split("|")][4:7] == [
-        "CIFAR-10, PreAct-ResNet-20: QAT", "CIFAR-10, PreAct-ResNet-20: ApDNN", "CIFAR-10, PreAct-ResNet-20: MEBQAT"]
+        "CIFAR-10, PreAct-ResNet-20: QAT",
+        "CIFAR-10, PreAct-ResNet-20: ApDNN",
+        "CIFAR-10, PreAct-ResNet-20: MEBQAT",
+    ]
     # The raw CSV writes an empty field, not 0, for an empty cell.
     raw = (tmp_path / "out" / "table2.csv").read_text().splitlines()
     columns = raw[0].split(",")
@@ -83,8 +92,9 @@ def test_table2_column_kinds_fill_only_their_cells(tmp_path):
     assert empty[columns.index("accuracy")] == ""
 
 
-@pytest.mark.parametrize("setup, plain, dedicated", [(OMNI_1S, "fomaml", "fomaml_qat"),
-                                                     ("pn_miniimagenet_5w1s", "pn", "pn_qat")])
+@pytest.mark.parametrize(
+    "setup, plain, dedicated", [(OMNI_1S, "fomaml", "fomaml_qat"), ("pn_miniimagenet_5w1s", "pn", "pn_qat")]
+)
 def test_qat_column_fp_row_is_the_plain_model(tmp_path, setup, plain, dedicated):
     runs = tmp_path / "runs"
     write_metrics(runs, setup, plain, ramp(setup, 20))
@@ -106,8 +116,9 @@ def test_real_data_run_is_joined_with_the_paper_and_differenced(tmp_path):
     ours = {("2", "2"): (90.25, 0.61), ("FP", "FP"): (92.0, 0.5)}
     write_metrics(runs, OMNI_1S, "mebqat_maml", ours, standin=False, scale="paper")
     frame, markdown = build_one(runs, tmp_path / "out", "4")
-    expected = paper_value("table4_fewshot_maml.csv", dataset="Omniglot", method="MEBQAT-MAML", bits_w="2",
-                           shots="1", ways="20")
+    expected = paper_value(
+        "table4_fewshot_maml.csv", dataset="Omniglot", method="MEBQAT-MAML", bits_w="2", shots="1", ways="20"
+    )
     row = cell(frame, OMNI_1S, "MEBQAT-MAML", "2")
     assert row["paper_accuracy"] == expected
     assert row["delta"] == pytest.approx(90.25 - expected, abs=1e-4)
@@ -119,8 +130,9 @@ def test_real_data_run_is_joined_with_the_paper_and_differenced(tmp_path):
     assert f"90.25 ± 0.61 ({expected:.2f}, Δ {90.25 - expected:+.2f})" in markdown
     # The other setups' paper values are joined too (MiniImageNet 5-shot FOMAML (2,2)).
     mini = cell(frame, "maml_miniimagenet_5w5s", "FOMAML", "2")
-    assert mini["paper_accuracy"] == paper_value("table4_fewshot_maml.csv", dataset="MiniImageNet",
-                                                 method="FOMAML", bits_w="2", shots="5", ways="5")
+    assert mini["paper_accuracy"] == paper_value(
+        "table4_fewshot_maml.csv", dataset="MiniImageNet", method="FOMAML", bits_w="2", shots="5", ways="5"
+    )
 
 
 def test_standin_run_is_never_differenced_and_says_so(tmp_path):
@@ -155,7 +167,7 @@ def test_table_without_runs_is_laid_out_empty(tmp_path):
     (tmp_path / "runs").mkdir()
     frame, markdown = build_one(tmp_path / "runs", tmp_path / "out", "5")
     assert len(frame) == 4 * 3 * 9 and frame["accuracy"].isna().all()
-    assert frame["paper_accuracy"].notna().all()              # Table 5 survives whole in the paper text
+    assert frame["paper_accuracy"].notna().all()  # Table 5 survives whole in the paper text
     assert "No runs were found" in markdown
     assert md_row(markdown, "(2,2)")[0].startswith("– (")
 
@@ -189,7 +201,7 @@ def test_stale_or_contradictory_jobs_are_refused(tmp_path):
     with pytest.raises(MetricsError, match="disagree on fidelity") as err:
         collect([runs])
     assert str(first) in str(err.value)
-    assert len(collect([runs], fidelity="official")) == 1   # choosing one configuration resolves it
+    assert len(collect([runs], fidelity="official")) == 1  # choosing one configuration resolves it
     data = json.loads(first.read_text())
     data["identity"]["paper_model"] = "ResNet-18"
     first.write_text(json.dumps(data))

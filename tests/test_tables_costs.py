@@ -7,6 +7,7 @@ import math
 
 import pandas as pd
 import pytest
+from tables_metrics import write_metrics
 
 from mebqat.models import build as build_model
 from mebqat.models import parameter_counts
@@ -14,11 +15,13 @@ from mebqat.quant import bitwidth_candidates
 from mebqat.tables import backprop_ratio, backprop_saving, build, collect, cost_frame, setup_costs, storage_saving
 from mebqat.tables.cost_model import ADAPTIVE, DEDICATED, MEBQAT
 from mebqat.tables.layout import table_setups
-from tables_metrics import write_metrics
 
 # official-mebqat.md §9.3: parameter counts (weights, biases, BN affine) and BN shares of the real nets.
-SPEC_SIZES = {"cifar10_mobilenetv2": (2_236_682, 1.53), "cifar10_preact_resnet20": (6_758_810, 0.12),
-              "svhn_cnn8": (2_081_354, 0.05)}
+SPEC_SIZES = {
+    "cifar10_mobilenetv2": (2_236_682, 1.53),
+    "cifar10_preact_resnet20": (6_758_810, 0.12),
+    "svhn_cnn8": (2_081_354, 0.05),
+}
 
 
 def paper_width(setup: str) -> tuple[int, int]:
@@ -70,13 +73,25 @@ def measured(long: pd.DataFrame, setup: str, method: str, metric: str) -> pd.Ser
 def test_measured_columns_from_the_runs(tmp_path):
     runs = tmp_path / "runs"
     setup = "svhn_cnn8"
-    for task, stored in (("(2,2)", 1000), ("(4,4)", 1100)):   # two of the 75 dedicated models
-        write_metrics(runs, setup, "qat", {("4", "4"): 50.0}, train_task=task, architecture=paper_width(setup),
-                      costs={"stored_parameters": stored, "backward_passes_per_update": 1.0})
-    for seed, forward in enumerate((7.0, 6.0)):                # MEBQAT, two seeds: the mean is reported
-        write_metrics(runs, setup, "mebqat", {("4", "4"): 50.0}, seed=seed,
-                      costs={"stored_parameters": 1010, "backward_passes_per_update": 4.0,
-                             "forward_passes_per_update": forward})
+    for task, stored in (("(2,2)", 1000), ("(4,4)", 1100)):  # two of the 75 dedicated models
+        write_metrics(
+            runs,
+            setup,
+            "qat",
+            {("4", "4"): 50.0},
+            train_task=task,
+            architecture=paper_width(setup),
+            costs={"stored_parameters": stored, "backward_passes_per_update": 1.0},
+        )
+    for seed, forward in enumerate((7.0, 6.0)):  # MEBQAT, two seeds: the mean is reported
+        write_metrics(
+            runs,
+            setup,
+            "mebqat",
+            {("4", "4"): 50.0},
+            seed=seed,
+            costs={"stored_parameters": 1010, "backward_passes_per_update": 4.0, "forward_passes_per_update": forward},
+        )
     long = cost_frame(collect([runs]))
     qat_storage = measured(long, setup, "QAT", "stored_parameters")
     assert qat_storage["measured"] == 2100 and qat_storage["measured_jobs"] == 2

@@ -42,7 +42,9 @@ def test_sampler_is_uniform_over_candidates(family):
     for _ in range(n):
         counts[sampler.draw()] += 1
     result = stats.chisquare(list(counts.values()))
-    assert result.pvalue > 1e-3, f"{family}: sampler is not uniform (chi2={result.statistic:.1f}, p={result.pvalue:.2e})"
+    assert result.pvalue > 1e-3, (
+        f"{family}: sampler is not uniform (chi2={result.statistic:.1f}, p={result.pvalue:.2e})"
+    )
     # and the sampler does not merely return a uniform *marginal*: mixed pairs dominate, as specified
     uniform_share = sum(c for t, c in counts.items() if t.w == t.a) / n
     assert uniform_share == pytest.approx((len(Q) + 1 + (family == "dorefa")) / len(candidates), abs=0.02)
@@ -93,10 +95,16 @@ def test_sampler_refuses_bad_configuration():
         TaskSampler("dorefa", 1, guaranteed=["(FP,FP)", "(1,1)"])
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("(4,FP)", BitwidthTask(4, None)), ("4, 8", BitwidthTask(4, 8)), ("w2a32", BitwidthTask(2, None)),
-    ((None, None), BitwidthTask(None, None)), (["16", "fp"], BitwidthTask(16, None)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("(4,FP)", BitwidthTask(4, None)),
+        ("4, 8", BitwidthTask(4, 8)),
+        ("w2a32", BitwidthTask(2, None)),
+        ((None, None), BitwidthTask(None, None)),
+        (["16", "fp"], BitwidthTask(16, None)),
+    ],
+)
 def test_task_parsing(text, expected):
     assert BitwidthTask.parse(text) == expected
 

@@ -19,8 +19,14 @@ BROWSE = "browse the runs with: mebqat track ui"
 
 def track(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return subprocess.run([SCRIPT, "track", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env={**env, "OMP_NUM_THREADS": "1"})
+    return subprocess.run(
+        [SCRIPT, "track", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**env, "OMP_NUM_THREADS": "1"},
+    )
 
 
 @pytest.mark.parametrize("action", ["init", "log", "tables"])
@@ -60,8 +66,9 @@ def test_track_end_to_end(tmp_path):
     table5 = client.get_experiment_by_name("table5").experiment_id
     assert len(client.search_runs([table5], "tags.`mebqat.kind` = 'tables'")) == 1
     assert len(client.search_runs([table5], "tags.`mebqat.kind` = 'job'")) == 1
-    assert client.search_runs([client.get_experiment_by_name("table2").experiment_id],
-                              "tags.`mebqat.seed` = '7'") == []  # the unfinished job left no trace
+    assert (
+        client.search_runs([client.get_experiment_by_name("table2").experiment_id], "tags.`mebqat.seed` = '7'") == []
+    )  # the unfinished job left no trace
     assert (tmp_path / "results" / "mlartifacts" / "table5").is_dir() and not (tmp_path / "mlruns").exists()
 
 

@@ -25,18 +25,24 @@ def test_uri_default_env_and_argument(tmp_path, monkeypatch):
     assert resolve_uri() == f"sqlite:///{tmp_path}/results/mlflow.db"  # absolute: sqlite:////tmp/...
     assert artifact_root(resolve_uri()) == tmp_path / "results" / "mlartifacts"
     assert browse_hint(resolve_uri()) == "browse the runs with: mebqat track ui"
-    assert browse_hint(resolve_uri("sqlite:///other/y.db")) == "browse the runs with: mebqat track ui --uri sqlite:///other/y.db"
+    assert (
+        browse_hint(resolve_uri("sqlite:///other/y.db"))
+        == "browse the runs with: mebqat track ui --uri sqlite:///other/y.db"
+    )
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///other/x.db")
     assert resolve_uri() == f"sqlite:///{tmp_path}/other/x.db"
     assert resolve_uri("http://localhost:5000") == "http://localhost:5000"  # the argument beats the variable
 
 
-@pytest.mark.parametrize("uri, message", [
-    ("./mlruns", "refuses file stores"),
-    ("file:///tmp/mlruns", "refuses file stores"),
-    ("sqlite://", "names no file"),
-    ("sqlite:///:memory:", "names no file"),
-])
+@pytest.mark.parametrize(
+    "uri, message",
+    [
+        ("./mlruns", "refuses file stores"),
+        ("file:///tmp/mlruns", "refuses file stores"),
+        ("sqlite://", "names no file"),
+        ("sqlite:///:memory:", "names no file"),
+    ],
+)
 def test_unusable_uris_are_refused(uri, message):
     with pytest.raises(TrackingError, match=message):
         resolve_uri(uri)
@@ -64,15 +70,22 @@ def test_record_mirrors_the_files(tmp_path):
     assert points[("test/acc_trained_task", 0)] == round(own, 2)
     assert not [key for key, _ in points if key.startswith(("acc_w", "ci95_", "n_w"))]
     assert record.tags["mebqat.task"] == "(4,4)"
-    assert points[("curves/train_loss", 2)] == \
-        json.loads((run_dir / "history.jsonl").read_text().splitlines()[1])["train_loss"]
+    assert (
+        points[("curves/train_loss", 2)]
+        == json.loads((run_dir / "history.jsonl").read_text().splitlines()[1])["train_loss"]
+    )
     assert points[("best", 1)] == 1.0 and points[("best", 2)] == 0.0
     assert ("select_split", 1) not in points  # a string: not a metric
     assert points[("stored_parameters", 0)] == 1234 and points[("forward_passes", 0)] == 42
     assert record.tags["mebqat.train_task"] == "(4,4)" and record.tags["mebqat.git_dirty"] == "false"
     assert record.tags["mlflow.source.git.commit"] == metrics["provenance"]["git_commit"]
-    assert {a.path.name for a in record.artifacts} == {"metrics.json", "config.yaml", "train.log",
-                                                      "train_summary.json", "history.jsonl"}
+    assert {a.path.name for a in record.artifacts} == {
+        "metrics.json",
+        "config.yaml",
+        "train.log",
+        "train_summary.json",
+        "history.jsonl",
+    }
     before = record.content_hash()
     assert before == job_record(read_finished_run(run_dir)).content_hash()
     (run_dir / "train.log").write_text("another log\n")
@@ -114,14 +127,25 @@ def test_tables_and_figures_are_grouped_by_table(tmp_path):
     tables.mkdir(), figures.mkdir()
     for name in ("table2.csv", "table2.md", "table2.tex", "table4.csv", "notes.txt"):
         (tables / name).write_text(name)
-    for name in ("costs_table3.png", "accuracy_table4_maml_omniglot_20w1s.png", "svhn_cnn8.png", "overview.pdf",
-                 "readme.txt"):
+    for name in (
+        "costs_table3.png",
+        "accuracy_table4_maml_omniglot_20w1s.png",
+        "svhn_cnn8.png",
+        "overview.pdf",
+        "readme.txt",
+    ):
         (figures / name).write_text(name)
-    grouped = {t: sorted(f"{a.directory}/{a.path.name}" for a in arts)
-               for t, arts in collect_tables(tables, figures).items()}
+    grouped = {
+        t: sorted(f"{a.directory}/{a.path.name}" for a in arts) for t, arts in collect_tables(tables, figures).items()
+    }
     assert grouped == {
-        "table2": ["figures/overview.pdf", "figures/svhn_cnn8.png", "tables/table2.csv", "tables/table2.md",
-                   "tables/table2.tex"],
+        "table2": [
+            "figures/overview.pdf",
+            "figures/svhn_cnn8.png",
+            "tables/table2.csv",
+            "tables/table2.md",
+            "tables/table2.tex",
+        ],
         "table3": ["figures/costs_table3.png"],  # the names the table build writes
         "table4": ["figures/accuracy_table4_maml_omniglot_20w1s.png", "figures/overview.pdf", "tables/table4.csv"],
     }
@@ -160,8 +184,10 @@ def test_transient_store_errors_are_retried_and_others_are_not(monkeypatch):
     assert retry.retrying(locked_twice) == "done" and len(attempts) == 3
     # log_inputs' check-then-insert race (two jobs of one experiment logging one dataset first): the
     # message CI saw; the retry finds the other job's row.
-    lost_race = ("(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, datasets.name, "
-                 "datasets.digest\n[SQL: INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, ...")
+    lost_race = (
+        "(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, datasets.name, "
+        "datasets.digest\n[SQL: INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, ..."
+    )
     attempts.clear()
 
     def raced_once() -> str:
@@ -172,8 +198,11 @@ def test_transient_store_errors_are_retried_and_others_are_not(monkeypatch):
 
     assert retry.retrying(raced_once) == "linked" and len(attempts) == 2
     with pytest.raises(RuntimeError, match="UNIQUE constraint failed: runs"):  # any other conflict is a bug
-        retry.retrying(lambda: (_ for _ in ()).throw(RuntimeError("(sqlite3.IntegrityError) UNIQUE constraint "
-                                                                  "failed: runs.run_uuid")))
+        retry.retrying(
+            lambda: (_ for _ in ()).throw(
+                RuntimeError("(sqlite3.IntegrityError) UNIQUE constraint failed: runs.run_uuid")
+            )
+        )
     with pytest.raises(RuntimeError, match="no such table"):
         retry.retrying(lambda: (_ for _ in ()).throw(RuntimeError("(sqlite3.OperationalError) no such table: runs")))
     with pytest.raises(RuntimeError, match="locked"):

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.slow
 
 MEBQAT = [sys.executable, "-m", "mebqat"]
 JOBS = [  # four jobs over the three experiments
-    ("svhn_cnn8", "mebqat", None), ("svhn_cnn8", "qat", "(4,4)"), ("maml_miniimagenet_5w1s", "fomaml_qat", "(3,3)"),
+    ("svhn_cnn8", "mebqat", None),
+    ("svhn_cnn8", "qat", "(4,4)"),
+    ("maml_miniimagenet_5w1s", "fomaml_qat", "(3,3)"),
     ("pn_omniglot_20w1s", "mebqat_pn", None),
 ]
 
@@ -45,8 +47,10 @@ def finish(process: subprocess.Popen) -> str:
 def test_concurrent_jobs_each_arrive_once(server, tmp_path):
     uri = f"http://localhost:{server}"
     finish(mebqat("track", "init", uri=uri))
-    run_dirs = [write_run(tmp_path / f"job{i}", setup, method, train_task=task, epochs=5, seed=i)
-                for i, (setup, method, task) in enumerate(JOBS)]
+    run_dirs = [
+        write_run(tmp_path / f"job{i}", setup, method, train_task=task, epochs=5, seed=i)
+        for i, (setup, method, task) in enumerate(JOBS)
+    ]
     # every job a process of its own, all at once; the first job twice, as after a retried submission
     loggers = [mebqat("track", "log", str(run_dir), uri=uri) for run_dir in run_dirs + run_dirs[:1]]
     for logger in loggers:

@@ -158,14 +158,19 @@ def test_tables_run_says_the_claims_verdicts(store, tmp_path):
     (tables / "table3.md").write_text("table3\n")
     claims = tmp_path / "claims.csv"
     head = "claim,table,setup,method,statistic,worst_row,ours,ci95_low,ci95_high,verdict,reason\n"
-    claims.write_text(head + "t3-storage,table3,svhn_cnn8,mebqat,storage_saving,,0.986667,0.986667,0.986667,holds,\n"
-                      "t3-backprops,table3,svhn_cnn8,mebqat,backprop_saving,,,,,not measured,no run for svhn_cnn8/qat\n"
-                      "t2-usable,table2,svhn_cnn8,mebqat,accuracy,\"(2,2)\",8.9,5.9,11.8,fails,\n")
+    claims.write_text(
+        head + "t3-storage,table3,svhn_cnn8,mebqat,storage_saving,,0.986667,0.986667,0.986667,holds,\n"
+        "t3-backprops,table3,svhn_cnn8,mebqat,backprop_saving,,,,,not measured,no run for svhn_cnn8/qat\n"
+        't2-usable,table2,svhn_cnn8,mebqat,accuracy,"(2,2)",8.9,5.9,11.8,fails,\n'
+    )
     (result,) = log_tables(tables, claims=(claims,))
     run = store.get_run(result.run_id)
     assert store.get_experiment(run.info.experiment_id).name == "table3"
-    assert {k: v for k, v in run.data.metrics.items() if k.startswith("claims/")} == \
-        {"claims/holds": 1.0, "claims/fails": 0.0, "claims/not_measured": 1.0}  # table3's checks only
+    assert {k: v for k, v in run.data.metrics.items() if k.startswith("claims/")} == {
+        "claims/holds": 1.0,
+        "claims/fails": 0.0,
+        "claims/not_measured": 1.0,
+    }  # table3's checks only
     assert run.data.tags["claims.t3-storage.svhn_cnn8.mebqat"] == "holds: storage_saving 98.67%"
     assert run.data.tags["claims.t3-backprops.svhn_cnn8.mebqat"] == "not measured: no run for svhn_cnn8/qat"
     assert "t2-usable" not in str(run.data.tags)
@@ -196,8 +201,11 @@ def test_two_loggers_of_one_job_leave_one_run(store, tmp_path, monkeypatch):
     write_run(run_dir, variant=1)  # another result of the job, logged by a logger stamped earlier than
     newer = active_runs(store, "table2")[0]  # the run already there: that one counts as the later one
     create = store.create_run
-    monkeypatch.setattr(MlflowClient, "create_run", lambda self, *a, **kw: create(
-        *a, **{**kw, "start_time": newer.info.start_time - 1000}))
+    monkeypatch.setattr(
+        MlflowClient,
+        "create_run",
+        lambda self, *a, **kw: create(*a, **{**kw, "start_time": newer.info.start_time - 1000}),
+    )
     late = log_run(run_dir)
     assert late.action == "superseded" and late.run_id == newer.info.run_id
     assert [r.info.run_id for r in active_runs(store, "table2")] == [newer.info.run_id]

@@ -13,10 +13,10 @@ def test_random_crop_is_a_zero_padded_crop_at_the_drawn_offsets():
     replay = torch.Generator().manual_seed(5)
     dy = torch.randint(0, 5, (37,), generator=replay)
     dx = torch.randint(0, 5, (37,), generator=replay)
-    assert len(set(zip(dy.tolist(), dx.tolist()))) > 10  # many offsets drawn, the corners included or not
+    assert len(set(zip(dy.tolist(), dx.tolist(), strict=True))) > 10  # many offsets drawn, the corners included or not
     for i in range(37):
         padded = F.pad(images[i], (2, 2, 2, 2))
-        assert torch.equal(cropped[i], padded[:, dy[i]:dy[i] + 8, dx[i]:dx[i] + 6])
+        assert torch.equal(cropped[i], padded[:, dy[i] : dy[i] + 8, dx[i] : dx[i] + 6])
     assert cropped.dtype == torch.uint8 and cropped.shape == images.shape
 
 

@@ -52,9 +52,16 @@ MODEL_CASES = {
     "preact_resnet20": (dict(expand=2), (3, 32, 32), [T(None, None), T(1, 1), T(1, None), T(4, 8)]),
     "cnn_svhn": (dict(dropout=0.0), (3, 40, 40), [T(None, None), T(1, 1), T(3, None), T(8, 2)]),
     "maml_convnet": (dict(dataset="omniglot", ways=5), (1, 28, 28), [T(2, 2), T(4, None), T(None, None), T(8, 3)]),
-    "maml_convnet-per-bitwidth": (dict(dataset="omniglot", ways=5, weight_options={"per_bitwidth": True},
-                                       activation_options={"per_bitwidth": True, "levels": "exact"}),
-                                  (1, 28, 28), [T(2, 2), T(16, None), T(None, None), T(5, 7)]),
+    "maml_convnet-per-bitwidth": (
+        dict(
+            dataset="omniglot",
+            ways=5,
+            weight_options={"per_bitwidth": True},
+            activation_options={"per_bitwidth": True, "levels": "exact"},
+        ),
+        (1, 28, 28),
+        [T(2, 2), T(16, None), T(None, None), T(5, 7)],
+    ),
     "proto_convnet": (dict(dataset="miniimagenet"), (3, 84, 84), [T(3, 3), T(None, None), T(2, None), T(7, 16)]),
 }
 
@@ -90,8 +97,9 @@ def test_model_vmap_over_bitwidth_tasks_equals_loop(case):
         # noise, so the tolerance is relative to the largest gradient of the whole model
         scale = max(g.abs().max().item() for g in looped.values())
         for name, g in looped.items():
-            torch.testing.assert_close(batched_grads[name][i], g, rtol=1e-6, atol=1e-9 * scale,
-                                       msg=f"{case} {task} {name}")
+            torch.testing.assert_close(
+                batched_grads[name][i], g, rtol=1e-6, atol=1e-9 * scale, msg=f"{case} {task} {name}"
+            )
 
 
 @pytest.mark.parametrize("case", ["preact_resnet20", "maml_convnet"])

@@ -14,9 +14,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from output_consistency import (check_claims_against_tables, check_figures_against_tables,
-                                check_mlflow_against_metrics, check_readme_against_claims,
-                                check_tables_against_metrics)
+from output_consistency import (
+    check_claims_against_tables,
+    check_figures_against_tables,
+    check_mlflow_against_metrics,
+    check_readme_against_claims,
+    check_tables_against_metrics,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -41,8 +45,15 @@ def test_lint_passes():
 
 
 def test_paper_dag_lists_every_job_without_any_dataset(tmp_path):
-    result = snakemake("-n", "tables", "--configfile", "config/paper.yaml", "--config", f"results={tmp_path}",
-                       f"data_root={tmp_path / 'no-data'}")
+    result = snakemake(
+        "-n",
+        "tables",
+        "--configfile",
+        "config/paper.yaml",
+        "--config",
+        f"results={tmp_path}",
+        f"data_root={tmp_path / 'no-data'}",
+    )
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
     assert counts["job"] == 115
@@ -50,12 +61,15 @@ def test_paper_dag_lists_every_job_without_any_dataset(tmp_path):
     assert not (tmp_path / "no-data").exists()
 
 
-@pytest.mark.parametrize("override, key", [
-    ("bogus_key=1", "bogus_key"),
-    ("scale=huge", "scale"),
-    ("seeds=zero", "seeds"),
-    ("threads_per_job=0", "threads_per_job"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("bogus_key=1", "bogus_key"),
+        ("scale=huge", "scale"),
+        ("seeds=zero", "seeds"),
+        ("threads_per_job=0", "threads_per_job"),
+    ],
+)
 def test_a_bad_config_stops_the_run_before_any_job(override, key, tmp_path):
     result = snakemake("-n", "tables", "--config", override, f"results={tmp_path}")
     assert result.returncode != 0
@@ -66,8 +80,10 @@ def test_a_bad_config_stops_the_run_before_any_job(override, key, tmp_path):
 @pytest.mark.slow
 def test_a_config_change_reruns_exactly_the_jobs_it_affects(tmp_path, data_root):
     results = tmp_path / "results"
-    targets = [f"{results}/runs/smoke-official/table2/svhn_cnn8/mebqat/seed0/metrics.json",
-               f"{results}/runs/smoke-official/table5/pn_omniglot_20w1s/mebqat_pn/seed0/metrics.json"]
+    targets = [
+        f"{results}/runs/smoke-official/table2/svhn_cnn8/mebqat/seed0/metrics.json",
+        f"{results}/runs/smoke-official/table5/pn_omniglot_20w1s/mebqat_pn/seed0/metrics.json",
+    ]
     common = ["--configfile", "config/smoke.yaml", "--config", f"results={results}", f"data_root={data_root}"]
     done = snakemake(*targets, "--cores", "2", *common)
     assert done.returncode == 0, done.stderr
@@ -94,8 +110,16 @@ def smoke_table2(tmp_path_factory, data_root):
     """Table 2 (+ Table 3) at smoke scale with dedicated QAT only at (2,2): 3 setups x 3 methods = 9 training
     jobs and every rule of the workflow, run once for the tests below: (results folder, what Snakemake printed)."""
     results = tmp_path_factory.mktemp("smoke") / "results"
-    result = snakemake("all", "--cores", "2", *SMOKE_TABLE2[:2], "--config", f"results={results}",
-                       f"data_root={data_root}", *SMOKE_TABLE2[2:])
+    result = snakemake(
+        "all",
+        "--cores",
+        "2",
+        *SMOKE_TABLE2[:2],
+        "--config",
+        f"results={results}",
+        f"data_root={data_root}",
+        *SMOKE_TABLE2[2:],
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return results, result.stdout + result.stderr
 
@@ -161,8 +185,19 @@ def test_rerunning_jobs_updates_their_runs(smoke_table2, data_root):
     results, _ = smoke_table2
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("table2")
-    again = snakemake("--cores", "2", *SMOKE_TABLE2[:2], "--config", f"results={results}", f"data_root={data_root}",
-                      *SMOKE_TABLE2[2:], "--forcerun", "job", "--", "tables")
+    again = snakemake(
+        "--cores",
+        "2",
+        *SMOKE_TABLE2[:2],
+        "--config",
+        f"results={results}",
+        f"data_root={data_root}",
+        *SMOKE_TABLE2[2:],
+        "--forcerun",
+        "job",
+        "--",
+        "tables",
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     runs = client.search_runs([experiment.experiment_id], max_results=100)
     assert len([r for r in runs if r.data.tags.get("mebqat.kind") != "tables"]) == 9

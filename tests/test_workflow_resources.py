@@ -30,8 +30,10 @@ def resources_of(name: str) -> tuple[dict, dict]:
     values = {}
     for job in jobs:
         wildcards = SimpleNamespace(job=job)
-        values[job] = {name: (rule(wildcards, cfg["threads_per_job"]) if name == "cpus_per_task" else rule(wildcards))
-                       for name, rule in rules.items()}
+        values[job] = {
+            name: (rule(wildcards, cfg["threads_per_job"]) if name == "cpus_per_task" else rule(wildcards))
+            for name, rule in rules.items()
+        }
     return cfg, values
 
 
@@ -73,8 +75,13 @@ def test_a_runtime_for_an_unknown_setup_is_refused():
 def test_the_workflow_refuses_a_bad_runtime_before_any_job(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"runtime_minutes": {"default": 5, "svhn_cnn": 3}, "results": str(tmp_path / "r")}))
-    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "tables", "--configfile", "config/config.yaml",
-                             str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "tables", "--configfile", "config/config.yaml", str(bad)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode != 0
     assert "runtime_minutes.svhn_cnn: unknown setup" in result.stdout + result.stderr
     assert not (tmp_path / "r").exists()
@@ -83,8 +90,9 @@ def test_the_workflow_refuses_a_bad_runtime_before_any_job(tmp_path):
 def test_snakemake_loads_the_workflow_profile_which_limits_no_gpus():
     """profiles/default beside the Snakefile is where Snakemake looks; a global `gpu` limit there would also cap
     GPU jobs across a whole cluster, since a workflow profile applies on top of the SLURM profile."""
-    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "tables"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "tables"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     assert "workflow specific profile profiles/default" in result.stdout + result.stderr
     profile = yaml.safe_load((ROOT / "profiles" / "default" / "profile.yaml").read_text())
@@ -104,8 +112,9 @@ def test_one_model_per_bitwidth_comes_from_the_method_registry(tmp_path):
     names = {job.split("/")[3] for job in expand_jobs(cfg, load_matrix(str(ROOT / cfg["matrix"])))}
     split = {name.split("-")[0] for name in names if "-" in name}
     assert split == {m.name for m in METHODS if m.per_bitwidth}
-    assert {name.split("-")[0] for name in names if name.endswith("-wFPaFP")} == \
-        {m.name for m in METHODS if m.per_bitwidth and m.fp_row_from is None}
+    assert {name.split("-")[0] for name in names if name.endswith("-wFPaFP")} == {
+        m.name for m in METHODS if m.per_bitwidth and m.fp_row_from is None
+    }
     old = tmp_path / "tables.yaml"
     old.write_text(yaml.safe_dump({"table2": {"setups": ["svhn_cnn8"], "one_model_per_bitwidth": {"qat": "all"}}}))
     with pytest.raises(ConfigError, match="one_model_per_bitwidth is not read any more.*method registry"):

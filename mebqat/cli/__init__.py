@@ -11,6 +11,7 @@ import argparse
 import errno
 import sys
 from types import ModuleType
+from typing import NoReturn
 
 from .. import __version__
 from . import data, describe, evaluate, run, tables, track, train
@@ -22,7 +23,7 @@ EXIT_ERROR, EXIT_INTERNAL, EXIT_STOPPED = 2, 1, 130
 class Parser(argparse.ArgumentParser):
     """A refused flag is one line that names it and where the help is, not the usage block."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
@@ -32,21 +33,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
-        sub = subparsers.add_parser(command.NAME, help=command.HELP, description=command.__doc__,
-                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub = subparsers.add_parser(
+            command.NAME,
+            help=command.HELP,
+            description=command.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         command.add_arguments(sub)
         sub.set_defaults(run=command.run)
     return parser
 
 
-OS_HINTS = {errno.EACCES: "choose a location you may write, or fix its permissions",
-            errno.EPERM: "choose a location you may write, or fix its permissions",
-            errno.EROFS: "the file system is read-only: choose another location",
-            errno.ENOSPC: "the disk is full: free space or choose another location (nothing half-written was kept)",
-            errno.EDQUOT: "the disk quota is exhausted: free space or choose another location",
-            errno.ENOTDIR: "a path component is a file, not a directory: choose another path",
-            errno.EISDIR: "a directory is where a file was expected: choose another path",
-            errno.ENOENT: "it does not exist: check the path"}
+OS_HINTS = {
+    errno.EACCES: "choose a location you may write, or fix its permissions",
+    errno.EPERM: "choose a location you may write, or fix its permissions",
+    errno.EROFS: "the file system is read-only: choose another location",
+    errno.ENOSPC: "the disk is full: free space or choose another location (nothing half-written was kept)",
+    errno.EDQUOT: "the disk quota is exhausted: free space or choose another location",
+    errno.ENOTDIR: "a path component is a file, not a directory: choose another path",
+    errno.EISDIR: "a directory is where a file was expected: choose another path",
+    errno.ENOENT: "it does not exist: check the path",
+}
 
 
 def _one_line(err: BaseException) -> str:

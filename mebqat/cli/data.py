@@ -35,27 +35,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     raw = argparse.RawDescriptionHelpFormatter
 
-    listing = actions.add_parser("list", help="the registered datasets", description="List the registered datasets.",
-                                 formatter_class=raw)
+    listing = actions.add_parser(
+        "list", help="the registered datasets", description="List the registered datasets.", formatter_class=raw
+    )
     listing.set_defaults(action=run_list)
 
     build = actions.add_parser(
-        "build", help="build/cache a stand-in, or check a real dataset is present", formatter_class=raw,
+        "build",
+        help="build/cache a stand-in, or check a real dataset is present",
+        formatter_class=raw,
         description="Stand-ins (digits, glyphs28, glyphs84): build the cache in <root>/standins/ (or reuse it) and "
-                    "print its classes, size and build time.\nReal datasets: load every split, printing its size; "
-                    "a missing dataset is an error that says where to put it.")
+        "print its classes, size and build time.\nReal datasets: load every split, printing its size; "
+        "a missing dataset is an error that says where to put it.",
+    )
     build.add_argument("name", choices=_datasets(), help="dataset name")
     _add_root(build)
     build.add_argument("--seed", type=int, default=0, help="stand-in build seed (default 0)")
     build.add_argument("--download", action="store_true", help="real datasets: download when absent")
-    build.add_argument("--no-verify", dest="verify", action="store_false",
-                       help="real datasets: skip the official checksums (files you built or re-packed yourself)")
+    build.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="real datasets: skip the official checksums (files you built or re-packed yourself)",
+    )
     build.set_defaults(action=run_build)
 
     preview = actions.add_parser(
-        "preview", help="write a PNG grid of samples, one row per class", formatter_class=raw,
+        "preview",
+        help="write a PNG grid of samples, one row per class",
+        formatter_class=raw,
         description="Write a PNG grid of samples of one split, one row per class, titled with the dataset's name "
-                    "(and 'stand-in for ...' where it is one).")
+        "(and 'stand-in for ...' where it is one).",
+    )
     preview.add_argument("name", choices=_datasets(), help="dataset name")
     preview.add_argument("--split", default="train", help="split to show (default: train)")
     _add_root(preview)
@@ -63,13 +74,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     preview.add_argument("--rows", type=positive_int, default=10, help="classes to show (default 10)")
     preview.add_argument("--cols", type=positive_int, default=10, help="samples per class (default 10)")
     preview.add_argument("--seed", type=int, default=0, help="stand-in build seed (default 0)")
-    preview.add_argument("--input-shape", type=int, nargs=3, metavar=("C", "H", "W"),
-                         help="digits: the input shape (e.g. 3 40 40 for SVHN's place)")
+    preview.add_argument(
+        "--input-shape",
+        type=int,
+        nargs=3,
+        metavar=("C", "H", "W"),
+        help="digits: the input shape (e.g. 3 40 40 for SVHN's place)",
+    )
     preview.set_defaults(action=run_preview)
 
 
 def _megabytes(n: int) -> str:
-    return f"{n / 2 ** 20:.1f} MiB"
+    return f"{n / 2**20:.1f} MiB"
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -95,12 +111,18 @@ def run_build(args: argparse.Namespace) -> int:
         print(f"{summary['title']}: {built}; {_megabytes(summary['bytes'])} in {', '.join(summary['paths'])}")
         classes = summary["classes"]
         if isinstance(classes, dict):
-            print("  classes per split: " + ", ".join(f"{s} {n}" for s, n in classes.items())
-                  + f"; {summary['samples_per_class']} samples per class; input {summary['input_shape']}")
+            print(
+                "  classes per split: "
+                + ", ".join(f"{s} {n}" for s, n in classes.items())
+                + f"; {summary['samples_per_class']} samples per class; input {summary['input_shape']}"
+            )
             print(f"  seed {summary['seed']}, fingerprint {summary['fingerprint'][:16]}")
         else:
-            print("  images per split: " + ", ".join(f"{s} {n}" for s, n in summary["splits"].items())
-                  + f"; {classes} classes; input shapes {summary['shapes']}")
+            print(
+                "  images per split: "
+                + ", ".join(f"{s} {n}" for s, n in summary["splits"].items())
+                + f"; {classes} classes; input shapes {summary['shapes']}"
+            )
         return 0
     splits = FEWSHOT_SPLITS if info.kind == "fewshot" else ("trainval", "test")
     for split in splits:
@@ -121,8 +143,16 @@ def run_preview(args: argparse.Namespace) -> int:
 
     out = args.out or Path(f"{args.name}-{args.split}.png")
     shape = tuple(args.input_shape) if args.input_shape else None
-    path = preview(args.name, out, split=args.split, root=args.root, rows=args.rows, cols=args.cols, seed=args.seed,
-                   input_shape=shape)
+    path = preview(
+        args.name,
+        out,
+        split=args.split,
+        root=args.root,
+        rows=args.rows,
+        cols=args.cols,
+        seed=args.seed,
+        input_shape=shape,
+    )
     print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
     return 0
 

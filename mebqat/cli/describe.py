@@ -23,7 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", choices=MODELS.names(), help="registered model name")
     parser.add_argument("--dataset", help="few-shot nets: input preset (omniglot | miniimagenet)")
     parser.add_argument("--ways", type=int, help="maml_convnet: number of classes of the classifier")
-    parser.add_argument("--scheme", help=f"quantizer family ({' | '.join(QUANTIZERS.names())}); default: the model's own")
+    parser.add_argument(
+        "--scheme", help=f"quantizer family ({' | '.join(QUANTIZERS.names())}); default: the model's own"
+    )
     parser.add_argument("--running-stats", action="store_true", help="BatchNorm with running statistics")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
@@ -38,12 +40,14 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def format_description(name: str, info: dict[str, Any]) -> str:
-    lines = [f"{name}  (quantizer family: {info['scheme']})",
-             f"parameters (weights, biases, BatchNorm affine): {info['params']:,}",
-             f"  BatchNorm affine parameters: {info['bn_params']:,} ({100 * info['bn_share']:.3f}% of the model)",
-             f"  quantizer parameters (on top): {info['quantizer_params']:,}",
-             f"  BatchNorm running statistics (buffers): {info['bn_running_stats']:,}",
-             "precision rules: " + "; ".join(f"{k}: {v}" for k, v in info["rules"].items())]
+    lines = [
+        f"{name}  (quantizer family: {info['scheme']})",
+        f"parameters (weights, biases, BatchNorm affine): {info['params']:,}",
+        f"  BatchNorm affine parameters: {info['bn_params']:,} ({100 * info['bn_share']:.3f}% of the model)",
+        f"  quantizer parameters (on top): {info['quantizer_params']:,}",
+        f"  BatchNorm running statistics (buffers): {info['bn_running_stats']:,}",
+        "precision rules: " + "; ".join(f"{k}: {v}" for k, v in info["rules"].items()),
+    ]
     for kind, key in (("quantized weights", "weight_quantizers"), ("activation quantizers", "activation_quantizers")):
         entries = info[key]
         lines.append(f"{kind} ({len(entries)}):")

@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 
 from ..core.config import ConfigError, deep_merge, load_job, read_job_file, resolve_job
-from ..core.files import parse_assignment, parse_yaml
 from ..core.fidelity import DEFAULT_PRESET, PRESETS
+from ..core.files import parse_assignment, parse_yaml
 from ..core.registry import METHODS
 from ..core.scales import DEFAULT_SCALE, scale_names
 
@@ -20,16 +20,24 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--config", help="YAML job spec (setup, method, scale, ...) or a full config.yaml")
     group.add_argument("--spec", help="a job spec as JSON/YAML text (what the Snakemake workflow passes)")
     group.add_argument("--setup", help="e.g. cifar10_preact_resnet20 (see mebqat/resources/setups/)")
-    group.add_argument("--method", choices=METHODS.names(), metavar="METHOD",
-                       help=f"one of: {', '.join(METHODS.names())}")
+    group.add_argument(
+        "--method", choices=METHODS.names(), metavar="METHOD", help=f"one of: {', '.join(METHODS.names())}"
+    )
     group.add_argument("--scale", default=None, choices=scale_names(), help=f"default: {DEFAULT_SCALE}")
     group.add_argument("--fidelity", default=None, choices=PRESETS, help=f"default: {DEFAULT_PRESET}")
     group.add_argument("--seed", type=int, default=None)
     group.add_argument("--train-task", help="dedicated QAT: the bitwidth task, e.g. '(4,4)'")
-    group.add_argument("--switch", action="append", default=[], metavar="NAME=true|false",
-                       help="set one fidelity switch (repeatable)")
-    group.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", dest="overrides",
-                       help="override a config value, e.g. train.epochs=3 (repeatable; VALUE is YAML)")
+    group.add_argument(
+        "--switch", action="append", default=[], metavar="NAME=true|false", help="set one fidelity switch (repeatable)"
+    )
+    group.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        dest="overrides",
+        help="override a config value, e.g. train.epochs=3 (repeatable; VALUE is YAML)",
+    )
 
 
 def _assignment(text: str, what: str) -> tuple[list[str], Any]:
@@ -37,8 +45,14 @@ def _assignment(text: str, what: str) -> tuple[list[str], Any]:
 
 
 def job_config(args: argparse.Namespace) -> dict[str, Any]:
-    flags = {"setup": args.setup, "method": args.method, "scale": args.scale, "fidelity": args.fidelity,
-             "seed": args.seed, "train_task": args.train_task}
+    flags = {
+        "setup": args.setup,
+        "method": args.method,
+        "scale": args.scale,
+        "fidelity": args.fidelity,
+        "seed": args.seed,
+        "train_task": args.train_task,
+    }
     overrides: dict[str, Any] = {}
     for text in args.overrides:
         path, value = _assignment(text, "--set")
@@ -97,6 +111,7 @@ def device_name(text: str) -> str:
 
 def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     """Where and how a job runs (not part of its configuration)."""
-    parser.add_argument("--device", default="auto", type=device_name,
-                        help="auto (CUDA if available) | cpu | cuda | cuda:N")
+    parser.add_argument(
+        "--device", default="auto", type=device_name, help="auto (CUDA if available) | cpu | cuda | cuda:N"
+    )
     parser.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's own choice)")

@@ -25,22 +25,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_job_arguments(parser)
     parser.add_argument("--out", required=True, help="run directory (created; an existing one of the same job resumes)")
     add_runtime_arguments(parser)
-    parser.add_argument("--replace-stale", action="store_true",
-                        help="if --out holds a run of another configuration, delete it and start afresh")
-    parser.add_argument("--uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else "
-                                      "sqlite:///results/mlflow.db)")
-    parser.add_argument("--tracking", choices=("in-process", "follower", "off"), default="in-process",
-                        help="who writes the job's MLflow run: this process (default), a `mebqat track follow` "
-                             "process watching the run directory (what the workflow does: no MLflow import in "
-                             "the job), or nobody")
-    parser.add_argument("--no-track", dest="tracking", action="store_const", const="off",
-                        help="do not log to MLflow (= --tracking off)")
+    parser.add_argument(
+        "--replace-stale",
+        action="store_true",
+        help="if --out holds a run of another configuration, delete it and start afresh",
+    )
+    parser.add_argument(
+        "--uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///results/mlflow.db)"
+    )
+    parser.add_argument(
+        "--tracking",
+        choices=("in-process", "follower", "off"),
+        default="in-process",
+        help="who writes the job's MLflow run: this process (default), a `mebqat track follow` "
+        "process watching the run directory (what the workflow does: no MLflow import in "
+        "the job), or nobody",
+    )
+    parser.add_argument(
+        "--no-track", dest="tracking", action="store_const", const="off", help="do not log to MLflow (= --tracking off)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from ..engine.job import run_job
 
     config = job_config(args)
-    run_job(config, args.out, device=args.device, threads=args.threads, replace_stale=args.replace_stale,
-            tracking=args.tracking, uri=args.uri)
+    run_job(
+        config,
+        args.out,
+        device=args.device,
+        threads=args.threads,
+        replace_stale=args.replace_stale,
+        tracking=args.tracking,
+        uri=args.uri,
+    )
     return 0

@@ -39,69 +39,119 @@ HELP = "build the paper's tables (2–5) and figures from the runs' metrics.json
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    build = actions.add_parser("build", help="write table{N}.{csv,md,tex} and the figures",
-                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    build.add_argument("--runs", nargs="+", required=True, metavar="PATH",
-                       help="run directories (searched recursively for metrics.json) or metrics.json files")
+    build = actions.add_parser(
+        "build",
+        help="write table{N}.{csv,md,tex} and the figures",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    build.add_argument(
+        "--runs",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="run directories (searched recursively for metrics.json) or metrics.json files",
+    )
     build.add_argument("--out", required=True, help="directory for table{N}.{csv,md,tex,html}")
     build.add_argument("--figures", help="directory for the figures (none drawn without it)")
-    build.add_argument("--tables", nargs="+", default=["2", "3", "4", "5"], metavar="N",
-                       help="which tables (default: 2 3 4 5)")
-    build.add_argument("--scale", choices=scale_names(),
-                       help="use only runs of this scale (needed when the runs mix scales)")
-    build.add_argument("--fidelity", choices=PRESETS,
-                       help="use only runs of this fidelity (needed when the runs mix fidelities)")
-    build.add_argument("--figure-formats", nargs="+", default=["png"], choices=["png", "svg", "pdf"],
-                       metavar="FMT", help="figure file formats: png svg pdf (default: png)")
+    build.add_argument(
+        "--tables", nargs="+", default=["2", "3", "4", "5"], metavar="N", help="which tables (default: 2 3 4 5)"
+    )
+    build.add_argument(
+        "--scale", choices=scale_names(), help="use only runs of this scale (needed when the runs mix scales)"
+    )
+    build.add_argument(
+        "--fidelity", choices=PRESETS, help="use only runs of this fidelity (needed when the runs mix fidelities)"
+    )
+    build.add_argument(
+        "--figure-formats",
+        nargs="+",
+        default=["png"],
+        choices=["png", "svg", "pdf"],
+        metavar="FMT",
+        help="figure file formats: png svg pdf (default: png)",
+    )
     claims = actions.add_parser(
-        "claims", help="check the paper's claims on the runs: claims.csv, claims.md and claims.html",
+        "claims",
+        help="check the paper's claims on the runs: claims.csv, claims.md and claims.html",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Check every claim of mebqat/resources/claims.yaml (its statistic, threshold and cells) on the "
-                    "runs' per-item outcomes and write <out>/claims.csv, <out>/claims.md and <out>/claims.html: ours with a 95% interval, "
-                    "the paper's value, the threshold and the verdict (holds, fails, not measured) with its reason.")
-    claims.add_argument("--runs", nargs="+", required=True, metavar="PATH",
-                        help="run directories (searched recursively for metrics.json) or metrics.json files")
+        "runs' per-item outcomes and write <out>/claims.csv, <out>/claims.md and <out>/claims.html: "
+        "ours with a 95% interval, "
+        "the paper's value, the threshold and the verdict (holds, fails, not measured) with its reason.",
+    )
+    claims.add_argument(
+        "--runs",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="run directories (searched recursively for metrics.json) or metrics.json files",
+    )
     claims.add_argument("--out", required=True, help="directory for claims.csv, claims.md and claims.html")
     claims.add_argument("--scale", choices=scale_names(), help="use only runs of this scale")
     claims.add_argument("--fidelity", choices=PRESETS, help="use only runs of this fidelity")
     claims.set_defaults(action_run=run_claims)
     readme = actions.add_parser(
-        "readme", help="rewrite the README's 'What the default run shows' from a claims report",
+        "readme",
+        help="rewrite the README's 'What the default run shows' from a claims report",
         description="Rewrite the section between <!-- claims:begin --> and <!-- claims:end --> of the README from "
-                    "DIR/claims.csv (no number typed by hand), after copying claims.{csv,md} to --snapshot, which the "
-                    "section links.")
+        "DIR/claims.csv (no number typed by hand), after copying claims.{csv,md} to --snapshot, which the "
+        "section links.",
+    )
     readme.add_argument("--claims", required=True, metavar="DIR", help="directory holding claims.csv and claims.md")
     readme.add_argument("--readme", default="README.md", help="the README to rewrite (default README.md)")
-    readme.add_argument("--snapshot", metavar="DIR", help="copy claims.{csv,md} here first and link them (e.g. "
-                                                          "docs/results/mini)")
+    readme.add_argument(
+        "--snapshot", metavar="DIR", help="copy claims.{csv,md} here first and link them (e.g. docs/results/mini)"
+    )
     readme.set_defaults(action_run=run_readme)
     build.set_defaults(action_run=run_build)
     report = actions.add_parser(
-        "report", help="the workflow report's start-page summary (summary.rst) and per-job table (jobs.html)",
+        "report",
+        help="the workflow report's start-page summary (summary.rst) and per-job table (jobs.html)",
         description="Write <out>/summary.rst (the workflow report's start page: scale, fidelity, data, the jobs and "
-                    "their states, how many claims hold / fail / were not measured, where the tables, claims, figures "
-                    "and the MLflow store are) and <out>/jobs.html (one row per job: name, table, setup, method, task, "
-                    "seed, wall times, state), from the runs' metrics.json, train_summary.json and job_status.json and "
-                    "from claims.csv.")
-    report.add_argument("--runs", nargs="+", required=True, metavar="PATH",
-                        help="run directories (searched recursively for metrics.json) or metrics.json files")
+        "their states, how many claims hold / fail / were not measured, where the tables, claims, figures "
+        "and the MLflow store are) and <out>/jobs.html (one row per job: name, table, setup, method, task, "
+        "seed, wall times, state), from the runs' metrics.json, train_summary.json and job_status.json and "
+        "from claims.csv.",
+    )
+    report.add_argument(
+        "--runs",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="run directories (searched recursively for metrics.json) or metrics.json files",
+    )
     report.add_argument("--out", required=True, help="directory for summary.rst and jobs.html")
     report.add_argument("--claims", metavar="CSV", help="the claims.csv of `mebqat tables claims`")
-    report.add_argument("--runs-root", metavar="DIR",
-                        help="the runs directory: job names are run directories relative to it")
-    report.add_argument("--tables", nargs="*", default=[], metavar="N",
-                        help="the tables the report shows (2 3 4 5), linked from the summary")
+    report.add_argument(
+        "--runs-root", metavar="DIR", help="the runs directory: job names are run directories relative to it"
+    )
+    report.add_argument(
+        "--tables",
+        nargs="*",
+        default=[],
+        metavar="N",
+        help="the tables the report shows (2 3 4 5), linked from the summary",
+    )
     report.add_argument("--mlflow-uri", metavar="URI", help="the MLflow store, named in the summary")
-    report.add_argument("--results", metavar="DIR", help="the results directory, named in the summary "
-                                                         "(default: the parent of --out)")
+    report.add_argument(
+        "--results", metavar="DIR", help="the results directory, named in the summary (default: the parent of --out)"
+    )
     report.set_defaults(action_run=run_report)
 
 
 def run_build(args: argparse.Namespace) -> int:
     from ..tables import build
 
-    written = build(args.runs, args.out, figures=args.figures, tables=args.tables, scale=args.scale,
-                    fidelity=args.fidelity, figure_formats=args.figure_formats)
+    written = build(
+        args.runs,
+        args.out,
+        figures=args.figures,
+        tables=args.tables,
+        scale=args.scale,
+        fidelity=args.fidelity,
+        figure_formats=args.figure_formats,
+    )
     for path in written:
         print(path)
     return 0
@@ -128,9 +178,15 @@ def run_report(args: argparse.Namespace) -> int:
     from ..tables.layout import normalize_table
     from ..tables.report import write_report_pages
 
-    for path in write_report_pages(find_metrics(args.runs), args.out, claims=args.claims,
-                                   tables=[normalize_table(t) for t in args.tables], mlflow_uri=args.mlflow_uri,
-                                   runs_root=args.runs_root, results=args.results):
+    for path in write_report_pages(
+        find_metrics(args.runs),
+        args.out,
+        claims=args.claims,
+        tables=[normalize_table(t) for t in args.tables],
+        mlflow_uri=args.mlflow_uri,
+        runs_root=args.runs_root,
+        results=args.results,
+    ):
         print(path)
     return 0
 

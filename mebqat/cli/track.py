@@ -17,8 +17,9 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..core.rundir_layout import METRICS, RunFiles
 
@@ -30,11 +31,13 @@ HELP = "log finished jobs and built tables to MLflow, and browse them (init, log
 URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///results/mlflow.db)"
 
 
-def _action(actions: Any, name: str, run: Callable[[argparse.Namespace], int], help: str,
-            description: str) -> argparse.ArgumentParser:
+def _action(
+    actions: Any, name: str, run: Callable[[argparse.Namespace], int], help: str, description: str
+) -> argparse.ArgumentParser:
     """One ACTION of ``mebqat track``; each takes --uri."""
-    parser = actions.add_parser(name, help=help, description=description,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = actions.add_parser(
+        name, help=help, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--uri", help=URI_HELP)
     parser.set_defaults(action=run)
     return parser
@@ -42,42 +45,83 @@ def _action(actions: Any, name: str, run: Callable[[argparse.Namespace], int], h
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="track_command", metavar="ACTION", required=True)
-    _action(actions, "init", run_init, help="create the store once (run before jobs log in parallel)",
-            description="Create the MLflow store, or check it: a SQLite store gets its schema (safe to repeat; "
-                        "concurrent first-time creation would fail), a tracking server must answer on /health.")
-    log = _action(actions, "log", run_log, help="log finished run directories, one MLflow run each",
-                  description="Log each finished run directory (config.yaml, history.jsonl, metrics.json, ...) as one "
-                              "run of its table's experiment: params = resolved config, metrics = training curves, "
-                              "headline test accuracies and costs, artifacts = the files (accuracy.csv: every bitwidth). Idempotent; an unfinished "
-                              "directory is refused.")
-    log.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
-                     help="directories written by `mebqat train` + `mebqat evaluate`")
-    tables = _action(actions, "tables", run_tables, help="attach table files and figures to a 'tables' run per table",
-                     description="Attach table{2,3,4,5}.{csv,md,tex} from DIR (and the figures) to one run named "
-                                 "'tables' in each table's experiment. Idempotent.")
+    _action(
+        actions,
+        "init",
+        run_init,
+        help="create the store once (run before jobs log in parallel)",
+        description="Create the MLflow store, or check it: a SQLite store gets its schema (safe to repeat; "
+        "concurrent first-time creation would fail), a tracking server must answer on /health.",
+    )
+    log = _action(
+        actions,
+        "log",
+        run_log,
+        help="log finished run directories, one MLflow run each",
+        description="Log each finished run directory (config.yaml, history.jsonl, metrics.json, ...) as one "
+        "run of its table's experiment: params = resolved config, metrics = training curves, "
+        "headline test accuracies and costs, artifacts = the files (accuracy.csv: every bitwidth). "
+        "Idempotent; an unfinished "
+        "directory is refused.",
+    )
+    log.add_argument(
+        "run_dirs",
+        nargs="+",
+        type=Path,
+        metavar="RUN_DIR",
+        help="directories written by `mebqat train` + `mebqat evaluate`",
+    )
+    tables = _action(
+        actions,
+        "tables",
+        run_tables,
+        help="attach table files and figures to a 'tables' run per table",
+        description="Attach table{2,3,4,5}.{csv,md,tex} from DIR (and the figures) to one run named "
+        "'tables' in each table's experiment. Idempotent.",
+    )
     tables.add_argument("tables_dir", type=Path, metavar="DIR", help="directory holding table2.csv, ...")
     tables.add_argument("--figures", type=Path, metavar="DIR", help="directory of figures (.png, .pdf, .svg)")
-    tables.add_argument("--claims", type=Path, nargs="+", default=[], metavar="FILE",
-                        help="the claims' verdicts (claims.csv, claims.md) to attach to every tables run")
-    follow = _action(actions, "follow", run_follow,
-                     help="keep the MLflow runs of jobs started with --tracking follower live, from their files",
-                     description="Watch ROOT/**/job_status.json and mirror each job started with `mebqat run "
-                                 "--tracking follower` into MLflow while it runs: its run is created when the job "
-                                 "starts, shows each durable epoch, and ends FINISHED (everything `track log` "
-                                 "writes), FAILED or KILLED; a resumed job continues its run. Runs until SIGTERM "
-                                 "(then one last pass), or once with --once. What the workflow starts beside its jobs.")
+    tables.add_argument(
+        "--claims",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="the claims' verdicts (claims.csv, claims.md) to attach to every tables run",
+    )
+    follow = _action(
+        actions,
+        "follow",
+        run_follow,
+        help="keep the MLflow runs of jobs started with --tracking follower live, from their files",
+        description="Watch ROOT/**/job_status.json and mirror each job started with `mebqat run "
+        "--tracking follower` into MLflow while it runs: its run is created when the job "
+        "starts, shows each durable epoch, and ends FINISHED (everything `track log` "
+        "writes), FAILED or KILLED; a resumed job continues its run. Runs until SIGTERM "
+        "(then one last pass), or once with --once. What the workflow starts beside its jobs.",
+    )
     follow.add_argument("root", type=Path, metavar="ROOT", help="directory of run directories (results/runs)")
-    follow.add_argument("--once", nargs="*", type=Path, metavar="RUN_DIR",
-                        help="one final pass, then exit (2 if a directory failed): over the RUN_DIRs given (each "
-                             "must be finished; one without job_status.json is logged as `track log` would), "
-                             "else over every directory below ROOT")
+    follow.add_argument(
+        "--once",
+        nargs="*",
+        type=Path,
+        metavar="RUN_DIR",
+        help="one final pass, then exit (2 if a directory failed): over the RUN_DIRs given (each "
+        "must be finished; one without job_status.json is logged as `track log` would), "
+        "else over every directory below ROOT",
+    )
     follow.add_argument("--interval", type=float, default=1.0, help="seconds between passes (default 1)")
     follow.add_argument("--parent", type=int, metavar="PID", help="also stop when process PID has ended")
-    ui = _action(actions, "ui", run_ui, help="browse the runs: the MLflow UI on the store, with each table's link",
-                 description="Print the link to each table experiment's runs table, then serve a SQLite store with "
-                             "MLflow's server app (as `mlflow ui` does) whose pages stay in the model-training views "
-                             "(never MLflow's GenAI pages) and show each runs table with method, bitwidth task, "
-                             "seed and accuracy columns (a tracking server is browsed where it runs).")
+    ui = _action(
+        actions,
+        "ui",
+        run_ui,
+        help="browse the runs: the MLflow UI on the store, with each table's link",
+        description="Print the link to each table experiment's runs table, then serve a SQLite store with "
+        "MLflow's server app (as `mlflow ui` does) whose pages stay in the model-training views "
+        "(never MLflow's GenAI pages) and show each runs table with method, bitwidth task, "
+        "seed and accuracy columns (a tracking server is browsed where it runs).",
+    )
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     ui.add_argument("--port", type=int, default=5000, help="port (default 5000)")
 
@@ -94,12 +138,12 @@ def run_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(result: "LogResult") -> str:
+def _report(result: LogResult) -> str:
     deleted = f", {len(result.deleted)} older run(s) deleted" if result.deleted else ""
     return f"{result.action}: experiment {result.experiment} run {result.run_id} (key {result.run_key}{deleted})"
 
 
-def _each(items: list[Path], log: Callable[[Path], "LogResult"]) -> int:
+def _each(items: list[Path], log: Callable[[Path], LogResult]) -> int:
     from mlflow.exceptions import MlflowException
 
     from ..tracking import TrackingError

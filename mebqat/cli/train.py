@@ -25,9 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="run directory (created; an existing one of the same job is resumed)")
     add_runtime_arguments(parser)
     parser.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
-    parser.add_argument("--replace-stale", action="store_true",
-                        help="if --out holds a run of another configuration, delete it and start afresh "
-                             "(default: refuse)")
+    parser.add_argument(
+        "--replace-stale",
+        action="store_true",
+        help="if --out holds a run of another configuration, delete it and start afresh (default: refuse)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -32,5 +32,10 @@ def format_statistic(value: float | None, statistic: str) -> str:
     signed, savings in percent (the claims report, the README, the MLflow tables run)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    return f"{100 * value:.2f}%" if statistic.endswith("saving") else f"{value:+.2f}" if statistic == "difference" \
+    return (
+        f"{100 * value:.2f}%"
+        if statistic.endswith("saving")
+        else f"{value:+.2f}"
+        if statistic == "difference"
         else f"{value:.2f}"
+    )

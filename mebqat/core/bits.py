@@ -20,8 +20,10 @@ def check_bits(bits: object, what: str, min_bits: int = 1) -> int | None:
             raise ValueError(f"{what}: bitwidth {bits} is not supported (use None or {FP_CODE} for FP)")
         return None
     if bits < min_bits:
-        raise ValueError(f"{what}: bitwidth {bits} is not supported; this quantizer needs at least "
-                         f"{min_bits} bits (or None for full precision)")
+        raise ValueError(
+            f"{what}: bitwidth {bits} is not supported; this quantizer needs at least "
+            f"{min_bits} bits (or None for full precision)"
+        )
     return bits
 
 

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
-from .schemas import first_violation
-from .files import InputError, read_yaml
 from .fidelity import DEFAULT_PRESET, resolve_switches
+from .files import InputError, read_yaml
 from .registry import DATASETS, METHODS, MethodInfo, data_title, ensure_loaded
 from .scales import SCALES
+from .schemas import first_violation
 from .tasks import BitwidthTask, validate_task
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
@@ -87,8 +88,9 @@ def _method_options(info: MethodInfo, options: Mapping[str, Any] | None) -> dict
     defaults = dict(info.options)
     unknown = set(options or {}) - set(defaults)
     if unknown:
-        raise ConfigError(f"unknown option(s) {sorted(unknown)} for method {info.name!r}; "
-                          f"its options: {sorted(defaults) or 'none'}")
+        raise ConfigError(
+            f"unknown option(s) {sorted(unknown)} for method {info.name!r}; its options: {sorted(defaults) or 'none'}"
+        )
     return {**defaults, **(options or {})}
 
 
@@ -100,8 +102,10 @@ def job_schema(info: MethodInfo) -> str:
 def method_allowed(info: MethodInfo, table: str, setup_name: str, setup: Mapping[str, Any]) -> None:
     """A setup runs the paper's methods it lists, and any other registered method made for its table."""
     if info.name not in setup["methods"] and table not in info.tables:
-        raise ConfigError(f"method {info.name!r} is not part of setup {setup_name!r} (its methods: "
-                          f"{', '.join(setup['methods'])}; {info.name} runs on {', '.join(info.tables)})")
+        raise ConfigError(
+            f"method {info.name!r} is not part of setup {setup_name!r} (its methods: "
+            f"{', '.join(setup['methods'])}; {info.name} runs on {', '.join(info.tables)})"
+        )
 
 
 def resolve_job(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -123,8 +127,12 @@ def resolve_job(spec: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
     presets = load_table_setups(table)
     preset = presets.get("defaults", {})
-    for layer in (setup.get("base"), setup.get("per_method", {}).get(method), presets.get("scales", {}).get(scale),
-                  setup.get("scales", {}).get(scale)):
+    for layer in (
+        setup.get("base"),
+        setup.get("per_method", {}).get(method),
+        presets.get("scales", {}).get(scale),
+        setup.get("scales", {}).get(scale),
+    ):
         preset = deep_merge(preset, layer)
     merged = follow_epoch_budget(preset, deep_merge(preset, spec.get("overrides")), spec.get("overrides") or {})
     fidelity = spec.get("fidelity", DEFAULT_PRESET)
@@ -140,8 +148,15 @@ def resolve_job(spec: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     config = {
-        "job": {"table": table, "setup": spec["setup"], "method": method, "scale": scale, "fidelity": fidelity,
-                "seed": seed, "train_task": train_task},
+        "job": {
+            "table": table,
+            "setup": spec["setup"],
+            "method": method,
+            "scale": scale,
+            "fidelity": fidelity,
+            "seed": seed,
+            "train_task": train_task,
+        },
         "fidelity_switches": resolve_switches(fidelity, spec.get("fidelity_switches"), table),
         **{k: v for k, v in merged.items() if k != "method"},
         "method": _method_options(entry, merged.get("method")),
@@ -155,17 +170,20 @@ BUDGET_RELATIVE = {"multistep": "milestones", "cosine": "t_max"}
 T_max): they move with ``train.epochs``. ``step``'s ``step_size`` is a period and stays as it is."""
 
 
-def follow_epoch_budget(preset: Mapping[str, Any], merged: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+def follow_epoch_budget(
+    preset: Mapping[str, Any], merged: dict[str, Any], overrides: Mapping[str, Any]
+) -> dict[str, Any]:
     """An override of ``train.epochs`` that leaves the schedule alone scales the preset's budget-relative
     schedule keys with it (milestones [3] of 4 epochs become [9] of 12), as they were written for the
     preset's budget; the scaled keys are in the resolved config. A schedule the override gives itself is
     the user's: it is kept, and refused when it cannot act within the epochs (a milestone past the last epoch)."""
-    train_override = overrides.get("train") if isinstance(overrides.get("train"), Mapping) else {}
+    train = overrides.get("train")
+    train_override: Mapping[str, Any] = train if isinstance(train, Mapping) else {}
     schedule = merged.get("train", {}).get("schedule")
     epochs = merged.get("train", {}).get("epochs")
     if not isinstance(schedule, Mapping) or not isinstance(epochs, int) or isinstance(epochs, bool):
         return merged  # the schema names what is wrong
-    key = BUDGET_RELATIVE.get(schedule.get("name"))
+    key = BUDGET_RELATIVE.get(schedule.get("name", ""))  # no name: "" is no key, as None was
     own_schedule = isinstance(train_override.get("schedule"), Mapping) and key in train_override["schedule"]
     if key is None or key not in schedule:
         return merged
@@ -173,15 +191,19 @@ def follow_epoch_budget(preset: Mapping[str, Any], merged: dict[str, Any], overr
         values = schedule[key] if isinstance(schedule[key], list) else [schedule[key]]
         late = [m for m in values if isinstance(m, int) and m >= epochs]
         if key == "milestones" and late:
-            raise ConfigError(f"train.schedule.milestones {values}: {late} would drop the rate only after the last "
-                              f"of train.epochs {epochs}; give milestones below {epochs}, or leave them out to "
-                              f"scale the preset's with the epochs")
+            raise ConfigError(
+                f"train.schedule.milestones {values}: {late} would drop the rate only after the last "
+                f"of train.epochs {epochs}; give milestones below {epochs}, or leave them out to "
+                f"scale the preset's with the epochs"
+            )
         return merged
     old_epochs = preset.get("train", {}).get("epochs")
     if "epochs" not in train_override or not isinstance(old_epochs, int) or old_epochs == epochs:
         return merged
+
     def scaled(value: Any) -> Any:
         return max(1, round(value * epochs / old_epochs)) if isinstance(value, int) else value
+
     old = schedule[key]
     merged["train"]["schedule"] = {**schedule, key: [scaled(m) for m in old] if isinstance(old, list) else scaled(old)}
     return merged

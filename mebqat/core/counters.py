@@ -30,12 +30,13 @@ class PassCounter:
     def per_update(self) -> dict[str, float | None]:
         if not self.updates:
             return {"forward_passes_per_update": None, "backward_passes_per_update": None}
-        return {"forward_passes_per_update": self.forward_passes / self.updates,
-                "backward_passes_per_update": self.backward_passes / self.updates}
+        return {
+            "forward_passes_per_update": self.forward_passes / self.updates,
+            "backward_passes_per_update": self.backward_passes / self.updates,
+        }
 
     def state_dict(self) -> dict[str, int]:
-        return {"forward_passes": self.forward_passes, "backward_passes": self.backward_passes,
-                "updates": self.updates}
+        return {"forward_passes": self.forward_passes, "backward_passes": self.backward_passes, "updates": self.updates}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.forward_passes, self.backward_passes = state["forward_passes"], state["backward_passes"]

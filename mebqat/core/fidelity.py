@@ -8,8 +8,9 @@ switches of its table. Code reads them through one typed object, :class:`Fidelit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -20,32 +21,59 @@ class Switch:
     corrected: str
 
 
-SWITCHES: dict[str, Switch] = {s.name: s for s in (
-    Switch("select_on_test_split", ("table2",),
-           "per-epoch 'validation' and checkpoint selection use the test split (official §4.7)",
-           "a held-out validation split from the training data"),
-    Switch("per_task_teacher", ("table2",),
-           "a separate FP teacher forward per quantized task, in train mode (official §8.8)",
-           "one teacher pass per step (the FP task's own logits when it is among the tasks)"),
-    Switch("per_batch_accuracy", ("table2",),
-           "accuracy = unweighted mean of per-batch accuracies (official §5.1)",
-           "accuracy = fraction of correct images"),
-    Switch("shared_lsq_steps", ("table4", "table5"),
-           "one LSQ step per layer shared by every bitwidth (official §2.2, §8.1)",
-           "one step per layer and bitwidth"),
-    Switch("frozen_activation_steps", ("table4", "table5"),
-           "LSQ activation steps are never learned (official §2.3)",
-           "activation steps are learned like weight steps"),
-    Switch("frozen_steps_in_inner_loops", ("table4",),
-           "LSQ steps do not move in MAML inner loops and meta-test fine-tuning (official §2.3)",
-           "steps adapt with the other inner-loop parameters"),
-    Switch("lsq_levels_2b", ("table4", "table5"),
-           "post-ReLU LSQ activations use 2^b + 1 levels, p = 2^b (official §8.2)",
-           "p = 2^b − 1"),
-    Switch("fp_baseline_random_steps", ("table4", "table5"),
-           "FP-trained baselines quantized at test time boot s_w from a fresh random init (official §8.3)",
-           "s_w is booted from the trained weights"),
-)}
+SWITCHES: dict[str, Switch] = {
+    s.name: s
+    for s in (
+        Switch(
+            "select_on_test_split",
+            ("table2",),
+            "per-epoch 'validation' and checkpoint selection use the test split (official §4.7)",
+            "a held-out validation split from the training data",
+        ),
+        Switch(
+            "per_task_teacher",
+            ("table2",),
+            "a separate FP teacher forward per quantized task, in train mode (official §8.8)",
+            "one teacher pass per step (the FP task's own logits when it is among the tasks)",
+        ),
+        Switch(
+            "per_batch_accuracy",
+            ("table2",),
+            "accuracy = unweighted mean of per-batch accuracies (official §5.1)",
+            "accuracy = fraction of correct images",
+        ),
+        Switch(
+            "shared_lsq_steps",
+            ("table4", "table5"),
+            "one LSQ step per layer shared by every bitwidth (official §2.2, §8.1)",
+            "one step per layer and bitwidth",
+        ),
+        Switch(
+            "frozen_activation_steps",
+            ("table4", "table5"),
+            "LSQ activation steps are never learned (official §2.3)",
+            "activation steps are learned like weight steps",
+        ),
+        Switch(
+            "frozen_steps_in_inner_loops",
+            ("table4",),
+            "LSQ steps do not move in MAML inner loops and meta-test fine-tuning (official §2.3)",
+            "steps adapt with the other inner-loop parameters",
+        ),
+        Switch(
+            "lsq_levels_2b",
+            ("table4", "table5"),
+            "post-ReLU LSQ activations use 2^b + 1 levels, p = 2^b (official §8.2)",
+            "p = 2^b − 1",
+        ),
+        Switch(
+            "fp_baseline_random_steps",
+            ("table4", "table5"),
+            "FP-trained baselines quantized at test time boot s_w from a fresh random init (official §8.3)",
+            "s_w is booted from the trained weights",
+        ),
+    )
+}
 
 PRESETS: tuple[str, ...] = ("official", "corrected")
 DEFAULT_PRESET = "official"
@@ -65,7 +93,7 @@ class Fidelity:
     fp_baseline_random_steps: bool = True
 
     @classmethod
-    def of(cls, config: Mapping[str, Any]) -> "Fidelity":
+    def of(cls, config: Mapping[str, Any]) -> Fidelity:
         """The switches of a resolved job configuration (those of other tables keep their official value)."""
         return cls(**dict(config["fidelity_switches"]))
 
@@ -85,8 +113,9 @@ def resolve_switches(preset: str, overrides: Mapping[str, Any] | None, table: st
         if name not in SWITCHES:
             raise ValueError(f"unknown fidelity switch {name!r}; known: {', '.join(SWITCHES)}")
         if name not in applicable:
-            raise ValueError(f"fidelity switch {name!r} does not apply to {table} (it applies to "
-                             f"{', '.join(SWITCHES[name].tables)})")
+            raise ValueError(
+                f"fidelity switch {name!r} does not apply to {table} (it applies to {', '.join(SWITCHES[name].tables)})"
+            )
         if not isinstance(value, bool):
             raise ValueError(f"fidelity switch {name} must be true or false, got {value!r}")
         switches[name] = value

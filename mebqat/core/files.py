@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -26,7 +27,8 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:(?:[0-9][0-9_]*)?\.[0-9_]*|[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)$"),
-    list("-+0123456789."))
+    list("-+0123456789."),
+)
 
 
 def parse_yaml(text: str) -> Any:
@@ -46,8 +48,9 @@ def read_text(path: str | Path, what: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise InputError(f"{what} {path} is not a UTF-8 text file (a binary file, or another encoding?): "
-                         f"save it as UTF-8 text") from None
+        raise InputError(
+            f"{what} {path} is not a UTF-8 text file (a binary file, or another encoding?): save it as UTF-8 text"
+        ) from None
     except OSError as err:
         raise InputError(f"{what} {path} cannot be read ({err.strerror}): check its permissions") from None
 
@@ -67,8 +70,10 @@ def read_json(path: str | Path, what: str = "file", expect: type | None = dict) 
     try:
         content = json.loads(text)
     except ValueError as err:
-        raise InputError(f"{what} {path} is not valid JSON ({_one_line(err)}): it was cut short or overwritten; "
-                         f"re-run the step that writes it") from None
+        raise InputError(
+            f"{what} {path} is not valid JSON ({_one_line(err)}): it was cut short or overwritten; "
+            f"re-run the step that writes it"
+        ) from None
     _check_type(content, expect, f"{what} {path}")
     return content
 
@@ -82,9 +87,10 @@ def read_json_lines(path: str | Path, what: str, check: Callable[[Any], str | No
         try:
             record = json.loads(line)
         except ValueError as err:
-            raise InputError(f"{what} {path} line {number} is not valid JSON ({_one_line(err)}): it was cut short "
-                             f"or edited; delete the run directory's files or re-run the job with --replace-stale") \
-                from None
+            raise InputError(
+                f"{what} {path} line {number} is not valid JSON ({_one_line(err)}): it was cut short "
+                f"or edited; delete the run directory's files or re-run the job with --replace-stale"
+            ) from None
         problem = check(record) if check else None
         if problem:
             raise InputError(f"{what} {path} line {number}: {problem}")
@@ -94,7 +100,8 @@ def read_json_lines(path: str | Path, what: str, check: Callable[[Any], str | No
 
 def _check_type(content: Any, expect: type | None, where: str) -> None:
     if expect is not None and not isinstance(content, expect):
-        kind = {dict: "a mapping (key: value lines)", list: "a list"}.get(expect, expect.__name__)
+        kinds: dict[type, str] = {dict: "a mapping (key: value lines)", list: "a list"}
+        kind = kinds.get(expect, expect.__name__)
         raise InputError(f"{where} must hold {kind}, got {type(content).__name__}")
 
 
@@ -109,5 +116,7 @@ def parse_assignment(text: str, flag: str) -> tuple[list[str], Any]:
     try:
         return path, parse_yaml(value)
     except yaml.YAMLError as err:
-        raise InputError(f"{flag} {text!r}: the value is not valid YAML ({_one_line(err)}); quote text values, "
-                         f"e.g. {flag} '{key}=\"...\"'") from None
+        raise InputError(
+            f"{flag} {text!r}: the value is not valid YAML ({_one_line(err)}); quote text values, "
+            f"e.g. {flag} '{key}=\"...\"'"
+        ) from None

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 VOLATILE_KEYS = (("data", "root"), ("data", "workers"), ("train", "log_every"))
 """Keys that do not change what a job computes: excluded from its hash, so moving the data or the results,

@@ -40,15 +40,21 @@ class JobStatus:
     pid: int = 0
 
     @classmethod
-    def begin(cls, resuming: bool, tracking: str = "in-process", started_ms: int | None = None) -> "JobStatus":
-        return cls("running", uuid.uuid4().hex,
-                   started_ms if started_ms is not None else process_started_ms(), resuming,
-                   tracking=tracking, host=socket.gethostname(), pid=os.getpid())
+    def begin(cls, resuming: bool, tracking: str = "in-process", started_ms: int | None = None) -> JobStatus:
+        return cls(
+            "running",
+            uuid.uuid4().hex,
+            started_ms if started_ms is not None else process_started_ms(),
+            resuming,
+            tracking=tracking,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+        )
 
-    def at_epoch(self, epoch: int) -> "JobStatus":
+    def at_epoch(self, epoch: int) -> JobStatus:
         return replace(self, durable_epoch=epoch)
 
-    def ended(self, state: str, reason: str | None = None) -> "JobStatus":
+    def ended(self, state: str, reason: str | None = None) -> JobStatus:
         if state not in STATES[1:]:
             raise ValueError(f"a job ends finished, failed or killed, not {state!r}")
         return replace(self, state=state, ended_ms=now_ms(), reason=reason)
@@ -63,8 +69,9 @@ def process_started_ms() -> int:
     the job); now where that cannot be read."""
     try:
         ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
-        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
+        boot = next(
+            int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime ")
+        )
         return int((boot + ticks / os.sysconf("SC_CLK_TCK")) * 1000)
     except (OSError, ValueError, IndexError, StopIteration):
         return now_ms()

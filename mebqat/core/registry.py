@@ -14,9 +14,10 @@ import importlib
 import importlib.util
 import os
 import sys
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Generic, Iterator, Literal, Mapping, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from .bits import format_bits
 
@@ -66,15 +67,21 @@ class QuantizerInfo:
     def __post_init__(self) -> None:
         quantized = [b for b in self.bit_choices if b is not None]
         if not quantized or None not in self.bit_choices or len(set(self.bit_choices)) != len(self.bit_choices):
-            raise RegistryError(f"quantizer family {self.name!r}: bit_choices must hold distinct bitwidths and None "
-                                f"(FP), got {self.bit_choices}")
+            raise RegistryError(
+                f"quantizer family {self.name!r}: bit_choices must hold distinct bitwidths and None "
+                f"(FP), got {self.bit_choices}"
+            )
         for key, kind in self.learned.items():
             if key.split(".", 1)[0] not in ("weight", "activation") or "." not in key:
-                raise RegistryError(f"quantizer family {self.name!r}: learned key {key!r} must be "
-                                    f"'weight.<attribute>' or 'activation.<attribute>'")
+                raise RegistryError(
+                    f"quantizer family {self.name!r}: learned key {key!r} must be "
+                    f"'weight.<attribute>' or 'activation.<attribute>'"
+                )
             if kind not in QUANTIZER_PARAMETER_KINDS:
-                raise RegistryError(f"quantizer family {self.name!r}: {key} has kind {kind!r}; kinds of quantizer "
-                                    f"parameters are {sorted(QUANTIZER_PARAMETER_KINDS)}")
+                raise RegistryError(
+                    f"quantizer family {self.name!r}: {key} has kind {kind!r}; kinds of quantizer "
+                    f"parameters are {sorted(QUANTIZER_PARAMETER_KINDS)}"
+                )
 
     @property
     def min_bits(self) -> int:
@@ -128,8 +135,9 @@ class MethodInfo:
         if self.problem not in PROBLEMS:
             raise RegistryError(f"method {self.name!r}: problem must be one of {PROBLEMS}, got {self.problem!r}")
         if self.cost_role is not None and self.cost_role not in COST_ROLES:
-            raise RegistryError(f"method {self.name!r}: cost_role must be one of {COST_ROLES} or None, "
-                                f"got {self.cost_role!r}")
+            raise RegistryError(
+                f"method {self.name!r}: cost_role must be one of {COST_ROLES} or None, got {self.cost_role!r}"
+            )
         if self.fp_row_from is not None and not self.per_bitwidth:
             raise RegistryError(f"method {self.name!r}: fp_row_from applies only to per-bitwidth methods")
         for device, engine in self.engines.items():
@@ -171,7 +179,17 @@ class DatasetInfo:
         return data_title(self.name, self.is_standin, self.stands_for)
 
 
-E = TypeVar("E")
+class _Entry(Protocol):
+    """What a registry holds: a named entry whose ``impl`` says where its implementation is."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def impl(self) -> Any: ...
+
+
+E = TypeVar("E", bound=_Entry)
 
 
 _REVISION = [0]
@@ -191,7 +209,7 @@ class Registry(Generic[E]):
         self._loaded: dict[str, Any] = {}
 
     def add(self, entry: E) -> E:
-        name = entry.name  # type: ignore[attr-defined]
+        name = entry.name
         if name in self._entries:
             raise RegistryError(f"{self.kind} {name!r} is registered twice")
         self._entries[name] = entry
@@ -222,7 +240,7 @@ class Registry(Generic[E]):
     def load(self, name: str) -> Any:
         """The entry's implementation, imported on first use."""
         if name not in self._loaded:
-            self._loaded[name] = load_object(self.get(name).impl)  # type: ignore[attr-defined]
+            self._loaded[name] = load_object(self.get(name).impl)
         return self._loaded[name]
 
 
@@ -283,13 +301,17 @@ def _import_plugin(name: str) -> None:
             if module_name in sys.modules:
                 return
             spec = importlib.util.spec_from_file_location(module_name, path)
-            module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+            if spec is None or spec.loader is None:  # never for a .py file
+                raise ImportError(f"{path} cannot be loaded as a module")
+            module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
-            spec.loader.exec_module(module)  # type: ignore[union-attr]
+            spec.loader.exec_module(module)
         else:
             importlib.import_module(name)
     except RegistryError:
         raise
     except Exception as err:
-        raise RegistryError(f"plugin {name!r} (from ${PLUGINS_ENV} or the {ENTRY_POINT_GROUP!r} entry points) "
-                            f"could not be loaded: {type(err).__name__}: {err}") from None
+        raise RegistryError(
+            f"plugin {name!r} (from ${PLUGINS_ENV} or the {ENTRY_POINT_GROUP!r} entry points) "
+            f"could not be loaded: {type(err).__name__}: {err}"
+        ) from None

@@ -10,8 +10,9 @@ its files; all of them take the names from here.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..atomic import atomic_write
 from .files import read_json, read_json_lines, read_yaml

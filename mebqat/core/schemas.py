@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jsonschema
 import yaml
@@ -26,8 +27,14 @@ REGISTRY_KEY = "x-registry"
 
 
 def _registry_names() -> dict[str, Callable[[], list[str]]]:
-    return {"scales": scale_names, "fidelities": lambda: list(PRESETS), "quantizers": QUANTIZERS.names,
-            "models": MODELS.names, "methods": METHODS.names, "datasets": DATASETS.names}
+    return {
+        "scales": scale_names,
+        "fidelities": lambda: list(PRESETS),
+        "quantizers": QUANTIZERS.names,
+        "models": MODELS.names,
+        "methods": METHODS.names,
+        "datasets": DATASETS.names,
+    }
 
 
 def with_registry_enums(node: Any) -> Any:

@@ -12,7 +12,8 @@ Rejection sampling of independent uniform draws gives the uniform distribution o
 
 from __future__ import annotations
 
-from typing import Any, Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -41,7 +42,7 @@ class BitwidthTask(NamedTuple):
         return f"w{format_bits(self.w)}a{format_bits(self.a)}"
 
     @classmethod
-    def parse(cls, value: Any) -> "BitwidthTask":
+    def parse(cls, value: Any) -> BitwidthTask:
         """From ``"(4,FP)"``, ``"4,FP"``, ``"w4a32"``, ``(4, None)``, ``[4, "FP"]`` or a task."""
         if isinstance(value, BitwidthTask):
             return value
@@ -90,9 +91,11 @@ def validate_task(task: Any, family: str) -> BitwidthTask:
     candidates = bitwidth_candidates(family)
     if parsed not in candidates:
         choices = QUANTIZERS.get(family).choices_text()
-        raise ValueError(f"bitwidth task {parsed} is not a valid {family} task: b_w and b_a come from "
-                         f"{choices} and pairs (FP,a≠FP), (1,a∉{{1,FP}}) and (w≠1,1) are excluded "
-                         f"({len(candidates)} valid pairs)")
+        raise ValueError(
+            f"bitwidth task {parsed} is not a valid {family} task: b_w and b_a come from "
+            f"{choices} and pairs (FP,a≠FP), (1,a∉{{1,FP}}) and (w≠1,1) are excluded "
+            f"({len(candidates)} valid pairs)"
+        )
     return parsed
 
 
@@ -142,5 +145,14 @@ class TaskSampler:
         self.rng.bit_generator.state = state["rng"]
 
 
-__all__ = ["BitwidthTask", "FP_CODE", "FP_TASK", "TaskSampler", "bitwidth_candidates", "is_rejected", "parse_bits_list",
-           "uniform_tasks", "validate_task"]
+__all__ = [
+    "BitwidthTask",
+    "FP_CODE",
+    "FP_TASK",
+    "TaskSampler",
+    "bitwidth_candidates",
+    "is_rejected",
+    "parse_bits_list",
+    "uniform_tasks",
+    "validate_task",
+]

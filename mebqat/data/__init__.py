@@ -15,7 +15,22 @@ from .registry import available_datasets, build_standin, load_fewshot, load_supe
 from .storage import DatasetCorruptError, DatasetMissingError, default_data_root
 from .supervised import SupervisedDataset
 
-__all__ = ["DatasetCorruptError", "DatasetInfo", "DatasetMissingError", "Episode", "EpisodeSampler", "FewShotSplit",
-           "FixedTaskSet", "SupervisedDataset", "TaskPlan", "available_datasets", "build_standin",
-           "default_data_root", "fixed_test_tasks", "load_fewshot", "load_supervised",
-           "stack_episodes", "unstack_episodes"]
+__all__ = [
+    "DatasetCorruptError",
+    "DatasetInfo",
+    "DatasetMissingError",
+    "Episode",
+    "EpisodeSampler",
+    "FewShotSplit",
+    "FixedTaskSet",
+    "SupervisedDataset",
+    "TaskPlan",
+    "available_datasets",
+    "build_standin",
+    "default_data_root",
+    "fixed_test_tasks",
+    "load_fewshot",
+    "load_supervised",
+    "stack_episodes",
+    "unstack_episodes",
+]

@@ -49,19 +49,22 @@ def open_cifar10(root: Path, train: bool, download: bool, verify: bool):
         CIFAR10(str(staging), train=True, download=True)
 
     ensure_files("cifar10", root, [folder / name for name in FILES], HOW_TO_OBTAIN, fetch if download else None)
-    return open_checked("cifar10", folder, HOW_TO_OBTAIN,
-                        lambda: _loader_class(verify)(str(root), train=train, download=False))
+    return open_checked(
+        "cifar10", folder, HOW_TO_OBTAIN, lambda: _loader_class(verify)(str(root), train=train, download=False)
+    )
 
 
-def load(split: str, root: Path, *, normalization: str, augment: bool, input_shape, download: bool,
-         verify: bool) -> SupervisedDataset:
+def load(
+    split: str, root: Path, *, normalization: str, augment: bool, input_shape, download: bool, verify: bool
+) -> SupervisedDataset:
     check_input_shape("cifar10", SHAPE, input_shape)
     base = open_cifar10(root, train=split != "test", download=download, verify=verify)
     targets = np.asarray(base.targets, dtype=np.int64)
     indices = np.arange(len(targets)) if split == "test" else split_indices(split, targets, VAL_SIZE)
     images = np.ascontiguousarray(np.asarray(base.data)[indices].transpose(0, 3, 1, 2))  # HWC → CHW, uint8
-    return SupervisedDataset(images, indices, targets[indices], pipeline(normalization), INFO, split, SHAPE, augment,
-                             DOREFA_STATS["cifar10"])
+    return SupervisedDataset(
+        images, indices, targets[indices], pipeline(normalization), INFO, split, SHAPE, augment, DOREFA_STATS["cifar10"]
+    )
 
 
 def pipeline(normalization: str) -> InputPipeline:

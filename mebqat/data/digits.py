@@ -59,8 +59,11 @@ def build_arrays(shape: tuple[int, int, int]) -> tuple[dict[str, Any], dict[str,
 
 
 def _check(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> str | None:
-    if meta.get("dataset") != "digits" or meta.get("version") != VERSION or \
-            not {"images", "labels", "test", "trainval"} <= set(arrays):
+    if (
+        meta.get("dataset") != "digits"
+        or meta.get("version") != VERSION
+        or not {"images", "labels", "test", "trainval"} <= set(arrays)
+    ):
         return "is not a digits cache of this version"
     return None
 
@@ -78,15 +81,21 @@ def build(root: Path, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     for shape in ROLE_SHAPES:
         load_cache(root, shape)
-    return {"name": "digits", "title": INFO.title, "paths": [str(p) for p in paths],
-            "bytes": sum(p.stat().st_size for p in paths),
-            "seconds": None if cached else time.perf_counter() - started,
-            "splits": {"train": 1797 - TEST_SIZE - VAL_SIZE, "val": VAL_SIZE, "test": TEST_SIZE},
-            "classes": 10, "shapes": [list(s) for s in ROLE_SHAPES]}
+    return {
+        "name": "digits",
+        "title": INFO.title,
+        "paths": [str(p) for p in paths],
+        "bytes": sum(p.stat().st_size for p in paths),
+        "seconds": None if cached else time.perf_counter() - started,
+        "splits": {"train": 1797 - TEST_SIZE - VAL_SIZE, "val": VAL_SIZE, "test": TEST_SIZE},
+        "classes": 10,
+        "shapes": [list(s) for s in ROLE_SHAPES],
+    }
 
 
-def load(split: str, root: Path, *, normalization: str, augment: bool, input_shape, download: bool,
-         verify: bool) -> SupervisedDataset:
+def load(
+    split: str, root: Path, *, normalization: str, augment: bool, input_shape, download: bool, verify: bool
+) -> SupervisedDataset:
     shape = tuple(input_shape or DEFAULT_SHAPE)
     _check_shape(shape)
     meta, arrays = load_cache(root, shape)
@@ -99,5 +108,6 @@ def load(split: str, root: Path, *, normalization: str, augment: bool, input_sha
     stats = (tuple(meta["mean"]), tuple(meta["std"]))
     cifar_role = shape[1:] == (32, 32)
     pipeline = InputPipeline(normalization, stats, crop_padding=shape[1] // 8 if cifar_role else None, flip=cifar_role)
-    return SupervisedDataset(arrays["images"][indices], indices, labels[indices], pipeline, INFO, split, shape,
-                             augment, stats)
+    return SupervisedDataset(
+        arrays["images"][indices], indices, labels[indices], pipeline, INFO, split, shape, augment, stats
+    )

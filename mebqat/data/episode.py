@@ -9,7 +9,8 @@ leading dimension (``stack_episodes``), which is what ``torch.func.vmap`` maps o
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 
@@ -17,15 +18,18 @@ import torch
 class Episode(NamedTuple):
     support_x: torch.Tensor  # [N*K, C, H, W]   (batched: [B, N*K, C, H, W])
     support_y: torch.Tensor  # [N*K] long
-    query_x: torch.Tensor    # [N*Q, C, H, W]
-    query_y: torch.Tensor    # [N*Q] long
+    query_x: torch.Tensor  # [N*Q, C, H, W]
+    query_y: torch.Tensor  # [N*Q] long
 
     @property
     def ways(self) -> int:
-        return int(self.support_y.max().item()) + 1 if self.support_y.dim() == 1 else \
-            int(self.support_y[0].max().item()) + 1
+        return (
+            int(self.support_y.max().item()) + 1
+            if self.support_y.dim() == 1
+            else int(self.support_y[0].max().item()) + 1
+        )
 
-    def to(self, device: torch.device | str) -> "Episode":
+    def to(self, device: torch.device | str) -> Episode:
         return Episode(*(t.to(device) for t in self))
 
 
@@ -33,8 +37,8 @@ def stack_episodes(episodes: Sequence[Episode]) -> Episode:
     """Stack same-shaped episodes into a batch with a leading episode dimension."""
     if not episodes:
         raise ValueError("cannot stack an empty list of episodes")
-    return Episode(*(torch.stack(field) for field in zip(*episodes)))
+    return Episode(*(torch.stack(field) for field in zip(*episodes, strict=True)))
 
 
 def unstack_episodes(batch: Episode) -> list[Episode]:
-    return [Episode(*fields) for fields in zip(*batch)]
+    return [Episode(*fields) for fields in zip(*batch, strict=True)]

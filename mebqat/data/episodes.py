@@ -12,7 +12,8 @@ The generator's state is the sampler's whole state: ``state_dict()`` resumes it 
 
 from __future__ import annotations
 
-from typing import Any, Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -23,8 +24,9 @@ from .fewshot import FewShotSplit
 class TaskPlan(NamedTuple):
     """One task without its images: ``indices[i]`` are the K+Q sample indices of the episode's i-th class
     (support first), ``labels[i]`` that class's label in the episode."""
+
     indices: np.ndarray  # [N, K+Q] int64
-    labels: np.ndarray   # [N] int64
+    labels: np.ndarray  # [N] int64
 
 
 def check_episode_shape(split: FewShotSplit, ways: int, shots: int, queries: int) -> None:
@@ -32,11 +34,14 @@ def check_episode_shape(split: FewShotSplit, ways: int, shots: int, queries: int
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     if ways > split.num_classes:
-        raise ValueError(f"{ways}-way episodes need {ways} classes; {split.info.name} {split.split} has "
-                         f"{split.num_classes}")
+        raise ValueError(
+            f"{ways}-way episodes need {ways} classes; {split.info.name} {split.split} has {split.num_classes}"
+        )
     if shots + queries > split.min_samples_per_class:
-        raise ValueError(f"{shots} shots + {queries} queries need {shots + queries} samples per class; "
-                         f"{split.info.name} {split.split} has as few as {split.min_samples_per_class}")
+        raise ValueError(
+            f"{shots} shots + {queries} queries need {shots + queries} samples per class; "
+            f"{split.info.name} {split.split} has as few as {split.min_samples_per_class}"
+        )
 
 
 class EpisodeSampler:
@@ -76,14 +81,23 @@ class EpisodeSampler:
             yield self.sample()
 
     def _shape(self) -> dict[str, Any]:
-        return {"dataset": self.split.info.name, "split": self.split.split, "ways": self.ways, "shots": self.shots,
-                "queries": self.queries}
+        return {
+            "dataset": self.split.info.name,
+            "split": self.split.split,
+            "ways": self.ways,
+            "shots": self.shots,
+            "queries": self.queries,
+        }
 
     def state_dict(self) -> dict[str, Any]:
         """Plain data: the episode shape, the seed it started from, how many episodes were drawn and the
         generator's state."""
-        return {**self._shape(), "seed": self.seed, "num_sampled": self.num_sampled,
-                "generator": self.rng.bit_generator.state}
+        return {
+            **self._shape(),
+            "seed": self.seed,
+            "num_sampled": self.num_sampled,
+            "generator": self.rng.bit_generator.state,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue exactly where the sampler that wrote ``state`` stopped (its seed included)."""

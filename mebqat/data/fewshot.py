@@ -4,9 +4,10 @@ the episode samplers need, and the step from sampled indices to an :class:`Episo
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,8 +25,16 @@ class FewShotSplit(Dataset):
     ``class_names[c]`` says what class ``c`` is (e.g. ``"Greek/character03@90"``); ``seed`` is the stand-in
     build it came from (``None`` for real data)."""
 
-    def __init__(self, images: torch.Tensor, targets: np.ndarray | Sequence[int], info: DatasetInfo, split: str,
-                 root: Path, class_names: Sequence[str] | None = None, seed: int | None = None):
+    def __init__(
+        self,
+        images: torch.Tensor,
+        targets: np.ndarray | Sequence[int],
+        info: DatasetInfo,
+        split: str,
+        root: Path,
+        class_names: Sequence[str] | None = None,
+        seed: int | None = None,
+    ):
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError(f"images must be uint8 [M, C, H, W], got {images.dtype} {tuple(images.shape)}")
         targets = np.asarray(targets, dtype=np.int64)
@@ -45,7 +54,8 @@ class FewShotSplit(Dataset):
         order = np.argsort(targets, kind="stable")
         bounds = np.searchsorted(targets[order], np.arange(self.num_classes + 1))
         self.labels_to_indices: dict[int, list[int]] = {
-            c: order[bounds[c]:bounds[c + 1]].tolist() for c in range(self.num_classes)}
+            c: order[bounds[c] : bounds[c + 1]].tolist() for c in range(self.num_classes)
+        }
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -60,8 +70,15 @@ class FewShotSplit(Dataset):
     @cached_property
     def identity(self) -> dict[str, Any]:
         """What a stored task set is bound to: this exact split (same labels in the same order)."""
-        return {"dataset": self.info.name, "split": self.split, "seed": self.seed, "samples": len(self),
-                "classes": self.num_classes, "shape": list(self.input_shape), "targets": digest(self.targets)}
+        return {
+            "dataset": self.info.name,
+            "split": self.split,
+            "seed": self.seed,
+            "samples": len(self),
+            "classes": self.num_classes,
+            "shape": list(self.input_shape),
+            "targets": digest(self.targets),
+        }
 
     def load(self, indices: np.ndarray | Sequence[int]) -> torch.Tensor:
         """Images at ``indices`` as float32 in [0, 1] (``x / 255``, correctly rounded).
@@ -71,7 +88,7 @@ class FewShotSplit(Dataset):
         picked = self._pixels[np.asarray(indices, dtype=np.int64)]
         return torch.from_numpy(np.divide(picked, np.float32(255.0), dtype=np.float32))
 
-    def resized(self, size: int | None) -> "FewShotSplit":
+    def resized(self, size: int | None) -> FewShotSplit:
         """The same split with its images reduced to ``size``×``size`` (antialiased bilinear, rounded back to
         uint8), once at load time; ``None`` or the current size returns this split. Not
         :func:`~mebqat.data.transforms.resize_images`: that one goes through torchvision, whose import a
@@ -79,10 +96,13 @@ class FewShotSplit(Dataset):
         if size is None or self.images.shape[-2:] == (size, size):
             return self
         if size > min(self.images.shape[-2:]):
-            raise ValueError(f"image_size {size} is larger than the {self.info.name} images "
-                             f"({self.images.shape[-1]}×{self.images.shape[-2]}): it only reduces")
-        smaller = torch.nn.functional.interpolate(self.images.float(), size=(size, size), mode="bilinear",
-                                                  antialias=True, align_corners=False)
+            raise ValueError(
+                f"image_size {size} is larger than the {self.info.name} images "
+                f"({self.images.shape[-1]}×{self.images.shape[-2]}): it only reduces"
+            )
+        smaller = torch.nn.functional.interpolate(
+            self.images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
         reduced = copy.copy(self)
         reduced.identity = self.identity  # the same images, so stored task sets (indices) still apply
         reduced.images = smaller.round_().clamp_(0, 255).to(torch.uint8)
@@ -90,7 +110,7 @@ class FewShotSplit(Dataset):
         reduced.input_shape = tuple(reduced.images.shape[1:])
         return reduced
 
-    def to(self, device: torch.device | str) -> "FewShotSplit":
+    def to(self, device: torch.device | str) -> FewShotSplit:
         """The same split with its images on ``device`` (episodes are then gathered there)."""
         moved = copy.copy(self)
         moved.images = self.images.to(device)
@@ -109,10 +129,12 @@ class FewShotSplit(Dataset):
             picked = self.images[torch.as_tensor(indices, device=device)].float().div_(255)
         labels = torch.as_tensor(np.stack([np.asarray(p.labels, dtype=np.int64) for p in plans]), device=device)
         shape = self.images.shape[1:]
-        return Episode(picked[:, :, :shots].reshape(batch, ways * shots, *shape),
-                       labels.repeat_interleave(shots, dim=1),
-                       picked[:, :, shots:].reshape(batch, ways * queries, *shape),
-                       labels.repeat_interleave(queries, dim=1))
+        return Episode(
+            picked[:, :, :shots].reshape(batch, ways * shots, *shape),
+            labels.repeat_interleave(shots, dim=1),
+            picked[:, :, shots:].reshape(batch, ways * queries, *shape),
+            labels.repeat_interleave(queries, dim=1),
+        )
 
     def episode(self, indices: np.ndarray, labels: np.ndarray, shots: int) -> Episode:
         """Indices ``[N, K+Q]`` (row i: the i-th class of the episode, support first) and one label per row
@@ -121,9 +143,15 @@ class FewShotSplit(Dataset):
         ways, per_class = indices.shape
         queries = per_class - shots
         labels = torch.as_tensor(np.asarray(labels, dtype=np.int64))
-        return Episode(self.load(indices[:, :shots].reshape(-1)), labels.repeat_interleave(shots),
-                       self.load(indices[:, shots:].reshape(-1)), labels.repeat_interleave(queries))
+        return Episode(
+            self.load(indices[:, :shots].reshape(-1)),
+            labels.repeat_interleave(shots),
+            self.load(indices[:, shots:].reshape(-1)),
+            labels.repeat_interleave(queries),
+        )
 
     def __repr__(self) -> str:
-        return (f"FewShotSplit({self.info.title}, split={self.split!r}, classes={self.num_classes}, "
-                f"images={len(self)}, input_shape={self.input_shape})")
+        return (
+            f"FewShotSplit({self.info.title}, split={self.split!r}, classes={self.num_classes}, "
+            f"images={len(self)}, input_shape={self.input_shape})"
+        )

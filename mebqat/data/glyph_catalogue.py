@@ -21,10 +21,22 @@ from PIL import Image, ImageDraw, ImageFont
 
 # DejaVu Sans/Serif/Mono and STIX General in four styles each: matplotlib ships all of them.
 FONT_FILES = (
-    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSans-BoldOblique.ttf",
-    "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf", "DejaVuSerif-BoldItalic.ttf",
-    "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf", "DejaVuSansMono-Oblique.ttf", "DejaVuSansMono-BoldOblique.ttf",
-    "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf", "STIXGeneralBolIta.ttf",
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSans-Oblique.ttf",
+    "DejaVuSans-BoldOblique.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",
+    "DejaVuSerif-Italic.ttf",
+    "DejaVuSerif-BoldItalic.ttf",
+    "DejaVuSansMono.ttf",
+    "DejaVuSansMono-Bold.ttf",
+    "DejaVuSansMono-Oblique.ttf",
+    "DejaVuSansMono-BoldOblique.ttf",
+    "STIXGeneral.ttf",
+    "STIXGeneralBol.ttf",
+    "STIXGeneralItalic.ttf",
+    "STIXGeneralBolIta.ttf",
 )
 
 # (alphabet, split, first code point, last code point): Unicode blocks.
@@ -138,7 +150,7 @@ def _thumbnail(ink: np.ndarray, em: int) -> np.ndarray:
     side = max(int(1.2 * em), h, w)
     canvas = np.zeros((side, side), dtype=np.uint8)
     y, x = (side - h) // 2, (side - w) // 2
-    canvas[y:y + h, x:x + w] = ink
+    canvas[y : y + h, x : x + w] = ink
     return np.asarray(Image.fromarray(canvas).resize((THUMB, THUMB), Image.BILINEAR), dtype=np.float32) / 255.0
 
 
@@ -170,7 +182,7 @@ def catalogue() -> tuple[Character, ...]:
     kept = np.zeros(len(candidates), dtype=bool)
     for i in range(len(candidates)):
         kept[i] = not (rms[i, :i][kept[:i]] < LOOKALIKE_RMS).any()
-    return tuple(c for c, k in zip(candidates, kept) if k)
+    return tuple(c for c, k in zip(candidates, kept, strict=True) if k)
 
 
 def select(split: str, count: int, rng: np.random.Generator) -> list[Character]:

@@ -53,7 +53,7 @@ def _stack_inks(codepoint: int, fonts: np.ndarray, size: int, margin: int) -> tu
     for n, ink in enumerate(inks):
         h, w = ink.shape
         y, x = (height - h) // 2, (width - w) // 2
-        stack[n, y:y + h, x:x + w] = ink
+        stack[n, y : y + h, x : x + w] = ink
         centres[n] = (x + w / 2, y + h / 2)
         extents[n] = max(h, w)
     return stack, centres, extents
@@ -73,8 +73,9 @@ def _vary_strokes(stack: np.ndarray, strokes: np.ndarray) -> np.ndarray:
     return stack
 
 
-def render_masks(character: catalogue.Character, count: int, size: int, supersample: int, em: float,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def render_masks(
+    character: catalogue.Character, count: int, size: int, supersample: int, em: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """``count`` distorted drawings: coverage ``[count, size, size]`` in [0, 1] and the font of each."""
     canvas = size * supersample
     fonts = np.asarray(character.fonts)[rng.integers(len(character.fonts), size=count)]
@@ -106,10 +107,14 @@ def render_masks(character: catalogue.Character, count: int, size: int, supersam
     weights = _interpolation(canvas, GRID + 1)
     dense = weights @ src @ weights.T  # [count, 2, canvas, canvas]
     # grid_sample's normalised coordinates: -1 and 1 are the outer edges of the ink frame
-    grid = torch.from_numpy(np.stack([dense[:, 0] * (2.0 / stack.shape[2]) - 1.0,
-                                      dense[:, 1] * (2.0 / stack.shape[1]) - 1.0], axis=-1).astype(np.float32))
-    drawn = torch.nn.functional.grid_sample(torch.from_numpy(stack)[:, None], grid, mode="bilinear",
-                                            padding_mode="zeros", align_corners=False)[:, 0].numpy()
+    grid = torch.from_numpy(
+        np.stack(
+            [dense[:, 0] * (2.0 / stack.shape[2]) - 1.0, dense[:, 1] * (2.0 / stack.shape[1]) - 1.0], axis=-1
+        ).astype(np.float32)
+    )
+    drawn = torch.nn.functional.grid_sample(
+        torch.from_numpy(stack)[:, None], grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )[:, 0].numpy()
     masks = drawn.reshape(count, size, supersample, size, supersample).mean(axis=(2, 4))
     # Hairline fonts would fade to grey once reduced; like a pen stroke, the darkest ink is full ink.
     masks /= np.maximum(masks.max(axis=(1, 2), keepdims=True), 1e-6)
@@ -142,12 +147,13 @@ def _backgrounds(rng: np.random.Generator, count: int, size: int) -> np.ndarray:
     """Two-colour gradients plus a tinted texture: ``[count, size, size, 3]`` float32 in [0, 1]."""
     y, x = ((np.mgrid[0:size, 0:size] + 0.5) / size - 0.5).astype(np.float32)
     angle = rng.uniform(0, 2 * math.pi, size=count)
-    t = (np.cos(angle).astype(np.float32)[:, None, None] * x + np.sin(angle).astype(np.float32)[:, None, None] * y
-         + 0.5)[..., None]
+    t = (
+        np.cos(angle).astype(np.float32)[:, None, None] * x + np.sin(angle).astype(np.float32)[:, None, None] * y + 0.5
+    )[..., None]
     c1 = rng.uniform(size=(count, 1, 1, 3)).astype(np.float32)
     c2 = rng.uniform(size=(count, 1, 1, 3)).astype(np.float32)
     texture = _textures(rng, count, size)[..., None]
-    tint = (rng.uniform(-1.0, 1.0, size=(count, 1, 1, 3)) * rng.uniform(0.05, 0.2, size=(count, 1, 1, 1)))
+    tint = rng.uniform(-1.0, 1.0, size=(count, 1, 1, 3)) * rng.uniform(0.05, 0.2, size=(count, 1, 1, 1))
     image = c1 + (c2 - c1) * t
     image += texture * tint.astype(np.float32)
     return np.clip(image, 0.0, 1.0, out=image)

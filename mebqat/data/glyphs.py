@@ -50,15 +50,22 @@ VARIANTS = {
 }
 
 
-def _draw(chosen: list[tuple[str, catalogue.Character]], variant: Variant, seed: int, images: np.ndarray,
-          fonts: np.ndarray, bar) -> None:
+def _draw(
+    chosen: list[tuple[str, catalogue.Character]],
+    variant: Variant,
+    seed: int,
+    images: np.ndarray,
+    fonts: np.ndarray,
+    bar,
+) -> None:
     k = variant.samples_per_class
     for c, (_, character) in enumerate(chosen):
         rng = np.random.default_rng([seed, variant.salt, character.codepoint])  # one class, one stream
         rows = slice(c * k, (c + 1) * k)
         masks, fonts[rows] = render.render_masks(character, k, variant.size, variant.supersample, variant.em, rng)
-        images[rows] = np.rint(masks * 255).astype(np.uint8)[:, None] if variant.channels == 1 \
-            else render.colourise(masks, rng)
+        images[rows] = (
+            np.rint(masks * 255).astype(np.uint8)[:, None] if variant.channels == 1 else render.colourise(masks, rng)
+        )
         bar.update(k)
 
 
@@ -72,8 +79,9 @@ def build_arrays(variant: Variant, seed: int, progress: bool = True) -> tuple[di
     n, k, size = len(chosen), variant.samples_per_class, variant.size
     images = np.empty((n * k, variant.channels, size, size), dtype=np.uint8)
     fonts = np.empty(n * k, dtype=np.int8)
-    bar = tqdm(total=n * k, desc=f"building {variant.name} (stand-in)", unit="img", mininterval=0.5,
-               disable=not progress)
+    bar = tqdm(
+        total=n * k, desc=f"building {variant.name} (stand-in)", unit="img", mininterval=0.5, disable=not progress
+    )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # many small grid_sample calls: threads only add overhead
     try:
@@ -90,8 +98,14 @@ def build_arrays(variant: Variant, seed: int, progress: bool = True) -> tuple[di
     }
     names = [c.name for _, c in chosen]
     font_names = [p.name for p in catalogue.font_paths()]
-    meta = {"dataset": variant.name, "version": VERSION, "seed": seed, "class_names": names, "fonts": font_names,
-            "fingerprint": digest(names, font_names, *(arrays[key] for key in sorted(arrays)))}
+    meta = {
+        "dataset": variant.name,
+        "version": VERSION,
+        "seed": seed,
+        "class_names": names,
+        "fonts": font_names,
+        "fingerprint": digest(names, font_names, *(arrays[key] for key in sorted(arrays))),
+    }
     return meta, arrays
 
 
@@ -103,6 +117,7 @@ def load_cache(name: str, root: Path, seed: int) -> tuple[dict[str, Any], dict[s
     """The cached build, made first if absent; the third value is the build time when one was made."""
     if seed < 0:
         raise ValueError(f"a stand-in seed must be >= 0, got {seed}")
+
     def check(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> str | None:
         if not {"images", "labels", "class_split"} <= set(arrays) or "fingerprint" not in meta:
             return f"is not a {name} cache of this version"
@@ -116,11 +131,19 @@ def _build(name: str):
         meta, arrays, seconds = load_cache(name, root, seed)
         split_of = arrays["class_split"]
         path = cache_path(root, name, seed)
-        return {"name": name, "title": DATASETS.get(name).title, "paths": [str(path)], "bytes": path.stat().st_size,
-                "seconds": seconds, "seed": seed, "fingerprint": meta["fingerprint"],
-                "classes": {s: int((split_of == i).sum()) for i, s in enumerate(catalogue.SPLITS)},
-                "samples_per_class": VARIANTS[name].samples_per_class,
-                "input_shape": list(arrays["images"].shape[1:])}
+        return {
+            "name": name,
+            "title": DATASETS.get(name).title,
+            "paths": [str(path)],
+            "bytes": path.stat().st_size,
+            "seconds": seconds,
+            "seed": seed,
+            "fingerprint": meta["fingerprint"],
+            "classes": {s: int((split_of == i).sum()) for i, s in enumerate(catalogue.SPLITS)},
+            "samples_per_class": VARIANTS[name].samples_per_class,
+            "input_shape": list(arrays["images"].shape[1:]),
+        }
+
     return build
 
 

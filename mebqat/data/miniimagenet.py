@@ -42,18 +42,24 @@ def load(split: str, root: Path, *, download: bool, verify: bool, seed: int) -> 
     try:
         dataset = MiniImagenet(str(folder), mode=mode, download=False)
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError) as err:
-        raise DatasetCorruptError("miniimagenet", path, HOW_TO_OBTAIN,
-                                  f"not a MiniImageNet cache pickle ({type(err).__name__}: {err})") from None
+        raise DatasetCorruptError(
+            "miniimagenet", path, HOW_TO_OBTAIN, f"not a MiniImageNet cache pickle ({type(err).__name__}: {err})"
+        ) from None
     if tuple(dataset.x.shape[1:]) != SHAPE:
-        raise DatasetCorruptError("miniimagenet", path, HOW_TO_OBTAIN,
-                                  f"images are {tuple(dataset.x.shape[1:])}, expected {SHAPE}")
+        raise DatasetCorruptError(
+            "miniimagenet", path, HOW_TO_OBTAIN, f"images are {tuple(dataset.x.shape[1:])}, expected {SHAPE}"
+        )
     images = dataset.x.to(torch.uint8)  # the pickle's uint8 values, exactly
     targets = np.asarray(dataset.y, dtype=np.int64)
     names = list(dataset.class_idx)
     del dataset
     counts = np.bincount(targets, minlength=len(names))
     if verify and (len(names) != CLASSES[split] or not (counts == PER_CLASS).all()):
-        raise DatasetCorruptError("miniimagenet", path, HOW_TO_OBTAIN,
-                                  f"{len(names)} classes with {counts.min()}-{counts.max()} images each, expected "
-                                  f"{CLASSES[split]} x {PER_CLASS}; a subset you built yourself loads with verify=False")
+        raise DatasetCorruptError(
+            "miniimagenet",
+            path,
+            HOW_TO_OBTAIN,
+            f"{len(names)} classes with {counts.min()}-{counts.max()} images each, expected "
+            f"{CLASSES[split]} x {PER_CLASS}; a subset you built yourself loads with verify=False",
+        )
     return FewShotSplit(images, targets, INFO, split, root, names)

@@ -41,8 +41,12 @@ HOW_TO_OBTAIN = INFO.how_to_obtain
 def split_characters(split: str) -> list[tuple[str, str, str]]:
     """The Vinyals split as sorted ``(set, alphabet, character)`` triples."""
     text = (resources.files("mebqat") / "resources" / "omniglot_vinyals_split" / SPLIT_FILES[split]).read_text()
-    return sorted((s, alphabet, character) for s, alphabets in json.loads(text).items()
-                  for alphabet, characters in alphabets.items() for character in characters)
+    return sorted(
+        (s, alphabet, character)
+        for s, alphabets in json.loads(text).items()
+        for alphabet, characters in alphabets.items()
+        for character in characters
+    )
 
 
 @cache
@@ -90,19 +94,26 @@ def _ensure_set(root: Path, set_name: str, download: bool, verify: bool) -> None
             from torchvision.datasets.utils import check_integrity
 
             if not check_integrity(str(archive), Omniglot.zips_md5[SETS[set_name]]):
-                raise DatasetCorruptError("omniglot", archive, HOW_TO_OBTAIN,
-                                          "MD5 differs from the official zip; files you built yourself load with "
-                                          "verify=False")
+                raise DatasetCorruptError(
+                    "omniglot",
+                    archive,
+                    HOW_TO_OBTAIN,
+                    "MD5 differs from the official zip; files you built yourself load with verify=False",
+                )
         _extract(archive, folder)
     if not folder.is_dir():
         raise DatasetMissingError("omniglot", folder, HOW_TO_OBTAIN)
 
 
 def _open_set(root: Path, set_name: str, verify: bool):
-    return open_checked("omniglot", root / FOLDER / f"{SETS[set_name]}.zip", HOW_TO_OBTAIN,
-                        lambda: _loader_class(verify)(str(root), background=set_name == "background", download=False),
-                        problem="torchvision could not verify it against the official zip's MD5 (extracted folders "
-                                "without their zip cannot be verified)")
+    return open_checked(
+        "omniglot",
+        root / FOLDER / f"{SETS[set_name]}.zip",
+        HOW_TO_OBTAIN,
+        lambda: _loader_class(verify)(str(root), background=set_name == "background", download=False),
+        problem="torchvision could not verify it against the official zip's MD5 (extracted folders "
+        "without their zip cannot be verified)",
+    )
 
 
 def _to_array(image: Image.Image) -> np.ndarray:
@@ -126,12 +137,16 @@ def load(split: str, root: Path, *, download: bool, verify: bool, seed: int) -> 
             files.setdefault(key, []).append((image_name, flat))
     absent = [f"{s}/{a}/{c}" for s, a, c in characters if (s, f"{a}/{c}") not in files]
     if absent:
-        raise DatasetCorruptError("omniglot", root / FOLDER, HOW_TO_OBTAIN,
-                                  f"{len(absent)} characters of the {split} split have no images, e.g. "
-                                  + ", ".join(absent[:3]))
+        raise DatasetCorruptError(
+            "omniglot",
+            root / FOLDER,
+            HOW_TO_OBTAIN,
+            f"{len(absent)} characters of the {split} split have no images, e.g. " + ", ".join(absent[:3]),
+        )
     blocks, targets, names = [], [], []
-    for i, (set_name, alphabet, character) in enumerate(tqdm(characters, desc=f"omniglot {split}", unit="char",
-                                                              mininterval=1.0)):
+    for i, (set_name, alphabet, character) in enumerate(
+        tqdm(characters, desc=f"omniglot {split}", unit="char", mininterval=1.0)
+    ):
         ds = datasets[set_name]
         base = np.stack([_to_array(ds[flat][0]) for _, flat in sorted(files[(set_name, f"{alphabet}/{character}")])])
         for r, degrees in enumerate(ROTATIONS):

@@ -20,7 +20,7 @@ def _mosaic(rows: list[list[np.ndarray]], channels: int) -> np.ndarray:
     grid = np.full((len(rows) * (h + GAP) - GAP, cols * (w + GAP) - GAP, channels), 0.5, dtype=np.float32)
     for i, row in enumerate(rows):
         for j, image in enumerate(row):
-            grid[i * (h + GAP):i * (h + GAP) + h, j * (w + GAP):j * (w + GAP) + w] = image.transpose(1, 2, 0)
+            grid[i * (h + GAP) : i * (h + GAP) + h, j * (w + GAP) : j * (w + GAP) + w] = image.transpose(1, 2, 0)
     return grid
 
 
@@ -42,8 +42,16 @@ def _supervised_rows(name: str, split: str, root, rows: int, cols: int, input_sh
     return grid, labels, data.input_shape[0]
 
 
-def preview(name: str, out: str | Path, split: str = "train", root: str | Path | None = None, rows: int = 10,
-            cols: int = 10, seed: int = 0, input_shape: tuple[int, int, int] | None = None) -> Path:
+def preview(
+    name: str,
+    out: str | Path,
+    split: str = "train",
+    root: str | Path | None = None,
+    rows: int = 10,
+    cols: int = 10,
+    seed: int = 0,
+    input_shape: tuple[int, int, int] | None = None,
+) -> Path:
     """Write the sample grid of ``name``'s ``split`` to the PNG ``out``; returns its path."""
     import matplotlib
 

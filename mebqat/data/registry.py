@@ -40,9 +40,17 @@ def _check_choice(what: str, value: Any, choices: tuple) -> None:
         raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(map(repr, choices))}")
 
 
-def load_supervised(name: str, split: str, root: str | Path | None = None, *, normalization: str = "dorefa",
-                    augment: bool | None = None, input_shape: tuple[int, int, int] | None = None,
-                    download: bool = False, verify: bool = True):
+def load_supervised(
+    name: str,
+    split: str,
+    root: str | Path | None = None,
+    *,
+    normalization: str = "dorefa",
+    augment: bool | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    download: bool = False,
+    verify: bool = True,
+):
     """A supervised (Table 2) dataset split as a torch Dataset of ``(float32 [C,H,W], int)``.
 
     ``split``: ``trainval`` (all training data), ``val`` (a fixed held-out part of it), ``train``
@@ -59,12 +67,20 @@ def load_supervised(name: str, split: str, root: str | Path | None = None, *, no
         input_shape = tuple(int(v) for v in input_shape)
         if len(input_shape) != 3:
             raise ValueError(f"input_shape must be (C, H, W), got {input_shape}")
-    return loader(split, resolve_root(root), normalization=normalization, augment=bool(augment),
-                        input_shape=input_shape, download=download, verify=verify)
+    return loader(
+        split,
+        resolve_root(root),
+        normalization=normalization,
+        augment=bool(augment),
+        input_shape=input_shape,
+        download=download,
+        verify=verify,
+    )
 
 
-def load_fewshot(name: str, split: str, root: str | Path | None = None, download: bool = False, *,
-                 verify: bool = True, seed: int = 0):
+def load_fewshot(
+    name: str, split: str, root: str | Path | None = None, download: bool = False, *, verify: bool = True, seed: int = 0
+):
     """A few-shot (Tables 4/5) split as a :class:`~mebqat.data.fewshot.FewShotSplit`.
 
     ``seed`` selects the build of a stand-in (real datasets ignore it); ``verify`` as in

@@ -14,8 +14,9 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -41,15 +42,21 @@ class DatasetCorruptError(DatasetMissingError):
         super().__init__(dataset, path, how_to_obtain, reason=f"is present but unusable ({problem})")
 
 
-def open_checked(dataset: str, path: Path, how_to_obtain: str, construct: Callable[[], Any],
-                 problem: str = "torchvision's MD5 check failed") -> Any:
+def open_checked(
+    dataset: str,
+    path: Path,
+    how_to_obtain: str,
+    construct: Callable[[], Any],
+    problem: str = "torchvision's MD5 check failed",
+) -> Any:
     """``construct()`` a torchvision dataset; its integrity failure (a RuntimeError) becomes a
     :class:`DatasetCorruptError` that says how to load files one built oneself."""
     try:
         return construct()
     except RuntimeError as err:
-        raise DatasetCorruptError(dataset, path, how_to_obtain,
-                                  f"{problem}: {err}; files you built yourself load with verify=False") from None
+        raise DatasetCorruptError(
+            dataset, path, how_to_obtain, f"{problem}: {err}; files you built yourself load with verify=False"
+        ) from None
 
 
 def default_data_root() -> Path:
@@ -83,16 +90,19 @@ def load_arrays(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             arrays = {key: npz[key] for key in npz.files}
         meta = json.loads(arrays.pop("__meta__").tobytes().decode())
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as err:
-        raise CacheCorruptError(f"{path} is damaged ({type(err).__name__}: {' '.join(str(err).split())[:120]})") \
-            from None
+        raise CacheCorruptError(
+            f"{path} is damaged ({type(err).__name__}: {' '.join(str(err).split())[:120]})"
+        ) from None
     if not isinstance(meta, dict):
         raise CacheCorruptError(f"{path} is damaged (its meta record is not a mapping)")
     return meta, arrays
 
 
-def cached_arrays(path: Path, build: Callable[[], tuple[dict[str, Any], dict[str, np.ndarray]]],
-                  check: Callable[[dict[str, Any], dict[str, np.ndarray]], str | None] | None = None
-                  ) -> tuple[dict[str, Any], dict[str, np.ndarray], float | None]:
+def cached_arrays(
+    path: Path,
+    build: Callable[[], tuple[dict[str, Any], dict[str, np.ndarray]]],
+    check: Callable[[dict[str, Any], dict[str, np.ndarray]], str | None] | None = None,
+) -> tuple[dict[str, Any], dict[str, np.ndarray], float | None]:
     """(meta, arrays, build seconds or None) of a cache: built when absent; a damaged cache, or one whose
     ``check`` finds a problem, is rebuilt (it is derived data, deterministic from its recipe), with a warning."""
     if path.is_file():
@@ -148,8 +158,9 @@ def staged_download(root: Path, dataset: str, how_to_obtain: str) -> Iterator[Pa
         except DatasetMissingError:
             raise
         except Exception as err:  # network errors come in many types (URLError, RuntimeError, OSError...)
-            raise DatasetMissingError(dataset, root, how_to_obtain,
-                                      reason=f"could not be downloaded ({type(err).__name__}: {err})") from err
+            raise DatasetMissingError(
+                dataset, root, how_to_obtain, reason=f"could not be downloaded ({type(err).__name__}: {err})"
+            ) from err
         for child in list(staging.iterdir()):
             _merge_move(child, root / child.name)
     finally:
@@ -158,8 +169,9 @@ def staged_download(root: Path, dataset: str, how_to_obtain: str) -> Iterator[Pa
             root.rmdir()
 
 
-def ensure_files(dataset: str, root: Path, paths: list[Path], how_to_obtain: str,
-                 fetch: Callable[[Path], None] | None) -> None:
+def ensure_files(
+    dataset: str, root: Path, paths: list[Path], how_to_obtain: str, fetch: Callable[[Path], None] | None
+) -> None:
     """Raise :class:`DatasetMissingError` for the first of ``paths`` that is absent, after trying
     ``fetch(staging_folder)`` (a standard loader's download into a stand-in root) when given."""
     missing = [p for p in paths if not p.is_file()]

@@ -7,7 +7,7 @@ official test data."""
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ def holdout_indices(labels: Sequence[int] | np.ndarray, size: int, seed: int = V
     take = np.floor(exact).astype(int)
     leftover = size - take.sum()
     take[np.argsort(-(exact - take), kind="stable")[:leftover]] += 1
-    chosen = [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take)]
+    chosen = [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take, strict=True)]
     return np.sort(np.concatenate(chosen))
 
 
@@ -63,17 +63,28 @@ class SupervisedDataset(Dataset):
     the dataset's training or test data), ``targets`` (int64 labels of this split, in order),
     ``num_classes``, ``stats`` (the DoReFa mean/std, also when unused), ``augment``."""
 
-    def __init__(self, images: torch.Tensor, indices: np.ndarray, targets: np.ndarray, pipeline: InputPipeline,
-                 info: DatasetInfo, split: str, input_shape: tuple[int, int, int], augment: bool,
-                 stats: tuple[Sequence[float], Sequence[float]] | None = None):
+    def __init__(
+        self,
+        images: torch.Tensor,
+        indices: np.ndarray,
+        targets: np.ndarray,
+        pipeline: InputPipeline,
+        info: DatasetInfo,
+        split: str,
+        input_shape: tuple[int, int, int],
+        augment: bool,
+        stats: tuple[Sequence[float], Sequence[float]] | None = None,
+    ):
         self.images = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(images))
         self.indices = np.asarray(indices, dtype=np.int64)
         self.targets = np.asarray(targets, dtype=np.int64)
         if not (len(self.targets) == len(self.indices) == len(self.images)):
             raise ValueError("images, targets and indices differ in length")
         if self.images.dtype != torch.uint8 or tuple(self.images.shape[1:]) != tuple(input_shape):
-            raise ValueError(f"images must be uint8 [N, {', '.join(map(str, input_shape))}], got "
-                             f"{self.images.dtype} {tuple(self.images.shape)}")
+            raise ValueError(
+                f"images must be uint8 [N, {', '.join(map(str, input_shape))}], got "
+                f"{self.images.dtype} {tuple(self.images.shape)}"
+            )
         self.labels = torch.from_numpy(self.targets).to(self.images.device)
         self.pipeline, self.augment = pipeline, augment and pipeline.augments
         self.info, self.split, self.input_shape, self.stats = info, split, tuple(input_shape), stats
@@ -83,19 +94,23 @@ class SupervisedDataset(Dataset):
         return len(self.indices)
 
     def __getitem__(self, i: int):
-        x = self.pipeline(self.images[i:i + 1], augment=self.augment)[0]
+        x = self.pipeline(self.images[i : i + 1], augment=self.augment)[0]
         return x, int(self.targets[i])
 
-    def batch(self, positions: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(
+        self, positions: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(network input, labels) of the images at ``positions`` (a long tensor on the images' device)."""
         return self.pipeline(self.images[positions], augment=self.augment, generator=generator), self.labels[positions]
 
-    def to(self, device: torch.device | str) -> "SupervisedDataset":
+    def to(self, device: torch.device | str) -> SupervisedDataset:
         """The same split with its images and labels on ``device``."""
         moved = copy.copy(self)
         moved.images, moved.labels = self.images.to(device), self.labels.to(device)
         return moved
 
     def __repr__(self) -> str:
-        return (f"SupervisedDataset({self.info.title}, split={self.split!r}, n={len(self)}, "
-                f"input_shape={self.input_shape}, augment={self.augment})")
+        return (
+            f"SupervisedDataset({self.info.title}, split={self.split!r}, n={len(self)}, "
+            f"input_shape={self.input_shape}, augment={self.augment})"
+        )

@@ -48,12 +48,14 @@ def open_svhn(root: Path, part: str, download: bool, verify: bool):
         SVHN(str(staging / FOLDER), split=part, download=True)
 
     ensure_files("svhn", root, [path], HOW_TO_OBTAIN, fetch if download else None)
-    return open_checked("svhn", path, HOW_TO_OBTAIN,
-                        lambda: _loader_class(verify)(str(folder), split=part, download=False))
+    return open_checked(
+        "svhn", path, HOW_TO_OBTAIN, lambda: _loader_class(verify)(str(folder), split=part, download=False)
+    )
 
 
-def load(split: str, root: Path, *, normalization: str, augment: bool, input_shape, download: bool,
-         verify: bool) -> SupervisedDataset:
+def load(
+    split: str, root: Path, *, normalization: str, augment: bool, input_shape, download: bool, verify: bool
+) -> SupervisedDataset:
     # `augment` has nothing to switch on: the paper trains SVHN without augmentation.
     check_input_shape("svhn", SHAPE, input_shape)
     parts = [open_svhn(root, part, download, verify) for part in (("test",) if split == "test" else ("train", "extra"))]
@@ -61,8 +63,9 @@ def load(split: str, root: Path, *, normalization: str, augment: bool, input_sha
     indices = np.arange(len(targets)) if split == "test" else split_indices(split, targets, VAL_SIZE)
     raw = np.concatenate([np.asarray(p.data) for p in parts])[indices]  # uint8 [N, 3, 32, 32]
     images = resize_images(torch.from_numpy(raw), SIZE)
-    return SupervisedDataset(images, indices, targets[indices], pipeline(normalization), INFO, split, SHAPE, augment,
-                             DOREFA_STATS["svhn"])
+    return SupervisedDataset(
+        images, indices, targets[indices], pipeline(normalization), INFO, split, SHAPE, augment, DOREFA_STATS["svhn"]
+    )
 
 
 def pipeline(normalization: str) -> InputPipeline:

@@ -49,8 +49,9 @@ class InputPipeline:
 
     def __call__(self, images: torch.Tensor, augment: bool, generator: torch.Generator | None = None) -> torch.Tensor:
         if images.dtype != torch.uint8 or images.dim() != 4:
-            raise ValueError(f"the input pipeline takes uint8 [B, C, H, W] images, got {images.dtype} "
-                             f"{tuple(images.shape)}")
+            raise ValueError(
+                f"the input pipeline takes uint8 [B, C, H, W] images, got {images.dtype} {tuple(images.shape)}"
+            )
         if augment and self.crop_padding:
             images = random_crop(images, self.crop_padding, generator)
         if augment and self.flip:
@@ -86,6 +87,10 @@ def resize_images(images: torch.Tensor, size: int, chunk: int = 8192) -> torch.T
 
     if images.shape[-2:] == (size, size):
         return images
-    return torch.cat([TF.resize(images[i:i + chunk], [size, size], antialias=True)
-                      for i in range(0, len(images), chunk)]) if len(images) else images.new_zeros(
-        (0, images.shape[1], size, size))
+    return (
+        torch.cat(
+            [TF.resize(images[i : i + chunk], [size, size], antialias=True) for i in range(0, len(images), chunk)]
+        )
+        if len(images)
+        else images.new_zeros((0, images.shape[1], size, size))
+    )

@@ -13,7 +13,8 @@
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
@@ -21,18 +22,32 @@ from ..core.seeds import derived_seed
 from ..data.episode import Episode
 
 if TYPE_CHECKING:
+    from ..data.episodes import EpisodeSampler
+    from ..data.fewshot import FewShotSplit
     from ..data.fixed_tasks import FixedTaskSet
+    from ..data.supervised import SupervisedDataset
 
 SHUFFLE_TRAIN, SHUFFLE_SELECT, SHUFFLE_TEST = 0, 1, 2  # the purposes of the supervised shuffles
+
+T = TypeVar("T")
 
 
 def _generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
+def _opened(value: T | None, what: str) -> T:
+    """``value``, which the data hold only when opened for the purpose that needs it (``open_data``'s
+    ``purpose``): asking for it otherwise is a bug of the caller."""
+    if value is None:
+        raise RuntimeError(f"these data were opened for another purpose: they hold no {what}")
+    return value
+
+
 class SupervisedData:
-    def __init__(self, config: Mapping[str, Any], device: torch.device, purpose: str,
-                 splits: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, config: Mapping[str, Any], device: torch.device, purpose: str, splits: Mapping[str, Any] | None = None
+    ) -> None:
         """``splits`` (``{split name: SupervisedDataset}``) replaces loading the dataset (benchmarks feed
         synthetic images of the real sizes through the same batches)."""
         from ..data import load_supervised
@@ -43,15 +58,25 @@ class SupervisedData:
         self.limit_eval_batches = data["limit_eval_batches"]
         self.steps_per_epoch = config["train"]["steps_per_epoch"]
         # the authors trained on all training data and selected on the test split; corrected: a held-out val
-        self.train_split, self.select_split = ("trainval", "test") if fidelity["select_on_test_split"] else ("train", "val")
+        self.train_split, self.select_split = (
+            ("trainval", "test") if fidelity["select_on_test_split"] else ("train", "val")
+        )
 
         def load(split: str):
-            return load_supervised(data["name"], split, data["root"], normalization=data["normalization"],
-                                   input_shape=tuple(data["input_shape"]) if data["input_shape"] else None,
-                                   download=data["download"]).to(device)
+            return load_supervised(
+                data["name"],
+                split,
+                data["root"],
+                normalization=data["normalization"],
+                input_shape=tuple(data["input_shape"]) if data["input_shape"] else None,
+                download=data["download"],
+            ).to(device)
 
         wanted = (self.train_split, self.select_split) if purpose == "train" else ("test",)
         loaded = {split: splits[split].to(device) if splits is not None else load(split) for split in wanted}
+        self.train: SupervisedDataset | None
+        self.select: SupervisedDataset | None
+        self.test: SupervisedDataset | None
         self.train, self.select, self.test = (loaded.get(s) for s in (self.train_split, self.select_split, "test"))
         self.info = next(iter(loaded.values())).info
         self.num_classes = self.info.num_classes
@@ -63,37 +88,40 @@ class SupervisedData:
 
     def steps(self) -> int:
         """Updates per epoch: ``train.steps_per_epoch``, or one pass over the training split."""
-        return self.steps_per_epoch or -(-len(self.train) // self.batch_size)
+        return self.steps_per_epoch or -(-len(_opened(self.train, "training split")) // self.batch_size)
 
     def training_batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """This epoch's batches, augmented on the device: passes over the training split, each in a seeded
         shuffle, cut into batches (the last one of a pass may be smaller), for :meth:`steps` steps."""
+        train = _opened(self.train, "training split")
         seed = derived_seed(self.seed, SHUFFLE_TRAIN, epoch)
         augmentation = _generator(self.device, derived_seed(seed, 1))
 
         def positions() -> Iterator[torch.Tensor]:
             for number in itertools.count():
-                order = self._positions(len(self.train), derived_seed(seed, 0, number))
+                order = self._positions(len(train), derived_seed(seed, 0, number))
                 yield from order.split(self.batch_size)
 
-        for _, batch in zip(range(self.steps()), positions()):
-            yield self.train.batch(batch, augmentation)
+        for _, batch in zip(range(self.steps()), positions(), strict=False):
+            yield train.batch(batch, augmentation)
 
     def _eval_batches(self, split, seed: int) -> list[torch.Tensor]:
         order = self._positions(len(split), seed)
-        batches = [order[i:i + self.eval_batch_size] for i in range(0, len(split), self.eval_batch_size)]
-        return batches[:self.limit_eval_batches] if self.limit_eval_batches else batches
+        batches = [order[i : i + self.eval_batch_size] for i in range(0, len(split), self.eval_batch_size)]
+        return batches[: self.limit_eval_batches] if self.limit_eval_batches else batches
 
     def selection_batches(self, epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The per-epoch selection split in a seeded order (transductive BatchNorm sees the same batches
         after a resume)."""
-        return [self.select.batch(p) for p in self._eval_batches(self.select, derived_seed(self.seed, SHUFFLE_SELECT, epoch))]
+        select = _opened(self.select, "selection split")
+        return [select.batch(p) for p in self._eval_batches(select, derived_seed(self.seed, SHUFFLE_SELECT, epoch))]
 
     def test_batches(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """(input, labels, test-image indices) per test batch: the same shuffled batches for every bitwidth
         (paired; transductive BatchNorm sees equal batches)."""
-        indices = torch.as_tensor(self.test.indices, device=self.device)
-        return [(*self.test.batch(p), indices[p]) for p in self._eval_batches(self.test, derived_seed(self.seed, SHUFFLE_TEST))]
+        test = _opened(self.test, "test split")
+        indices = torch.as_tensor(test.indices, device=self.device)
+        return [(*test.batch(p), indices[p]) for p in self._eval_batches(test, derived_seed(self.seed, SHUFFLE_TEST))]
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -117,15 +145,24 @@ class FewShotData:
             return loaded.resized(data.get("image_size")).to(device)
 
         def fixed(name: str, count: int):
-            return fixed_test_tasks(split(name), data["ways"], data["shots"], data["queries"], num_tasks=count,
-                                    seed=data["test_seed"])
+            return fixed_test_tasks(
+                split(name), data["ways"], data["shots"], data["queries"], num_tasks=count, seed=data["test_seed"]
+            )
 
-        self.train_split = split("train") if purpose == "train" else None
-        self.sampler = EpisodeSampler(self.train_split, data["train_ways"] or data["ways"], data["shots"],
-                                      data["train_queries"] or data["queries"], seed=self.seed) \
-            if self.train_split is not None else None
-        self.val_tasks = fixed("val", data["val_tasks"]) if purpose == "train" else None
-        self._test_tasks = fixed("test", data["test_tasks"]) if purpose == "test" else None
+        self.train_split: FewShotSplit | None = split("train") if purpose == "train" else None
+        self.sampler: EpisodeSampler | None = (
+            EpisodeSampler(
+                self.train_split,
+                data["train_ways"] or data["ways"],
+                data["shots"],
+                data["train_queries"] or data["queries"],
+                seed=self.seed,
+            )
+            if self.train_split is not None
+            else None
+        )
+        self.val_tasks: FixedTaskSet | None = fixed("val", data["val_tasks"]) if purpose == "train" else None
+        self._test_tasks: FixedTaskSet | None = fixed("test", data["test_tasks"]) if purpose == "test" else None
         self.info = (self.train_split or self.test_tasks.split).info
         self.ways, self.shots = data["ways"], data["shots"]
 
@@ -142,7 +179,7 @@ class FewShotData:
     def training_batches(self, epoch: int) -> Iterator[Episode]:
         """``meta_batch`` episodes per step, stacked ([B, ...]; PN's single episode is B = 1)."""
         for _ in range(self.steps()):
-            yield self.sampler.sample_batch(self.meta_batch)
+            yield _opened(self.sampler, "training episodes").sample_batch(self.meta_batch)
 
     def calibration_episode(self) -> Episode:
         """One training episode from a stream of its own (the authors' "temp" forward boots the LSQ activation
@@ -150,13 +187,19 @@ class FewShotData:
         from ..data import EpisodeSampler
 
         data = self.data
-        sampler = EpisodeSampler(self.train_split, data["train_ways"] or data["ways"], data["shots"],
-                                 data["train_queries"] or data["queries"], seed=derived_seed(self.seed, 3))
+        sampler = EpisodeSampler(
+            _opened(self.train_split, "training split"),
+            data["train_ways"] or data["ways"],
+            data["shots"],
+            data["train_queries"] or data["queries"],
+            seed=derived_seed(self.seed, 3),
+        )
         return sampler.sample().to(self.device)
 
     def validation_episodes(self) -> Episode:
         """Every fixed meta-validation task, stacked."""
-        return self.val_tasks.batch(range(len(self.val_tasks)))
+        val_tasks = _opened(self.val_tasks, "meta-validation tasks")
+        return val_tasks.batch(range(len(val_tasks)))
 
     def test_batches(self) -> list[Episode]:
         """The fixed meta-test tasks in stacked chunks of ``evaluate.episode_chunk``."""

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -37,8 +38,10 @@ def metrics_current(run: RunDir, config: Mapping[str, Any]) -> bool:
         return False
     try:
         metrics = json.loads(run.metrics.read_text())
-        return metrics["provenance"]["config_hash"] == config_hash(config) and \
-            run.metrics.stat().st_mtime >= run.last.stat().st_mtime
+        return (
+            metrics["provenance"]["config_hash"] == config_hash(config)
+            and run.metrics.stat().st_mtime >= run.last.stat().st_mtime
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -66,8 +69,13 @@ def end_reason(err: BaseException, durable_epoch: int, epochs: int) -> str:
     """Why the job stopped, in the words its MLflow run and job_status.json show, e.g. ``killed by SIGTERM
     after epoch 3 of 12``: what stopped it and where (a killed job resumes from its last epoch with the
     same command)."""
-    where = (f"after epoch {durable_epoch} of {epochs}" if 0 < durable_epoch < epochs
-             else "during evaluation" if durable_epoch >= epochs else "before its first epoch ended")
+    where = (
+        f"after epoch {durable_epoch} of {epochs}"
+        if 0 < durable_epoch < epochs
+        else "during evaluation"
+        if durable_epoch >= epochs
+        else "before its first epoch ended"
+    )
     if isinstance(err, Stopped):
         return f"killed by {err.signal} {where}"
     if isinstance(err, KeyboardInterrupt):
@@ -76,8 +84,16 @@ def end_reason(err: BaseException, durable_epoch: int, epochs: int) -> str:
     return f"failed {where}: {type(err).__name__}: {message}" if message else f"failed {where}: {type(err).__name__}"
 
 
-def run_job(config: Mapping[str, Any], out: str | Path, *, device: str | None = None, threads: int | None = None,
-            replace_stale: bool = False, tracking: str = "in-process", uri: str | None = None) -> dict[str, Any]:
+def run_job(
+    config: Mapping[str, Any],
+    out: str | Path,
+    *,
+    device: str | None = None,
+    threads: int | None = None,
+    replace_stale: bool = False,
+    tracking: str = "in-process",
+    uri: str | None = None,
+) -> dict[str, Any]:
     if tracking not in TRACKING:
         raise ValueError(f"tracking must be one of {', '.join(TRACKING)}, got {tracking!r}")
     set_threads(threads)
@@ -96,8 +112,11 @@ def run_job(config: Mapping[str, Any], out: str | Path, *, device: str | None = 
         if tracking == "in-process":
             from ..tracking.live import LiveRun
 
-            live.append(LiveRun.open(config, resuming=resuming, uri=uri, started_ms=status[-1].started_ms,
-                                     attempt=status[-1].attempt))
+            live.append(
+                LiveRun.open(
+                    config, resuming=resuming, uri=uri, started_ms=status[-1].started_ms, attempt=status[-1].attempt
+                )
+            )
             live[0].catch_up([r for r in ready.read_history() if r["epoch"] <= durable])
 
     def log_epoch(record: Mapping[str, Any]) -> None:

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,22 +31,23 @@ from ..core.hashing import config_hash
 from ..core.rundir_layout import EPISODE_OUTCOMES, IMAGE_OUTCOMES, METRICS, for_subset
 from ..core.tasks import BitwidthTask
 from ..methods import Method, create_method
+from ..methods.base import DivergenceError
+from ..models.layout import resolve_memory_format, use_memory_format
 from . import timing
 from .data import FewShotData, ProblemData, open_data
 from .metrics import architecture_counts, bits_value, finished_run, metrics_record, result_row
 from .optim import build_optimizer, build_scheduler
 from .progress import TrainingProgress
 from .rundir import RunDir, job_logger, write_json
-from ..methods.base import DivergenceError
-from ..models.layout import resolve_memory_format, use_memory_format
 from .runtime import seed_everything, select_device
 
 EpochCallback = Callable[[dict[str, Any]], None]
 """Called with each epoch's history record once the epoch is durable (its checkpoint written)."""
 
 
-def build_model(config: Mapping[str, Any], method: Method, data: ProblemData,
-                device: torch.device) -> tuple[torch.nn.Module, str]:
+def build_model(
+    config: Mapping[str, Any], method: Method, data: ProblemData, device: torch.device
+) -> tuple[torch.nn.Module, str]:
     """The method's network on ``device`` in the layout ``train.memory_format`` resolves to, and that layout."""
     memory_format = resolve_memory_format(config["train"].get("memory_format", "auto"), device, method.engine)
     return use_memory_format(method.build_model(data).to(device), memory_format), memory_format
@@ -54,13 +56,20 @@ def build_model(config: Mapping[str, Any], method: Method, data: ProblemData,
 def _finite(value: torch.Tensor | float, what: str, epoch: int, step: int) -> float:
     number = float(value)
     if not math.isfinite(number):
-        raise DivergenceError(f"{what} became {number} at epoch {epoch}, step {step}; stopping (no metrics are "
-                              f"written)")
+        raise DivergenceError(
+            f"{what} became {number} at epoch {epoch}, step {step}; stopping (no metrics are written)"
+        )
     return number
 
 
-def train(config: Mapping[str, Any], out: str | Path, device: str | None = None, replace_stale: bool = False,
-          on_epoch: EpochCallback | None = None, on_start: Callable[[RunDir], None] | None = None) -> RunDir:
+def train(
+    config: Mapping[str, Any],
+    out: str | Path,
+    device: str | None = None,
+    replace_stale: bool = False,
+    on_epoch: EpochCallback | None = None,
+    on_start: Callable[[RunDir], None] | None = None,
+) -> RunDir:
     """Train (or resume) the job into ``out``. The device and the data are checked before anything is
     written; ``on_start(run)`` is called once the run directory is ready (the live MLflow run opens there)."""
     run = RunDir(out)
@@ -79,8 +88,15 @@ def train(config: Mapping[str, Any], out: str | Path, device: str | None = None,
         raise
 
 
-def _train(run: RunDir, log: Any, config: Mapping[str, Any], dev: torch.device, method: Method,
-           data: ProblemData, on_epoch: EpochCallback | None) -> RunDir:
+def _train(
+    run: RunDir,
+    log: Any,
+    config: Mapping[str, Any],
+    dev: torch.device,
+    method: Method,
+    data: ProblemData,
+    on_epoch: EpochCallback | None,
+) -> RunDir:
     job, train_cfg = config["job"], config["train"]
     seed_everything(job["seed"])
     model, memory_format = build_model(config, method, data, dev)
@@ -88,14 +104,26 @@ def _train(run: RunDir, log: Any, config: Mapping[str, Any], dev: torch.device, 
     optimizer = build_optimizer(method.trainable_parameters(model), train_cfg["optimizer"])
     scheduler = build_scheduler(optimizer, train_cfg["schedule"])
     counter = PassCounter()
-    progress = TrainingProgress(run, config, {"model": model, "optimizer": optimizer, "scheduler": scheduler,
-                                              "method": method, "data": data, "counter": counter})
+    progress = TrainingProgress(
+        run,
+        config,
+        {
+            "model": model,
+            "optimizer": optimizer,
+            "scheduler": scheduler,
+            "method": method,
+            "data": data,
+            "counter": counter,
+        },
+    )
     if progress.resume():
         log.info(f"resuming {run.root} after epoch {progress.epoch}")
     else:
-        log.info(f"{job['setup']} / {job['method']} {job['train_task'] or ''} ({job['scale']}, {job['fidelity']}, "
-                 f"seed {job['seed']}) on {dataset_title(dataset_identity(config))}, {dev}, {method.engine} engine, "
-                 f"{memory_format}; config {config_hash(config)}")
+        log.info(
+            f"{job['setup']} / {job['method']} {job['train_task'] or ''} ({job['scale']}, {job['fidelity']}, "
+            f"seed {job['seed']}) on {dataset_title(dataset_identity(config))}, {dev}, {method.engine} engine, "
+            f"{memory_format}; config {config_hash(config)}"
+        )
         log.info(f"schedule: {scheduler.describe(train_cfg['epochs'])}")
 
     epochs, log_every = train_cfg["epochs"], train_cfg["log_every"]
@@ -110,33 +138,49 @@ def _train(run: RunDir, log: Any, config: Mapping[str, Any], dev: torch.device, 
             with timing.phase("steps"):
                 optimizer.zero_grad(set_to_none=True)
                 stats = method.update(model, batch, counter)
-            losses.append(stats["loss"].detach() if isinstance(stats["loss"], torch.Tensor) else torch.tensor(stats["loss"]))
+            losses.append(
+                stats["loss"].detach() if isinstance(stats["loss"], torch.Tensor) else torch.tensor(stats["loss"])
+            )
             if step % log_every == 0 or step == steps:
                 # the one read-back of a step, and only every log_every steps: a NaN loss stops the job here
                 loss = _finite(stats["loss"], "the training loss", epoch, step)
                 extra = f" accuracy {float(stats['accuracy']):.4f}" if "accuracy" in stats else ""
-                log.info(f"epoch {epoch}/{epochs} step {step}/{steps} loss {loss:.4f}{extra} "
-                         f"lr {optimizer.param_groups[0]['lr']:.3g}")
+                log.info(
+                    f"epoch {epoch}/{epochs} step {step}/{steps} loss {loss:.4f}{extra} "
+                    f"lr {optimizer.param_groups[0]['lr']:.3g}"
+                )
             with timing.phase("steps"):
                 optimizer.step()
             counter.update()
         train_loss = _finite(torch.stack(losses).mean(), "the training loss", epoch, steps)
         diverged = _non_finite(model) - unset
         if diverged:
-            raise DivergenceError(f"parameter {sorted(diverged)[0]} became non-finite by epoch {epoch}, step {steps}; "
-                                  f"stopping (no metrics are written)")
+            raise DivergenceError(
+                f"parameter {sorted(diverged)[0]} became non-finite by epoch {epoch}, step {steps}; "
+                f"stopping (no metrics are written)"
+            )
         scheduler.step()
         with timing.phase("validation"):
             score = _finite(method.validate(model, data, epoch), "the validation accuracy", epoch, steps)
-        improved = progress.end_epoch(epoch, time.perf_counter() - began, train_loss, score,
-                                      getattr(data, "select_split", "val"), optimizer.param_groups[0]["lr"])
-        log.info(f"epoch {epoch}/{epochs}: train loss {train_loss:.4f}, selection accuracy {score:.2f}%"
-                 f"{' (best)' if improved else ''}, {time.perf_counter() - began:.1f}s")
+        improved = progress.end_epoch(
+            epoch,
+            time.perf_counter() - began,
+            train_loss,
+            score,
+            getattr(data, "select_split", "val"),
+            optimizer.param_groups[0]["lr"],
+        )
+        log.info(
+            f"epoch {epoch}/{epochs}: train loss {train_loss:.4f}, selection accuracy {score:.2f}%"
+            f"{' (best)' if improved else ''}, {time.perf_counter() - began:.1f}s"
+        )
         if on_epoch is not None:
+            assert progress.last_record is not None  # end_epoch has just recorded this epoch
             on_epoch(progress.last_record)
 
-    progress.write_summary(epochs, counter, method.trained_tasks(), getattr(data, "select_split", "val"),
-                           method.engine, memory_format)
+    progress.write_summary(
+        epochs, counter, method.trained_tasks(), getattr(data, "select_split", "val"), method.engine, memory_format
+    )
     log.info(f"training done: {counter.updates} updates, {progress.elapsed:.1f}s")
     return run
 
@@ -145,11 +189,12 @@ def _non_finite(model: torch.nn.Module) -> set[str]:
     """Parameters holding NaN/inf: a divergence in the last steps of an epoch leaves them behind a finite
     logged loss."""
     flags = torch.stack([torch.isfinite(p).all() for p in model.parameters()]).tolist()  # one read-back
-    return {name for (name, _), finite in zip(model.named_parameters(), flags) if not finite}
+    return {name for (name, _), finite in zip(model.named_parameters(), flags, strict=True) if not finite}
 
 
-def evaluate(out: str | Path, tasks: list[str] | None = None, checkpoint: str | None = None,
-             device: str | None = None) -> dict[str, Any]:
+def evaluate(
+    out: str | Path, tasks: list[str] | None = None, checkpoint: str | None = None, device: str | None = None
+) -> dict[str, Any]:
     """Evaluate a trained run at every tested bitwidth; write its metrics.json and per-item outcomes. With
     ``tasks`` (a subset), the results go to ``metrics-<tasks>.json`` beside it, never over the full one."""
     run, config, summary = finished_run(out)
@@ -163,8 +208,21 @@ def evaluate(out: str | Path, tasks: list[str] | None = None, checkpoint: str | 
     data = open_data(config, method.problem, dev, "test")
     log = job_logger(run)
     try:
-        return _evaluate(run, log, config, summary, dev, method, data, state, which, path, requested, chosen,
-                         subset=tasks is not None)
+        return _evaluate(
+            run,
+            log,
+            config,
+            summary,
+            dev,
+            method,
+            data,
+            state,
+            which,
+            path,
+            requested,
+            chosen,
+            subset=tasks is not None,
+        )
     except BaseException as err:
         log.error(f"evaluation stopped: {type(err).__name__}: {' '.join(str(err).split())}")
         raise
@@ -174,9 +232,21 @@ def subset_label(tasks: list[BitwidthTask]) -> str:
     return "_".join(t.label() for t in tasks)
 
 
-def _evaluate(run: RunDir, log: Any, config: Mapping[str, Any], summary: Mapping[str, Any], dev: torch.device,
-              method: Method, data: ProblemData, state: Mapping[str, Any], which: str, path: Path,
-              requested: list[BitwidthTask], chosen: list[BitwidthTask], subset: bool) -> dict[str, Any]:
+def _evaluate(
+    run: RunDir,
+    log: Any,
+    config: Mapping[str, Any],
+    summary: Mapping[str, Any],
+    dev: torch.device,
+    method: Method,
+    data: ProblemData,
+    state: Mapping[str, Any],
+    which: str,
+    path: Path,
+    requested: list[BitwidthTask],
+    chosen: list[BitwidthTask],
+    subset: bool,
+) -> dict[str, Any]:
     model, _ = build_model(config, method, data, dev)
     model.load_state_dict(state["model"])
     began = time.perf_counter()
@@ -185,27 +255,47 @@ def _evaluate(run: RunDir, log: Any, config: Mapping[str, Any], summary: Mapping
         result = method.evaluate(model, data, chosen)
     eval_time = time.perf_counter() - began
     rows = []
-    for task, accuracy, ci, n in zip(result.tasks, result.accuracy, result.ci95, result.n):
+    for task, accuracy, ci, n in zip(result.tasks, result.accuracy, result.ci95, result.n, strict=True):
         if not math.isfinite(accuracy):
-            raise DivergenceError(f"the accuracy at {task} is {accuracy}: the model's outputs are not finite; "
-                                  f"no metrics are written")
+            raise DivergenceError(
+                f"the accuracy at {task} is {accuracy}: the model's outputs are not finite; no metrics are written"
+            )
         rows.append(result_row(task, accuracy, ci, n))
         log.info(f"{task}: {accuracy:.2f}% ± {ci:.2f} ({n} {result.item_kind})")
     label = subset_label(chosen) if subset else ""
     items_file = _write_items(run, result, label)
-    not_evaluated = [{"bits_w": bits_value(t.w), "bits_a": bits_value(t.a),
-                      "reason": f"{method.info.title} has no parameters for this bitwidth"}
-                     for t in requested if t not in chosen]
+    not_evaluated = [
+        {
+            "bits_w": bits_value(t.w),
+            "bits_a": bits_value(t.a),
+            "reason": f"{method.info.title} has no parameters for this bitwidth",
+        }
+        for t in requested
+        if t not in chosen
+    ]
     per_batch = method.fidelity.per_batch_accuracy and result.item_kind == "images"
     definition = PER_EPISODE if result.item_kind == "episodes" else PER_BATCH if per_batch else PER_IMAGE
     identity = {"ways": data.ways, "shots": data.shots} if isinstance(data, FewShotData) else {}
     metrics = metrics_record(
-        config, summary, title=method.info.title, results=rows, not_evaluated=not_evaluated,
-        checkpoint=which, state=state, checkpoint_path=path, eval_time=eval_time, device=dev,
-        accuracy_definition=definition, eval_engine=method.engine,
+        config,
+        summary,
+        title=method.info.title,
+        results=rows,
+        not_evaluated=not_evaluated,
+        checkpoint=which,
+        state=state,
+        checkpoint_path=path,
+        eval_time=eval_time,
+        device=dev,
+        accuracy_definition=definition,
+        eval_engine=method.engine,
         identity_extra=identity,
-        extra={**result.extra, "per_item": {"file": items_file, "kind": result.item_kind},
-               "architecture": architecture_counts(config, model)})
+        extra={
+            **result.extra,
+            "per_item": {"file": items_file, "kind": result.item_kind},
+            "architecture": architecture_counts(config, model),
+        },
+    )
     target = run.root / for_subset(METRICS, label)
     write_json(target, metrics)
     log.info(f"wrote {target} ({len(rows)} bitwidths)")
@@ -216,12 +306,19 @@ def _write_items(run: RunDir, result, label: str = "") -> str:
     bits = np.array([str(t) for t in result.tasks])
     if result.item_kind == "episodes":
         name = for_subset(EPISODE_OUTCOMES, label)
-        arrays = {"accuracies": result.per_item, "bits": bits,
-                  "fingerprint": np.array(result.extra["test_tasks"]["fingerprint"])}
+        arrays = {
+            "accuracies": result.per_item,
+            "bits": bits,
+            "fingerprint": np.array(result.extra["test_tasks"]["fingerprint"]),
+        }
     else:
         name = for_subset(IMAGE_OUTCOMES, label)
-        arrays = {"correct": result.per_item, "bits": bits, "image_ids": result.item_ids,
-                  "batch_sizes": np.array(result.batch_sizes)}
+        arrays = {
+            "correct": result.per_item,
+            "bits": bits,
+            "image_ids": result.item_ids,
+            "batch_sizes": np.array(result.batch_sizes),
+        }
     atomic_write(run.root / name, lambda f: np.savez(f, **arrays))
     return name
 

@@ -5,11 +5,11 @@ finished-run check, one result row per bitwidth, the record itself, and its cons
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
-
 from torch import nn
 
 from ..core.config import ConfigError, dataset_identity, find_setup, resolve_job
@@ -41,15 +41,33 @@ def bits_value(value: int | None) -> int | str:
 
 def result_row(task: BitwidthTask, accuracy: float, ci: float, n: int, **extra: Any) -> dict[str, Any]:
     """One evaluated bitwidth: accuracy and 95% CI half-width in %, ``n`` images or tasks."""
-    return {"bits_w": bits_value(task.w), "bits_a": bits_value(task.a), "accuracy": accuracy,
-            "ci95": None if math.isnan(ci) else ci, "n": n, **extra}
+    return {
+        "bits_w": bits_value(task.w),
+        "bits_a": bits_value(task.a),
+        "accuracy": accuracy,
+        "ci95": None if math.isnan(ci) else ci,
+        "n": n,
+        **extra,
+    }
 
 
-def metrics_record(config: Mapping[str, Any], summary: Mapping[str, Any], *, title: str,
-                   results: list[dict[str, Any]], not_evaluated: list[dict[str, Any]], checkpoint: str,
-                   state: Mapping[str, Any], checkpoint_path: Path, eval_time: float, device: torch.device,
-                   accuracy_definition: str, eval_engine: str, identity_extra: Mapping[str, Any] | None = None,
-                   extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def metrics_record(
+    config: Mapping[str, Any],
+    summary: Mapping[str, Any],
+    *,
+    title: str,
+    results: list[dict[str, Any]],
+    not_evaluated: list[dict[str, Any]],
+    checkpoint: str,
+    state: Mapping[str, Any],
+    checkpoint_path: Path,
+    eval_time: float,
+    device: torch.device,
+    accuracy_definition: str,
+    eval_engine: str,
+    identity_extra: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The metrics.json of one evaluated run. ``state``: the loaded
     checkpoint (its epoch and selection score); ``extra``: engine-specific sections (e.g. the test tasks)."""
     job = config["job"]
@@ -61,16 +79,22 @@ def metrics_record(config: Mapping[str, Any], summary: Mapping[str, Any], *, tit
             "method_title": title,
             "train_tasks": summary["trained_tasks"],
             **dataset_identity(config),
-            "paper_dataset": setup["paper"]["dataset"], "paper_model": setup["paper"]["model"],
-            "model": config["model"]["name"], "quantizer": config["model"]["scheme"],
+            "paper_dataset": setup["paper"]["dataset"],
+            "paper_model": setup["paper"]["model"],
+            "model": config["model"]["name"],
+            "quantizer": config["model"]["scheme"],
             **(identity_extra or {}),
         },
         "fidelity_switches": config["fidelity_switches"],
         "results": results,
         "not_evaluated": not_evaluated,
         **(extra or {}),
-        "selection": {"checkpoint": checkpoint, "epoch": state["epoch"], "split": summary["select_split"],
-                      "accuracy": state.get("score")},
+        "selection": {
+            "checkpoint": checkpoint,
+            "epoch": state["epoch"],
+            "split": summary["select_split"],
+            "accuracy": state.get("score"),
+        },
         "accuracy_definition": accuracy_definition,
         "costs": {
             "forward_passes_per_update": summary["forward_passes_per_update"],
@@ -82,9 +106,14 @@ def metrics_record(config: Mapping[str, Any], summary: Mapping[str, Any], *, tit
             "train_wall_time_s": summary["train_wall_time_s"],
             "eval_wall_time_s": eval_time,
         },
-        "provenance": {**provenance(config, device),
-                       "engines": {"train": summary.get("engine"), "evaluate": eval_engine,
-                                   "memory_format": summary.get("memory_format")}},
+        "provenance": {
+            **provenance(config, device),
+            "engines": {
+                "train": summary.get("engine"),
+                "evaluate": eval_engine,
+                "memory_format": summary.get("memory_format"),
+            },
+        },
     }
 
 
@@ -102,11 +131,16 @@ def architecture_counts(config: Mapping[str, Any], model: nn.Module) -> dict[str
     """Parameters and BatchNorm parameters of the trained network and of its architecture at the paper's
     width (Table 3's M and r: the tables read them from here, so they need no torch)."""
     job = config["job"]
-    paper = resolve_job({key: job[key] for key in ("setup", "method", "fidelity", "seed") if job.get(key) is not None}
-                        | {"scale": "paper", **({"train_task": job["train_task"]} if job.get("train_task") else {})})
+    paper = resolve_job(
+        {key: job[key] for key in ("setup", "method", "fidelity", "seed") if job.get(key) is not None}
+        | {"scale": "paper", **({"train_task": job["train_task"]} if job.get("train_task") else {})}
+    )
     options = {key: value for key, value in paper["model"]["options"].items() if value is not None}
     options.update(MODELS.get(paper["model"]["name"]).data_arguments(paper["data"]))
     plain = parameter_counts(build(paper["model"]["name"], scheme=paper["model"]["scheme"], **options))
     trained = parameter_counts(model)
-    return {"params": trained["params"], "bn_params": trained["bn_params"],
-            "paper_width": {"params": plain["params"], "bn_params": plain["bn_params"]}}
+    return {
+        "params": trained["params"],
+        "bn_params": trained["bn_params"],
+        "paper_width": {"params": plain["params"], "bn_params": plain["bn_params"]},
+    }

@@ -14,7 +14,8 @@ the epoch count in closed form.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 
@@ -47,7 +48,7 @@ class Optimizer:
     @torch.no_grad()
     def step(self) -> None:
         group = self.param_groups[0]
-        for p, state in zip(self.params, self.state):
+        for p, state in zip(self.params, self.state, strict=True):
             if p.grad is not None:
                 self.update(p, p.grad, state, group)
 
@@ -56,17 +57,24 @@ class Optimizer:
 
     def state_dict(self) -> dict[str, Any]:
         hyper = {k: v for k, v in self.param_groups[0].items() if k != "params"}
-        return {"format": FORMAT, "kind": self.kind, "hyper": hyper,
-                "state": [{k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in s.items()}
-                          for s in self.state]}
+        return {
+            "format": FORMAT,
+            "kind": self.kind,
+            "hyper": hyper,
+            "state": [{k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in s.items()} for s in self.state],
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if state.get("format") != FORMAT or state.get("kind") != self.kind or len(state["state"]) != len(self.params):
-            raise ValueError(f"the checkpoint's optimizer state is not a {self.kind} state for these "
-                             f"{len(self.params)} parameters (written by another version of mebqat?)")
+            raise ValueError(
+                f"the checkpoint's optimizer state is not a {self.kind} state for these "
+                f"{len(self.params)} parameters (written by another version of mebqat?)"
+            )
         self.param_groups[0].update(state["hyper"])
-        self.state = [{k: (v.to(p.device) if isinstance(v, torch.Tensor) else v) for k, v in s.items()}
-                      for p, s in zip(self.params, state["state"])]
+        self.state = [
+            {k: (v.to(p.device) if isinstance(v, torch.Tensor) else v) for k, v in s.items()}
+            for p, s in zip(self.params, state["state"], strict=True)
+        ]
 
 
 class Adam(Optimizer):
@@ -75,8 +83,14 @@ class Adam(Optimizer):
     kind = "adam"
     decoupled = False
 
-    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self,
+        params: Iterable[torch.nn.Parameter],
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
 
     def update(self, p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: Mapping[str, Any]) -> None:
@@ -93,7 +107,7 @@ class Adam(Optimizer):
         state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         correction1 = 1 - beta1 ** state["step"]
         correction2 = 1 - beta2 ** state["step"]
-        denominator = (state["exp_avg_sq"].sqrt() / correction2 ** 0.5).add_(eps)
+        denominator = (state["exp_avg_sq"].sqrt() / correction2**0.5).add_(eps)
         p.addcdiv_(state["exp_avg"], denominator, value=-(lr / correction1))
 
 
@@ -103,8 +117,14 @@ class AdamW(Adam):
     kind = "adamw"
     decoupled = True
 
-    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.01) -> None:
+    def __init__(
+        self,
+        params: Iterable[torch.nn.Parameter],
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ) -> None:
         super().__init__(params, lr, betas, eps, weight_decay)
 
 
@@ -113,8 +133,9 @@ class SGD(Optimizer):
 
     kind = "sgd"
 
-    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, momentum: float = 0.0,
-                 weight_decay: float = 0.0) -> None:
+    def __init__(
+        self, params: Iterable[torch.nn.Parameter], lr: float, momentum: float = 0.0, weight_decay: float = 0.0
+    ) -> None:
         super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
     def update(self, p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: Mapping[str, Any]) -> None:

@@ -5,7 +5,8 @@ time; the per-epoch history, the `best` and `last` checkpoints, and the final tr
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from torch import nn
 
@@ -41,8 +42,9 @@ class TrainingProgress:
         self.run.truncate_history(self.epoch)
         return True
 
-    def end_epoch(self, epoch: int, seconds: float, train_loss: float, score: float, select_split: str,
-                  lr: float) -> bool:
+    def end_epoch(
+        self, epoch: int, seconds: float, train_loss: float, score: float, select_split: str, lr: float
+    ) -> bool:
         """Record a finished epoch: the best checkpoint when the score improved, the history line, then
         the last checkpoint (written last, so a kill in between replays this epoch). True if improved."""
         self.epoch = epoch
@@ -51,27 +53,59 @@ class TrainingProgress:
         model: nn.Module = self.components["model"]
         if improved:
             self.best = {"epoch": epoch, "score": score}
-            self.run.save_checkpoint(self.run.best, {"config_hash": self.hash, "epoch": epoch, "score": score,
-                                                     "model": model.state_dict()})
-        self.last_record = {"epoch": epoch, "train_loss": train_loss, "select_accuracy": score,
-                            "select_split": select_split, "lr": lr, "best": improved, "elapsed_s": self.elapsed}
+            self.run.save_checkpoint(
+                self.run.best, {"config_hash": self.hash, "epoch": epoch, "score": score, "model": model.state_dict()}
+            )
+        self.last_record = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "select_accuracy": score,
+            "select_split": select_split,
+            "lr": lr,
+            "best": improved,
+            "elapsed_s": self.elapsed,
+        }
         self.run.append_history(self.last_record)
-        self.run.save_checkpoint(self.run.last, {
-            "config_hash": self.hash, "epoch": epoch,
-            **{key: component.state_dict() for key, component in self.components.items()},
-            "rng": rng_state(), "best": self.best, "elapsed": self.elapsed})
+        self.run.save_checkpoint(
+            self.run.last,
+            {
+                "config_hash": self.hash,
+                "epoch": epoch,
+                **{key: component.state_dict() for key, component in self.components.items()},
+                "rng": rng_state(),
+                "best": self.best,
+                "elapsed": self.elapsed,
+            },
+        )
         return improved
 
-    def write_summary(self, epochs: int, counter: PassCounter, trained_tasks: list[Any], select_split: str,
-                      engine: str, memory_format: str) -> None:
+    def write_summary(
+        self,
+        epochs: int,
+        counter: PassCounter,
+        trained_tasks: list[Any],
+        select_split: str,
+        engine: str,
+        memory_format: str,
+    ) -> None:
         counts = parameter_counts(self.components["model"])
-        write_json(self.run.summary, {
-            "epochs": epochs, "updates": counter.updates, **counter.per_update(),
-            "forward_passes": counter.forward_passes, "backward_passes": counter.backward_passes,
-            "trained_tasks": [str(t) for t in trained_tasks],
-            "best_epoch": self.best["epoch"], "best_score": self.best["score"], "select_split": select_split,
-            "train_wall_time_s": self.elapsed, "config_hash": self.hash, "engine": engine,
-            "memory_format": memory_format,
-            "stored_parameters": counts["params"] + counts["quantizer_params"],
-            "stored_buffers": counts["bn_running_stats"],
-        })
+        write_json(
+            self.run.summary,
+            {
+                "epochs": epochs,
+                "updates": counter.updates,
+                **counter.per_update(),
+                "forward_passes": counter.forward_passes,
+                "backward_passes": counter.backward_passes,
+                "trained_tasks": [str(t) for t in trained_tasks],
+                "best_epoch": self.best["epoch"],
+                "best_score": self.best["score"],
+                "select_split": select_split,
+                "train_wall_time_s": self.elapsed,
+                "config_hash": self.hash,
+                "engine": engine,
+                "memory_format": memory_format,
+                "stored_parameters": counts["params"] + counts["quantizer_params"],
+                "stored_buffers": counts["bn_running_stats"],
+            },
+        )

@@ -6,17 +6,28 @@ from __future__ import annotations
 import platform
 import socket
 import subprocess
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
 from ..core.hashing import config_hash
 
-PACKAGES = ("torch", "torchvision", "learn2learn", "numpy", "scipy", "pandas", "matplotlib", "mlflow", "snakemake",
-            "scikit-learn")
+PACKAGES = (
+    "torch",
+    "torchvision",
+    "learn2learn",
+    "numpy",
+    "scipy",
+    "pandas",
+    "matplotlib",
+    "mlflow",
+    "snakemake",
+    "scikit-learn",
+)
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -55,5 +66,5 @@ def provenance(config: Mapping[str, Any], device: torch.device) -> dict[str, Any
         "device": device_name(device),
         "hostname": socket.gethostname(),
         "config_hash": config_hash(config),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -7,8 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from xml.sax.saxutils import escape
 
 from ..atomic import atomic_write
@@ -41,10 +42,15 @@ LEFT, RIGHT, TOP, BOTTOM = 62, 20, 52, 58
 
 def _title(identity: Mapping[str, Any]) -> tuple[str, str]:
     data = dataset_title(identity)
-    trained = ", ".join(identity["train_tasks"]) if len(identity["train_tasks"]) <= 3 else \
-        f"{len(identity['train_tasks'])} bitwidth tasks"
-    return (f"{identity['setup']} / {identity['method_title']} (trained at {trained})",
-            f"{identity['scale']}, {identity['fidelity']}, seed {identity['seed']}, {data}")
+    trained = (
+        ", ".join(identity["train_tasks"])
+        if len(identity["train_tasks"]) <= 3
+        else f"{len(identity['train_tasks'])} bitwidth tasks"
+    )
+    return (
+        f"{identity['setup']} / {identity['method_title']} (trained at {trained})",
+        f"{identity['scale']}, {identity['fidelity']}, seed {identity['seed']}, {data}",
+    )
 
 
 def _number(value: Any) -> float | None:
@@ -61,19 +67,21 @@ def _figure(metrics: Mapping[str, Any], rows: list[dict[str, Any]]) -> str:
         return TOP + plot_h * (1 - min(max(accuracy, 0.0), 100.0) / 100)
 
     def text(tx: float, ty: float, content: str, size: int = 11, anchor: str = "middle", extra: str = "") -> str:
-        return (f'<text x="{tx:.1f}" y="{ty:.1f}" font-size="{size}" text-anchor="{anchor}"{extra}>'
-                f"{escape(content)}</text>")
+        return (
+            f'<text x="{tx:.1f}" y="{ty:.1f}" font-size="{size}" text-anchor="{anchor}"{extra}>{escape(content)}</text>'
+        )
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-             f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="DejaVu Sans, Arial, sans-serif">',
-             f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="DejaVu Sans, Arial, sans-serif">',
+        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>',
+    ]
     for tick in range(0, 101, 20):
-        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
-                     f'stroke="#dddddd"/>')
+        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#dddddd"/>')
         parts.append(text(LEFT - 6, y(tick) + 4, str(tick), anchor="end"))
     parts.append(f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="black"/>')
-    points = []
-    for xi, row in zip(x, rows):
+    points: list[tuple[float, float] | None] = []
+    for xi, row in zip(x, rows, strict=True):
         label = str(row["bits_w"]) if row["bits_w"] == row["bits_a"] else f"({row['bits_w']},{row['bits_a']})"
         parts.append(text(xi, TOP + plot_h + 16, label))
         accuracy, ci = _number(row["accuracy"]), _number(row["ci95"]) or 0.0
@@ -83,10 +91,14 @@ def _figure(metrics: Mapping[str, Any], rows: list[dict[str, Any]]) -> str:
         points.append((xi, y(accuracy)))
         if ci > 0:
             low, high = y(accuracy - ci), y(accuracy + ci)
-            parts.append(f'<path d="M{xi:.1f},{low:.1f}V{high:.1f}M{xi - 4:.1f},{low:.1f}h8M{xi - 4:.1f},{high:.1f}h8" '
-                         f'stroke="#1f77b4" fill="none"/>')
-        parts.append(f'<circle cx="{xi:.1f}" cy="{y(accuracy):.1f}" r="3.5" fill="#1f77b4">'
-                     f"<title>{escape(label)}: {accuracy:.2f}% ± {ci:.2f}</title></circle>")
+            parts.append(
+                f'<path d="M{xi:.1f},{low:.1f}V{high:.1f}M{xi - 4:.1f},{low:.1f}h8M{xi - 4:.1f},{high:.1f}h8" '
+                f'stroke="#1f77b4" fill="none"/>'
+            )
+        parts.append(
+            f'<circle cx="{xi:.1f}" cy="{y(accuracy):.1f}" r="3.5" fill="#1f77b4">'
+            f"<title>{escape(label)}: {accuracy:.2f}% ± {ci:.2f}</title></circle>"
+        )
     segment: list[str] = []
     for point in [*points, None]:  # a bitwidth without a result breaks the line
         if point is not None:
@@ -96,10 +108,13 @@ def _figure(metrics: Mapping[str, Any], rows: list[dict[str, Any]]) -> str:
             parts.append(f'<polyline points="{" ".join(segment)}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>')
         segment = []
     first, second = _title(metrics["identity"])
-    parts += [text(WIDTH / 2, 18, first, size=12), text(WIDTH / 2, 36, second, size=11),
-              text(LEFT + plot_w / 2, HEIGHT - 14, "bitwidth (b_w = b_a unless shown as a pair)"),
-              text(16, TOP + plot_h / 2, "accuracy (%)", extra=f' transform="rotate(-90 16 {TOP + plot_h / 2:.1f})"'),
-              "</svg>"]
+    parts += [
+        text(WIDTH / 2, 18, first, size=12),
+        text(WIDTH / 2, 36, second, size=11),
+        text(LEFT + plot_w / 2, HEIGHT - 14, "bitwidth (b_w = b_a unless shown as a pair)"),
+        text(16, TOP + plot_h / 2, "accuracy (%)", extra=f' transform="rotate(-90 16 {TOP + plot_h / 2:.1f})"'),
+        "</svg>",
+    ]
     return "\n".join(parts) + "\n"
 
 

@@ -14,8 +14,9 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 import yaml
@@ -30,7 +31,9 @@ CHECKPOINT_FORMAT = 2
 
 
 def write_json(path: Path, data: Any) -> None:
-    atomic_write(path, lambda f: f.write((json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n").encode()))
+    atomic_write(
+        path, lambda f: f.write((json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n").encode())
+    )
 
 
 class RunDir(RunFiles):
@@ -42,11 +45,15 @@ class RunDir(RunFiles):
             raise ConfigError(f"--out {self.root} is an existing file, not a directory: choose a directory")
         existing = next((p for p in (self.root, *self.root.parents) if p.exists()), None)
         if existing is not None and not existing.is_dir():
-            raise ConfigError(f"--out {self.root}: {existing} is a file, not a directory: choose an --out whose "
-                              f"parents are directories")
+            raise ConfigError(
+                f"--out {self.root}: {existing} is a file, not a directory: choose an --out whose "
+                f"parents are directories"
+            )
         if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-            raise ConfigError(f"--out {self.root}: {existing} is not writable (permission denied or a read-only "
-                              f"file system): choose another --out")
+            raise ConfigError(
+                f"--out {self.root}: {existing} is not writable (permission denied or a read-only "
+                f"file system): choose another --out"
+            )
 
     def existing_config(self) -> dict[str, Any] | None:
         return self.read_config() if self.config.exists() else None
@@ -62,9 +69,13 @@ class RunDir(RunFiles):
         self.check_writable()
         if self.is_stale(config):
             if not replace_stale:
-                raise ConfigError(f"{self.root} holds a run of another configuration (hash "
-                                  f"{config_hash(self.existing_config())} ≠ {config_hash(config)}); use a new --out "
-                                  f"directory, or --replace-stale to delete it")
+                existing = self.existing_config()
+                assert existing is not None  # a stale directory has a config
+                raise ConfigError(
+                    f"{self.root} holds a run of another configuration (hash "
+                    f"{config_hash(existing)} ≠ {config_hash(config)}); use a new --out "
+                    f"directory, or --replace-stale to delete it"
+                )
             shutil.rmtree(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.remove_leftovers()
@@ -72,20 +83,26 @@ class RunDir(RunFiles):
 
     def remove_leftovers(self) -> list[Path]:
         """Delete the temporary files interrupted writes left here (never read as data)."""
-        found = [p for folder in (self.root, self.checkpoints) if folder.is_dir()
-                 for p in folder.iterdir() if p.is_file() and is_temporary(p)]
+        found = [
+            p
+            for folder in (self.root, self.checkpoints)
+            if folder.is_dir()
+            for p in folder.iterdir()
+            if p.is_file() and is_temporary(p)
+        ]
         for path in found:
             path.unlink(missing_ok=True)
         return found
 
     def read_config(self) -> dict[str, Any]:
         if not self.config.exists():
-            raise ConfigError(f"{self.root} is not a run directory (no {CONFIG}): give the --out of a "
-                              f"`mebqat train`")
+            raise ConfigError(f"{self.root} is not a run directory (no {CONFIG}): give the --out of a `mebqat train`")
         config = super().read_config()
         if "job" not in config:
-            raise ConfigError(f"run configuration {self.config} is not a resolved job configuration (no 'job' "
-                              f"section): was it edited? Re-run the job into a new directory")
+            raise ConfigError(
+                f"run configuration {self.config} is not a resolved job configuration (no 'job' "
+                f"section): was it edited? Re-run the job into a new directory"
+            )
         try:
             validate_config(config)
         except ValueError as err:
@@ -101,16 +118,22 @@ class RunDir(RunFiles):
         try:
             state = torch.load(path, map_location="cpu", weights_only=False)
         except Exception as err:  # a truncated or foreign file
-            raise ConfigError(f"checkpoint {path} cannot be read ({type(err).__name__}: "
-                              f"{' '.join(str(err).split())[:200]}): it is damaged; delete it (training resumes "
-                              f"from scratch) or re-run with --replace-stale") from None
+            raise ConfigError(
+                f"checkpoint {path} cannot be read ({type(err).__name__}: "
+                f"{' '.join(str(err).split())[:200]}): it is damaged; delete it (training resumes "
+                f"from scratch) or re-run with --replace-stale"
+            ) from None
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise ConfigError(f"checkpoint {path} was written by another version of mebqat (format "
-                              f"{state.get('format') if isinstance(state, dict) else '?'}, expected "
-                              f"{CHECKPOINT_FORMAT}): re-run the job with --replace-stale")
+            raise ConfigError(
+                f"checkpoint {path} was written by another version of mebqat (format "
+                f"{state.get('format') if isinstance(state, dict) else '?'}, expected "
+                f"{CHECKPOINT_FORMAT}): re-run the job with --replace-stale"
+            )
         if state.get("config_hash") != config_hash(config):
-            raise ConfigError(f"checkpoint {path} was written by another configuration "
-                              f"({state.get('config_hash')} ≠ {config_hash(config)})")
+            raise ConfigError(
+                f"checkpoint {path} was written by another configuration "
+                f"({state.get('config_hash')} ≠ {config_hash(config)})"
+            )
         return state
 
 

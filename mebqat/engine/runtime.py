@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 
-
 def select_device(name: str | None = None) -> torch.device:
     """``None``/"auto": CUDA when available, else CPU."""
     if name in (None, "auto"):
@@ -21,8 +20,10 @@ def select_device(name: str | None = None) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {name}: CUDA is not available on this machine: use --device cpu (or auto)")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s): use "
-                         f"cuda:0 … cuda:{torch.cuda.device_count() - 1}")
+        raise ValueError(
+            f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s): use "
+            f"cuda:0 … cuda:{torch.cuda.device_count() - 1}"
+        )
     return device
 
 
@@ -45,4 +46,3 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-

@@ -9,8 +9,8 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 ENV_VAR = "MEBQAT_TIMING_FILE"
 COMPUTE = ("steps", "validation", "evaluation")
@@ -35,8 +35,13 @@ def mark(name: str) -> None:
 def report() -> dict[str, float]:
     total = time.process_time()
     compute = sum(_PHASES.get(p, 0.0) for p in COMPUTE)
-    return {"total_cpu_s": total, "compute_cpu_s": compute, "fixed_cpu_s": total - compute,
-            **{f"{k}_cpu_s": v for k, v in _PHASES.items()}, **{f"at_{k}_cpu_s": v for k, v in _MARKS.items()}}
+    return {
+        "total_cpu_s": total,
+        "compute_cpu_s": compute,
+        "fixed_cpu_s": total - compute,
+        **{f"{k}_cpu_s": v for k, v in _PHASES.items()},
+        **{f"at_{k}_cpu_s": v for k, v in _MARKS.items()},
+    }
 
 
 def write_report() -> None:

@@ -10,7 +10,8 @@ is clamped to [−clamp, clamp] (10 in every official scheme).
 
 from __future__ import annotations
 
-from typing import Literal, Mapping
+from collections.abc import Mapping
+from typing import Literal
 
 import torch
 from torch import nn
@@ -31,10 +32,14 @@ def task_usage(model: nn.Module, tasks: Tasks) -> dict[str, torch.Tensor]:
     return {name: torch.stack([usage[name] for usage in per_task]) for name in per_task[0]}
 
 
-def aggregate_meta_gradients(grads: Mapping[str, torch.Tensor], kinds: Mapping[str, str],
-                             usage: Mapping[str, torch.Tensor] | None = None, *,
-                             divisor: Divisor = "steps_by_usage",
-                             clamp: float | None = OFFICIAL_CLAMP) -> dict[str, torch.Tensor]:
+def aggregate_meta_gradients(
+    grads: Mapping[str, torch.Tensor],
+    kinds: Mapping[str, str],
+    usage: Mapping[str, torch.Tensor] | None = None,
+    *,
+    divisor: Divisor = "steps_by_usage",
+    clamp: float | None = OFFICIAL_CLAMP,
+) -> dict[str, torch.Tensor]:
     """One outer gradient per parameter from per-task gradients ``grads[name]`` of shape [B, *shape].
 
     ``kinds``: :func:`mebqat.models.parameter_kinds` of the model; ``usage``: :func:`task_usage` of the B

@@ -21,14 +21,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models.layers import QConv2d, QLinear
 from ..models.fewshot import INIT_STD
+from ..models.layers import QConv2d, QLinear
 from ..quant import lsq
 from .functional import ParamDict, call
 
 
-def boot_activation_steps(model: nn.Module, params: ParamDict, buffers: ParamDict, x: torch.Tensor,
-                          task: Any) -> ParamDict:
+def boot_activation_steps(
+    model: nn.Module, params: ParamDict, buffers: ParamDict, x: torch.Tensor, task: Any
+) -> ParamDict:
     """{step parameter name: booted value} of every LSQ activation site, from one forward of ``x`` at
     ``task`` (in the model's current mode)."""
     records: list = []
@@ -43,8 +44,11 @@ def boot_activation_steps(model: nn.Module, params: ParamDict, buffers: ParamDic
 
 
 def _lsq_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(name, m) for name, m in model.named_modules()
-            if isinstance(m, (QConv2d, QLinear)) and isinstance(m.weight_quantizer, lsq.WeightQuantizer)]
+    return [
+        (name, m)
+        for name, m in model.named_modules()
+        if isinstance(m, (QConv2d, QLinear)) and isinstance(m.weight_quantizer, lsq.WeightQuantizer)
+    ]
 
 
 @torch.no_grad()
@@ -65,8 +69,7 @@ def weight_step_references(model: nn.Module, random_init: bool, seed: int) -> di
     return references
 
 
-def boot_weight_steps(model: nn.Module, params: ParamDict, references: dict[str, torch.Tensor],
-                      task: Any) -> ParamDict:
+def boot_weight_steps(model: nn.Module, params: ParamDict, references: dict[str, torch.Tensor], task: Any) -> ParamDict:
     """{weight-step parameter name: 2·mean|w|/√p at the layer's bitwidth under ``task``} (vmap-safe)."""
     bits = model.rules.resolve(task)
     booted: ParamDict = {}

@@ -5,7 +5,8 @@ Everything here runs eagerly, outside ``vmap`` (a tensor cannot be inspected ins
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,15 +22,16 @@ Tasks = torch.Tensor | Sequence[Any]
 such as ``BitwidthTask(4, None)``, ``(4, None)`` or ``"(4,FP)"``."""
 
 
-def check_episode(episode: Episode, *, batched: bool, model: nn.Module | None = None,
-                  dtype: torch.dtype | None = None) -> int:
+def check_episode(
+    episode: Episode, *, batched: bool, model: nn.Module | None = None, dtype: torch.dtype | None = None
+) -> int:
     """Check the shapes of one episode (``batched=False``) or of a stacked batch; return the batch size
     (1 for a single episode)."""
     if not isinstance(episode, Episode):
         raise TypeError(f"expected an Episode, got {type(episode).__name__}")
     lead = 1 if batched else 0
     names = Episode._fields
-    for name, tensor in zip(names, episode):
+    for name, tensor in zip(names, episode, strict=True):
         if not isinstance(tensor, torch.Tensor):
             raise TypeError(f"episode.{name} must be a tensor, got {type(tensor).__name__}")
     for name in ("support_x", "query_x"):
@@ -38,23 +40,29 @@ def check_episode(episode: Episode, *, batched: bool, model: nn.Module | None = 
             raise ValueError(f"episode.{name} must have shape {what}, got {tuple(getattr(episode, name).shape)}")
     for x_name, y_name in (("support_x", "support_y"), ("query_x", "query_y")):
         x, y = getattr(episode, x_name), getattr(episode, y_name)
-        if y.dim() != 1 + lead or tuple(y.shape) != tuple(x.shape[:1 + lead]):
-            raise ValueError(f"episode.{y_name} has shape {tuple(y.shape)} but episode.{x_name} has "
-                             f"{tuple(x.shape)}: one label per image expected")
+        if y.dim() != 1 + lead or tuple(y.shape) != tuple(x.shape[: 1 + lead]):
+            raise ValueError(
+                f"episode.{y_name} has shape {tuple(y.shape)} but episode.{x_name} has "
+                f"{tuple(x.shape)}: one label per image expected"
+            )
         if y.dtype not in (torch.int64, torch.int32):
             raise TypeError(f"episode.{y_name} must hold integer labels, got {y.dtype}")
     if batched and len({t.shape[0] for t in episode}) != 1:
         raise ValueError(f"the episode fields disagree on the batch size: {[tuple(t.shape) for t in episode]}")
     if episode.support_x.shape[-3:] != episode.query_x.shape[-3:]:
-        raise ValueError(f"support images {tuple(episode.support_x.shape[-3:])} and query images "
-                         f"{tuple(episode.query_x.shape[-3:])} differ in shape")
+        raise ValueError(
+            f"support images {tuple(episode.support_x.shape[-3:])} and query images "
+            f"{tuple(episode.query_x.shape[-3:])} differ in shape"
+        )
     expected = getattr(model, "input_shape", None)
     if expected is not None and tuple(episode.support_x.shape[-3:]) != tuple(expected):
-        raise ValueError(f"episode images are {tuple(episode.support_x.shape[-3:])} but the model takes "
-                         f"{tuple(expected)}")
+        raise ValueError(
+            f"episode images are {tuple(episode.support_x.shape[-3:])} but the model takes {tuple(expected)}"
+        )
     if dtype is not None and (episode.support_x.dtype != dtype or episode.query_x.dtype != dtype):
-        raise TypeError(f"episode images are {episode.support_x.dtype}/{episode.query_x.dtype} but the "
-                        f"parameters are {dtype}")
+        raise TypeError(
+            f"episode images are {episode.support_x.dtype}/{episode.query_x.dtype} but the parameters are {dtype}"
+        )
     return episode.support_x.shape[0] if batched else 1
 
 
@@ -72,8 +80,9 @@ def episode_ways(episode: Episode, *, batched: bool) -> int:
         raise ValueError(f"every class 0..{ways - 1} needs at least one support image in every episode")
     query = episode.query_y
     if query.numel() and (int(query.min()) < 0 or int(query.max()) >= ways):
-        raise ValueError(f"query labels must lie in 0..{ways - 1} (the support classes), got "
-                         f"{int(query.min())}..{int(query.max())}")
+        raise ValueError(
+            f"query labels must lie in 0..{ways - 1} (the support classes), got {int(query.min())}..{int(query.max())}"
+        )
     return ways
 
 
@@ -82,8 +91,9 @@ def check_labels_fit(episode: Episode, ways: int) -> None:
     for name in ("support_y", "query_y"):
         y = getattr(episode, name)
         if y.numel() and (int(y.min()) < 0 or int(y.max()) >= ways):
-            raise ValueError(f"episode.{name} holds labels {int(y.min())}..{int(y.max())} but the classifier has "
-                             f"{ways} outputs")
+            raise ValueError(
+                f"episode.{name} holds labels {int(y.min())}..{int(y.max())} but the classifier has {ways} outputs"
+            )
 
 
 def _family(model: nn.Module) -> str:
@@ -98,8 +108,9 @@ def task_codes(tasks: Tasks, count: int | None, model: nn.Module) -> torch.Tenso
     ``count`` tasks when given)."""
     if isinstance(tasks, torch.Tensor):
         if tasks.dim() != 2 or tasks.shape[1] != 2:
-            raise ValueError(f"a task tensor must have shape [n, 2] (b_w, b_a codes, FP = 32), got "
-                             f"{tuple(tasks.shape)}")
+            raise ValueError(
+                f"a task tensor must have shape [n, 2] (b_w, b_a codes, FP = 32), got {tuple(tasks.shape)}"
+            )
         if tasks.dtype.is_floating_point or tasks.dtype == torch.bool:
             raise TypeError(f"a task tensor must hold integer codes, got {tasks.dtype}")
         parsed = tasks_from_tensor(tasks)
@@ -127,8 +138,9 @@ def check_state(model: nn.Module, params: ParamDict, buffers: ParamDict, tasks: 
     activations: an FP-trained baseline never calibrates them); returns that dtype."""
     expected, given = set(dict(model.named_parameters())), set(params)
     if expected != given:
-        raise ValueError(f"params do not match the model: missing {sorted(expected - given)}, "
-                         f"unknown {sorted(given - expected)}")
+        raise ValueError(
+            f"params do not match the model: missing {sorted(expected - given)}, unknown {sorted(given - expected)}"
+        )
     unknown = set(buffers) - set(dict(model.named_buffers()))
     if unknown:
         raise ValueError(f"buffers {sorted(unknown)} are not buffers of the model")
@@ -139,8 +151,10 @@ def check_state(model: nn.Module, params: ParamDict, buffers: ParamDict, tasks: 
     uses_activation_steps = tasks is None or any(t.a is not None for t in python_tasks(tasks, None, model))
     for name, p in params.items():
         if uses_activation_steps and kinds.get(name) == "activation_step" and not bool(torch.isfinite(p).all()):
-            raise ValueError(f"LSQ activation step {name} is not calibrated: call "
-                             f"mebqat.quant.calibrate_activation_steps(model, x, (2, 2)) first")
+            raise ValueError(
+                f"LSQ activation step {name} is not calibrated: call "
+                f"mebqat.quant.calibrate_activation_steps(model, x, (2, 2)) first"
+            )
     return dtypes.pop()
 
 
@@ -151,5 +165,7 @@ def tracks_running_stats(model: nn.Module) -> bool:
 def require_transductive(model: nn.Module, what: str) -> None:
     """The MAML family always uses batch statistics (official §3.6, §8.12)."""
     if tracks_running_stats(model):
-        raise ValueError(f"{what} expects BatchNorm on batch statistics (build the model with "
-                         f"track_running_stats=False, official §3.6); this model tracks running statistics")
+        raise ValueError(
+            f"{what} expects BatchNorm on batch statistics (build the model with "
+            f"track_running_stats=False, official §3.6); this model tracks running statistics"
+        )

@@ -10,9 +10,10 @@ time (the sequential engines, gradients by plain autograd).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -61,15 +62,16 @@ class InnerLoop:
             raise TypeError(f"adapt must be a set of parameter names, got {self.adapt!r}")
         object.__setattr__(self, "adapt", frozenset(self.adapt))
         if self.steps > 0 and not self.adapt:
-            raise ValueError(f"the adapt set is empty but {self.steps} inner steps were asked for: name the "
-                             f"parameters to adapt (e.g. adapt_set(model, OFFICIAL_ADAPT_KINDS))")
+            raise ValueError(
+                f"the adapt set is empty but {self.steps} inner steps were asked for: name the "
+                f"parameters to adapt (e.g. adapt_set(model, OFFICIAL_ADAPT_KINDS))"
+            )
 
     def check(self, params: ParamDict) -> None:
         """Refuse adapt names that are not parameters (a typo would silently freeze a layer)."""
         missing = sorted(self.adapt - set(params))
         if missing:
-            raise ValueError(f"adapt names {missing} are not parameters of the model "
-                             f"(parameters: {sorted(params)})")
+            raise ValueError(f"adapt names {missing} are not parameters of the model (parameters: {sorted(params)})")
 
 
 def model_state(model: nn.Module) -> tuple[ParamDict, ParamDict]:
@@ -107,8 +109,10 @@ def autograd_gradient(objective: Objective, params: ParamDict) -> tuple[ParamDic
     with torch.enable_grad():
         loss, aux = objective(leaves)
         grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
-    return ({name: torch.zeros_like(p) if g is None else g for (name, p), g in zip(leaves.items(), grads)},
-            aux)
+    return (
+        {name: torch.zeros_like(p) if g is None else g for (name, p), g in zip(leaves.items(), grads, strict=True)},
+        aux,
+    )
 
 
 def stack_results(results: Sequence[StepResult]) -> StepResult:
@@ -128,8 +132,16 @@ def cross_entropy_and_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> tu
     return loss, (logits.argmax(-1) == labels).to(logits.dtype).mean()
 
 
-def sgd_adapt(model: nn.Module, params: ParamDict, buffers: ParamDict, x: torch.Tensor, y: torch.Tensor,
-              task: Any, inner: InnerLoop, differentiate: Differentiate = functorch_gradient) -> ParamDict:
+def sgd_adapt(
+    model: nn.Module,
+    params: ParamDict,
+    buffers: ParamDict,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    task: Any,
+    inner: InnerLoop,
+    differentiate: Differentiate = functorch_gradient,
+) -> ParamDict:
     """``inner.steps`` plain SGD steps of the support cross-entropy, fake-quantized at ``task`` (BN on
     support-batch statistics), on the parameters in ``inner.adapt``; every other parameter is returned
     unchanged (the same tensor). Official §4.3 step 2 and §5.2 step 2.

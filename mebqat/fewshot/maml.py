@@ -20,10 +20,20 @@ from torch import nn
 from torch.func import vmap
 
 from ..data.episode import Episode, unstack_episodes
-from .checks import (Tasks, check_episode, check_labels_fit, check_state, python_tasks, require_transductive,
-                     task_codes)
-from .functional import (Differentiate, InnerLoop, ParamDict, StepResult, autograd_gradient, call,
-                         cross_entropy_and_accuracy, detached, functorch_gradient, sgd_adapt, stack_results)
+from .checks import Tasks, check_episode, check_labels_fit, check_state, python_tasks, require_transductive, task_codes
+from .functional import (
+    Differentiate,
+    InnerLoop,
+    ParamDict,
+    StepResult,
+    autograd_gradient,
+    call,
+    cross_entropy_and_accuracy,
+    detached,
+    functorch_gradient,
+    sgd_adapt,
+    stack_results,
+)
 
 
 class FomamlResult(NamedTuple):
@@ -35,24 +45,31 @@ class FomamlResult(NamedTuple):
     """[B] query accuracy (fraction) at the adapted parameters."""
 
 
-def fomaml_episode(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, task: Any,
-                   inner: InnerLoop, differentiate: Differentiate = functorch_gradient) -> StepResult:
+def fomaml_episode(
+    model: nn.Module,
+    params: ParamDict,
+    buffers: ParamDict,
+    episode: Episode,
+    task: Any,
+    inner: InnerLoop,
+    differentiate: Differentiate = functorch_gradient,
+) -> StepResult:
     """(g, query loss, query accuracy) of one episode at one task (Python task or tensor [2]); official
     §4.3 "For each episode i", steps 2, 4 and 5. Pure: vmap-able over (episode, task) with the default
     ``differentiate``."""
     adapted = sgd_adapt(model, params, buffers, episode.support_x, episode.support_y, task, inner, differentiate)
 
     def query_objective(p: ParamDict) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        loss, accuracy = cross_entropy_and_accuracy(call(model, p, buffers, episode.query_x, task),
-                                                    episode.query_y)
+        loss, accuracy = cross_entropy_and_accuracy(call(model, p, buffers, episode.query_x, task), episode.query_y)
         return loss, (loss.detach(), accuracy)
 
     grads, (loss, accuracy) = differentiate(query_objective, adapted)
     return grads, loss, accuracy
 
 
-def _check(model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode, inner: InnerLoop,
-           tasks: Tasks) -> int:
+def _check(
+    model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode, inner: InnerLoop, tasks: Tasks
+) -> int:
     require_transductive(model, "FOMAML")
     dtype = check_state(model, params, buffers, tasks)
     inner.check(params)
@@ -61,8 +78,16 @@ def _check(model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Ep
     return count
 
 
-def fomaml_batched(model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode, tasks: Tasks,
-                   inner: InnerLoop, *, chunk_size: int | None = None) -> FomamlResult:
+def fomaml_batched(
+    model: nn.Module,
+    params: ParamDict,
+    buffers: ParamDict,
+    episodes: Episode,
+    tasks: Tasks,
+    inner: InnerLoop,
+    *,
+    chunk_size: int | None = None,
+) -> FomamlResult:
     """Batched engine: ``vmap`` over a stacked meta-batch of B episodes and their B tasks ([B, 2] tensor
     or B Python tasks). ``chunk_size`` evaluates the vmap in chunks of that many episodes (memory; on a
     CPU small chunks also keep the working set in cache)."""
@@ -77,12 +102,18 @@ def fomaml_batched(model: nn.Module, params: ParamDict, buffers: ParamDict, epis
     return FomamlResult(grads, loss, accuracy)
 
 
-def fomaml_sequential(model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode, tasks: Tasks,
-                      inner: InnerLoop) -> FomamlResult:
+def fomaml_sequential(
+    model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode, tasks: Tasks, inner: InnerLoop
+) -> FomamlResult:
     """Sequential reference engine: the same computation, one episode at a time with Python tasks and plain
     autograd."""
     count = _check(model, params, buffers, episodes, inner, tasks)
     params = detached(params)
-    return FomamlResult(*stack_results([
-        fomaml_episode(model, params, buffers, episode, task, inner, autograd_gradient)
-        for episode, task in zip(unstack_episodes(episodes), python_tasks(tasks, count, model))]))
+    return FomamlResult(
+        *stack_results(
+            [
+                fomaml_episode(model, params, buffers, episode, task, inner, autograd_gradient)
+                for episode, task in zip(unstack_episodes(episodes), python_tasks(tasks, count, model), strict=True)
+            ]
+        )
+    )

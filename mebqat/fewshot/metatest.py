@@ -18,17 +18,36 @@ are a tensor [n_tasks, n_episodes] of accuracies (fractions), episodes in the or
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
 from torch.func import vmap
 
 from ..data.episode import Episode, unstack_episodes
-from .checks import (Tasks, check_episode, check_labels_fit, check_state, episode_ways, python_tasks,
-                     require_transductive, task_codes)
-from .functional import (Differentiate, InnerLoop, ParamDict, autograd_gradient, call, cross_entropy_and_accuracy,
-                         detached, functorch_gradient, module_mode, sgd_adapt)
+from .checks import (
+    Tasks,
+    check_episode,
+    check_labels_fit,
+    check_state,
+    episode_ways,
+    python_tasks,
+    require_transductive,
+    task_codes,
+)
+from .functional import (
+    Differentiate,
+    InnerLoop,
+    ParamDict,
+    autograd_gradient,
+    call,
+    cross_entropy_and_accuracy,
+    detached,
+    functorch_gradient,
+    module_mode,
+    sgd_adapt,
+)
 from .protonet import episode_objective
 
 EpisodeAccuracy = Callable[[Episode, Any], torch.Tensor]
@@ -43,8 +62,15 @@ def _prepared(params: ParamDict, prepare: Prepare | None, episode: Episode, task
     return params if prepare is None else {**params, **prepare(params, episode, task)}
 
 
-def maml_episode_accuracy(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, task: Any,
-                          inner: InnerLoop, differentiate: Differentiate = functorch_gradient) -> torch.Tensor:
+def maml_episode_accuracy(
+    model: nn.Module,
+    params: ParamDict,
+    buffers: ParamDict,
+    episode: Episode,
+    task: Any,
+    inner: InnerLoop,
+    differentiate: Differentiate = functorch_gradient,
+) -> torch.Tensor:
     """Query accuracy after fine-tuning on the support set (official §5.2 "Per run", steps 2–3); vmap-able
     with the default ``differentiate``."""
     adapted = sgd_adapt(model, params, buffers, episode.support_x, episode.support_y, task, inner, differentiate)
@@ -53,8 +79,9 @@ def maml_episode_accuracy(model: nn.Module, params: ParamDict, buffers: ParamDic
     return finite_or_nan(cross_entropy_and_accuracy(logits, episode.query_y)[1], logits)
 
 
-def pn_episode_accuracy(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, task: Any,
-                        ways: int) -> torch.Tensor:
+def pn_episode_accuracy(
+    model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, task: Any, ways: int
+) -> torch.Tensor:
     """Query accuracy of the prototype classifier (official §5.3); call it with the model in eval mode."""
     with torch.no_grad():
         loss, accuracy = episode_objective(model, params, buffers, episode, task, ways)
@@ -74,8 +101,9 @@ def _batches(episodes: Episode | Iterable[Episode]) -> list[Episode]:
     return batches
 
 
-def _run_batched(accuracy: EpisodeAccuracy, batches: list[Episode], codes: torch.Tensor, episode_chunk: int,
-                 task_chunk: int | None) -> torch.Tensor:
+def _run_batched(
+    accuracy: EpisodeAccuracy, batches: list[Episode], codes: torch.Tensor, episode_chunk: int, task_chunk: int | None
+) -> torch.Tensor:
     if isinstance(episode_chunk, bool) or not isinstance(episode_chunk, int) or episode_chunk < 1:
         raise ValueError(f"episode_chunk must be an integer ≥ 1, got {episode_chunk!r}")
     over_episodes = vmap(accuracy, in_dims=(0, None))
@@ -83,7 +111,7 @@ def _run_batched(accuracy: EpisodeAccuracy, batches: list[Episode], codes: torch
     columns = []
     for batch in batches:
         for start in range(0, batch.support_x.shape[0], episode_chunk):
-            chunk = Episode(*(field[start:start + episode_chunk] for field in batch))
+            chunk = Episode(*(field[start : start + episode_chunk] for field in batch))
             columns.append(over_tasks_and_episodes(chunk, codes.to(chunk.support_x.device)))
     return torch.cat(columns, dim=1)
 
@@ -93,9 +121,15 @@ def _run_sequential(accuracy: EpisodeAccuracy, batches: list[Episode], tasks: li
     return torch.stack([torch.stack([accuracy(episode, task) for episode in episodes]) for task in tasks])
 
 
-def _maml_setup(model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode | Iterable[Episode],
-                inner: InnerLoop, prepare: Prepare | None, differentiate: Differentiate
-                ) -> tuple[list[Episode], EpisodeAccuracy]:
+def _maml_setup(
+    model: nn.Module,
+    params: ParamDict,
+    buffers: ParamDict,
+    episodes: Episode | Iterable[Episode],
+    inner: InnerLoop,
+    prepare: Prepare | None,
+    differentiate: Differentiate,
+) -> tuple[list[Episode], EpisodeAccuracy]:
     require_transductive(model, "MAML meta-test")
     dtype = check_state(model, params, buffers)
     inner.check(params)
@@ -105,13 +139,22 @@ def _maml_setup(model: nn.Module, params: ParamDict, buffers: ParamDict, episode
         check_labels_fit(batch, model.ways)
     params = detached(params)
     return batches, lambda episode, task: maml_episode_accuracy(
-        model, _prepared(params, prepare, episode, task), buffers, episode, task, inner, differentiate)
+        model, _prepared(params, prepare, episode, task), buffers, episode, task, inner, differentiate
+    )
 
 
-def maml_metatest_batched(model: nn.Module, params: ParamDict, buffers: ParamDict,
-                          episodes: Episode | Iterable[Episode], tasks: Tasks, inner: InnerLoop, *,
-                          episode_chunk: int = 4, task_chunk: int | None = None,
-                          prepare: Prepare | None = None) -> torch.Tensor:
+def maml_metatest_batched(
+    model: nn.Module,
+    params: ParamDict,
+    buffers: ParamDict,
+    episodes: Episode | Iterable[Episode],
+    tasks: Tasks,
+    inner: InnerLoop,
+    *,
+    episode_chunk: int = 4,
+    task_chunk: int | None = None,
+    prepare: Prepare | None = None,
+) -> torch.Tensor:
     """[n_tasks, n_episodes] accuracies; vmap over the tasks and over chunks of ``episode_chunk`` episodes
     (``task_chunk`` tasks at a time, default all), which bounds the memory: the peak holds the activations
     of ``episode_chunk × task_chunk`` query sets at once (Omniglot 20-way: ~60 MB each in float32)."""
@@ -119,16 +162,28 @@ def maml_metatest_batched(model: nn.Module, params: ParamDict, buffers: ParamDic
     return _run_batched(accuracy, batches, task_codes(tasks, None, model), episode_chunk, task_chunk)
 
 
-def maml_metatest_sequential(model: nn.Module, params: ParamDict, buffers: ParamDict,
-                             episodes: Episode | Iterable[Episode], tasks: Tasks, inner: InnerLoop, *,
-                             prepare: Prepare | None = None) -> torch.Tensor:
+def maml_metatest_sequential(
+    model: nn.Module,
+    params: ParamDict,
+    buffers: ParamDict,
+    episodes: Episode | Iterable[Episode],
+    tasks: Tasks,
+    inner: InnerLoop,
+    *,
+    prepare: Prepare | None = None,
+) -> torch.Tensor:
     """The reference: loops over tasks (bitwidth-major, as the authors' code) and episodes, plain autograd."""
     batches, accuracy = _maml_setup(model, params, buffers, episodes, inner, prepare, autograd_gradient)
     return _run_sequential(accuracy, batches, python_tasks(tasks, None, model))
 
 
-def _pn_setup(model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode | Iterable[Episode],
-              prepare: Prepare | None = None) -> tuple[list[Episode], EpisodeAccuracy]:
+def _pn_setup(
+    model: nn.Module,
+    params: ParamDict,
+    buffers: ParamDict,
+    episodes: Episode | Iterable[Episode],
+    prepare: Prepare | None = None,
+) -> tuple[list[Episode], EpisodeAccuracy]:
     dtype = check_state(model, params, buffers)
     batches = _batches(episodes)
     for batch in batches:
@@ -139,21 +194,36 @@ def _pn_setup(model: nn.Module, params: ParamDict, buffers: ParamDict, episodes:
     n_ways = ways.pop()
     params = detached(params)
     return batches, lambda episode, task: pn_episode_accuracy(
-        model, _prepared(params, prepare, episode, task), buffers, episode, task, n_ways)
+        model, _prepared(params, prepare, episode, task), buffers, episode, task, n_ways
+    )
 
 
-def pn_metatest_batched(model: nn.Module, params: ParamDict, buffers: ParamDict,
-                        episodes: Episode | Iterable[Episode], tasks: Tasks, *, episode_chunk: int = 4,
-                        task_chunk: int | None = None, prepare: Prepare | None = None) -> torch.Tensor:
+def pn_metatest_batched(
+    model: nn.Module,
+    params: ParamDict,
+    buffers: ParamDict,
+    episodes: Episode | Iterable[Episode],
+    tasks: Tasks,
+    *,
+    episode_chunk: int = 4,
+    task_chunk: int | None = None,
+    prepare: Prepare | None = None,
+) -> torch.Tensor:
     """[n_tasks, n_episodes] accuracies; vmap over tasks and chunks of episodes, model in eval mode."""
     batches, accuracy = _pn_setup(model, params, buffers, episodes, prepare)
     with module_mode(model, False):
         return _run_batched(accuracy, batches, task_codes(tasks, None, model), episode_chunk, task_chunk)
 
 
-def pn_metatest_sequential(model: nn.Module, params: ParamDict, buffers: ParamDict,
-                           episodes: Episode | Iterable[Episode], tasks: Tasks, *,
-                           prepare: Prepare | None = None) -> torch.Tensor:
+def pn_metatest_sequential(
+    model: nn.Module,
+    params: ParamDict,
+    buffers: ParamDict,
+    episodes: Episode | Iterable[Episode],
+    tasks: Tasks,
+    *,
+    prepare: Prepare | None = None,
+) -> torch.Tensor:
     """The reference: loops over tasks and episodes, model in eval mode."""
     batches, accuracy = _pn_setup(model, params, buffers, episodes, prepare)
     with module_mode(model, False):

@@ -23,8 +23,18 @@ from torch.nn import functional as F
 
 from ..data.episode import Episode
 from .checks import Tasks, check_episode, check_state, episode_ways, python_tasks, task_codes, tracks_running_stats
-from .functional import (Differentiate, ParamDict, StepResult, autograd_gradient, call, cross_entropy_and_accuracy,
-                         detached, functorch_gradient, module_mode, stack_results)
+from .functional import (
+    Differentiate,
+    ParamDict,
+    StepResult,
+    autograd_gradient,
+    call,
+    cross_entropy_and_accuracy,
+    detached,
+    functorch_gradient,
+    module_mode,
+    stack_results,
+)
 
 
 class ProtoResult(NamedTuple):
@@ -47,20 +57,25 @@ def class_prototypes(support_z: torch.Tensor, support_y: torch.Tensor, ways: int
 def prototype_logits(query_z: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
     """[m, ways] logits −‖z_q − c_n‖², in the expanded form ‖z‖² − 2 z·c + ‖c‖², which avoids the
     [m, ways, D] difference tensor (1600-dim MiniImageNet embeddings, 30-way training episodes)."""
-    squared = (query_z * query_z).sum(1, keepdim=True) - 2 * query_z @ prototypes.T \
+    squared = (
+        (query_z * query_z).sum(1, keepdim=True)
+        - 2 * query_z @ prototypes.T
         + (prototypes * prototypes).sum(1).unsqueeze(0)
+    )
     return -squared
 
 
-def prototypical_loss(support_z: torch.Tensor, support_y: torch.Tensor, query_z: torch.Tensor,
-                      query_y: torch.Tensor, ways: int) -> tuple[torch.Tensor, torch.Tensor]:
+def prototypical_loss(
+    support_z: torch.Tensor, support_y: torch.Tensor, query_z: torch.Tensor, query_y: torch.Tensor, ways: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean query cross-entropy of softmax(−d²), query accuracy); official §4.5 steps 3–5."""
     logits = prototype_logits(query_z, class_prototypes(support_z, support_y, ways))
     return cross_entropy_and_accuracy(logits, query_y)
 
 
-def episode_objective(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, task: Any,
-                      ways: int) -> tuple[torch.Tensor, torch.Tensor]:
+def episode_objective(
+    model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, task: Any, ways: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, accuracy) of one episode at one task: one forward on concat(support, query), in whatever
     mode the model is in (train: BN on the episode's statistics)."""
     n_support = episode.support_x.shape[0]
@@ -68,8 +83,15 @@ def episode_objective(model: nn.Module, params: ParamDict, buffers: ParamDict, e
     return prototypical_loss(z[:n_support], episode.support_y, z[n_support:], episode.query_y, ways)
 
 
-def _task_step(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, task: Any,
-               ways: int, differentiate: Differentiate) -> StepResult:
+def _task_step(
+    model: nn.Module,
+    params: ParamDict,
+    buffers: ParamDict,
+    episode: Episode,
+    task: Any,
+    ways: int,
+    differentiate: Differentiate,
+) -> StepResult:
     def objective(p: ParamDict) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         loss, accuracy = episode_objective(model, p, buffers, episode, task, ways)
         return loss, (loss.detach(), accuracy)
@@ -78,29 +100,33 @@ def _task_step(model: nn.Module, params: ParamDict, buffers: ParamDict, episode:
     return grads, loss, accuracy
 
 
-def _prepare(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode,
-             tasks: Tasks) -> tuple[ParamDict, int]:
+def _prepare(
+    model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, tasks: Tasks
+) -> tuple[ParamDict, int]:
     dtype = check_state(model, params, buffers, tasks)
     check_episode(episode, batched=False, model=model, dtype=dtype)
     return detached(params), episode_ways(episode, batched=False)
 
 
-def pn_batched(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode,
-               tasks: Tasks) -> ProtoResult:
+def pn_batched(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, tasks: Tasks) -> ProtoResult:
     """Batched engine (MEBQAT-PN): T tasks ([T, 2] tensor or Python tasks) on one episode, one vmap."""
     if tracks_running_stats(model):
-        raise ValueError("pn_batched cannot update BN running statistics inside vmap; use pn_sequential "
-                         "for models built with track_running_stats=True (PN, PN+QAT)")
+        raise ValueError(
+            "pn_batched cannot update BN running statistics inside vmap; use pn_sequential "
+            "for models built with track_running_stats=True (PN, PN+QAT)"
+        )
     params, ways = _prepare(model, params, buffers, episode, tasks)
     codes = task_codes(tasks, None, model).to(episode.support_x.device)
     with module_mode(model, True):
-        grads, loss, accuracy = vmap(lambda task: _task_step(model, params, buffers, episode, task, ways,
-                                                             functorch_gradient))(codes)
+        grads, loss, accuracy = vmap(
+            lambda task: _task_step(model, params, buffers, episode, task, ways, functorch_gradient)
+        )(codes)
     return ProtoResult(grads, loss, accuracy, buffers)
 
 
-def pn_sequential(model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode,
-                  tasks: Tasks) -> ProtoResult:
+def pn_sequential(
+    model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, tasks: Tasks
+) -> ProtoResult:
     """Sequential engine: a loop over the tasks with plain autograd (a train-mode forward of a model with
     running statistics updates the buffers in place, which torch.func transforms refuse); where the model
     tracks BN running statistics (PN, PN+QAT) each task updates a fresh copy of ``buffers``, and the last

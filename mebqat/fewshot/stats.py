@@ -4,7 +4,7 @@ paper reports no interval, the harness adds the usual 95% normal interval)."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -16,11 +16,14 @@ def mean_ci95(accuracies: torch.Tensor | np.ndarray | Sequence[float]) -> tuple[
     s is the sample standard deviation (n − 1 in the denominator); with a single episode the interval is
     undefined and returned as NaN.
     """
-    values = np.asarray(accuracies.detach().cpu() if isinstance(accuracies, torch.Tensor) else accuracies,
-                        dtype=np.float64)
+    values = np.asarray(
+        accuracies.detach().cpu() if isinstance(accuracies, torch.Tensor) else accuracies, dtype=np.float64
+    )
     if values.ndim != 1:
-        raise ValueError(f"mean_ci95 takes one accuracy per episode (a 1-D array), got shape {values.shape}; "
-                         f"for a [bitwidths, episodes] array call it once per row")
+        raise ValueError(
+            f"mean_ci95 takes one accuracy per episode (a 1-D array), got shape {values.shape}; "
+            f"for a [bitwidths, episodes] array call it once per row"
+        )
     if values.size == 0:
         raise ValueError("mean_ci95 of no accuracies")
     if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1:

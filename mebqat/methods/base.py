@@ -12,8 +12,9 @@ the few-shot families in :mod:`mebqat.methods.maml` / :mod:`mebqat.methods.proto
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Iterable, Mapping, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -25,7 +26,6 @@ from ..core.registry import METHODS, MethodInfo
 from ..core.seeds import derived_seed
 from ..core.tasks import FP_TASK, BitwidthTask, TaskSampler, parse_bits_list
 from .contract import ENGINES, Engine, UpdateStats, resolve_engine
-
 
 
 class DivergenceError(RuntimeError):
@@ -121,8 +121,10 @@ class Method(Generic[DataT, BatchT]):
         error; otherwise it is skipped (its table cell stays empty)."""
         impossible = [t for t in requested if not self.can_evaluate(t)]
         if impossible and strict:
-            raise ValueError(f"{self.info.name} cannot be evaluated at {', '.join(map(str, impossible))}: "
-                             f"it was trained at {', '.join(map(str, self.trained_tasks()))} only")
+            raise ValueError(
+                f"{self.info.name} cannot be evaluated at {', '.join(map(str, impossible))}: "
+                f"it was trained at {', '.join(map(str, self.trained_tasks()))} only"
+            )
         return [t for t in requested if t not in impossible]
 
     # ---------------------------------------------------------------- training
@@ -153,8 +155,9 @@ class Method(Generic[DataT, BatchT]):
         pass
 
 
-def create_method(config: Mapping[str, Any], device: torch.device | str | None = None,
-                  engine: str | None = None) -> Method[Any, Any]:
+def create_method(
+    config: Mapping[str, Any], device: torch.device | str | None = None, engine: str | None = None
+) -> Method[Any, Any]:
     """The method object of a resolved job configuration, built for one engine: ``engine`` if given (a
     benchmark comparing engines), else the configuration's ``train.engine``. ``auto`` takes the method's
     default for the type of ``device`` (``MethodInfo.engines``), so it needs ``device``."""
@@ -183,5 +186,13 @@ def random_validation_tasks(family: str, count: int, seed: int, epoch: int, stre
     return [sampler.draw() for _ in range(count)]
 
 
-__all__ = ["DivergenceError", "Evaluation", "FP_TASK", "Method", "clamp_gradients_", "create_method", "parse_bits_list",
-           "random_validation_tasks"]
+__all__ = [
+    "DivergenceError",
+    "Evaluation",
+    "FP_TASK",
+    "Method",
+    "clamp_gradients_",
+    "create_method",
+    "parse_bits_list",
+    "random_validation_tasks",
+]

@@ -10,7 +10,8 @@ these members (a benchmark's synthetic data, a test's stand-in) can stand in for
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, Protocol, Sequence, TypedDict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
 
 if TYPE_CHECKING:
     import torch
@@ -74,8 +75,7 @@ class FewShotData(Protocol):
         ...
 
     @property
-    def test_tasks(self) -> MetaTestTasks:
-        ...
+    def test_tasks(self) -> MetaTestTasks: ...
 
     def calibration_episode(self) -> Episode:
         """One training episode of its own stream (the base network's activation steps boot from its support)."""
@@ -107,14 +107,25 @@ def resolve_engine(setting: str, info: MethodInfo, device_type: str | None) -> E
     default for the device type (:meth:`MethodInfo.default_engine`), so it needs ``device_type``."""
     if setting == "auto":
         if device_type is None:
-            raise ValueError(f"method {info.name!r}: train.engine is auto, which depends on the device: give the "
-                             f"device the method will run on")
+            raise ValueError(
+                f"method {info.name!r}: train.engine is auto, which depends on the device: give the "
+                f"device the method will run on"
+            )
         setting = info.default_engine(device_type)
     if setting not in ENGINES:
-        raise ValueError(f"method {info.name!r}: train.engine must be one of batched, sequential, auto; got "
-                         f"{setting!r}")
+        raise ValueError(
+            f"method {info.name!r}: train.engine must be one of batched, sequential, auto; got {setting!r}"
+        )
     return "batched" if setting == "batched" else "sequential"
 
 
-__all__ = ["ENGINES", "Engine", "FewShotData", "MetaTestTasks", "SupervisedBatch", "SupervisedData", "UpdateStats",
-           "resolve_engine"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "FewShotData",
+    "MetaTestTasks",
+    "SupervisedBatch",
+    "SupervisedData",
+    "UpdateStats",
+    "resolve_engine",
+]

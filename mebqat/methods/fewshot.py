@@ -9,7 +9,8 @@ MEBQAT's draws from the 73 LSQ candidates).
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -73,12 +74,14 @@ class FewShotMethod(Method[FewShotData, Episode]):
         (official §5.2–§5.3: MAML the first fine-tuning support batch; PN the episode's support + query)."""
         raise NotImplementedError
 
-    def meta_step(self, model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode,
-                  tasks: list[BitwidthTask]) -> StepResult:
+    def meta_step(
+        self, model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode, tasks: list[BitwidthTask]
+    ) -> StepResult:
         raise NotImplementedError
 
-    def episode_accuracy(self, model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode,
-                         task: Any, ways: int) -> torch.Tensor:
+    def episode_accuracy(
+        self, model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, task: Any, ways: int
+    ) -> torch.Tensor:
         """Validation: the query accuracy of one episode at one task (vmap-able)."""
         raise NotImplementedError
 
@@ -86,8 +89,15 @@ class FewShotMethod(Method[FewShotData, Episode]):
         """The module mode validation runs in (train for MAML's transductive fine-tuning, eval for PN)."""
         raise NotImplementedError
 
-    def meta_test(self, model: nn.Module, params: ParamDict, buffers: ParamDict, batches: Sequence[Episode],
-                  tasks: list[BitwidthTask], prepare: Callable | None) -> torch.Tensor:
+    def meta_test(
+        self,
+        model: nn.Module,
+        params: ParamDict,
+        buffers: ParamDict,
+        batches: Sequence[Episode],
+        tasks: list[BitwidthTask],
+        prepare: Callable | None,
+    ) -> torch.Tensor:
         raise NotImplementedError
 
     # ---------------------------------------------------------------- model
@@ -103,19 +113,27 @@ class FewShotMethod(Method[FewShotData, Episode]):
         model_cfg = self.config["model"]
         base = self.base_task()
         options: dict[str, Any] = {
-            **model_cfg["options"], "scheme": model_cfg["scheme"], "track_running_stats": self.running_stats,
-            "weight_options": {"per_bitwidth": not self.fidelity.shared_lsq_steps,
-                               "init_bits": base.w if base.w is not None else 2},
-            "activation_options": {"per_bitwidth": not self.fidelity.shared_lsq_steps,
-                                   "levels": "official" if self.fidelity.lsq_levels_2b else "exact"},
+            **model_cfg["options"],
+            "scheme": model_cfg["scheme"],
+            "track_running_stats": self.running_stats,
+            "weight_options": {
+                "per_bitwidth": not self.fidelity.shared_lsq_steps,
+                "init_bits": base.w if base.w is not None else 2,
+            },
+            "activation_options": {
+                "per_bitwidth": not self.fidelity.shared_lsq_steps,
+                "levels": "official" if self.fidelity.lsq_levels_2b else "exact",
+            },
             **MODELS.get(model_cfg["name"]).data_arguments(self.config["data"]),
         }
         if options.get("dataset") is None:
             options.pop("dataset", None)
         size, shape = self.config["data"].get("image_size"), options.get("input_shape")
         if size is not None and shape is not None and list(shape[1:]) != [size, size]:
-            raise ValueError(f"data.image_size is {size} but model.options.input_shape is {list(shape)}: set "
-                             f"model.options.input_shape to {[shape[0], size, size]} (or drop data.image_size)")
+            raise ValueError(
+                f"data.image_size is {size} but model.options.input_shape is {list(shape)}: set "
+                f"model.options.input_shape to {[shape[0], size, size]} (or drop data.image_size)"
+            )
         return build(model_cfg["name"], **options)
 
     def initialise(self, model: nn.Module, data: FewShotData, device: torch.device) -> None:
@@ -151,8 +169,9 @@ class FewShotMethod(Method[FewShotData, Episode]):
         counter.forward(passes)
         counter.backward(passes)
         usage = task_usage(model, tasks) if self.divisor == "steps_by_usage" else None
-        aggregated = aggregate_meta_gradients(grads, self.kinds(model), usage, divisor=self.divisor,
-                                              clamp=self.grad_clamp)
+        aggregated = aggregate_meta_gradients(
+            grads, self.kinds(model), usage, divisor=self.divisor, clamp=self.grad_clamp
+        )
         for name, param in model.named_parameters():
             param.grad = aggregated[name].to(param.dtype)
         return {"loss": loss.mean(), "accuracy": accuracy.mean()}
@@ -175,8 +194,9 @@ class FewShotMethod(Method[FewShotData, Episode]):
             else:
                 accuracies = torch.stack([one(Episode(*(f[i] for f in episodes)), t) for i, t in enumerate(tasks)])
         if not bool(torch.isfinite(accuracies).all()):
-            raise DivergenceError(f"the model's outputs are not finite at validation (epoch {epoch}): it diverged; "
-                                  f"no metrics are written")
+            raise DivergenceError(
+                f"the model's outputs are not finite at validation (epoch {epoch}): it diverged; no metrics are written"
+            )
         return mean_ci95(accuracies)[0]
 
     def untrained_steps(self, model: nn.Module, params: ParamDict) -> Callable | None:
@@ -190,8 +210,9 @@ class FewShotMethod(Method[FewShotData, Episode]):
         boot_weights = all(t.w is None for t in trained)
         if not (boot_activations or boot_weights):
             return None
-        references = weight_step_references(model, self.fidelity.fp_baseline_random_steps, self.seed) \
-            if boot_weights else None
+        references = (
+            weight_step_references(model, self.fidelity.fp_baseline_random_steps, self.seed) if boot_weights else None
+        )
         if boot_activations:  # placeholders, so the state checks pass: every run boots its own before use
             for name, kind in parameter_kinds(model).items():
                 if kind == "activation_step":
@@ -199,10 +220,15 @@ class FewShotMethod(Method[FewShotData, Episode]):
         buffers = dict(model.named_buffers())
 
         def prepare(p: ParamDict, episode: Episode, task: Any) -> ParamDict:
-            booted = boot_weight_steps(model, p, references, task) if boot_weights else {}
+            if boot_weights:
+                assert references is not None  # computed above whenever weight steps are booted
+                booted = boot_weight_steps(model, p, references, task)
+            else:
+                booted = {}
             if boot_activations:
-                booted.update(boot_activation_steps(model, {**p, **booted}, buffers,
-                                                    self.test_boot_input(episode), task))
+                booted.update(
+                    boot_activation_steps(model, {**p, **booted}, buffers, self.test_boot_input(episode), task)
+                )
             return booted
 
         return prepare
@@ -212,18 +238,29 @@ class FewShotMethod(Method[FewShotData, Episode]):
         params, buffers = model_state(model)
         prepare = self.untrained_steps(model, params)
         accuracies = self.meta_test(model, params, buffers, data.test_batches(), tasks, prepare)
-        broken = [str(t) for t, row in zip(tasks, accuracies) if not bool(torch.isfinite(row).all())]
+        broken = [str(t) for t, row in zip(tasks, accuracies, strict=True) if not bool(torch.isfinite(row).all())]
         if broken:
-            raise DivergenceError(f"the model's outputs are not finite at {', '.join(broken)}: it diverged; no "
-                                  f"metrics are written")
+            raise DivergenceError(
+                f"the model's outputs are not finite at {', '.join(broken)}: it diverged; no metrics are written"
+            )
         rows = [mean_ci95(row) for row in accuracies]
         test = data.test_tasks
-        return Evaluation(tasks=list(tasks), accuracy=[r[0] for r in rows], ci95=[r[1] for r in rows],
-                          n=[int(row.numel()) for row in accuracies], per_item=accuracies.cpu().numpy(),
-                          item_kind="episodes",
-                          extra={"test_tasks": {"count": len(test), "fingerprint": test.fingerprint,
-                                                "queries": test.queries,
-                                                "per_episode_file": EPISODE_OUTCOMES}})
+        return Evaluation(
+            tasks=list(tasks),
+            accuracy=[r[0] for r in rows],
+            ci95=[r[1] for r in rows],
+            n=[int(row.numel()) for row in accuracies],
+            per_item=accuracies.cpu().numpy(),
+            item_kind="episodes",
+            extra={
+                "test_tasks": {
+                    "count": len(test),
+                    "fingerprint": test.fingerprint,
+                    "queries": test.queries,
+                    "per_episode_file": EPISODE_OUTCOMES,
+                }
+            },
+        )
 
 
 # The task policies are few-shot methods that implement only the task part of the contract; a method combines
@@ -273,4 +310,3 @@ class RandomTasks(FewShotMethod):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.sampler.load_state_dict(state["sampler"])
-

@@ -3,7 +3,7 @@ logits stacked as [T, batch, classes]. The methods' sequential engines call ``mo
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -18,8 +18,12 @@ def _state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {**dict(model.named_parameters()), **dict(model.named_buffers())}
 
 
-def forward_tasks_batched(model: nn.Module, x: torch.Tensor, tasks: Sequence[BitwidthTask],
-                          extra: Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor] | None = None):
+def forward_tasks_batched(
+    model: nn.Module,
+    x: torch.Tensor,
+    tasks: Sequence[BitwidthTask],
+    extra: Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor] | None = None,
+):
     """One vmapped pass over the tasks (dropout draws a fresh mask per task, as separate passes would).
 
     ``extra(state, task_code)``, if given, is evaluated inside the same vmapped function (e.g. a teacher

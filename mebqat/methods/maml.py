@@ -4,15 +4,23 @@ inference. Its members differ only by the task policy: FOMAML(+QAT) a fixed task
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..core.tasks import BitwidthTask
 from ..data.episode import Episode
-from ..fewshot import (LEARNED_STEPS_ADAPT_KINDS, OFFICIAL_ADAPT_KINDS, InnerLoop, fomaml_batched,
-                       fomaml_sequential, maml_metatest_batched, maml_metatest_sequential)
+from ..fewshot import (
+    LEARNED_STEPS_ADAPT_KINDS,
+    OFFICIAL_ADAPT_KINDS,
+    InnerLoop,
+    fomaml_batched,
+    fomaml_sequential,
+    maml_metatest_batched,
+    maml_metatest_sequential,
+)
 from ..fewshot.functional import ParamDict, autograd_gradient, functorch_gradient, module_mode
 from ..fewshot.metatest import maml_episode_accuracy
 from .fewshot import FewShotMethod, StepResult
@@ -34,13 +42,15 @@ class MAMLFamily(FewShotMethod):
         """The training inner loop (``train``) or the fine-tuning of validation and meta-test (``evaluate``)."""
         kinds = kinds or self.adapt_kinds()
         cfg = self.config[section]
-        lr, steps = (cfg["inner_lr"], cfg["inner_steps"]) if section == "train" else (cfg["finetune_lr"],
-                                                                                      cfg["finetune_steps"])
+        lr, steps = (
+            (cfg["inner_lr"], cfg["inner_steps"]) if section == "train" else (cfg["finetune_lr"], cfg["finetune_steps"])
+        )
         adapt = frozenset(name for name, kind in self.kinds(model).items() if kind in kinds)
         return InnerLoop(lr, steps, adapt)
 
-    def meta_step(self, model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode,
-                  tasks: list[BitwidthTask]) -> StepResult:
+    def meta_step(
+        self, model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode, tasks: list[BitwidthTask]
+    ) -> StepResult:
         inner = self._loop(model, "train")
         result = (fomaml_batched if self.batched else fomaml_sequential)(model, params, buffers, episodes, tasks, inner)
         return result.grads, result.query_loss, result.query_accuracy, len(tasks) * (inner.steps + 1)
@@ -48,19 +58,42 @@ class MAMLFamily(FewShotMethod):
     def validation_mode(self) -> bool:
         return True
 
-    def episode_accuracy(self, model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode,
-                         task: Any, ways: int) -> torch.Tensor:
-        return maml_episode_accuracy(model, params, buffers, episode, task, self._loop(model, "evaluate"),
-                                     functorch_gradient if self.batched else autograd_gradient)
+    def episode_accuracy(
+        self, model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, task: Any, ways: int
+    ) -> torch.Tensor:
+        return maml_episode_accuracy(
+            model,
+            params,
+            buffers,
+            episode,
+            task,
+            self._loop(model, "evaluate"),
+            functorch_gradient if self.batched else autograd_gradient,
+        )
 
-    def meta_test(self, model: nn.Module, params: ParamDict, buffers: ParamDict, batches: Sequence[Episode],
-                  tasks: list[BitwidthTask], prepare: Callable | None) -> torch.Tensor:
+    def meta_test(
+        self,
+        model: nn.Module,
+        params: ParamDict,
+        buffers: ParamDict,
+        batches: Sequence[Episode],
+        tasks: list[BitwidthTask],
+        prepare: Callable | None,
+    ) -> torch.Tensor:
         kinds = self.adapt_kinds()
         if self.is_fp_baseline and self.fidelity.frozen_steps_in_inner_loops:
             kinds = kinds | {"weight_step"}  # the fresh test net's s_w is in its fine-tuning optimizer (§5.2)
         inner = self._loop(model, "evaluate", kinds)
         with module_mode(model, True):
             if self.batched:
-                return maml_metatest_batched(model, params, buffers, batches, tasks, inner,
-                                             episode_chunk=self.config["evaluate"]["episode_chunk"], prepare=prepare)
+                return maml_metatest_batched(
+                    model,
+                    params,
+                    buffers,
+                    batches,
+                    tasks,
+                    inner,
+                    episode_chunk=self.config["evaluate"]["episode_chunk"],
+                    prepare=prepare,
+                )
             return maml_metatest_sequential(model, params, buffers, batches, tasks, inner, prepare=prepare)

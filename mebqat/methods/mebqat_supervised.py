@@ -18,7 +18,8 @@ it, so Σ_t u_t·g_t = ∇ Σ_t L_t and only the division by the usage counts re
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -37,8 +38,9 @@ from .losses import kd_loss
 from .supervised import SupervisedMethod
 
 
-def set_averaged_gradients(model: nn.Module, summed: Mapping[str, torch.Tensor | None],
-                           tasks: list[BitwidthTask]) -> None:
+def set_averaged_gradients(
+    model: nn.Module, summed: Mapping[str, torch.Tensor | None], tasks: list[BitwidthTask]
+) -> None:
     """p.grad = summed / count where count > 0, 0 elsewhere; None when no task used the parameter. The
     usage masks are cached per task and the unused parameters known on the host: no device round trip."""
     counts = usage_counts(model, tasks)
@@ -55,8 +57,9 @@ def set_averaged_gradients(model: nn.Module, summed: Mapping[str, torch.Tensor |
 class MEBQATSupervised(SupervisedMethod):
     def __init__(self, config: Mapping[str, Any], info: MethodInfo, engine: Engine) -> None:
         super().__init__(config, info, engine)
-        self.sampler = TaskSampler(self.family, self.options["tasks_per_step"], self.options["guaranteed"],
-                                   seed=self.seed)
+        self.sampler = TaskSampler(
+            self.family, self.options["tasks_per_step"], self.options["guaranteed"], seed=self.seed
+        )
         self.per_task_teacher = self.fidelity.per_task_teacher
 
     def model_options(self) -> dict[str, Any]:
@@ -88,8 +91,9 @@ class MEBQATSupervised(SupervisedMethod):
             counter.forward()
             return model(x, FP_TASK)
 
-    def _step_sequential(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, tasks: list[BitwidthTask],
-                         counter: PassCounter) -> torch.Tensor:
+    def _step_sequential(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, tasks: list[BitwidthTask], counter: PassCounter
+    ) -> torch.Tensor:
         params = dict(model.named_parameters())
         summed: dict[str, torch.Tensor] = {}
         shared_teacher: torch.Tensor | None = None
@@ -105,13 +109,17 @@ class MEBQATSupervised(SupervisedMethod):
                     teacher = shared_teacher
             logits = model(x, task)
             counter.forward()
-            loss = kd_loss(logits, y, teacher) if quantized_kd else F.cross_entropy(logits, y)
+            if quantized_kd:
+                assert teacher is not None  # set above for every quantized task with KD
+                loss = kd_loss(logits, y, teacher)
+            else:
+                loss = F.cross_entropy(logits, y)
             if task.is_full_precision and shared_teacher is None and not self.per_task_teacher:
                 shared_teacher = logits.detach()
             grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
             counter.backward()
             usage = usage_masks(model, task)
-            for (name, _), grad in zip(params.items(), grads):
+            for (name, _), grad in zip(params.items(), grads, strict=True):
                 if grad is not None:
                     contribution = grad * usage[name]
                     summed[name] = summed[name] + contribution if name in summed else contribution
@@ -119,8 +127,9 @@ class MEBQATSupervised(SupervisedMethod):
         set_averaged_gradients(model, summed, tasks)
         return torch.stack(losses)
 
-    def _step_batched(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, tasks: list[BitwidthTask],
-                      counter: PassCounter) -> torch.Tensor:
+    def _step_batched(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, tasks: list[BitwidthTask], counter: PassCounter
+    ) -> torch.Tensor:
         fp_index = [i for i, t in enumerate(tasks) if t.is_full_precision]
         q_index = [i for i, t in enumerate(tasks) if not t.is_full_precision]
         kd = self.options["kd"]
@@ -157,5 +166,5 @@ class MEBQATSupervised(SupervisedMethod):
         params = dict(model.named_parameters())
         grads = torch.autograd.grad(torch.stack(ordered).sum(), list(params.values()), allow_unused=True)
         counter.backward(bool(fp_index) + len(q_index))
-        set_averaged_gradients(model, dict(zip(params, grads)), tasks)
+        set_averaged_gradients(model, dict(zip(params, grads, strict=True)), tasks)
         return torch.stack(ordered).detach()

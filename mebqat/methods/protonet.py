@@ -5,7 +5,8 @@ episode) and by BatchNorm (PN(+QAT) keep running statistics)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -25,12 +26,14 @@ class ProtoFamily(FewShotMethod):
     def test_boot_input(self, episode: Episode) -> torch.Tensor:
         return torch.cat([episode.support_x, episode.query_x])
 
-    def meta_step(self, model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode,
-                  tasks: list[BitwidthTask]) -> StepResult:
+    def meta_step(
+        self, model: nn.Module, params: ParamDict, buffers: ParamDict, episodes: Episode, tasks: list[BitwidthTask]
+    ) -> StepResult:
         batch = unstack_episodes(episodes)
         if len(batch) != 1:
-            raise ValueError(f"Prototypical Networks train on one episode per step, got {len(batch)} "
-                             f"(set train.meta_batch: 1)")
+            raise ValueError(
+                f"Prototypical Networks train on one episode per step, got {len(batch)} (set train.meta_batch: 1)"
+            )
         # vmap cannot update BN running statistics in place: the running-statistics members loop
         batched = self.batched and not self.running_stats and len(tasks) > 1
         result = (pn_batched if batched else pn_sequential)(model, params, buffers, batch[0], tasks)
@@ -43,13 +46,28 @@ class ProtoFamily(FewShotMethod):
     def validation_mode(self) -> bool:
         return False
 
-    def episode_accuracy(self, model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode,
-                         task: Any, ways: int) -> torch.Tensor:
+    def episode_accuracy(
+        self, model: nn.Module, params: ParamDict, buffers: ParamDict, episode: Episode, task: Any, ways: int
+    ) -> torch.Tensor:
         return pn_episode_accuracy(model, params, buffers, episode, task, ways)
 
-    def meta_test(self, model: nn.Module, params: ParamDict, buffers: ParamDict, batches: Sequence[Episode],
-                  tasks: list[BitwidthTask], prepare: Callable | None) -> torch.Tensor:
+    def meta_test(
+        self,
+        model: nn.Module,
+        params: ParamDict,
+        buffers: ParamDict,
+        batches: Sequence[Episode],
+        tasks: list[BitwidthTask],
+        prepare: Callable | None,
+    ) -> torch.Tensor:
         if self.batched:
-            return pn_metatest_batched(model, params, buffers, batches, tasks,
-                                       episode_chunk=self.config["evaluate"]["episode_chunk"], prepare=prepare)
+            return pn_metatest_batched(
+                model,
+                params,
+                buffers,
+                batches,
+                tasks,
+                episode_chunk=self.config["evaluate"]["episode_chunk"],
+                prepare=prepare,
+            )
         return pn_metatest_sequential(model, params, buffers, batches, tasks, prepare=prepare)

@@ -7,7 +7,8 @@ trained tasks and its :meth:`update`.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ def summarise_accuracy(correct: Sequence[torch.Tensor], per_batch: bool) -> tupl
     sizes = [int(c.numel()) for c in correct]
     images = sum(sizes)
     if per_batch:
-        accs = torch.tensor([float(c.sum()) / n for c, n in zip(correct, sizes)], dtype=torch.float64)
+        accs = torch.tensor([float(c.sum()) / n for c, n in zip(correct, sizes, strict=True)], dtype=torch.float64)
         mean = float(accs.mean())
         ci = 1.96 * float(accs.std(unbiased=True)) / math.sqrt(len(accs)) if len(accs) > 1 else float("nan")
     else:
@@ -54,20 +55,23 @@ class SupervisedMethod(Method[SupervisedData, SupervisedBatch]):
         return [trained[i % len(trained)] for i in range(batches)]
 
     @torch.no_grad()
-    def _correct(self, model: nn.Module, batches: Sequence[tuple[torch.Tensor, ...]],
-                 tasks: Sequence[BitwidthTask]) -> list[torch.Tensor]:
+    def _correct(
+        self, model: nn.Module, batches: Sequence[tuple[torch.Tensor, ...]], tasks: Sequence[BitwidthTask]
+    ) -> list[torch.Tensor]:
         """Per batch, which images the model classifies right; non-finite outputs stop the job (an arg-max
         of NaN logits would look like a real accuracy)."""
         model.eval()
         correct, finite = [], []
-        for (x, y, *_), task in zip(batches, tasks):
+        for (x, y, *_), task in zip(batches, tasks, strict=True):
             logits = model(x, task)
             finite.append(torch.isfinite(logits).all())
             correct.append(logits.argmax(-1) == y)
         if finite and not bool(torch.stack(finite).all()):
-            bad = [str(t) for t, f in zip(tasks, torch.stack(finite).tolist()) if not f]
-            raise DivergenceError(f"the model's outputs are not finite at {', '.join(dict.fromkeys(bad))}: it "
-                                  f"diverged; no metrics are written")
+            bad = [str(t) for t, f in zip(tasks, torch.stack(finite).tolist(), strict=True) if not f]
+            raise DivergenceError(
+                f"the model's outputs are not finite at {', '.join(dict.fromkeys(bad))}: it "
+                f"diverged; no metrics are written"
+            )
         return correct
 
     def validate(self, model: nn.Module, data: SupervisedData, epoch: int) -> float:
@@ -83,7 +87,13 @@ class SupervisedMethod(Method[SupervisedData, SupervisedBatch]):
             rows.append(summarise_accuracy(correct, self.fidelity.per_batch_accuracy))
             per_item.append(torch.cat(correct).cpu().numpy())
         ids = torch.cat([b[2] for b in batches]).cpu().numpy()
-        return Evaluation(tasks=list(tasks), accuracy=[r[0] for r in rows], ci95=[r[1] for r in rows],
-                          n=[r[2] for r in rows], per_item=np.stack(per_item).astype(np.uint8) if per_item else
-                          np.zeros((0, len(ids)), np.uint8), item_kind="images", item_ids=ids,
-                          batch_sizes=[int(b[1].numel()) for b in batches])
+        return Evaluation(
+            tasks=list(tasks),
+            accuracy=[r[0] for r in rows],
+            ci95=[r[1] for r in rows],
+            n=[r[2] for r in rows],
+            per_item=np.stack(per_item).astype(np.uint8) if per_item else np.zeros((0, len(ids)), np.uint8),
+            item_kind="images",
+            item_ids=ids,
+            batch_sizes=[int(b[1].numel()) for b in batches],
+        )

@@ -3,7 +3,8 @@ rules once and runs ``forward_bits(x, bits)``; nothing is rebuilt to change bitw
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -37,6 +38,10 @@ class QuantizedModel(nn.Module):
         raise NotImplementedError
 
 
-def quant_config(scheme: str, weight_options: Mapping[str, Any] | None = None,
-                 activation_options: Mapping[str, Any] | None = None, rescale_classifier: bool = False) -> QuantConfig:
+def quant_config(
+    scheme: str,
+    weight_options: Mapping[str, Any] | None = None,
+    activation_options: Mapping[str, Any] | None = None,
+    rescale_classifier: bool = False,
+) -> QuantConfig:
     return QuantConfig(scheme, dict(weight_options or {}), dict(activation_options or {}), rescale_classifier)

@@ -11,20 +11,23 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import torch
-from torch import nn
 
-_ACTIVE: contextvars.ContextVar["BatchStatsRecorder | None"] = contextvars.ContextVar("bn_recorder", default=None)
+if TYPE_CHECKING:  # layers imports this module
+    from .layers import SwitchableBatchNorm2d
+
+_ACTIVE: contextvars.ContextVar[BatchStatsRecorder | None] = contextvars.ContextVar("bn_recorder", default=None)
 
 
 class BatchStatsRecorder:
     def __init__(self) -> None:
-        self.modules: list[nn.Module] = []
+        self.modules: list[SwitchableBatchNorm2d] = []
         self.stats: list[torch.Tensor] = []
 
-    def record(self, module: nn.Module, mean: torch.Tensor, var_unbiased: torch.Tensor) -> None:
+    def record(self, module: SwitchableBatchNorm2d, mean: torch.Tensor, var_unbiased: torch.Tensor) -> None:
         self.modules.append(module)
         self.stats.append(torch.stack([mean, var_unbiased]))
 
@@ -35,7 +38,7 @@ class BatchStatsRecorder:
     def apply(self, slots: Sequence[int], stacked: Sequence[torch.Tensor]) -> None:
         """``stacked[i]`` holds [T, 2, C] (mean, unbiased var) for module i and the T vmapped tasks whose
         BatchNorm slots are ``slots``; update each slot's running statistics in task order."""
-        for module, stats in zip(self.modules, stacked):
+        for module, stats in zip(self.modules, stacked, strict=True):
             for task_index, slot in enumerate(slots):
                 mean, var = stats[task_index]
                 module.running_mean[slot].mul_(1 - module.momentum).add_(module.momentum * mean)

@@ -18,8 +18,15 @@ from .rules import FIRST_LAST_FP, LayerBits, PrecisionRules
 
 
 class CNNForSVHN(QuantizedModel):
-    def __init__(self, quant: QuantConfig, rules: PrecisionRules, num_classes: int = 10, expand: int = 8,
-                 dropout: float = 0.5, norm: NormFactory | None = None) -> None:
+    def __init__(
+        self,
+        quant: QuantConfig,
+        rules: PrecisionRules,
+        num_classes: int = 10,
+        expand: int = 8,
+        dropout: float = 0.5,
+        norm: NormFactory | None = None,
+    ) -> None:
         super().__init__(quant, rules)
         norm = norm or batchnorm_factory(False)
         c1, c2, c3, c4 = 6 * expand, 8 * expand, 16 * expand, 64 * expand
@@ -29,13 +36,35 @@ class CNNForSVHN(QuantizedModel):
 
         relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
         self.features = QSequential(
-            conv(3, c1, 5, 0, role="first", bias=True), nn.MaxPool2d(2), relu(), ActQuant(quant),
-            conv(c1, c2, 3, 1), norm(c2), relu(), ActQuant(quant),
-            conv(c2, c2, 3, 1), norm(c2), nn.MaxPool2d(2), relu(), ActQuant(quant),
-            conv(c2, c3, 3, 0), norm(c3), relu(), ActQuant(quant),
-            conv(c3, c3, 3, 1), norm(c3), relu(), ActQuant(quant),
-            conv(c3, c3, 3, 0), norm(c3), relu(), ActQuant(quant),
-            nn.Dropout(dropout), conv(c3, c4, 5, 0), relu(), ActQuant(self.quant_for("activation", "last"), role="last"),
+            conv(3, c1, 5, 0, role="first", bias=True),
+            nn.MaxPool2d(2),
+            relu(),
+            ActQuant(quant),
+            conv(c1, c2, 3, 1),
+            norm(c2),
+            relu(),
+            ActQuant(quant),
+            conv(c2, c2, 3, 1),
+            norm(c2),
+            nn.MaxPool2d(2),
+            relu(),
+            ActQuant(quant),
+            conv(c2, c3, 3, 0),
+            norm(c3),
+            relu(),
+            ActQuant(quant),
+            conv(c3, c3, 3, 1),
+            norm(c3),
+            relu(),
+            ActQuant(quant),
+            conv(c3, c3, 3, 0),
+            norm(c3),
+            relu(),
+            ActQuant(quant),
+            nn.Dropout(dropout),
+            conv(c3, c4, 5, 0),
+            relu(),
+            ActQuant(self.quant_for("activation", "last"), role="last"),
         )
         self.classifier = QLinear(c4, num_classes, quant=self.quant_for("weight", "last"), role="last")
 
@@ -43,10 +72,24 @@ class CNNForSVHN(QuantizedModel):
         return self.classifier(self.features(x, bits).flatten(1), bits)
 
 
-def cnn_svhn(num_classes: int = 10, expand: int = 8, scheme: str = "dorefa", rules: Any = None,
-             track_running_stats: bool = False, dropout: float = 0.5, weight_options: dict | None = None,
-             activation_options: dict | None = None, norm: NormFactory | None = None) -> CNNForSVHN:
+def cnn_svhn(
+    num_classes: int = 10,
+    expand: int = 8,
+    scheme: str = "dorefa",
+    rules: Any = None,
+    track_running_stats: bool = False,
+    dropout: float = 0.5,
+    weight_options: dict | None = None,
+    activation_options: dict | None = None,
+    norm: NormFactory | None = None,
+) -> CNNForSVHN:
     """DoReFa ('Yu21') by default with FP first/last weights and an FP last activation."""
     quant = quant_config(scheme, weight_options, activation_options)
-    return CNNForSVHN(quant, PrecisionRules.coerce(rules, FIRST_LAST_FP), num_classes, expand, dropout,
-                      norm or batchnorm_factory(track_running_stats))
+    return CNNForSVHN(
+        quant,
+        PrecisionRules.coerce(rules, FIRST_LAST_FP),
+        num_classes,
+        expand,
+        dropout,
+        norm or batchnorm_factory(track_running_stats),
+    )

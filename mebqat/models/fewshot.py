@@ -22,8 +22,16 @@ import torch
 from torch import nn
 
 from .base import QuantizedModel, quant_config
-from .layers import (ActQuant, BetaOnlyBatchNorm2d, NormFactory, QConv2d, QLinear, QSequential, QuantConfig,
-                     batchnorm_factory)
+from .layers import (
+    ActQuant,
+    BetaOnlyBatchNorm2d,
+    NormFactory,
+    QConv2d,
+    QLinear,
+    QSequential,
+    QuantConfig,
+    batchnorm_factory,
+)
 from .rules import FIRST_LAST_FP, LayerBits, PrecisionRules
 
 DATASET_PRESETS: dict[str, dict[str, Any]] = {
@@ -52,9 +60,21 @@ def _conv_blocks(model: QuantizedModel, in_channels: int, hidden: int, norm: Nor
         role = "first" if index == 0 else "inter"
         if index > 0:
             layers.append(ActQuant(model.quant))
-        layers += [QConv2d(channels, hidden, 3, padding=1, bias=True, quant=model.quant_for("weight", role),
-                           role=role, init=init_conv),
-                   norm(hidden), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+        layers += [
+            QConv2d(
+                channels,
+                hidden,
+                3,
+                padding=1,
+                bias=True,
+                quant=model.quant_for("weight", role),
+                role=role,
+                init=init_conv,
+            ),
+            norm(hidden),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+        ]
         channels = hidden
     return QSequential(*layers)
 
@@ -68,15 +88,20 @@ def _embedding_size(input_shape: tuple[int, int, int], hidden: int) -> int:
     return hidden * height * width
 
 
-def _resolve_shape(dataset: str | None, input_shape: Any, hidden: int | None, key: str) -> tuple[tuple[int, int, int], int]:
+def _resolve_shape(
+    dataset: str | None, input_shape: Any, hidden: int | None, key: str
+) -> tuple[tuple[int, int, int], int]:
     if dataset is not None:
         if dataset not in DATASET_PRESETS:
-            raise ValueError(f"unknown few-shot dataset preset {dataset!r}; available: {sorted(DATASET_PRESETS)} "
-                             f"(or pass input_shape=(C, H, W) and hidden=...)")
+            raise ValueError(
+                f"unknown few-shot dataset preset {dataset!r}; available: {sorted(DATASET_PRESETS)} "
+                f"(or pass input_shape=(C, H, W) and hidden=...)"
+            )
         preset = DATASET_PRESETS[dataset]
         if input_shape is not None and tuple(input_shape) != preset["input_shape"]:
-            raise ValueError(f"input_shape {tuple(input_shape)} contradicts dataset {dataset!r} "
-                             f"({preset['input_shape']})")
+            raise ValueError(
+                f"input_shape {tuple(input_shape)} contradicts dataset {dataset!r} ({preset['input_shape']})"
+            )
         return preset["input_shape"], hidden or preset[key]
     if input_shape is None:
         raise ValueError("few-shot nets need dataset='omniglot'|'miniimagenet' or input_shape=(C, H, W)")
@@ -91,21 +116,39 @@ def _fewshot_quant(scheme: str, weight_options: dict | None, activation_options:
 
 
 class MAMLConvNet(QuantizedModel):
-    def __init__(self, quant: QuantConfig, rules: PrecisionRules, input_shape: tuple[int, int, int], ways: int,
-                 hidden: int, norm: NormFactory) -> None:
+    def __init__(
+        self,
+        quant: QuantConfig,
+        rules: PrecisionRules,
+        input_shape: tuple[int, int, int],
+        ways: int,
+        hidden: int,
+        norm: NormFactory,
+    ) -> None:
         super().__init__(quant, rules)
         self.input_shape, self.ways, self.hidden = input_shape, ways, hidden
         self.features = _conv_blocks(self, input_shape[0], hidden, norm)
-        self.classifier = QLinear(_embedding_size(input_shape, hidden), ways, quant=self.quant_for("weight", "last"),
-                                  role="last", init=init_linear)
+        self.classifier = QLinear(
+            _embedding_size(input_shape, hidden),
+            ways,
+            quant=self.quant_for("weight", "last"),
+            role="last",
+            init=init_linear,
+        )
 
     def forward_bits(self, x: torch.Tensor, bits: LayerBits) -> torch.Tensor:
         return self.classifier(self.features(x, bits).flatten(1), bits)
 
 
 class ProtoConvNet(QuantizedModel):
-    def __init__(self, quant: QuantConfig, rules: PrecisionRules, input_shape: tuple[int, int, int], hidden: int,
-                 norm: NormFactory) -> None:
+    def __init__(
+        self,
+        quant: QuantConfig,
+        rules: PrecisionRules,
+        input_shape: tuple[int, int, int],
+        hidden: int,
+        norm: NormFactory,
+    ) -> None:
         super().__init__(quant, rules)
         self.input_shape, self.hidden = input_shape, hidden
         self.embedding_size = _embedding_size(input_shape, hidden)
@@ -115,21 +158,46 @@ class ProtoConvNet(QuantizedModel):
         return self.features(x, bits).flatten(1)
 
 
-def maml_convnet(ways: int, dataset: str | None = None, input_shape: Any = None, hidden: int | None = None,
-                 scheme: str = "lsq", rules: Any = None, track_running_stats: bool = False,
-                 weight_options: dict | None = None, activation_options: dict | None = None) -> MAMLConvNet:
+def maml_convnet(
+    ways: int,
+    dataset: str | None = None,
+    input_shape: Any = None,
+    hidden: int | None = None,
+    scheme: str = "lsq",
+    rules: Any = None,
+    track_running_stats: bool = False,
+    weight_options: dict | None = None,
+    activation_options: dict | None = None,
+) -> MAMLConvNet:
     shape, hidden = _resolve_shape(dataset, input_shape, hidden, "maml_hidden")
     if ways < 2:
         raise ValueError(f"maml_convnet needs at least 2 ways, got {ways}")
     norm: NormFactory = lambda c: BetaOnlyBatchNorm2d(c, track_running_stats=track_running_stats)  # noqa: E731
-    return MAMLConvNet(_fewshot_quant(scheme, weight_options, activation_options),
-                       PrecisionRules.coerce(rules, FIRST_LAST_FP), shape, ways, hidden, norm)
+    return MAMLConvNet(
+        _fewshot_quant(scheme, weight_options, activation_options),
+        PrecisionRules.coerce(rules, FIRST_LAST_FP),
+        shape,
+        ways,
+        hidden,
+        norm,
+    )
 
 
-def proto_convnet(dataset: str | None = None, input_shape: Any = None, hidden: int | None = None,
-                  scheme: str = "lsq", rules: Any = None, track_running_stats: bool = False,
-                  weight_options: dict | None = None, activation_options: dict | None = None) -> ProtoConvNet:
+def proto_convnet(
+    dataset: str | None = None,
+    input_shape: Any = None,
+    hidden: int | None = None,
+    scheme: str = "lsq",
+    rules: Any = None,
+    track_running_stats: bool = False,
+    weight_options: dict | None = None,
+    activation_options: dict | None = None,
+) -> ProtoConvNet:
     shape, hidden = _resolve_shape(dataset, input_shape, hidden, "proto_hidden")
-    return ProtoConvNet(_fewshot_quant(scheme, weight_options, activation_options),
-                        PrecisionRules.coerce(rules, FIRST_LAST_FP), shape, hidden,
-                        batchnorm_factory(track_running_stats))
+    return ProtoConvNet(
+        _fewshot_quant(scheme, weight_options, activation_options),
+        PrecisionRules.coerce(rules, FIRST_LAST_FP),
+        shape,
+        hidden,
+        batchnorm_factory(track_running_stats),
+    )

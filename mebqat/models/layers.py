@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -51,8 +52,9 @@ class QuantConfig:
         return _construct(get_scheme(self.scheme).weight_quantizer, "weight", self.scheme, weight, **options)
 
     def activation_quantizer(self) -> nn.Module:
-        return _construct(get_scheme(self.scheme).activation_quantizer, "activation", self.scheme,
-                          **self.activation_options)
+        return _construct(
+            get_scheme(self.scheme).activation_quantizer, "activation", self.scheme, **self.activation_options
+        )
 
 
 def _construct(cls: type[nn.Module], kind: str, scheme: str, *args: Any, **options: Any) -> nn.Module:
@@ -77,11 +79,23 @@ class QConv2d(nn.Conv2d, TakesBits):
 
     channels_last = False
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, quant: QuantConfig | None, role: str,
-                 stride: int = 1, padding: int = 0, groups: int = 1, bias: bool = False,
-                 init: Callable[[nn.Module], None] | None = None) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, groups=groups,
-                         bias=bias)
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        *,
+        quant: QuantConfig | None,
+        role: str,
+        stride: int = 1,
+        padding: int = 0,
+        groups: int = 1,
+        bias: bool = False,
+        init: Callable[[nn.Module], None] | None = None,
+    ) -> None:
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride=stride, padding=padding, groups=groups, bias=bias
+        )
         if init is not None:
             init(self)
         self.role = _check_role(role)
@@ -95,14 +109,23 @@ class QConv2d(nn.Conv2d, TakesBits):
 class QLinear(nn.Linear, TakesBits):
     """Linear layer whose weight is quantized at the bitwidth of its role (SAT may rescale it)."""
 
-    def __init__(self, in_features: int, out_features: int, *, quant: QuantConfig | None, role: str, bias: bool = True,
-                 init: Callable[[nn.Module], None] | None = None) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        quant: QuantConfig | None,
+        role: str,
+        bias: bool = True,
+        init: Callable[[nn.Module], None] | None = None,
+    ) -> None:
         super().__init__(in_features, out_features, bias=bias)
         if init is not None:
             init(self)
         self.role = _check_role(role)
-        self.weight_quantizer = (FullPrecision() if quant is None
-                                 else quant.weight_quantizer(self.weight, out_features=out_features))
+        self.weight_quantizer = (
+            FullPrecision() if quant is None else quant.weight_quantizer(self.weight, out_features=out_features)
+        )
 
     def forward(self, x: torch.Tensor, bits: LayerBits) -> torch.Tensor:
         return F.linear(x, self.weight_quantizer(self.weight, bits.weight(self.role)), self.bias)
@@ -134,8 +157,9 @@ class BatchNorm2d(nn.BatchNorm2d, TakesBits):
 class BetaOnlyBatchNorm2d(nn.Module, TakesBits):
     """BatchNorm with γ fixed at 1 (a buffer) and a learned β, as in the authors' MAML CNN."""
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
-                 track_running_stats: bool = False) -> None:
+    def __init__(
+        self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, track_running_stats: bool = False
+    ) -> None:
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.track_running_stats = track_running_stats
@@ -149,8 +173,9 @@ class BetaOnlyBatchNorm2d(nn.Module, TakesBits):
 
     def forward(self, x: torch.Tensor, bits: LayerBits | None = None) -> torch.Tensor:
         use_batch_stats = self.training or not self.track_running_stats
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch_stats,
-                            self.momentum, self.eps)
+        return F.batch_norm(
+            x, self.running_mean, self.running_var, self.weight, self.bias, use_batch_stats, self.momentum, self.eps
+        )
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, track_running_stats={self.track_running_stats}"
@@ -167,8 +192,14 @@ class SwitchableBatchNorm2d(nn.Module, TakesBits):
     vmapped pass (:mod:`mebqat.models.bnstats`).
     """
 
-    def __init__(self, num_features: int, bit_choices: tuple[int | None, ...], track_running_stats: bool = True,
-                 eps: float = 1e-5, momentum: float = 0.1) -> None:
+    def __init__(
+        self,
+        num_features: int,
+        bit_choices: tuple[int | None, ...],
+        track_running_stats: bool = True,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+    ) -> None:
         super().__init__()
         if len(set(bit_choices)) != len(bit_choices) or not bit_choices:
             raise ValueError(f"switchable BatchNorm needs distinct bitwidths, got {bit_choices}")
@@ -193,8 +224,10 @@ class SwitchableBatchNorm2d(nn.Module, TakesBits):
     def slot(self, bits: int | None) -> int:
         code = to_code(check_bits(bits, "switchable BatchNorm"))
         if code not in [to_code(b) for b in self.bit_choices]:
-            raise ValueError(f"this model has no BatchNorm for {format_bits(bits)}-bit tasks: it was trained at "
-                             f"{', '.join(format_bits(b) for b in self.bit_choices)} bits only")
+            raise ValueError(
+                f"this model has no BatchNorm for {format_bits(bits)}-bit tasks: it was trained at "
+                f"{', '.join(format_bits(b) for b in self.bit_choices)} bits only"
+            )
         return [to_code(b) for b in self.bit_choices].index(code)
 
     def forward(self, x: torch.Tensor, bits: LayerBits) -> torch.Tensor:
@@ -208,11 +241,15 @@ class SwitchableBatchNorm2d(nn.Module, TakesBits):
         if self.training and self.track_running_stats:
             recorder = active_recorder()
             if recorder is None:
-                raise ValueError("switchable BatchNorm with running statistics trains with tensor tasks only inside "
-                                 "mebqat.models.bnstats.recording (vmap cannot update running statistics in place)")
+                raise ValueError(
+                    "switchable BatchNorm with running statistics trains with tensor tasks only inside "
+                    "mebqat.models.bnstats.recording (vmap cannot update running statistics in place)"
+                )
             dims = [0, 2, 3]
             count = x.numel() // x.shape[1]
-            recorder.record(self, x.mean(dims).detach(), x.var(dims, unbiased=False).detach() * count / max(count - 1, 1))
+            recorder.record(
+                self, x.mean(dims).detach(), x.var(dims, unbiased=False).detach() * count / max(count - 1, 1)
+            )
             use_batch_stats, running = True, (None, None)
         else:
             running = None
@@ -225,8 +262,10 @@ class SwitchableBatchNorm2d(nn.Module, TakesBits):
         return torch.where(valid, out, torch.full_like(out, float("nan")))
 
     def extra_repr(self) -> str:
-        return (f"{self.num_features}, bits=[{', '.join(format_bits(b) for b in self.bit_choices)}], "
-                f"track_running_stats={self.track_running_stats}")
+        return (
+            f"{self.num_features}, bits=[{', '.join(format_bits(b) for b in self.bit_choices)}], "
+            f"track_running_stats={self.track_running_stats}"
+        )
 
 
 NormFactory = Callable[[int], nn.Module]
@@ -243,7 +282,9 @@ def batchnorm_factory(track_running_stats: bool) -> NormFactory:
 class QSequential(nn.Sequential, TakesBits):
     """Sequential container that hands ``bits`` to the modules that take it."""
 
-    def forward(self, x: torch.Tensor, bits: LayerBits) -> torch.Tensor:  # type: ignore[override]
+    # nn.Sequential.forward takes the input alone; this one needs the bitwidths too, so the override
+    # cannot match its base class's signature (the layers' forwards are not type-checked yet).
+    def forward(self, x: torch.Tensor, bits: LayerBits) -> torch.Tensor:  # type: ignore[override]  # also takes bits
         for module in self:
             x = module(x, bits) if isinstance(module, TakesBits) else module(x)
         return x

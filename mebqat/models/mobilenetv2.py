@@ -18,8 +18,15 @@ from .layers import ActQuant, NormFactory, QConv2d, QLinear, QSequential, QuantC
 from .rules import SAT_MOBILENET, LayerBits, PrecisionRules
 
 # (expansion t, output channels c, repeats n, first stride s)
-CIFAR_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
-                  (6, 320, 1, 1))
+CIFAR_SETTINGS = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 1),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -35,11 +42,20 @@ class InvertedResidual(nn.Module):
         hidden = int(round(inp * expansion))
         layers: list[nn.Module] = []
         if expansion != 1:
-            layers += [QConv2d(inp, hidden, 1, quant=quant, role="inter"), norm(hidden), nn.ReLU(inplace=True),
-                       ActQuant(quant)]
-        layers += [QConv2d(hidden, hidden, 3, stride=stride, padding=1, groups=hidden, quant=quant, role="inter"),
-                   norm(hidden), nn.ReLU(inplace=True), ActQuant(quant),
-                   QConv2d(hidden, oup, 1, quant=quant, role="inter"), norm(oup)]
+            layers += [
+                QConv2d(inp, hidden, 1, quant=quant, role="inter"),
+                norm(hidden),
+                nn.ReLU(inplace=True),
+                ActQuant(quant),
+            ]
+        layers += [
+            QConv2d(hidden, hidden, 3, stride=stride, padding=1, groups=hidden, quant=quant, role="inter"),
+            norm(hidden),
+            nn.ReLU(inplace=True),
+            ActQuant(quant),
+            QConv2d(hidden, oup, 1, quant=quant, role="inter"),
+            norm(oup),
+        ]
         self.body = QSequential(*layers)
         self.residual = stride == 1 and inp == oup
 
@@ -49,17 +65,29 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetV2CIFAR(QuantizedModel):
-    def __init__(self, quant: QuantConfig, rules: PrecisionRules, num_classes: int = 10, dropout: float = 0.2,
-                 norm: NormFactory | None = None, width_mult: float = 1.0, head_gamma_init: float = 1.0,
-                 last_quant: QuantConfig | None = None) -> None:
+    def __init__(
+        self,
+        quant: QuantConfig,
+        rules: PrecisionRules,
+        num_classes: int = 10,
+        dropout: float = 0.2,
+        norm: NormFactory | None = None,
+        width_mult: float = 1.0,
+        head_gamma_init: float = 1.0,
+        last_quant: QuantConfig | None = None,
+    ) -> None:
         super().__init__(quant, rules)
         norm = norm or batchnorm_factory(False)
         if width_mult <= 0:
             raise ValueError(f"width_mult must be positive, got {width_mult}")
         stem_channels = make_divisible(32 * width_mult)
         head_channels = make_divisible(1280 * max(1.0, width_mult))
-        self.stem = QSequential(QConv2d(3, stem_channels, 3, padding=1, quant=self.quant_for("weight", "first"),
-                                        role="first"), norm(stem_channels), nn.ReLU6(inplace=True), ActQuant(quant))
+        self.stem = QSequential(
+            QConv2d(3, stem_channels, 3, padding=1, quant=self.quant_for("weight", "first"), role="first"),
+            norm(stem_channels),
+            nn.ReLU6(inplace=True),
+            ActQuant(quant),
+        )
         blocks: list[nn.Module] = []
         channels = stem_channels
         for expansion, out_channels, repeats, stride in CIFAR_SETTINGS:
@@ -69,8 +97,12 @@ class MobileNetV2CIFAR(QuantizedModel):
                 channels = out_channels
         self.blocks = nn.ModuleList(blocks)
         last_activation = None if self.quant_for("activation", "last") is None else (last_quant or quant)
-        self.head = QSequential(QConv2d(channels, head_channels, 1, quant=quant, role="inter"), norm(head_channels),
-                                nn.ReLU6(inplace=True), ActQuant(last_activation, role="last"))
+        self.head = QSequential(
+            QConv2d(channels, head_channels, 1, quant=quant, role="inter"),
+            norm(head_channels),
+            nn.ReLU6(inplace=True),
+            ActQuant(last_activation, role="last"),
+        )
         nn.init.constant_(self.head[1].weight, head_gamma_init)
         self.dropout = nn.Dropout(dropout)
         self.classifier = QLinear(head_channels, num_classes, quant=self.quant_for("weight", "last"), role="last")
@@ -83,11 +115,20 @@ class MobileNetV2CIFAR(QuantizedModel):
         return self.classifier(self.dropout(x), bits)
 
 
-def mobilenetv2_cifar(num_classes: int = 10, scheme: str = "sat", rules: Any = None, track_running_stats: bool = False,
-                      dropout: float = 0.2, weight_options: dict | None = None, activation_options: dict | None = None,
-                      rescale_classifier: bool | None = None, norm: NormFactory | None = None,
-                      width_mult: float = 1.0, head_gamma_init: float = 1.0,
-                      last_activation_options: dict | None = None) -> MobileNetV2CIFAR:
+def mobilenetv2_cifar(
+    num_classes: int = 10,
+    scheme: str = "sat",
+    rules: Any = None,
+    track_running_stats: bool = False,
+    dropout: float = 0.2,
+    weight_options: dict | None = None,
+    activation_options: dict | None = None,
+    rescale_classifier: bool | None = None,
+    norm: NormFactory | None = None,
+    width_mult: float = 1.0,
+    head_gamma_init: float = 1.0,
+    last_activation_options: dict | None = None,
+) -> MobileNetV2CIFAR:
     """SAT by default: 'modified' weight rounding, classifier rescale, 8-bit first/last weights.
     ``width_mult`` < 1 narrows every stage (1.0 is the paper's network; the CPU scales use less).
     ``head_gamma_init`` is the initial γ of the head's BatchNorm, whose output (after ReLU6, the last activation
@@ -97,10 +138,25 @@ def mobilenetv2_cifar(num_classes: int = 10, scheme: str = "sat", rules: Any = N
     weight_options = dict(weight_options or {})
     if scheme == "sat":
         weight_options.setdefault("rounding", "modified")
-    quant = quant_config(scheme, weight_options, activation_options,
-                         rescale_classifier=(scheme == "sat") if rescale_classifier is None else rescale_classifier)
-    last_quant = None if not last_activation_options else replace(
-        quant, activation_options={**quant.activation_options, **last_activation_options})
+    quant = quant_config(
+        scheme,
+        weight_options,
+        activation_options,
+        rescale_classifier=(scheme == "sat") if rescale_classifier is None else rescale_classifier,
+    )
+    last_quant = (
+        None
+        if not last_activation_options
+        else replace(quant, activation_options={**quant.activation_options, **last_activation_options})
+    )
     rules = PrecisionRules.coerce(rules, SAT_MOBILENET if scheme == "sat" else PrecisionRules("fp", "fp", "fp"))
-    return MobileNetV2CIFAR(quant, rules, num_classes, dropout, norm or batchnorm_factory(track_running_stats),
-                            width_mult, head_gamma_init, last_quant)
+    return MobileNetV2CIFAR(
+        quant,
+        rules,
+        num_classes,
+        dropout,
+        norm or batchnorm_factory(track_running_stats),
+        width_mult,
+        head_gamma_init,
+        last_quant,
+    )

@@ -14,7 +14,8 @@
 from __future__ import annotations
 
 import weakref
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,15 +25,18 @@ from ..quant.table import BitwidthTable
 from .layers import NORM_TYPES, SwitchableBatchNorm2d, quantizer_modules
 from .rules import LayerBits
 
+
 def _quantizer_kind(family: str | None, site: str, path: str) -> str:
     """The declared kind of a learned quantizer parameter (``path``: its name inside the quantizer module)."""
     attribute = path.split(".", 1)[0]
     info = QUANTIZERS.get(family) if family else None
     kind = info.learned.get(f"{site}.{attribute}") if info else None
     if kind is None:
-        raise RegistryError(f"quantizer family {family!r} does not declare its learned {site} parameter "
-                            f"{attribute!r}: add it to its registry entry's `learned` "
-                            f"(e.g. {{'{site}.{attribute}': 'clip_level'}})")
+        raise RegistryError(
+            f"quantizer family {family!r} does not declare its learned {site} parameter "
+            f"{attribute!r}: add it to its registry entry's `learned` "
+            f"(e.g. {{'{site}.{attribute}': 'clip_level'}})"
+        )
     return kind
 
 
@@ -75,8 +79,9 @@ def parameter_usage(model: nn.Module, task: Any) -> dict[str, torch.Tensor]:
     return usage
 
 
-_USAGE_CACHE: "weakref.WeakKeyDictionary[nn.Module, dict[Any, tuple[dict[str, torch.Tensor], frozenset[str]]]]" = \
+_USAGE_CACHE: weakref.WeakKeyDictionary[nn.Module, dict[Any, tuple[dict[str, torch.Tensor], frozenset[str]]]] = (
     weakref.WeakKeyDictionary()
+)
 
 
 def _cached_usage(model: nn.Module, task: Any) -> tuple[dict[str, torch.Tensor], frozenset[str]]:

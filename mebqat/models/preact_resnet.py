@@ -19,8 +19,15 @@ from .rules import FIRST_LAST_FP, LayerBits, PrecisionRules
 
 
 class PreActBlock(nn.Module):
-    def __init__(self, inp: int, oup: int, stride: int, quant: QuantConfig, norm: NormFactory,
-                 last_activation: QuantConfig | None | bool = False) -> None:
+    def __init__(
+        self,
+        inp: int,
+        oup: int,
+        stride: int,
+        quant: QuantConfig,
+        norm: NormFactory,
+        last_activation: QuantConfig | None | bool = False,
+    ) -> None:
         """``last_activation``: False for an ordinary block; for the final block, the (possibly None)
         quantizer config of the last activation site."""
         super().__init__()
@@ -44,8 +51,14 @@ class PreActBlock(nn.Module):
 
 
 class PreActResNet20(QuantizedModel):
-    def __init__(self, quant: QuantConfig, rules: PrecisionRules, num_classes: int = 10, expand: int = 5,
-                 norm: NormFactory | None = None) -> None:
+    def __init__(
+        self,
+        quant: QuantConfig,
+        rules: PrecisionRules,
+        num_classes: int = 10,
+        expand: int = 5,
+        norm: NormFactory | None = None,
+    ) -> None:
         super().__init__(quant, rules)
         norm = norm or batchnorm_factory(False)
         widths = (16 * expand, 32 * expand, 64 * expand)
@@ -56,8 +69,11 @@ class PreActResNet20(QuantizedModel):
             for i in range(3):
                 stride = 2 if stage > 0 and i == 0 else 1
                 last = stage == len(widths) - 1 and i == 2
-                blocks.append(PreActBlock(channels, width, stride, quant, norm,
-                                          self.quant_for("activation", "last") if last else False))
+                blocks.append(
+                    PreActBlock(
+                        channels, width, stride, quant, norm, self.quant_for("activation", "last") if last else False
+                    )
+                )
                 channels = width
         self.blocks = nn.ModuleList(blocks)
         self.bn_last = norm(channels)
@@ -70,10 +86,22 @@ class PreActResNet20(QuantizedModel):
         return self.classifier(self.bn_last(x, bits).mean(dim=(2, 3)), bits)
 
 
-def preact_resnet20(num_classes: int = 10, expand: int = 5, scheme: str = "dorefa", rules: Any = None,
-                    track_running_stats: bool = False, weight_options: dict | None = None,
-                    activation_options: dict | None = None, norm: NormFactory | None = None) -> PreActResNet20:
+def preact_resnet20(
+    num_classes: int = 10,
+    expand: int = 5,
+    scheme: str = "dorefa",
+    rules: Any = None,
+    track_running_stats: bool = False,
+    weight_options: dict | None = None,
+    activation_options: dict | None = None,
+    norm: NormFactory | None = None,
+) -> PreActResNet20:
     """DoReFa ('Yu21') by default with FP first/last weights and an FP last activation."""
     quant = quant_config(scheme, weight_options, activation_options)
-    return PreActResNet20(quant, PrecisionRules.coerce(rules, FIRST_LAST_FP), num_classes, expand,
-                          norm or batchnorm_factory(track_running_stats))
+    return PreActResNet20(
+        quant,
+        PrecisionRules.coerce(rules, FIRST_LAST_FP),
+        num_classes,
+        expand,
+        norm or batchnorm_factory(track_running_stats),
+    )

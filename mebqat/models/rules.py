@@ -17,14 +17,14 @@ of tasks resolves inside ``vmap`` with tensor operations only.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 import torch
 
 from ..core.bits import FP_CODE, check_bits
 from ..core.tasks import BitwidthTask
 
-RuleValue = Union[str, int]
+RuleValue = str | int
 ROLES = ("first", "inter", "last")
 
 
@@ -63,7 +63,7 @@ class PrecisionRules:
             _check_rule(name, value)
 
     @classmethod
-    def coerce(cls, value: "PrecisionRules | dict | None", default: "PrecisionRules") -> "PrecisionRules":
+    def coerce(cls, value: PrecisionRules | dict | None, default: PrecisionRules) -> PrecisionRules:
         if value is None:
             return default
         if isinstance(value, PrecisionRules):
@@ -78,13 +78,21 @@ class PrecisionRules:
     def describe(self) -> dict[str, str]:
         def text(value: RuleValue, follows: str) -> str:
             return f"follows {follows}" if value == "same" else "FP" if value == "fp" else f"{value}-bit"
-        return {"first weight": text(self.first_weight, "b_w"), "last weight": text(self.last_weight, "b_w"),
-                "last activation": text(self.last_activation, "b_a"), "(FP,FP) task": "everything FP"}
+
+        return {
+            "first weight": text(self.first_weight, "b_w"),
+            "last weight": text(self.last_weight, "b_w"),
+            "last activation": text(self.last_activation, "b_a"),
+            "(FP,FP) task": "everything FP",
+        }
 
     def always_fp(self, kind: str, role: str) -> bool:
         """Whether a quantizer of this kind ("weight"/"activation") and role is FP for every task."""
-        rule = {("weight", "first"): self.first_weight, ("weight", "last"): self.last_weight,
-                ("activation", "last"): self.last_activation}.get((kind, role), "same")
+        rule = {
+            ("weight", "first"): self.first_weight,
+            ("weight", "last"): self.last_weight,
+            ("activation", "last"): self.last_activation,
+        }.get((kind, role), "same")
         return rule == "fp"
 
     def resolve(self, task: Any) -> LayerBits:
@@ -99,8 +107,7 @@ class PrecisionRules:
         def pick(rule: RuleValue, follow: int | None) -> int | None:
             return follow if rule == "same" else None if rule == "fp" else rule
 
-        return LayerBits(pick(self.first_weight, w), w, pick(self.last_weight, w), a,
-                         pick(self.last_activation, a))
+        return LayerBits(pick(self.first_weight, w), w, pick(self.last_weight, w), a, pick(self.last_activation, a))
 
     def _resolve_tensor(self, task: torch.Tensor) -> LayerBits:
         if task.shape[-1] != 2:
@@ -113,8 +120,7 @@ class PrecisionRules:
             value = follow if rule == "same" else fp if rule == "fp" else torch.full_like(w, rule)
             return torch.where(full_precision, fp, value)
 
-        return LayerBits(pick(self.first_weight, w), w, pick(self.last_weight, w), a,
-                         pick(self.last_activation, a))
+        return LayerBits(pick(self.first_weight, w), w, pick(self.last_weight, w), a, pick(self.last_activation, a))
 
 
 ALL_FOLLOW = PrecisionRules()

@@ -47,12 +47,19 @@ def describe_model(model: nn.Module) -> dict[str, Any]:
     weights, activations = [], []
     for name, module in model.named_modules():
         if isinstance(module, (QConv2d, QLinear)):
-            weights.append({"name": f"{name}.weight", "shape": list(module.weight.shape), "role": module.role,
-                            "kind": "conv" if isinstance(module, QConv2d) else "linear",
-                            "always_fp": isinstance(module.weight_quantizer, FullPrecision)})
+            weights.append(
+                {
+                    "name": f"{name}.weight",
+                    "shape": list(module.weight.shape),
+                    "role": module.role,
+                    "kind": "conv" if isinstance(module, QConv2d) else "linear",
+                    "always_fp": isinstance(module.weight_quantizer, FullPrecision),
+                }
+            )
         elif isinstance(module, ActQuant):
-            activations.append({"name": name, "role": module.role,
-                                "always_fp": isinstance(module.quantizer, FullPrecision)})
+            activations.append(
+                {"name": name, "role": module.role, "always_fp": isinstance(module.quantizer, FullPrecision)}
+            )
     rules = getattr(model, "rules", None)
     return {
         **counts,

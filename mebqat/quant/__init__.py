@@ -19,8 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..core.tasks import (BitwidthTask, TaskSampler, bitwidth_candidates, is_rejected, uniform_tasks,
-                          validate_task)
+from ..core.tasks import BitwidthTask, TaskSampler, bitwidth_candidates, is_rejected, uniform_tasks, validate_task
 from .bits import FP_CODE, Bits, format_bits, parse_bits, task_tensor, tasks_from_tensor
 from .registry import QuantScheme, available_schemes, get_scheme
 
@@ -45,8 +44,9 @@ def calibrate_activation_steps(model: nn.Module, *forward_args: Any, only_missin
     """
     from . import lsq
 
-    targets = [m for m in model.modules() if isinstance(m, lsq.ActivationQuantizer)
-               and (not only_missing or not m.calibrated)]
+    targets = [
+        m for m in model.modules() if isinstance(m, lsq.ActivationQuantizer) and (not only_missing or not m.calibrated)
+    ]
     for module in targets:
         module.calibrating = True
     try:
@@ -57,7 +57,23 @@ def calibrate_activation_steps(model: nn.Module, *forward_args: Any, only_missin
     return len(targets)
 
 
-__all__ = ["BitwidthTask", "Bits", "FP_CODE", "QuantScheme", "TaskSampler", "available_schemes",
-           "bitwidth_candidates", "calibrate_activation_steps", "format_bits", "get_scheme",
-           "is_rejected", "parse_bits", "quantize_activation", "quantize_weight", "task_tensor",
-           "tasks_from_tensor", "uniform_tasks", "validate_task"]
+__all__ = [
+    "BitwidthTask",
+    "Bits",
+    "FP_CODE",
+    "QuantScheme",
+    "TaskSampler",
+    "available_schemes",
+    "bitwidth_candidates",
+    "calibrate_activation_steps",
+    "format_bits",
+    "get_scheme",
+    "is_rejected",
+    "parse_bits",
+    "quantize_activation",
+    "quantize_weight",
+    "task_tensor",
+    "tasks_from_tensor",
+    "uniform_tasks",
+    "validate_task",
+]

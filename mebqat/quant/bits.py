@@ -10,7 +10,7 @@ failure that the engines' divergence checks catch); tasks are validated where th
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -37,9 +37,9 @@ def tensor_flags(bits: torch.Tensor, min_bits: int) -> tuple[torch.Tensor, torch
     return fp, invalid, safe
 
 
-def python_bits(bits: Bits, what: str, min_bits: int) -> int | None:
+def python_bits(bits: Bits, what: str, min_bits: int) -> Bits:
     """A Python bitwidth checked (None for FP); a tensor is returned as it is."""
-    return bits if is_tensor_bits(bits) else check_bits(bits, what, min_bits)  # type: ignore[return-value]
+    return bits if is_tensor_bits(bits) else check_bits(bits, what, min_bits)
 
 
 def is_full_precision(bits: Bits, what: str, min_bits: int) -> bool:
@@ -77,6 +77,20 @@ def tasks_from_tensor(codes: torch.Tensor) -> list[BitwidthTask]:
     return [BitwidthTask(from_code(w), from_code(a)) for w, a in codes.reshape(-1, 2).tolist()]
 
 
-__all__ = ["Bits", "FP_CODE", "check_bits", "exp2", "format_bits", "from_code", "is_full_precision",
-           "is_tensor_bits", "parse_bits", "python_bits", "quantize_by_bits", "task_tensor", "tasks_from_tensor",
-           "tensor_flags", "to_code"]
+__all__ = [
+    "Bits",
+    "FP_CODE",
+    "check_bits",
+    "exp2",
+    "format_bits",
+    "from_code",
+    "is_full_precision",
+    "is_tensor_bits",
+    "parse_bits",
+    "python_bits",
+    "quantize_by_bits",
+    "task_tensor",
+    "tasks_from_tensor",
+    "tensor_flags",
+    "to_code",
+]

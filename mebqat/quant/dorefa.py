@@ -90,5 +90,9 @@ class ActivationQuantizer(nn.Module):
         return quantize_activation(x, bits)
 
 
-SCHEME = QuantScheme(quantize_weight=quantize_weight, quantize_activation=quantize_activation,
-                     weight_quantizer=WeightQuantizer, activation_quantizer=ActivationQuantizer)
+SCHEME = QuantScheme(
+    quantize_weight=quantize_weight,
+    quantize_activation=quantize_activation,
+    weight_quantizer=WeightQuantizer,
+    activation_quantizer=ActivationQuantizer,
+)

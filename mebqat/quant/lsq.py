@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import torch
 from torch import nn
@@ -36,8 +36,9 @@ BIT_CHOICES = QUANTIZERS.get(NAME).bit_choices
 MIN_BITS = QUANTIZERS.get(NAME).min_bits
 
 
-def bounds(bits: int | torch.Tensor, like: torch.Tensor, signed: bool,
-           levels: str = "official") -> tuple[float | torch.Tensor, float | torch.Tensor]:
+def bounds(
+    bits: int | torch.Tensor, like: torch.Tensor, signed: bool, levels: str = "official"
+) -> tuple[float | torch.Tensor, float | torch.Tensor]:
     """(n, p) for a quantized bitwidth (Python int or tensor)."""
     if signed:
         half = exp2(bits - 1, like)
@@ -53,8 +54,8 @@ class _FusedFakeQuant(torch.autograd.Function):
     recomputes the clipping from (x, step), where the expression form below builds some twenty nodes per call
     (on small CPU tensors the per-op cost dominates a quantized step). Values and gradients equal the
     expression form's (bitwise, up to the sign of a zero gradient: tests/test_quantizers.py); the backward's
-    masks are detached as there, so a second derivative sees the same straight-through function. ``setup_context`` and ``generate_vmap_rule`` keep it
-    usable under ``torch.func.grad`` and ``vmap``."""
+    masks are detached as there, so a second derivative sees the same straight-through function.
+    ``setup_context`` and ``generate_vmap_rule`` keep it usable under ``torch.func.grad`` and ``vmap``."""
 
     generate_vmap_rule = True
 
@@ -111,27 +112,37 @@ def _fake_quant_expression(x: torch.Tensor, step: torch.Tensor, n, p, grad_scale
     inside = ((v >= n) & (v <= p)).to(x.dtype)
     step_coef = torch.where(v < n, n, torch.where(v > p, p, torch.round(v) - v))
     if grad_scale is None:
-        grad_scale = 1.0 / torch.sqrt(torch.as_tensor(x.numel(), dtype=x.dtype, device=x.device) * p) \
-            if isinstance(p, torch.Tensor) else 1.0 / math.sqrt(x.numel() * p)
+        grad_scale = (
+            1.0 / torch.sqrt(torch.as_tensor(x.numel(), dtype=x.dtype, device=x.device) * p)
+            if isinstance(p, torch.Tensor)
+            else 1.0 / math.sqrt(x.numel() * p)
+        )
     return straight_through(value, x * inside, step * (grad_scale * step_coef).detach())
 
 
 def _quantize(x: torch.Tensor, bits: Bits, step: torch.Tensor, grad_scale, signed: bool, levels: str) -> torch.Tensor:
     if not isinstance(step, torch.Tensor):
         step = torch.as_tensor(float(step), dtype=x.dtype, device=x.device)
-    return quantize_by_bits(x, bits, NAME, MIN_BITS,
-                            lambda b: _fake_quant(x, step, *bounds(b, x, signed, levels), grad_scale))
+    return quantize_by_bits(
+        x, bits, NAME, MIN_BITS, lambda b: _fake_quant(x, step, *bounds(b, x, signed, levels), grad_scale)
+    )
 
 
-def quantize_weight(w: torch.Tensor, bits: Bits, step: torch.Tensor | float,
-                    grad_scale: float | torch.Tensor | None = None) -> torch.Tensor:
+def quantize_weight(
+    w: torch.Tensor, bits: Bits, step: torch.Tensor | float, grad_scale: float | torch.Tensor | None = None
+) -> torch.Tensor:
     """Signed symmetric LSQ of a weight tensor."""
     return _quantize(w, bits, step, grad_scale, signed=True, levels="official")
 
 
-def quantize_activation(x: torch.Tensor, bits: Bits, step: torch.Tensor | float,
-                        grad_scale: float | torch.Tensor | None = None, levels: str = "official",
-                        signed: bool = False) -> torch.Tensor:
+def quantize_activation(
+    x: torch.Tensor,
+    bits: Bits,
+    step: torch.Tensor | float,
+    grad_scale: float | torch.Tensor | None = None,
+    levels: str = "official",
+    signed: bool = False,
+) -> torch.Tensor:
     """LSQ of an activation: unsigned (post-ReLU) by default, ``signed=True`` for inputs of any sign."""
     if levels not in LEVELS:
         raise ValueError(f"lsq: levels must be one of {LEVELS}, got {levels!r}")
@@ -181,8 +192,13 @@ class WeightQuantizer(nn.Module):
 
     scheme = NAME
 
-    def __init__(self, weight: torch.Tensor, init_bits: int = 2, per_bitwidth: bool = False,
-                 bit_choices: Iterable[int | None] = BIT_CHOICES) -> None:
+    def __init__(
+        self,
+        weight: torch.Tensor,
+        init_bits: int = 2,
+        per_bitwidth: bool = False,
+        bit_choices: Iterable[int | None] = BIT_CHOICES,
+    ) -> None:
         super().__init__()
         self.init_bits = check_bits(init_bits, NAME, MIN_BITS)
         self.step = BitwidthTable(per_bitwidth, bit_choices, float("nan"), "lsq weight step", min_bits=MIN_BITS)
@@ -205,8 +221,13 @@ class ActivationQuantizer(nn.Module):
 
     scheme = NAME
 
-    def __init__(self, levels: str = "official", signed: bool = False, per_bitwidth: bool = False,
-                 bit_choices: Iterable[int | None] = BIT_CHOICES) -> None:
+    def __init__(
+        self,
+        levels: str = "official",
+        signed: bool = False,
+        per_bitwidth: bool = False,
+        bit_choices: Iterable[int | None] = BIT_CHOICES,
+    ) -> None:
         super().__init__()
         if levels not in LEVELS:
             raise ValueError(f"lsq: levels must be one of {LEVELS}, got {levels!r}")
@@ -245,5 +266,9 @@ class ActivationQuantizer(nn.Module):
         return f"levels={self.levels}, signed={self.signed}"
 
 
-SCHEME = QuantScheme(quantize_weight=quantize_weight, quantize_activation=quantize_activation,
-                     weight_quantizer=WeightQuantizer, activation_quantizer=ActivationQuantizer)
+SCHEME = QuantScheme(
+    quantize_weight=quantize_weight,
+    quantize_activation=quantize_activation,
+    weight_quantizer=WeightQuantizer,
+    activation_quantizer=ActivationQuantizer,
+)

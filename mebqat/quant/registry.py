@@ -5,8 +5,8 @@ module defining ``SCHEME`` plus one entry in :mod:`mebqat.core.catalog` (or a pl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn

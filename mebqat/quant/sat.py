@@ -34,11 +34,15 @@ def _normalised_weight(w: torch.Tensor) -> torch.Tensor:
     return (t / _max_abs(t) + 1) / 2
 
 
-def _weight(w: torch.Tensor, two_to_b: float | torch.Tensor, rounding: str,
-            rescale_out_features: int | None) -> torch.Tensor:
+def _weight(
+    w: torch.Tensor, two_to_b: float | torch.Tensor, rounding: str, rescale_out_features: int | None
+) -> torch.Tensor:
     u = _normalised_weight(w)
     if rounding == "modified":
-        q = torch.minimum(torch.floor(two_to_b * u), torch.as_tensor(two_to_b - 1, dtype=u.dtype, device=u.device)) / two_to_b
+        q = (
+            torch.minimum(torch.floor(two_to_b * u), torch.as_tensor(two_to_b - 1, dtype=u.dtype, device=u.device))
+            / two_to_b
+        )
     else:
         q = torch.round((two_to_b - 1) * u) / (two_to_b - 1)
     w_hat = straight_through(2 * q - 1, 2 * u - 1)
@@ -54,11 +58,11 @@ def _check_options(rounding: str, rescale_out_features: int | None) -> None:
         raise ValueError(f"sat: rescale_out_features must be None or a positive int, got {rescale_out_features!r}")
 
 
-def quantize_weight(w: torch.Tensor, bits: Bits, rounding: str = "modified",
-                    rescale_out_features: int | None = None) -> torch.Tensor:
+def quantize_weight(
+    w: torch.Tensor, bits: Bits, rounding: str = "modified", rescale_out_features: int | None = None
+) -> torch.Tensor:
     _check_options(rounding, rescale_out_features)
-    return quantize_by_bits(w, bits, NAME, MIN_BITS,
-                            lambda b: _weight(w, exp2(b, w), rounding, rescale_out_features))
+    return quantize_by_bits(w, bits, NAME, MIN_BITS, lambda b: _weight(w, exp2(b, w), rounding, rescale_out_features))
 
 
 def _activation(x: torch.Tensor, alpha: torch.Tensor, levels: float | torch.Tensor) -> torch.Tensor:
@@ -84,8 +88,9 @@ class WeightQuantizer(nn.Module):
 
     scheme = NAME
 
-    def __init__(self, weight: torch.Tensor | None = None, rounding: str = "modified",
-                 rescale_out_features: int | None = None) -> None:
+    def __init__(
+        self, weight: torch.Tensor | None = None, rounding: str = "modified", rescale_out_features: int | None = None
+    ) -> None:
         super().__init__()
         _check_options(rounding, rescale_out_features)
         self.rounding = rounding
@@ -105,8 +110,12 @@ class ActivationQuantizer(nn.Module):
 
     scheme = NAME
 
-    def __init__(self, alpha_init: float = ALPHA_INIT, per_bitwidth: bool = False,
-                 bit_choices: tuple[int | None, ...] = (2, 3, 4, 5, 6, 7, 8, 16, None)) -> None:
+    def __init__(
+        self,
+        alpha_init: float = ALPHA_INIT,
+        per_bitwidth: bool = False,
+        bit_choices: tuple[int | None, ...] = (2, 3, 4, 5, 6, 7, 8, 16, None),
+    ) -> None:
         super().__init__()
         self.alpha = BitwidthTable(per_bitwidth, bit_choices, alpha_init, "sat clipping level", min_bits=MIN_BITS)
 
@@ -114,5 +123,9 @@ class ActivationQuantizer(nn.Module):
         return quantize_activation(x, bits, self.alpha.value_for(bits))
 
 
-SCHEME = QuantScheme(quantize_weight=quantize_weight, quantize_activation=quantize_activation,
-                     weight_quantizer=WeightQuantizer, activation_quantizer=ActivationQuantizer)
+SCHEME = QuantScheme(
+    quantize_weight=quantize_weight,
+    quantize_activation=quantize_activation,
+    weight_quantizer=WeightQuantizer,
+    activation_quantizer=ActivationQuantizer,
+)

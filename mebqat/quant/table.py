@@ -7,7 +7,7 @@ The value is looked up from the bitwidth, so tensor bitwidths work inside ``vmap
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -16,8 +16,9 @@ from .bits import FP_CODE, Bits, check_bits, format_bits, is_tensor_bits
 
 
 class BitwidthTable(nn.Module):
-    def __init__(self, per_bitwidth: bool, bit_choices: Iterable[int | None], init: float, name: str,
-                 min_bits: int = 1) -> None:
+    def __init__(
+        self, per_bitwidth: bool, bit_choices: Iterable[int | None], init: float, name: str, min_bits: int = 1
+    ) -> None:
         super().__init__()
         quantized = tuple(b for b in bit_choices if b is not None)
         if per_bitwidth and (not quantized or min(quantized) < min_bits):
@@ -41,8 +42,10 @@ class BitwidthTable(nn.Module):
         if not self.per_bitwidth:
             return 0
         if bits not in self.slot_bits:
-            raise ValueError(f"{self.name}: no per-bitwidth value for {format_bits(bits)} bits "
-                             f"(this layer has values for {list(self.slot_bits)})")
+            raise ValueError(
+                f"{self.name}: no per-bitwidth value for {format_bits(bits)} bits "
+                f"(this layer has values for {list(self.slot_bits)})"
+            )
         return self.slot_bits.index(bits)
 
     def value_for(self, bits: Bits) -> torch.Tensor:

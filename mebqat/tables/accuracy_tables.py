@@ -15,10 +15,32 @@ from .layout import SetupLayout, row_label, setups_with, table_number, table_row
 from .paper import KEY, PAPER_DASH, PAPER_LOST, PAPER_VALUE, paper_accuracies
 from .render import EMPTY, Block, Document
 
-SPEC_COLUMNS = ["table", "dataset", "model", "method", "bits_w", "bits_a", "shots", "ways", "accuracy", "ci95",
-                "paper_accuracy", "delta"]
-EXTRA_COLUMNS = ["setup", "scale", "fidelity", "run_dataset", "is_standin", "seeds", "ci95_over", "n",
-                 "cell_source", "paper_cell"]
+SPEC_COLUMNS = [
+    "table",
+    "dataset",
+    "model",
+    "method",
+    "bits_w",
+    "bits_a",
+    "shots",
+    "ways",
+    "accuracy",
+    "ci95",
+    "paper_accuracy",
+    "delta",
+]
+EXTRA_COLUMNS = [
+    "setup",
+    "scale",
+    "fidelity",
+    "run_dataset",
+    "is_standin",
+    "seeds",
+    "ci95_over",
+    "n",
+    "cell_source",
+    "paper_cell",
+]
 TABLE_TITLES = {
     "table2": "bitwidth adaptation, test accuracy (%)",
     "table4": "bitwidth-class joint adaptation with MAML-type training, meta-test accuracy (%)",
@@ -38,13 +60,22 @@ def table_layouts(table: str, frame: pd.DataFrame) -> tuple[SetupLayout, ...]:
 def _grid(table: str, layouts: tuple[SetupLayout, ...]) -> pd.DataFrame:
     rows = []
     for layout in layouts:
-        for method, title in zip(layout.methods, layout.method_titles()):
+        for method, title in zip(layout.methods, layout.method_titles(), strict=True):
             for bits_w, bits_a in table_rows(table):
-                rows.append({"table": table, "dataset": layout.paper_dataset, "model": layout.paper_model,
-                             "method": title, "bits_w": bits_w, "bits_a": bits_a,
-                             "shots": "" if layout.shots is None else str(layout.shots),
-                             "ways": "" if layout.ways is None else str(layout.ways),
-                             "setup": layout.name, "method_name": method})
+                rows.append(
+                    {
+                        "table": table,
+                        "dataset": layout.paper_dataset,
+                        "model": layout.paper_model,
+                        "method": title,
+                        "bits_w": bits_w,
+                        "bits_a": bits_a,
+                        "shots": "" if layout.shots is None else str(layout.shots),
+                        "ways": "" if layout.ways is None else str(layout.ways),
+                        "setup": layout.name,
+                        "method_name": method,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -53,10 +84,25 @@ def accuracy_frame(table: str, cells: pd.DataFrame) -> pd.DataFrame:
     and the paper's, joined on (table, dataset, model, method, bits_w, bits_a, shots, ways)."""
     ours = cells[cells["table"] == table] if not cells.empty else cells
     ours = ours.rename(columns={"method": "method_name", "dataset": "run_dataset"})
-    take = ["setup", "method_name", "bits_w", "bits_a", "accuracy", "ci95", "scale", "fidelity", "run_dataset",
-            "is_standin", "seeds", "ci95_over", "n", "cell_source"]
-    long = _grid(table, table_layouts(table, cells)).merge(ours.reindex(columns=take), on=["setup", "method_name", "bits_w", "bits_a"],
-                              how="left", validate="one_to_one")
+    take = [
+        "setup",
+        "method_name",
+        "bits_w",
+        "bits_a",
+        "accuracy",
+        "ci95",
+        "scale",
+        "fidelity",
+        "run_dataset",
+        "is_standin",
+        "seeds",
+        "ci95_over",
+        "n",
+        "cell_source",
+    ]
+    long = _grid(table, table_layouts(table, cells)).merge(
+        ours.reindex(columns=take), on=["setup", "method_name", "bits_w", "bits_a"], how="left", validate="one_to_one"
+    )
     long = long.merge(paper_accuracies(table), on=KEY, how="left", validate="many_to_one")
     real = long["is_standin"].eq(False)
     long["delta"] = (long["accuracy"] - long["paper_accuracy"]).where(real)
@@ -69,6 +115,7 @@ def accuracy_frame(table: str, cells: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- human-readable
+
 
 def _number(value: float) -> str:
     return f"{value:.2f}"
@@ -99,11 +146,16 @@ def _blocks(table: str, long: pd.DataFrame) -> list[Block]:
     lookup = {(r.setup, r.method, r.bits_w, r.bits_a): r._asdict() for r in long.itertuples(index=False)}
     blocks = []
     for title, members in blocks_of:
-        block = Block(title=title, row_header="(b_w,b_a)", groups=[(_group_label(s), len(s.methods)) for s in members],
-                      columns=[t for s in members for t in s.method_titles()])
+        block = Block(
+            title=title,
+            row_header="(b_w,b_a)",
+            groups=[(_group_label(s), len(s.methods)) for s in members],
+            columns=[t for s in members for t in s.method_titles()],
+        )
         for row in table_rows(table):
-            block.add_row(row_label(row), [cell_text(lookup[(s.name, t, *row)]) for s in members
-                                           for t in s.method_titles()])
+            block.add_row(
+                row_label(row), [cell_text(lookup[(s.name, t, *row)]) for s in members for t in s.method_titles()]
+            )
         blocks.append(block)
     return blocks
 
@@ -136,11 +188,16 @@ def lost_paper_note(table: str, long: pd.DataFrame) -> str | None:
     if lost.sum() <= (long["paper_cell"] != "").sum() / 2:
         return None
     known = long[long["paper_cell"].eq(PAPER_VALUE)]
-    survived = (f"only {len(known)} survived, all in the {' / '.join(dict.fromkeys(known['method']))} column"
-                if len(known) else "none survived")
-    return (f"The paper's Table {table_number(table)} numbers did not survive the extraction of its text ({survived}), "
-            f"so almost every paper value reads ?: it is unknown, not zero "
-            f"(mebqat/resources/paper_tables/README.md).")
+    survived = (
+        f"only {len(known)} survived, all in the {' / '.join(dict.fromkeys(known['method']))} column"
+        if len(known)
+        else "none survived"
+    )
+    return (
+        f"The paper's Table {table_number(table)} numbers did not survive the extraction of its text ({survived}), "
+        f"so almost every paper value reads ?: it is unknown, not zero "
+        f"(mebqat/resources/paper_tables/README.md)."
+    )
 
 
 def accuracy_document(table: str, long: pd.DataFrame, jobs: int) -> Document:
@@ -156,27 +213,37 @@ def accuracy_document(table: str, long: pd.DataFrame, jobs: int) -> Document:
         seeds = filled["seeds"].astype(int)
         seed_text = str(seeds.min()) if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()}"
         data = ", ".join(_values(filled["run_dataset"]))
-        runs = (f"Scale: {', '.join(_values(filled['scale']))}; fidelity: {', '.join(_values(filled['fidelity']))}; "
-                f"{jobs} job(s); seeds per cell: {seed_text}; data: {data}"
-                + (f" (stand-in: {standin})." if standin else " (the paper's datasets)."))
-    ci = ("± is the 95% interval over the test tasks of one seed, or across seeds (Student t) where a cell has "
-          "several." if table != "table2" else
-          "± is the 95% interval of metrics.json (over test batches, or images) for one seed, or across seeds "
-          "(Student t) where a cell has several.")
+        runs = (
+            f"Scale: {', '.join(_values(filled['scale']))}; fidelity: {', '.join(_values(filled['fidelity']))}; "
+            f"{jobs} job(s); seeds per cell: {seed_text}; data: {data}"
+            + (f" (stand-in: {standin})." if standin else " (the paper's datasets).")
+        )
+    ci = (
+        "± is the 95% interval over the test tasks of one seed, or across seeds (Student t) where a cell has several."
+        if table != "table2"
+        else "± is the 95% interval of metrics.json (over test batches, or images) for one seed, or across seeds "
+        "(Student t) where a cell has several."
+    )
     caption = [
-        "Each cell: ours (paper" + (")." if standin else ", Δ = ours − paper)."), ci,
+        "Each cell: ours (paper" + (")." if standin else ", Δ = ours − paper)."),
+        ci,
         f"{EMPTY}: no result (no run, or the method cannot be evaluated at that bitwidth); in parentheses, "
         f"? = the paper's number was lost in text extraction, {EMPTY} = the paper shows '-'.",
         "A dedicated (one model per bitwidth) column takes each row from the model trained at that bitwidth;"
-        " the (FP,FP) row of a +QAT column is the plain FP model." if table != "table2" else
-        "A QAT column takes each row from the model trained at that bitwidth.",
+        " the (FP,FP) row of a +QAT column is the plain FP model."
+        if table != "table2"
+        else "A QAT column takes each row from the model trained at that bitwidth.",
         runs,
     ]
-    notes = [] if not standin else [
-        "Stand-in runs are not reproductions: the paper's values are shown for orientation only and no "
-        "difference is computed."]
+    notes = (
+        []
+        if not standin
+        else [
+            "Stand-in runs are not reproductions: the paper's values are shown for orientation only and no "
+            "difference is computed."
+        ]
+    )
     lost = lost_paper_note(table, long)
     if lost:
         notes.append(lost)
     return Document(title=title, caption=caption, blocks=_blocks(table, long), label=table, notes=notes)
-

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from .accuracy_tables import accuracy_document, accuracy_frame, table_layouts
 from .cells import table_cells
@@ -20,14 +20,23 @@ COST_FIGURE = "costs_table3"
 def _write_table(out: Path, name: str, long, doc: Document, notes_first: bool = False) -> list[Path]:
     """``name``.csv, .md, .tex and .html (the self-contained page the workflow's report shows inline)."""
     files = f"The same table as files: {name}.csv (every cell, long form), {name}.md, {name}.tex."
-    return [write_csv(out / f"{name}.csv", long), write_text(out / f"{name}.md", to_markdown(doc)),
-            write_text(out / f"{name}.tex", to_latex(doc)),
-            write_text(out / f"{name}.html", to_html(doc, notes_first=notes_first, files=files))]
+    return [
+        write_csv(out / f"{name}.csv", long),
+        write_text(out / f"{name}.md", to_markdown(doc)),
+        write_text(out / f"{name}.tex", to_latex(doc)),
+        write_text(out / f"{name}.html", to_html(doc, notes_first=notes_first, files=files)),
+    ]
 
 
-def build(runs: Iterable[str | Path], out: str | Path, figures: str | Path | None = None,
-          tables: Sequence[str | int] = ALL_TABLES, scale: str | None = None, fidelity: str | None = None,
-          figure_formats: Sequence[str] = ("png",)) -> list[Path]:
+def build(
+    runs: Iterable[str | Path],
+    out: str | Path,
+    figures: str | Path | None = None,
+    tables: Sequence[str | int] = ALL_TABLES,
+    scale: str | None = None,
+    fidelity: str | None = None,
+    figure_formats: Sequence[str] = ("png",),
+) -> list[Path]:
     """Write ``table{N}.{csv,md,tex,html}`` under ``out`` (and the figures under ``figures``) for each requested
     table; return the written paths. Missing runs leave cells empty; a table with no run is still laid out."""
     wanted = [normalize_table(t) for t in tables]
@@ -41,13 +50,16 @@ def build(runs: Iterable[str | Path], out: str | Path, figures: str | Path | Non
         if table in ACCURACY_TABLES:
             long = accuracy_frame(table, cells)
             jobs = frame.loc[frame["table"] == table, "path"].nunique()
-            written += _write_table(out, table, long.drop(columns="method_name"), accuracy_document(table, long, jobs),
-                                    notes_first=True)
+            written += _write_table(
+                out, table, long.drop(columns="method_name"), accuracy_document(table, long, jobs), notes_first=True
+            )
             if figures is not None:
                 for layout in table_layouts(table, long):
                     figure = accuracy_figure(layout, long)
-                    written += [write_figure(Path(figures) / f"{accuracy_figure_name(layout)}.{fmt}", figure)
-                                for fmt in figure_formats]
+                    written += [
+                        write_figure(Path(figures) / f"{accuracy_figure_name(layout)}.{fmt}", figure)
+                        for fmt in figure_formats
+                    ]
         else:
             long = cost_frame(frame)
             written += _write_table(out, table, long, cost_document(long, frame))
@@ -57,8 +69,9 @@ def build(runs: Iterable[str | Path], out: str | Path, figures: str | Path | Non
     return written
 
 
-def build_claims(runs: Iterable[str | Path], out: str | Path, scale: str | None = None,
-                 fidelity: str | None = None) -> list[Path]:
+def build_claims(
+    runs: Iterable[str | Path], out: str | Path, scale: str | None = None, fidelity: str | None = None
+) -> list[Path]:
     """Check the paper's claims on the runs: write ``claims.csv``, ``claims.md`` and ``claims.html`` (the
     report's inline page) under ``out``."""
     from .claims import check_claims, claims_document
@@ -70,5 +83,8 @@ def build_claims(runs: Iterable[str | Path], out: str | Path, scale: str | None 
     out = Path(out)
     doc = claims_document(verdicts)
     files = "The same verdicts as files: claims.csv (one row per check, every column), claims.md."
-    return [write_csv(out / "claims.csv", verdicts), write_text(out / "claims.md", to_markdown(doc)),
-            write_text(out / "claims.html", to_html(doc, files=files))]
+    return [
+        write_csv(out / "claims.csv", verdicts),
+        write_text(out / "claims.md", to_markdown(doc)),
+        write_text(out / "claims.html", to_html(doc, files=files)),
+    ]

@@ -26,19 +26,33 @@ def table_cells(combined: pd.DataFrame) -> pd.DataFrame:
     (table, setup, method, bits_w, bits_a), with ``cell_source`` saying where the number comes from."""
     if combined.empty:
         return combined.assign(cell_source=pd.Series(dtype=str))
-    own_row = [task_row(task) == (w, a) if is_dedicated(method) else True
-               for method, task, w, a in zip(combined["method"], combined["cell_task"], combined["bits_w"],
-                                             combined["bits_a"])]
+    own_row = [
+        task_row(task) == (w, a) if is_dedicated(method) else True
+        for method, task, w, a in zip(
+            combined["method"], combined["cell_task"], combined["bits_w"], combined["bits_a"], strict=True
+        )
+    ]
     cells = combined[own_row].assign(cell_source=OWN_RUN)
     borrowed = []
     for dedicated, plain in plain_of_dedicated().items():
         fp = combined[(combined["method"] == plain) & (combined["bits_w"] == "FP") & (combined["bits_a"] == "FP")]
         for _, row in fp.iterrows():
-            taken = cells[(cells["table"] == row["table"]) & (cells["setup"] == row["setup"])
-                          & (cells["method"] == dedicated) & (cells["bits_w"] == "FP") & (cells["bits_a"] == "FP")]
+            taken = cells[
+                (cells["table"] == row["table"])
+                & (cells["setup"] == row["setup"])
+                & (cells["method"] == dedicated)
+                & (cells["bits_w"] == "FP")
+                & (cells["bits_a"] == "FP")
+            ]
             if taken.empty:
-                borrowed.append({**row.to_dict(), "method": dedicated, "method_title": method_title(dedicated),
-                                 "cell_source": plain_model_source(dedicated)})
+                borrowed.append(
+                    {
+                        **row.to_dict(),
+                        "method": dedicated,
+                        "method_title": method_title(dedicated),
+                        "cell_source": plain_model_source(dedicated),
+                    }
+                )
     if borrowed:
         cells = pd.concat([cells, pd.DataFrame(borrowed)], ignore_index=True)
     return cells.reset_index(drop=True)

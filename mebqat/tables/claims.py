@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import math
 import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,8 +29,8 @@ from ..core.config import RESOURCES
 from ..core.files import InputError
 from ..core.registry import METHODS
 from ..core.rundir_layout import EPISODE_OUTCOMES, IMAGE_OUTCOMES, read_metrics_file
-from ..core.tasks import bitwidth_candidates
 from ..core.schemas import first_violation
+from ..core.tasks import bitwidth_candidates
 from .collect import MetricsError
 from .layout import bits_rank, is_dedicated, table_setups
 from .paper import paper_accuracies
@@ -38,8 +39,28 @@ from .render import EMPTY, Block, Document
 CLAIMS_FILE = RESOURCES / "claims.yaml"
 HOLDS, FAILS, NOT_MEASURED = "holds", "fails", "not measured"
 Z95 = 1.96
-COLUMNS = ["claim", "table", "setup", "method", "statement", "statistic", "rows", "worst_row", "ours", "ci95_low",
-           "ci95_high", "paper", "threshold", "verdict", "reason", "n", "scale", "fidelity", "data", "is_standin"]
+COLUMNS = [
+    "claim",
+    "table",
+    "setup",
+    "method",
+    "statement",
+    "statistic",
+    "rows",
+    "worst_row",
+    "ours",
+    "ci95_low",
+    "ci95_high",
+    "paper",
+    "threshold",
+    "verdict",
+    "reason",
+    "n",
+    "scale",
+    "fidelity",
+    "data",
+    "is_standin",
+]
 
 
 class ClaimsError(ValueError):
@@ -72,8 +93,16 @@ class Claim:
 
     def threshold_text(self, chance: float | None) -> str:
         if self.at_least_chance is not None:
-            return f"≥ {self.chance_threshold(chance):.1f} (chance {100 * chance:.0f}%)" if chance else "≥ far above chance"
-        return f"≥ {format_statistic(self.at_least, self.statistic)}" if self.at_least is not None else f"≤ {format_statistic(self.at_most, self.statistic)}"
+            return (
+                f"≥ {self.chance_threshold(chance):.1f} (chance {100 * chance:.0f}%)"
+                if chance
+                else "≥ far above chance"
+            )
+        return (
+            f"≥ {format_statistic(self.at_least, self.statistic)}"
+            if self.at_least is not None
+            else f"≤ {format_statistic(self.at_most, self.statistic)}"
+        )
 
     def chance_threshold(self, chance: float) -> float:
         spec = self.at_least_chance or {}
@@ -95,24 +124,42 @@ def load_claims(path: str | Path = CLAIMS_FILE) -> list[Claim]:
             raise ClaimsError(f"{path}: claim {entry['id']!r} appears twice")
         seen.add(entry["id"])
         tables = entry["table"] if isinstance(entry["table"], list) else [entry["table"]]
-        sides = {key: Side(tuple(entry[key]["methods"]) if entry[key]["methods"] != "all" else "all",
-                           entry[key].get("row")) for key in ("a", "b") if key in entry}
+        sides = {
+            key: Side(tuple(entry[key]["methods"]) if entry[key]["methods"] != "all" else "all", entry[key].get("row"))
+            for key in ("a", "b")
+            if key in entry
+        }
         for side in sides.values():
-            for name in (side.methods if side.methods != "all" else ()):
+            for name in side.methods if side.methods != "all" else ():
                 METHODS.get(name)  # an unknown method is an error naming it
-        claims.append(Claim(id=entry["id"], tables=tuple(tables), statement=entry["statement"], source=entry["source"],
-                            statistic=entry["statistic"], a=sides["a"], b=sides.get("b"), rows=entry.get("rows", {}),
-                            why=entry["why"], at_least=entry.get("at_least"), at_most=entry.get("at_most"),
-                            at_least_chance=entry.get("at_least_chance"), paper_value=entry.get("paper_value")))
+        claims.append(
+            Claim(
+                id=entry["id"],
+                tables=tuple(tables),
+                statement=entry["statement"],
+                source=entry["source"],
+                statistic=entry["statistic"],
+                a=sides["a"],
+                b=sides.get("b"),
+                rows=entry.get("rows", {}),
+                why=entry["why"],
+                at_least=entry.get("at_least"),
+                at_most=entry.get("at_most"),
+                at_least_chance=entry.get("at_least_chance"),
+                paper_value=entry.get("paper_value"),
+            )
+        )
     return claims
 
 
 # ---------------------------------------------------------------- per-item outcomes of the runs
 
+
 @dataclass
 class Cell:
     """One method's outcome at one row of a setup: the per-item values (%), aligned by item id; ``items``
     names the item set ("test tasks <fingerprint>", "test batches <digest>" or "test images")."""
+
     ids: np.ndarray
     values: np.ndarray
     items: str = "test images"
@@ -122,17 +169,22 @@ def _definition(metrics_path: str) -> str | None:
     return read_metrics_file(metrics_path).get("accuracy_definition")
 
 
-def _per_batch(values: np.ndarray, image_ids: np.ndarray, batch_sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+def _per_batch(
+    values: np.ndarray, image_ids: np.ndarray, batch_sizes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, str]:
     """A per-batch accuracy (official Table 2) averages batches, not images: its items are the test batches,
     named by the images they hold in order (two runs pair only when their batches hold the same images)."""
-    digest = hashlib.sha256(np.ascontiguousarray(image_ids, dtype=np.int64).tobytes()
-                            + np.ascontiguousarray(batch_sizes, dtype=np.int64).tobytes()).hexdigest()[:12]
+    digest = hashlib.sha256(
+        np.ascontiguousarray(image_ids, dtype=np.int64).tobytes()
+        + np.ascontiguousarray(batch_sizes, dtype=np.int64).tobytes()
+    ).hexdigest()[:12]
     return batch_means(values, batch_sizes), np.arange(len(batch_sizes)), f"test batches {digest}"
 
 
 @dataclass
 class Outcomes:
     """Every run's per-item outcomes, by (setup, method, row)."""
+
     frame: pd.DataFrame
     _loaded: dict[str, Any] = field(default_factory=dict)
 
@@ -153,15 +205,21 @@ class Outcomes:
                                 values, ids, items = _per_batch(values, np.asarray(ids), npz["batch_sizes"])
                             found = (np.array([str(b) for b in npz["bits"]]), values, np.asarray(ids), items)
                     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, InputError) as err:
-                        raise MetricsError(f"{file}: not a readable per-item file ({err}); re-run the job's "
-                                           f"evaluation (`mebqat evaluate {folder}`)") from None
+                        raise MetricsError(
+                            f"{file}: not a readable per-item file ({err}); re-run the job's "
+                            f"evaluation (`mebqat evaluate {folder}`)"
+                        ) from None
             self._loaded[metrics_path] = found
         return self._loaded[metrics_path]
 
     def jobs(self, setup: str, method: str, row: tuple[str, str]) -> pd.DataFrame:
         """The jobs (one per seed) whose result fills (setup, method, row)."""
-        mine = self.frame[(self.frame["setup"] == setup) & (self.frame["method"] == method)
-                          & (self.frame["bits_w"] == row[0]) & (self.frame["bits_a"] == row[1])]
+        mine = self.frame[
+            (self.frame["setup"] == setup)
+            & (self.frame["method"] == method)
+            & (self.frame["bits_w"] == row[0])
+            & (self.frame["bits_a"] == row[1])
+        ]
         if is_dedicated(method):
             mine = mine[mine["cell_task"] == f"({row[0]},{row[1]})"]
             if mine.empty and row == ("FP", "FP") and METHODS.get(method).fp_row_from:
@@ -184,8 +242,10 @@ class Outcomes:
             return None
         ids, _, item_set = per_seed[0]
         if any(not np.array_equal(ids, other) or other_set != item_set for other, _, other_set in per_seed[1:]):
-            raise MetricsError(f"the seeds of {setup}/{method} at ({row[0]},{row[1]}) were evaluated on different "
-                               f"test items; they cannot be paired")
+            raise MetricsError(
+                f"the seeds of {setup}/{method} at ({row[0]},{row[1]}) were evaluated on different "
+                f"test items; they cannot be paired"
+            )
         return Cell(ids, np.mean([values for _, values, _ in per_seed], axis=0), item_set)
 
     def value(self, setup: str, method: str, column: str) -> float | None:
@@ -208,11 +268,14 @@ def mean_ci(values: np.ndarray) -> tuple[float, float, float]:
 
 # ---------------------------------------------------------------- checking one claim on one setup
 
+
 def _row_key(label: str) -> tuple[str, str]:
     return (label, label)
 
 
-def claim_rows(claim: Claim, setup_rows: Sequence[tuple[str, str]], evaluated: set[tuple[str, str]]) -> list[tuple[str, str]]:
+def claim_rows(
+    claim: Claim, setup_rows: Sequence[tuple[str, str]], evaluated: set[tuple[str, str]]
+) -> list[tuple[str, str]]:
     """The rows a claim compares on one setup; ``evaluated``: the rows the compared method (``b`` for
     ``evaluated_by: b``, else ``a``) has results for (``highest`` takes the highest of them)."""
     spec = claim.rows
@@ -264,8 +327,9 @@ def _unit(cell: Cell) -> str:
     return " ".join(cell.items.split()[:2])
 
 
-def _judge(claim: Claim, verdict: Verdict,
-           estimates: dict[tuple[str, str], tuple[float, float, float, int, str]]) -> None:
+def _judge(
+    claim: Claim, verdict: Verdict, estimates: dict[tuple[str, str], tuple[float, float, float, int, str]]
+) -> None:
     """Fill the verdict from per-row (mean, low, high, n, unit): the worst row decides."""
     if claim.at_most is not None:
         worst = max(estimates, key=lambda r: estimates[r][2])
@@ -287,9 +351,11 @@ def _judge(claim: Claim, verdict: Verdict,
         verdict.reason = f"at {row} the estimate {format_statistic(mean, claim.statistic)} itself misses the threshold"
     else:
         verdict.verdict = FAILS
-        verdict.reason = (f"at {row} the estimate {format_statistic(mean, claim.statistic)} clears the threshold but its 95% "
-                          f"{bound} bound {format_statistic(low if bound == 'lower' else high, claim.statistic)} does not: "
-                          f"not shown with {n} {unit}")
+        verdict.reason = (
+            f"at {row} the estimate {format_statistic(mean, claim.statistic)} clears the threshold but its 95% "
+            f"{bound} bound {format_statistic(low if bound == 'lower' else high, claim.statistic)} does not: "
+            f"not shown with {n} {unit}"
+        )
 
 
 def _evaluated(frame: pd.DataFrame, setup: str, method: str | None) -> set[tuple[str, str]]:
@@ -332,8 +398,10 @@ def check_setup(claim: Claim, table: str, layout: Any, outcomes: Outcomes, frame
                 missing.append(f"{layout.name}/{b_method} at ({b_row[0]},{b_row[1]})")
                 continue
             if not np.array_equal(a_cell.ids, b_cell.ids) or a_cell.items != b_cell.items:
-                raise MetricsError(f"{layout.name}: {method} and {b_method} were evaluated on different test items "
-                                   f"(another test set or seed); the claim {claim.id} cannot pair them")
+                raise MetricsError(
+                    f"{layout.name}: {method} and {b_method} were evaluated on different test items "
+                    f"(another test set or seed); the claim {claim.id} cannot pair them"
+                )
             estimates[row] = (*mean_ci(a_cell.values - b_cell.values), len(a_cell.values), _unit(a_cell))
         verdict.paper = _paper_value(claim, table, layout, method, b_method, rows)
         if missing:
@@ -350,8 +418,9 @@ def _check_costs(claim: Claim, table: str, layout: Any, a: str, b: str | None, o
     if claim.statistic == "storage_saving":
         mine, theirs = outcomes.stored_per_model(layout.name, a), outcomes.stored_per_model(layout.name, b)
         if mine is None or theirs is None:
-            verdict.reason = "no run for " + " and ".join(f"{layout.name}/{m}" for m, v in ((a, mine), (b, theirs))
-                                                          if v is None)
+            verdict.reason = "no run for " + " and ".join(
+                f"{layout.name}/{m}" for m, v in ((a, mine), (b, theirs)) if v is None
+            )
             return verdict
         value = 1 - mine / (n * theirs)
         detail = f"{mine:,.0f} parameters against N = {n} × {theirs:,.0f}"
@@ -369,13 +438,18 @@ def _check_costs(claim: Claim, table: str, layout: Any, a: str, b: str | None, o
     return verdict
 
 
-def _paper_value(claim: Claim, table: str, layout: Any, a: str, b: str | None, rows: list[tuple[str, str]]) -> float | None:
+def _paper_value(
+    claim: Claim, table: str, layout: Any, a: str, b: str | None, rows: list[tuple[str, str]]
+) -> float | None:
     """The claim's statistic on the paper's own numbers (worst row), or None where the paper lost them."""
     if claim.paper_value is not None:
         return claim.paper_value
     paper = paper_accuracies(table)
-    mine = paper[(paper["dataset"] == layout.paper_dataset) & (paper["model"] == layout.paper_model)
-                 & (paper["shots"] == ("" if layout.shots is None else str(layout.shots)))]
+    mine = paper[
+        (paper["dataset"] == layout.paper_dataset)
+        & (paper["model"] == layout.paper_model)
+        & (paper["shots"] == ("" if layout.shots is None else str(layout.shots)))
+    ]
 
     def accuracy(method: str, row: tuple[str, str]) -> float:
         title = METHODS.get(method).title
@@ -395,6 +469,7 @@ def _paper_value(claim: Claim, table: str, layout: Any, a: str, b: str | None, r
 
 # ---------------------------------------------------------------- all claims
 
+
 def check_claims(frame: pd.DataFrame, claims: Sequence[Claim] | None = None) -> pd.DataFrame:
     """One row per (claim, setup[, method]) with the statistic, its interval, the paper's value, the verdict."""
     claims = load_claims() if claims is None else claims
@@ -411,17 +486,32 @@ def check_claims(frame: pd.DataFrame, claims: Sequence[Claim] | None = None) -> 
 def _row(v: Verdict, frame: pd.DataFrame) -> dict[str, Any]:
     runs = frame[frame["setup"] == v.setup]
     standin = bool(runs["is_standin"].any()) if not runs.empty else None
-    return {"claim": v.claim.id, "table": v.table, "setup": v.setup, "method": v.method, "statement": v.claim.statement,
-            "statistic": v.claim.statistic, "rows": " ".join(f"({w},{a})" for w, a in v.rows),
-            "worst_row": "" if v.worst_row is None else f"({v.worst_row[0]},{v.worst_row[1]})",
-            "ours": v.ours, "ci95_low": v.low, "ci95_high": v.high, "paper": v.paper,
-            "threshold": v.claim.threshold_text(v.chance), "verdict": v.verdict, "reason": v.reason, "n": v.n,
-            "scale": ", ".join(sorted(set(runs["scale"]))), "fidelity": ", ".join(sorted(set(runs["fidelity"]))),
-            "data": ", ".join(sorted(set(runs["dataset"]))), "is_standin": standin}
-
+    return {
+        "claim": v.claim.id,
+        "table": v.table,
+        "setup": v.setup,
+        "method": v.method,
+        "statement": v.claim.statement,
+        "statistic": v.claim.statistic,
+        "rows": " ".join(f"({w},{a})" for w, a in v.rows),
+        "worst_row": "" if v.worst_row is None else f"({v.worst_row[0]},{v.worst_row[1]})",
+        "ours": v.ours,
+        "ci95_low": v.low,
+        "ci95_high": v.high,
+        "paper": v.paper,
+        "threshold": v.claim.threshold_text(v.chance),
+        "verdict": v.verdict,
+        "reason": v.reason,
+        "n": v.n,
+        "scale": ", ".join(sorted(set(runs["scale"]))),
+        "fidelity": ", ".join(sorted(set(runs["fidelity"]))),
+        "data": ", ".join(sorted(set(runs["dataset"]))),
+        "is_standin": standin,
+    }
 
 
 # ---------------------------------------------------------------- the report
+
 
 def _value(row: pd.Series, column: str) -> str:
     value = row[column]
@@ -438,34 +528,54 @@ def _cell(row: pd.Series) -> str:
 
 def summary_line(verdicts: pd.DataFrame) -> str:
     counts = verdicts["verdict"].value_counts()
-    return (f"{counts.get(HOLDS, 0)} of {len(verdicts)} checks hold, {counts.get(FAILS, 0)} fail, "
-            f"{counts.get(NOT_MEASURED, 0)} not measured")
+    return (
+        f"{counts.get(HOLDS, 0)} of {len(verdicts)} checks hold, {counts.get(FAILS, 0)} fail, "
+        f"{counts.get(NOT_MEASURED, 0)} not measured"
+    )
 
 
 def claims_document(verdicts: pd.DataFrame, claims: Sequence[Claim] | None = None) -> Document:
     claims = load_claims() if claims is None else claims
     standin = verdicts["is_standin"].eq(True).any()
     data = ", ".join(sorted({d for value in verdicts["data"].dropna() for d in str(value).split(", ") if d}))
-    title = ("Do the paper's claims hold? Verdicts on stand-in data (" + data + "), not on the paper's datasets"
-             if standin else "Do the paper's claims hold?")
+    title = (
+        "Do the paper's claims hold? Verdicts on stand-in data (" + data + "), not on the paper's datasets"
+        if standin
+        else "Do the paper's claims hold?"
+    )
     scales = ", ".join(sorted({s for value in verdicts["scale"].dropna() for s in str(value).split(", ") if s}))
-    caption = [summary_line(verdicts) + (f" (scale {scales})." if scales else "."),
-               "Ours: the claim's statistic at its deciding bitwidth row (the worst of the rows it compares), with the "
-               "95% interval over the test items its accuracy averages (batches under the official Table 2, images under "
-               "the corrected one, tasks in Tables 4 and 5), paired between the compared cells; paper: the "
-               "same statistic on the paper's tables" + (" (shown for orientation only: stand-in data are not the "
-                                                        "paper's)." if standin else ".")]
+    caption = [
+        summary_line(verdicts) + (f" (scale {scales})." if scales else "."),
+        "Ours: the claim's statistic at its deciding bitwidth row (the worst of the rows it compares), with the "
+        "95% interval over the test items its accuracy averages (batches under the official Table 2, images under "
+        "the corrected one, tasks in Tables 4 and 5), paired between the compared cells; paper: the "
+        "same statistic on the paper's tables"
+        + (" (shown for orientation only: stand-in data are not the paper's)." if standin else "."),
+    ]
     blocks = []
     for claim in claims:
         mine = verdicts[verdicts["claim"] == claim.id]
         if mine.empty:
             continue
-        block = Block(title=f"{claim.statement} ({claim.id})", row_header="setup", groups=[("", 7)],
-                      columns=["method", "row", "ours [95%]", "paper", "threshold", "verdict", "why"])
+        block = Block(
+            title=f"{claim.statement} ({claim.id})",
+            row_header="setup",
+            groups=[("", 7)],
+            columns=["method", "row", "ours [95%]", "paper", "threshold", "verdict", "why"],
+        )
         for _, row in mine.iterrows():
-            block.add_row(row["setup"], [METHODS.get(row["method"]).title, row["worst_row"] or EMPTY, _cell(row),
-                                         _value(row, "paper") or EMPTY, row["threshold"], row["verdict"],
-                                         row["reason"]])
+            block.add_row(
+                row["setup"],
+                [
+                    METHODS.get(row["method"]).title,
+                    row["worst_row"] or EMPTY,
+                    _cell(row),
+                    _value(row, "paper") or EMPTY,
+                    row["threshold"],
+                    row["verdict"],
+                    row["reason"],
+                ],
+            )
         blocks.append(block)
     notes = [f"{c.id}: {c.source}. Threshold: {c.why}" for c in claims if (verdicts["claim"] == c.id).any()]
     return Document(title=title, caption=caption, blocks=blocks, label="claims", notes=notes)

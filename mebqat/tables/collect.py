@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 from scipy import stats
@@ -20,14 +21,38 @@ from scipy import stats
 from ..core.files import InputError
 from ..core.registry import METHODS
 from ..core.rundir_layout import METRICS, read_metrics_file
-from ..core.tasks import BitwidthTask
 from ..core.schemas import first_violation
+from ..core.tasks import BitwidthTask
 from .layout import bits_label, find_layout, is_dedicated, normalize_table
 
-IDENTITY = ["table", "setup", "method", "method_title", "scale", "fidelity", "seed", "train_tasks", "dataset",
-            "is_standin", "stands_for", "paper_dataset", "paper_model", "ways", "shots", "model", "quantizer"]
-COSTS = ["forward_passes_per_update", "backward_passes_per_update", "updates", "stored_parameters",
-         "stored_buffers", "checkpoint_bytes", "train_wall_time_s"]
+IDENTITY = [
+    "table",
+    "setup",
+    "method",
+    "method_title",
+    "scale",
+    "fidelity",
+    "seed",
+    "train_tasks",
+    "dataset",
+    "is_standin",
+    "stands_for",
+    "paper_dataset",
+    "paper_model",
+    "ways",
+    "shots",
+    "model",
+    "quantizer",
+]
+COSTS = [
+    "forward_passes_per_update",
+    "backward_passes_per_update",
+    "updates",
+    "stored_parameters",
+    "stored_buffers",
+    "checkpoint_bytes",
+    "train_wall_time_s",
+]
 ARCHITECTURE = ["paper_params", "paper_bn_params"]
 RESULT = ["bits_w", "bits_a", "accuracy", "ci95", "n"]
 COLUMNS = ["path", *IDENTITY, "fidelity_switches", *RESULT, *COSTS, *ARCHITECTURE]
@@ -76,8 +101,11 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     _check_against_setup(path, ident)
     train_tasks = tuple(str(BitwidthTask.parse(t)) for t in ident["train_tasks"])
     common = {
-        "path": str(path), **{k: _text(ident.get(k)) for k in IDENTITY},
-        "seed": int(ident["seed"]), "is_standin": bool(ident["is_standin"]), "train_tasks": train_tasks,
+        "path": str(path),
+        **{k: _text(ident.get(k)) for k in IDENTITY},
+        "seed": int(ident["seed"]),
+        "is_standin": bool(ident["is_standin"]),
+        "train_tasks": train_tasks,
         "fidelity_switches": json.dumps(data["fidelity_switches"], sort_keys=True),
         **{k: costs.get(k) for k in COSTS},
         "paper_params": data.get("architecture", {}).get("paper_width", {}).get("params"),
@@ -89,8 +117,16 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
         if bits in seen:
             raise MetricsError(f"{path}: bitwidth ({bits[0]},{bits[1]}) appears twice in results")
         seen.add(bits)
-        rows.append({**common, "bits_w": bits[0], "bits_a": bits[1], "accuracy": float(result["accuracy"]),
-                     "ci95": math.nan if result["ci95"] is None else float(result["ci95"]), "n": int(result["n"])})
+        rows.append(
+            {
+                **common,
+                "bits_w": bits[0],
+                "bits_a": bits[1],
+                "accuracy": float(result["accuracy"]),
+                "ci95": math.nan if result["ci95"] is None else float(result["ci95"]),
+                "n": int(result["n"]),
+            }
+        )
     return rows
 
 
@@ -106,27 +142,41 @@ def _check_against_setup(path: Path, ident: dict[str, Any]) -> None:
         except ValueError as err:
             raise MetricsError(f"{path}: {err} (a plugin's method? load it with $MEBQAT_PLUGINS)") from None
         if layout.table not in tables:
-            raise MetricsError(f"{path}: method {ident['method']!r} is not part of setup {layout.name!r} "
-                               f"(its methods: {', '.join(layout.methods)}) and runs on {', '.join(tables)}")
-    expected = {"paper_dataset": layout.paper_dataset, "paper_model": layout.paper_model,
-                "ways": layout.ways, "shots": layout.shots}
+            raise MetricsError(
+                f"{path}: method {ident['method']!r} is not part of setup {layout.name!r} "
+                f"(its methods: {', '.join(layout.methods)}) and runs on {', '.join(tables)}"
+            )
+    expected = {
+        "paper_dataset": layout.paper_dataset,
+        "paper_model": layout.paper_model,
+        "ways": layout.ways,
+        "shots": layout.shots,
+    }
     for key, value in expected.items():
         if ident.get(key) != value:
-            raise MetricsError(f"{path}: identity.{key} is {ident.get(key)!r} but setup {layout.name!r} "
-                               f"has {value!r} (a metrics file from another version of the setup?)")
+            raise MetricsError(
+                f"{path}: identity.{key} is {ident.get(key)!r} but setup {layout.name!r} "
+                f"has {value!r} (a metrics file from another version of the setup?)"
+            )
 
 
 def collect(paths: Iterable[str | Path], scale: str | None = None, fidelity: str | None = None) -> pd.DataFrame:
     """Read and validate every metrics.json under ``paths`` (run directories or files): one row per
     (job, evaluated bitwidth), keeping only the given scale and fidelity (None: all). No file at all gives
     an empty frame with the same columns."""
-    rows = [row for file in find_metrics(paths) for row in read_metrics(file)
-            if scale in (None, row["scale"]) and fidelity in (None, row["fidelity"])]
+    rows = [
+        row
+        for file in find_metrics(paths)
+        for row in read_metrics(file)
+        if scale in (None, row["scale"]) and fidelity in (None, row["fidelity"])
+    ]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["seed"] = frame["seed"].astype(int)
     frame["is_standin"] = frame["is_standin"].astype(bool)
-    frame["cell_task"] = [tasks[0] if is_dedicated(method) else ""
-                          for method, tasks in zip(frame["method"], frame["train_tasks"])]
+    frame["cell_task"] = [
+        tasks[0] if is_dedicated(method) else ""
+        for method, tasks in zip(frame["method"], frame["train_tasks"], strict=True)
+    ]
     _check_consistent(frame)
     return frame
 
@@ -139,13 +189,17 @@ def _check_consistent(frame: pd.DataFrame) -> None:
         for column in MUST_AGREE:
             values = jobs[column].map(str).unique()
             if len(values) > 1:
-                listing = "; ".join(f"{p}: {v}" for p, v in zip(jobs["path"], jobs[column].map(str)))
-                raise MetricsError(f"jobs for the same cell {cell} disagree on {column} ({listing}); "
-                                   f"build the tables from one configuration, or pick one with --scale/--fidelity")
+                listing = "; ".join(f"{p}: {v}" for p, v in zip(jobs["path"], jobs[column].map(str), strict=True))
+                raise MetricsError(
+                    f"jobs for the same cell {cell} disagree on {column} ({listing}); "
+                    f"build the tables from one configuration, or pick one with --scale/--fidelity"
+                )
         repeated = jobs[jobs.duplicated("seed", keep=False)]
         if not repeated.empty:
-            raise MetricsError(f"cell {cell} has more than one job for seed {int(repeated['seed'].iloc[0])}: "
-                               f"{', '.join(repeated['path'])}")
+            raise MetricsError(
+                f"cell {cell} has more than one job for seed {int(repeated['seed'].iloc[0])}: "
+                f"{', '.join(repeated['path'])}"
+            )
 
 
 def single_configuration(frame: pd.DataFrame, table: str) -> None:
@@ -170,17 +224,22 @@ def combine_seeds(frame: pd.DataFrame) -> pd.DataFrame:
     there are several, else the job's own), ``ci95_over`` (``seeds`` / ``job``), ``n`` and mean costs."""
     keys = CELL + [c for c in MUST_AGREE if c not in CELL] + ["bits_w", "bits_a"]
     if frame.empty:
-        return pd.DataFrame(columns=[*keys, "seeds", "seed_list", "accuracy", "ci95", "ci95_over", "n", *COSTS,
-                                     "paths"])
+        return pd.DataFrame(
+            columns=[*keys, "seeds", "seed_list", "accuracy", "ci95", "ci95_over", "n", *COSTS, "paths"]
+        )
     rows = []
     for key, group in frame.groupby(keys, sort=False):
         seeds = len(group)
-        row = dict(zip(keys, key))
+        row = dict(zip(keys, key, strict=True))
         row.update(
-            seeds=seeds, seed_list=",".join(str(s) for s in sorted(group["seed"])),
+            seeds=seeds,
+            seed_list=",".join(str(s) for s in sorted(group["seed"])),
             accuracy=float(group["accuracy"].mean()),
             ci95=_seed_interval(group["accuracy"]) if seeds > 1 else float(group["ci95"].iloc[0]),
-            ci95_over="seeds" if seeds > 1 else "job", n=int(group["n"].min()),
-            **{c: group[c].astype(float).mean() for c in COSTS}, paths=";".join(group["path"]))
+            ci95_over="seeds" if seeds > 1 else "job",
+            n=int(group["n"].min()),
+            **{c: group[c].astype(float).mean() for c in COSTS},
+            paths=";".join(group["path"]),
+        )
         rows.append(row)
     return pd.DataFrame(rows)

@@ -140,8 +140,10 @@ def measured_sizes(frame: pd.DataFrame) -> dict[str, ModelSize]:
     known = frame.dropna(subset=["paper_params"]).drop_duplicates(["setup", "paper_params", "paper_bn_params"])
     for setup, group in known.groupby("setup"):
         if len(group) > 1:
-            raise ValueError(f"jobs of setup {setup!r} measured different paper-width architectures: "
-                             f"{', '.join(group['path'])}; build the tables from runs of one code version")
+            raise ValueError(
+                f"jobs of setup {setup!r} measured different paper-width architectures: "
+                f"{', '.join(group['path'])}; build the tables from runs of one code version"
+            )
         sizes[setup] = ModelSize(int(group["paper_params"].iloc[0]), int(group["paper_bn_params"].iloc[0]))
     return sizes
 
@@ -152,7 +154,13 @@ def setup_costs(frame: pd.DataFrame) -> tuple[SetupCosts, ...]:
     result = []
     for layout in table_setups("table2"):
         roles = _roles(layout)
-        result.append(SetupCosts(layout=layout, n=len(bitwidth_candidates(layout.quantizer)),
-                                 t=tasks_per_update(layout, roles[MEBQAT]), size=sizes.get(layout.name),
-                                 methods=roles))
+        result.append(
+            SetupCosts(
+                layout=layout,
+                n=len(bitwidth_candidates(layout.quantizer)),
+                t=tasks_per_update(layout, roles[MEBQAT]),
+                size=sizes.get(layout.name),
+                methods=roles,
+            )
+        )
     return tuple(result)

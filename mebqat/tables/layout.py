@@ -8,8 +8,8 @@ last), the columns the setups' ``methods`` with the method registry's titles.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Iterable, Mapping
 
 from ..core.bits import format_bits
 from ..core.config import load_table_setups
@@ -112,11 +112,22 @@ def table_setups(table: str) -> tuple[SetupLayout, ...]:
         options = dict(model.get("options", {}))
         paper = setup["paper"]
         rows = sorted({task_row(t) for t in tasks}, key=lambda r: (bits_rank(r[0]), bits_rank(r[1])))
-        layouts.append(SetupLayout(
-            name=name, table=table, title=setup.get("title", name), paper_dataset=paper["dataset"],
-            paper_model=paper["model"], ways=paper.get("ways"), shots=paper.get("shots"),
-            methods=tuple(setup["methods"]), rows=tuple(rows), model=model["name"],
-            model_options=tuple(sorted(options.items())), quantizer=model["scheme"]))
+        layouts.append(
+            SetupLayout(
+                name=name,
+                table=table,
+                title=setup.get("title", name),
+                paper_dataset=paper["dataset"],
+                paper_model=paper["model"],
+                ways=paper.get("ways"),
+                shots=paper.get("shots"),
+                methods=tuple(setup["methods"]),
+                rows=tuple(rows),
+                model=model["name"],
+                model_options=tuple(sorted(options.items())),
+                quantizer=model["scheme"],
+            )
+        )
     return tuple(layouts)
 
 
@@ -134,8 +145,9 @@ def find_layout(table: str, setup: str) -> SetupLayout:
     for layout in table_setups(table):
         if layout.name == setup:
             return layout
-    raise ValueError(f"setup {setup!r} is not part of {table}; its setups: "
-                     f"{', '.join(s.name for s in table_setups(table))}")
+    raise ValueError(
+        f"setup {setup!r} is not part of {table}; its setups: {', '.join(s.name for s in table_setups(table))}"
+    )
 
 
 def table_rows(table: str) -> tuple[tuple[str, str], ...]:

@@ -43,7 +43,7 @@ def _accuracy_table(table: str) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{_path(table)}: missing columns {sorted(missing)}")
     frame["paper_accuracy"] = pd.to_numeric(frame["accuracy"].replace("", None), errors="raise")
-    frame["paper_cell"] = [_cell_status(a, s) for a, s in zip(frame["paper_accuracy"], frame["source"])]
+    frame["paper_cell"] = [_cell_status(a, s) for a, s in zip(frame["paper_accuracy"], frame["source"], strict=True)]
     duplicated = frame.duplicated(KEY)
     if duplicated.any():
         raise ValueError(f"{_path(table)}: repeated cells {frame.loc[duplicated, KEY].values.tolist()}")

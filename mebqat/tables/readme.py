@@ -20,8 +20,22 @@ from ..core.registry import METHODS
 from .claims import FAILS, HOLDS, NOT_MEASURED, format_statistic, summary_line
 
 BEGIN, END = "<!-- claims:begin -->", "<!-- claims:end -->"
-REQUIRED = ("claim", "setup", "method", "statement", "statistic", "verdict", "reason", "worst_row", "ours",
-            "ci95_low", "ci95_high", "scale", "fidelity", "is_standin")
+REQUIRED = (
+    "claim",
+    "setup",
+    "method",
+    "statement",
+    "statistic",
+    "verdict",
+    "reason",
+    "worst_row",
+    "ours",
+    "ci95_low",
+    "ci95_high",
+    "scale",
+    "fidelity",
+    "is_standin",
+)
 
 
 def read_verdicts(path: Path) -> pd.DataFrame:
@@ -57,12 +71,16 @@ def claims_section(verdicts: pd.DataFrame, report_link: str) -> str:
     fidelities = ", ".join(sorted(set(verdicts["fidelity"].dropna())))
     standin = bool(verdicts["is_standin"].fillna(False).astype(bool).any())
     kind = "Stand-in verdicts (offline stand-in data, not the paper's datasets)" if standin else "Verdicts"
-    lines = [f"{kind} of the default run (scale {scales or '–'}, fidelity {fidelities or '–'}), generated from its "
-             f"[claims report]({report_link}) by `mebqat tables readme`: **{summary_line(verdicts)}**. "
-             f"Each verdict names the setup, the deciding bitwidth row and the claim's statistic there (accuracy or "
-             f"difference in points, saving in %) with its 95% interval; the thresholds were written from the paper "
-             f"before any budget was tuned, and the report gives each threshold's source and each failure's reason.", "",
-             "| claim | holds | fails | not measured |", "|---|---|---|---|"]
+    lines = [
+        f"{kind} of the default run (scale {scales or '–'}, fidelity {fidelities or '–'}), generated from its "
+        f"[claims report]({report_link}) by `mebqat tables readme`: **{summary_line(verdicts)}**. "
+        f"Each verdict names the setup, the deciding bitwidth row and the claim's statistic there (accuracy or "
+        f"difference in points, saving in %) with its 95% interval; the thresholds were written from the paper "
+        f"before any budget was tuned, and the report gives each threshold's source and each failure's reason.",
+        "",
+        "| claim | holds | fails | not measured |",
+        "|---|---|---|---|",
+    ]
     for claim, rows in verdicts.groupby("claim", sort=False):
         with_method = rows["setup"].duplicated().any()
         cells = []

@@ -16,5 +16,14 @@ from .store import StoreStatus, init_store
 from .tables import log_tables
 from .uri import DEFAULT_URI, TrackingError, browse_hint, resolve_uri
 
-__all__ = ["DEFAULT_URI", "LogResult", "StoreStatus", "TrackingError", "browse_hint", "init_store", "log_run",
-           "log_tables", "resolve_uri"]
+__all__ = [
+    "DEFAULT_URI",
+    "LogResult",
+    "StoreStatus",
+    "TrackingError",
+    "browse_hint",
+    "init_store",
+    "log_run",
+    "log_tables",
+    "resolve_uri",
+]

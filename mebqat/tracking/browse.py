@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .describe import SHARE_KEY
 from .store import open_client
@@ -43,18 +43,40 @@ def server_command(uri: str, host: str, port: int) -> tuple[list[str], dict[str,
     """The command and environment that serve ``uri`` (a SQLite store) as ``mlflow ui --backend-store-uri uri``
     would (artifacts proxied, new experiments' artifacts beside the store), with mebqat's index page."""
     import mlflow.server
-    from mlflow.server.constants import (ARTIFACT_ROOT_ENV_VAR, ARTIFACTS_DESTINATION_ENV_VAR,
-                                         BACKEND_STORE_URI_ENV_VAR, REGISTRY_STORE_URI_ENV_VAR,
-                                         SERVE_ARTIFACTS_ENV_VAR)
+    from mlflow.server.constants import (
+        ARTIFACT_ROOT_ENV_VAR,
+        ARTIFACTS_DESTINATION_ENV_VAR,
+        BACKEND_STORE_URI_ENV_VAR,
+        REGISTRY_STORE_URI_ENV_VAR,
+        SERVE_ARTIFACTS_ENV_VAR,
+    )
 
     artifacts = artifact_root(uri)
     assert artifacts is not None, uri
-    env = {**os.environ, BACKEND_STORE_URI_ENV_VAR: uri, REGISTRY_STORE_URI_ENV_VAR: uri,
-           ARTIFACT_ROOT_ENV_VAR: "mlflow-artifacts:/", SERVE_ARTIFACTS_ENV_VAR: "true",
-           ARTIFACTS_DESTINATION_ENV_VAR: str(artifacts), "_MLFLOW_SGI_NAME": "uvicorn"}
+    env = {
+        **os.environ,
+        BACKEND_STORE_URI_ENV_VAR: uri,
+        REGISTRY_STORE_URI_ENV_VAR: uri,
+        ARTIFACT_ROOT_ENV_VAR: "mlflow-artifacts:/",
+        SERVE_ARTIFACTS_ENV_VAR: "true",
+        ARTIFACTS_DESTINATION_ENV_VAR: str(artifacts),
+        "_MLFLOW_SGI_NAME": "uvicorn",
+    }
     log_config = Path(mlflow.server.__file__).parent / "uvicorn_log_config.yaml"
-    command = [sys.executable, "-m", "uvicorn", "--factory", "mebqat.tracking.ui_app:create_app", "--host", host,
-               "--port", str(port), "--workers", "1", *(["--log-config", str(log_config)] if log_config.is_file() else [])]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "mebqat.tracking.ui_app:create_app",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        *(["--log-config", str(log_config)] if log_config.is_file() else []),
+    ]
     return command, env
 
 

@@ -21,9 +21,10 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ..core.files import InputError, read_yaml
 from ..core.jobstatus import JobStatus, now_ms, read_status
@@ -47,6 +48,7 @@ END_STATUS = {"failed": "FAILED", "killed": "KILLED"}
 @dataclass
 class Mirror:
     """What the follower knows of one directory's run."""
+
     attempt: str | None = None
     live: LiveRun | None = None
     logged: set[int] = field(default_factory=set)
@@ -63,15 +65,16 @@ def logged_attempt(run_dir: Path) -> str | None:
         return None
 
 
-def attempts_in_store(client: "MlflowClient") -> set[str]:
+def attempts_in_store(client: MlflowClient) -> set[str]:
     """The job executions (``mebqat.attempt`` tags) whose runs the store holds: a directory's marker says it
     was logged, but to a store that may since have been deleted or replaced."""
     ids = [e.experiment_id for e in client.search_experiments()]
     found: set[str] = set()
     token = None
     while ids:
-        page = client.search_runs(ids, filter_string=f"tags.`{ATTEMPT_TAG}` LIKE '%'", max_results=1000,
-                                  page_token=token)
+        page = client.search_runs(
+            ids, filter_string=f"tags.`{ATTEMPT_TAG}` LIKE '%'", max_results=1000, page_token=token
+        )
         found |= {run.data.tags[ATTEMPT_TAG] for run in page}
         token = page.token
         if not token:
@@ -79,8 +82,7 @@ def attempts_in_store(client: "MlflowClient") -> set[str]:
     return found
 
 
-def sync(run_dir: Path, mirror: Mirror, client: "MlflowClient", uri: str,
-         in_store: set[str] | None = None) -> Mirror:
+def sync(run_dir: Path, mirror: Mirror, client: MlflowClient, uri: str, in_store: set[str] | None = None) -> Mirror:
     """Bring the MLflow run of ``run_dir`` up to what its files say; the updated mirror. ``in_store``: the
     executions the store holds runs of (:func:`attempts_in_store`), kept up to date; None trusts the markers."""
     status = read_status(run_dir)
@@ -90,8 +92,11 @@ def sync(run_dir: Path, mirror: Mirror, client: "MlflowClient", uri: str,
         return mirror
     with _locked(run_dir / LOCK):
         status = read_status(run_dir) or status  # what the job wrote while this process waited for the lock
-        if status.state == "finished" and logged_attempt(run_dir) == status.attempt and \
-                (in_store is None or status.attempt in in_store):
+        if (
+            status.state == "finished"
+            and logged_attempt(run_dir) == status.attempt
+            and (in_store is None or status.attempt in in_store)
+        ):
             return Mirror(status.attempt, status=status, done=True)
         if mirror.attempt != status.attempt:
             mirror = _open(run_dir, status, client, uri)
@@ -103,26 +108,31 @@ def sync(run_dir: Path, mirror: Mirror, client: "MlflowClient", uri: str,
             mirror.done = True
         else:
             # epochs whose checkpoints are written; the job may be appending the next line right now
-            fresh = [r for r in RunFiles(run_dir).history_so_far()
-                     if r["epoch"] <= status.durable_epoch and r["epoch"] not in mirror.logged]
+            fresh = [
+                r
+                for r in RunFiles(run_dir).history_so_far()
+                if r["epoch"] <= status.durable_epoch and r["epoch"] not in mirror.logged
+            ]
             if fresh:
                 write_metrics(client, mirror.live.run_id, list(history_points(fresh)))
                 mirror.logged |= {r["epoch"] for r in fresh}
             if status.state in END_STATUS:
-                mirror.live.end(END_STATUS[status.state], status.reason or status.state, ended_ms=status.ended_ms,
-                                best_effort=False)
+                mirror.live.end(
+                    END_STATUS[status.state], status.reason or status.state, ended_ms=status.ended_ms, best_effort=False
+                )
                 mirror.done = True
         mirror.status = status
         return mirror
 
 
-def _open(run_dir: Path, status: JobStatus, client: "MlflowClient", uri: str) -> Mirror:
+def _open(run_dir: Path, status: JobStatus, client: MlflowClient, uri: str) -> Mirror:
     try:
         config = read_yaml(RunFiles(run_dir).config, "the job's resolved config")
     except InputError as err:
         raise RuntimeError(str(err)) from None
-    live = LiveRun.open(config, resuming=status.resuming, uri=uri, started_ms=status.started_ms, client=client,
-                        attempt=status.attempt)
+    live = LiveRun.open(
+        config, resuming=status.resuming, uri=uri, started_ms=status.started_ms, client=client, attempt=status.attempt
+    )
     return Mirror(status.attempt, live, live.logged_epochs())
 
 
@@ -163,7 +173,7 @@ class Follower:
     def __init__(self, root: str | Path, uri: str | None = None) -> None:
         self.root = Path(root)
         self.uri = resolve_uri(uri)
-        self.client: "MlflowClient | None" = None
+        self.client: MlflowClient | None = None
         self.in_store: set[str] = set()
         self.mirrors: dict[Path, Mirror] = {}
         self.errors: dict[Path, tuple[str, float, float]] = {}  # text, next try (monotonic), delay
@@ -185,8 +195,9 @@ class Follower:
                 if final and read_status(run_dir) is None:
                     log_run(run_dir, self.uri)
                 else:
-                    self.mirrors[run_dir] = sync(run_dir, self.mirrors.get(run_dir, Mirror()), self.client, self.uri,
-                                                 self.in_store)
+                    self.mirrors[run_dir] = sync(
+                        run_dir, self.mirrors.get(run_dir, Mirror()), self.client, self.uri, self.in_store
+                    )
                 self.errors.pop(run_dir, None)
             except Exception as err:  # one bad directory must not stop the others
                 failed += 1
@@ -218,8 +229,9 @@ class Follower:
             self.sweep()
             wait(lambda: bool(stopping))
         end = time.monotonic() + grace
-        while time.monotonic() < end and any(still_running(read_status(d), self.started_ms)
-                                                for d in run_dirs(self.root)):
+        while time.monotonic() < end and any(
+            still_running(read_status(d), self.started_ms) for d in run_dirs(self.root)
+        ):
             self.sweep()
             wait(lambda: False)
         return 1 if self.sweep(final=True) else 0
@@ -233,4 +245,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-

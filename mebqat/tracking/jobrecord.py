@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from ..core.registry import data_title
 from ..core.tasks import FP_TASK
@@ -118,20 +119,31 @@ def job_metrics(run: FinishedRun) -> tuple[MetricPoint, ...]:
 
 def job_tags(run: FinishedRun) -> dict[str, str]:
     identity, provenance = run.metrics["identity"], run.metrics["provenance"]
-    tags = {KEY_TAG: run.run_key, KIND_TAG: "job", "mebqat.run_dir": str(run.root),
-            TASK_TAG: task_label(run.config["job"])}
+    tags = {
+        KEY_TAG: run.run_key,
+        KIND_TAG: "job",
+        "mebqat.run_dir": str(run.root),
+        TASK_TAG: task_label(run.config["job"]),
+    }
     values = {**identity, "train_task": run.config["job"].get("train_task")}
-    values.update({k: provenance.get(k) for k in ("git_commit", "git_dirty", "python", "device", "hostname",
-                                                  "created")})
+    values.update(
+        {k: provenance.get(k) for k in ("git_commit", "git_dirty", "python", "device", "hostname", "created")}
+    )
     values.update({f"engine.{stage}": engine for stage, engine in (provenance.get("engines") or {}).items()})
     values.update({f"pkg.{name}": version for name, version in (provenance.get("packages") or {}).items()})
     selection = run.metrics.get("selection", {})
-    values.update({"selection.checkpoint": selection.get("checkpoint"), "selection.split": selection.get("split"),
-                   "accuracy_definition": run.metrics.get("accuracy_definition"),
-                   "test_tasks.fingerprint": run.metrics.get("test_tasks", {}).get("fingerprint")})
+    values.update(
+        {
+            "selection.checkpoint": selection.get("checkpoint"),
+            "selection.split": selection.get("split"),
+            "accuracy_definition": run.metrics.get("accuracy_definition"),
+            "test_tasks.fingerprint": run.metrics.get("test_tasks", {}).get("fingerprint"),
+        }
+    )
     if run.metrics["not_evaluated"]:
-        values["not_evaluated"] = "; ".join(f"({e['bits_w']},{e['bits_a']}): {e['reason']}"
-                                            for e in run.metrics["not_evaluated"])
+        values["not_evaluated"] = "; ".join(
+            f"({e['bits_w']},{e['bits_a']}): {e['reason']}" for e in run.metrics["not_evaluated"]
+        )
     tags.update({f"mebqat.{key}": as_text(value) for key, value in values.items() if value is not None})
     if provenance.get("git_commit"):
         tags["mlflow.source.git.commit"] = provenance["git_commit"]  # shown by the MLflow UI
@@ -156,8 +168,13 @@ def run_name(job: Mapping[str, Any]) -> str:
 
 def job_record(run: FinishedRun) -> RunRecord:
     identity = run.metrics["identity"]
-    return RunRecord(experiment=identity["table"], run_key=run.run_key,
-                     run_name=run_name(run.config["job"]), tags=job_tags(run), params=flatten_config(run.config),
-                     metrics=job_metrics(run), artifacts=tuple(Artifact(path) for path in run.artifacts),
-                     inputs=(dataset_input(run.config, identity["dataset"], identity["is_standin"],
-                                           identity["stands_for"]),))
+    return RunRecord(
+        experiment=identity["table"],
+        run_key=run.run_key,
+        run_name=run_name(run.config["job"]),
+        tags=job_tags(run),
+        params=flatten_config(run.config),
+        metrics=job_metrics(run),
+        artifacts=tuple(Artifact(path) for path in run.artifacts),
+        inputs=(dataset_input(run.config, identity["dataset"], identity["is_standin"], identity["stands_for"]),),
+    )

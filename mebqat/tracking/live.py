@@ -9,15 +9,32 @@ The run directory stays the source of truth: the store is only ever told what th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
-from ..core.hashing import config_hash
 from ..core.config import dataset_identity
-from .jobrecord import (TASK_TAG, curve_name, dataset_input, flatten_config, history_points, job_record, run_name,
-                        task_label)
-from .publish import (LogResult, _delete_older, experiment_id, runs_with_key, write_inputs, write_metrics,
-                      write_params, write_tags)
+from ..core.hashing import config_hash
+from .jobrecord import (
+    TASK_TAG,
+    curve_name,
+    dataset_input,
+    flatten_config,
+    history_points,
+    job_record,
+    run_name,
+    task_label,
+)
+from .publish import (
+    LogResult,
+    _delete_older,
+    experiment_id,
+    runs_with_key,
+    write_inputs,
+    write_metrics,
+    write_params,
+    write_tags,
+)
 from .record import CONTENT_TAG, KEY_TAG, KIND_TAG
 from .retry import retrying
 from .rundir import read_finished_run
@@ -42,7 +59,7 @@ them (start of the first attempt to end of the last), downtime included."""
 DOWNTIME_NOTE = " (the run's Duration includes this downtime)"
 
 
-def note_interruption(client: "MlflowClient", run: Any, resumed_ms: int | None) -> None:
+def note_interruption(client: MlflowClient, run: Any, resumed_ms: int | None) -> None:
     """A run that resumes is no longer stopped: its end reason moves to the interruptions tag, with the time
     it stood still (a run killed by SIGKILL, or with its node, has no reason: it stopped without a word)."""
     reason = run.data.tags.get(END_REASON_TAG) or "stopped without a word (SIGKILL, or its machine went away)"
@@ -63,12 +80,19 @@ def format_seconds(seconds: float) -> str:
 
 
 class LiveRun:
-    def __init__(self, client: "MlflowClient", experiment: str, run_id: str, run_key: str, table: str) -> None:
+    def __init__(self, client: MlflowClient, experiment: str, run_id: str, run_key: str, table: str) -> None:
         self.client, self.experiment, self.run_id, self.run_key, self.table = client, experiment, run_id, run_key, table
 
     @classmethod
-    def open(cls, config: Mapping[str, Any], resuming: bool, uri: str | None = None, started_ms: int | None = None,
-             client: "MlflowClient | None" = None, attempt: str | None = None) -> "LiveRun":
+    def open(
+        cls,
+        config: Mapping[str, Any],
+        resuming: bool,
+        uri: str | None = None,
+        started_ms: int | None = None,
+        client: MlflowClient | None = None,
+        attempt: str | None = None,
+    ) -> LiveRun:
         """The job's run: the one already opened for this execution (``attempt``, when a follower opens it
         again after a restart), else the newest one of its run key when the job resumes, else a new one
         started at ``started_ms`` (default: now); older runs of the key, from an earlier execution of the same
@@ -91,13 +115,19 @@ class LiveRun:
                 retrying(client.set_tag, run.info.run_id, ATTEMPT_TAG, attempt)
             return cls(client, exp, run.info.run_id, key, table)
         data = dataset_identity(config)
-        tags = {KEY_TAG: key, KIND_TAG: "job", TASK_TAG: task_label(config["job"]),
-                **({ATTEMPT_TAG: attempt} if attempt is not None else {}),
-                **{f"mebqat.{k}": str(v) for k, v in config["job"].items() if v is not None}}
+        tags = {
+            KEY_TAG: key,
+            KIND_TAG: "job",
+            TASK_TAG: task_label(config["job"]),
+            **({ATTEMPT_TAG: attempt} if attempt is not None else {}),
+            **{f"mebqat.{k}": str(v) for k, v in config["job"].items() if v is not None},
+        }
         run = retrying(client.create_run, exp, run_name=run_name(config["job"]), tags=tags, start_time=started_ms)
         live = cls(client, exp, run.info.run_id, key, table)
         write_params(client, live.run_id, flatten_config(config))
-        write_inputs(client, live.run_id, [dataset_input(config, data["dataset"], data["is_standin"], data["stands_for"])])
+        write_inputs(
+            client, live.run_id, [dataset_input(config, data["dataset"], data["is_standin"], data["stands_for"])]
+        )
         for old in existing:
             retrying(client.delete_run, old.info.run_id)
         return live
@@ -133,8 +163,15 @@ class LiveRun:
         current = retrying(self.client.get_run, self.run_id).data
         # a finish tried again (the store failed half-way) adds only the result points not there yet
         curves = {key for key, _ in history_keys}
-        write_metrics(self.client, self.run_id, [p for p in record.metrics if (p.key, p.step) not in history_keys
-                                                 and (p.key in curves or current.metrics.get(p.key) != p.value)])
+        write_metrics(
+            self.client,
+            self.run_id,
+            [
+                p
+                for p in record.metrics
+                if (p.key, p.step) not in history_keys and (p.key in curves or current.metrics.get(p.key) != p.value)
+            ],
+        )
         present = current.params  # params are immutable: add, never change
         write_params(self.client, self.run_id, {k: v for k, v in record.params.items() if k not in present})
         write_tags(self.client, self.run_id, record.tags)
@@ -151,8 +188,7 @@ class LiveRun:
         """FAILED or KILLED, with the reason as a tag. ``best_effort`` (a job ending itself: its own error
         matters more) swallows a store error; a follower wants it, to try again."""
         try:
-            retrying(self.client.set_tag, self.run_id, END_REASON_TAG, reason[:5000],
-                     attempts=2 if best_effort else 5)
+            retrying(self.client.set_tag, self.run_id, END_REASON_TAG, reason[:5000], attempts=2 if best_effort else 5)
             retrying(self.client.set_terminated, self.run_id, status, ended_ms, attempts=2 if best_effort else 5)
         except Exception:  # the store may be what failed
             if not best_effort:

@@ -18,8 +18,9 @@ created-or-got, tolerating a concurrent creator.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from .describe import experiment_tags
 from .record import CONTENT_TAG, KEY_TAG, DatasetRef, MetricPoint, RunRecord
@@ -43,7 +44,7 @@ class LogResult:
     deleted: tuple[str, ...] = ()
 
 
-def experiment_id(client: "MlflowClient", name: str, artifact_location: str | None) -> str:
+def experiment_id(client: MlflowClient, name: str, artifact_location: str | None) -> str:
     """The id of the active experiment ``name``, creating it; its tags (description, kind, the runs table's
     view: ``describe.py``) are set where missing or out of date. A concurrent creator is not an error."""
     from mlflow.exceptions import MlflowException
@@ -53,9 +54,11 @@ def experiment_id(client: "MlflowClient", name: str, artifact_location: str | No
         experiment = retrying(client.get_experiment_by_name, name)
         if experiment is not None:
             if experiment.lifecycle_stage != "active":
-                raise TrackingError(f"experiment {name!r} is deleted in the store: restore it "
-                                    f"(`mlflow experiments restore --experiment-id {experiment.experiment_id}`) "
-                                    f"or purge it (`mlflow gc`)")
+                raise TrackingError(
+                    f"experiment {name!r} is deleted in the store: restore it "
+                    f"(`mlflow experiments restore --experiment-id {experiment.experiment_id}`) "
+                    f"or purge it (`mlflow gc`)"
+                )
             for key, value in wanted.items():
                 if experiment.tags.get(key) != value:
                     retrying(client.set_experiment_tag, experiment.experiment_id, key, value)
@@ -68,33 +71,32 @@ def experiment_id(client: "MlflowClient", name: str, artifact_location: str | No
     raise TrackingError(f"experiment {name!r} could be neither created nor found")
 
 
-def runs_with_key(client: "MlflowClient", experiment: str, run_key: str) -> list["Run"]:
+def runs_with_key(client: MlflowClient, experiment: str, run_key: str) -> list[Run]:
     """Active runs of ``run_key``, oldest first."""
-    runs = retrying(client.search_runs, [experiment], filter_string=f"tags.`{KEY_TAG}` = '{run_key}'",
-                    max_results=1000)
+    runs = retrying(client.search_runs, [experiment], filter_string=f"tags.`{KEY_TAG}` = '{run_key}'", max_results=1000)
     return sorted(runs, key=_age)
 
 
-def _age(run: "Run") -> tuple[int, str]:
+def _age(run: Run) -> tuple[int, str]:
     return run.info.start_time, run.info.run_id
 
 
-def _delete_older(client: "MlflowClient", runs: Sequence["Run"], keep: "Run") -> tuple[str, ...]:
+def _delete_older(client: MlflowClient, runs: Sequence[Run], keep: Run) -> tuple[str, ...]:
     deleted = tuple(run.info.run_id for run in runs if run.info.run_id != keep.info.run_id and _age(run) < _age(keep))
     for run_id in deleted:
         retrying(client.delete_run, run_id)
     return deleted
 
 
-def write_params(client: "MlflowClient", run_id: str, params: dict[str, str]) -> None:
+def write_params(client: MlflowClient, run_id: str, params: dict[str, str]) -> None:
     from mlflow.entities import Param
 
     items = [Param(k, v) for k, v in params.items()]
     for start in range(0, len(items), PARAMS_PER_BATCH):
-        retrying(client.log_batch, run_id, params=items[start:start + PARAMS_PER_BATCH])
+        retrying(client.log_batch, run_id, params=items[start : start + PARAMS_PER_BATCH])
 
 
-def write_metrics(client: "MlflowClient", run_id: str, points: Sequence[MetricPoint]) -> None:
+def write_metrics(client: MlflowClient, run_id: str, points: Sequence[MetricPoint]) -> None:
     from mlflow.entities import Metric
     from mlflow.utils.time import get_current_time_millis
 
@@ -102,27 +104,35 @@ def write_metrics(client: "MlflowClient", run_id: str, points: Sequence[MetricPo
     now = get_current_time_millis()
     metrics = [Metric(m.key, m.value, now, m.step) for m in points]
     for start in range(0, len(metrics), METRICS_PER_BATCH):
-        retrying(client.log_batch, run_id, metrics=metrics[start:start + METRICS_PER_BATCH])
+        retrying(client.log_batch, run_id, metrics=metrics[start : start + METRICS_PER_BATCH])
 
 
-def write_tags(client: "MlflowClient", run_id: str, tags: dict[str, str]) -> None:
+def write_tags(client: MlflowClient, run_id: str, tags: dict[str, str]) -> None:
     from mlflow.entities import RunTag
 
     items = [RunTag(k, v) for k, v in tags.items()]
     for start in range(0, len(items), PARAMS_PER_BATCH):
-        retrying(client.log_batch, run_id, tags=items[start:start + PARAMS_PER_BATCH])
+        retrying(client.log_batch, run_id, tags=items[start : start + PARAMS_PER_BATCH])
 
 
-def write_inputs(client: "MlflowClient", run_id: str, inputs: Sequence[DatasetRef]) -> None:
+def write_inputs(client: MlflowClient, run_id: str, inputs: Sequence[DatasetRef]) -> None:
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
     if inputs:
-        retrying(client.log_inputs, run_id, datasets=[
-            DatasetInput(Dataset(name=d.name, digest=d.digest, source_type="local", source=d.source),
-                         tags=[InputTag("mlflow.data.context", d.context)]) for d in inputs])
+        retrying(
+            client.log_inputs,
+            run_id,
+            datasets=[
+                DatasetInput(
+                    Dataset(name=d.name, digest=d.digest, source_type="local", source=d.source),
+                    tags=[InputTag("mlflow.data.context", d.context)],
+                )
+                for d in inputs
+            ],
+        )
 
 
-def _write(client: "MlflowClient", run_id: str, record: RunRecord) -> None:
+def _write(client: MlflowClient, run_id: str, record: RunRecord) -> None:
     write_params(client, run_id, record.params)
     write_metrics(client, run_id, record.metrics)
     write_tags(client, run_id, record.tags)
@@ -131,14 +141,14 @@ def _write(client: "MlflowClient", run_id: str, record: RunRecord) -> None:
         retrying(client.log_artifact, run_id, str(artifact.path), artifact.directory)
 
 
-def _is_deleted(client: "MlflowClient", run_id: str) -> bool:
+def _is_deleted(client: MlflowClient, run_id: str) -> bool:
     try:
         return retrying(client.get_run, run_id).info.lifecycle_stage == "deleted"
     except Exception:
         return False
 
 
-def publish(client: "MlflowClient", record: RunRecord, artifact_location: str | None = None) -> LogResult:
+def publish(client: MlflowClient, record: RunRecord, artifact_location: str | None = None) -> LogResult:
     """Make the store hold exactly ``record`` under its run key (see the module's docstring)."""
     exp = experiment_id(client, record.experiment, artifact_location)
     content = record.content_hash()
@@ -146,8 +156,9 @@ def publish(client: "MlflowClient", record: RunRecord, artifact_location: str | 
     finished = [r for r in existing if r.info.status == "FINISHED"]
     if finished and finished[-1].data.tags.get(CONTENT_TAG) == content:
         keep = finished[-1]
-        return LogResult(record.experiment, record.run_key, keep.info.run_id, "unchanged",
-                         _delete_older(client, existing, keep))
+        return LogResult(
+            record.experiment, record.run_key, keep.info.run_id, "unchanged", _delete_older(client, existing, keep)
+        )
     run = retrying(client.create_run, exp, run_name=record.run_name, tags={KEY_TAG: record.run_key})
     run_id = run.info.run_id
     try:
@@ -164,16 +175,21 @@ def publish(client: "MlflowClient", record: RunRecord, artifact_location: str | 
         # A later-started logger of the same job finished first (and could not see this run yet).
         retrying(client.delete_run, run_id)
         return _superseded(client, exp, record)
-    return LogResult(record.experiment, record.run_key, run_id, "replaced" if existing else "created",
-                     _delete_older(client, now, run))
+    return LogResult(
+        record.experiment,
+        record.run_key,
+        run_id,
+        "replaced" if existing else "created",
+        _delete_older(client, now, run),
+    )
 
 
-def _superseded(client: "MlflowClient", exp: str, record: RunRecord) -> LogResult:
+def _superseded(client: MlflowClient, exp: str, record: RunRecord) -> LogResult:
     newest = runs_with_key(client, exp, record.run_key)
     return LogResult(record.experiment, record.run_key, newest[-1].info.run_id if newest else "", "superseded")
 
 
-def _abandon(client: "MlflowClient", run_id: str) -> None:
+def _abandon(client: MlflowClient, run_id: str) -> None:
     """A half-written run is not a result: mark it FAILED and delete it (best effort, the error matters more)."""
     for call, args in ((client.set_terminated, (run_id, "FAILED")), (client.delete_run, (run_id,))):
         try:

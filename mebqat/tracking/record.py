@@ -37,6 +37,7 @@ class Artifact:
 @dataclass(frozen=True)
 class DatasetRef:
     """A dataset as an MLflow run input (the UI's Dataset column): what it is, not its content."""
+
     name: str
     digest: str
     source: str
@@ -60,16 +61,23 @@ class RunRecord:
                 if len(key) > MAX_KEY:
                     raise TrackingError(f"{kind} name {key[:60]!r}... is longer than MLflow's {MAX_KEY} characters")
                 if len(value) > limit:
-                    raise TrackingError(f"{kind} {key!r} is {len(value)} characters long; MLflow keeps at most "
-                                        f"{limit} (the full value is in the run's files)")
+                    raise TrackingError(
+                        f"{kind} {key!r} is {len(value)} characters long; MLflow keeps at most "
+                        f"{limit} (the full value is in the run's files)"
+                    )
 
     def content_hash(self) -> str:
         digest = hashlib.sha256()
-        body = {"experiment": self.experiment, "run_key": self.run_key, "run_name": self.run_name,
-                "tags": self.tags, "params": self.params,
-                "metrics": [[m.key, m.value, m.step] for m in self.metrics],
-                "artifacts": [[a.directory, a.path.name, _file_digest(a.path)] for a in self.artifacts],
-                "inputs": [[d.name, d.digest, d.source, d.context] for d in self.inputs]}
+        body = {
+            "experiment": self.experiment,
+            "run_key": self.run_key,
+            "run_name": self.run_name,
+            "tags": self.tags,
+            "params": self.params,
+            "metrics": [[m.key, m.value, m.step] for m in self.metrics],
+            "artifacts": [[a.directory, a.path.name, _file_digest(a.path)] for a in self.artifacts],
+            "inputs": [[d.name, d.digest, d.source, d.context] for d in self.inputs],
+        }
         digest.update(json.dumps(body, sort_keys=True).encode())
         return digest.hexdigest()[:16]
 

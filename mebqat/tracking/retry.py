@@ -15,7 +15,8 @@ from __future__ import annotations
 import random
 import sys
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -49,8 +50,11 @@ def retrying(call: Callable[..., T], *args: object, attempts: int = ATTEMPTS, **
         except Exception as err:
             if attempt == attempts or not is_transient(err):
                 raise
-            print(f"mebqat.tracking: store busy ({str(err).splitlines()[0][:120]}); retry {attempt}/{attempts - 1} "
-                  f"in {delay:.1f}s", file=sys.stderr)
+            print(
+                f"mebqat.tracking: store busy ({str(err).splitlines()[0][:120]}); retry {attempt}/{attempts - 1} "
+                f"in {delay:.1f}s",
+                file=sys.stderr,
+            )
             time.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(2 * delay, MAX_DELAY_S)
     raise AssertionError("unreachable")

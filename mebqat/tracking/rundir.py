@@ -8,20 +8,31 @@ names and readers are :mod:`mebqat.core.rundir_layout`'s.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..core.files import InputError
 from ..core.hashing import config_hash
-from ..core.rundir_layout import (ACCURACY_CSV, ACCURACY_FIGURE, CONFIG, EPISODE_OUTCOMES, HISTORY, IMAGE_OUTCOMES,
-                                  LOG, METRICS, SUMMARY, RunFiles, read_metrics_file)
+from ..core.rundir_layout import (
+    ACCURACY_CSV,
+    ACCURACY_FIGURE,
+    CONFIG,
+    EPISODE_OUTCOMES,
+    HISTORY,
+    IMAGE_OUTCOMES,
+    LOG,
+    METRICS,
+    SUMMARY,
+    RunFiles,
+    read_metrics_file,
+)
 from ..core.schemas import first_violation
 from .uri import TrackingError
 
 REQUIRED = (CONFIG, HISTORY, SUMMARY)
-ARTIFACTS = (METRICS, CONFIG, LOG, SUMMARY, HISTORY, ACCURACY_CSV, ACCURACY_FIGURE, IMAGE_OUTCOMES,
-             EPISODE_OUTCOMES)
+ARTIFACTS = (METRICS, CONFIG, LOG, SUMMARY, HISTORY, ACCURACY_CSV, ACCURACY_FIGURE, IMAGE_OUTCOMES, EPISODE_OUTCOMES)
 
 
 @dataclass(frozen=True)
@@ -51,8 +62,9 @@ def read_finished_run(run_dir: str | Path) -> FinishedRun:
     if not files.config.exists():
         raise TrackingError(f"{root} is not a run directory (no {CONFIG})")
     if not files.metrics.exists():
-        raise TrackingError(f"{root} is not finished (no {METRICS}): run `mebqat evaluate {run_dir}` first; "
-                            "nothing was logged")
+        raise TrackingError(
+            f"{root} is not finished (no {METRICS}): run `mebqat evaluate {run_dir}` first; nothing was logged"
+        )
     for name in REQUIRED:
         if not (root / name).exists():
             raise TrackingError(f"{root} has {METRICS} but no {name}; nothing was logged")
@@ -65,10 +77,14 @@ def read_finished_run(run_dir: str | Path) -> FinishedRun:
     if violation:
         raise TrackingError(f"{files.metrics} does not follow its schema {violation}")
     key = config_hash(config)
-    for path, recorded in ((files.metrics, metrics["provenance"]["config_hash"]),
-                           (files.summary, summary.get("config_hash", key))):
+    for path, recorded in (
+        (files.metrics, metrics["provenance"]["config_hash"]),
+        (files.summary, summary.get("config_hash", key)),
+    ):
         if recorded != key:
-            raise TrackingError(f"{path} was written for configuration {recorded}, but {CONFIG} is "
-                                f"{key}: re-run the job; nothing was logged")
+            raise TrackingError(
+                f"{path} was written for configuration {recorded}, but {CONFIG} is "
+                f"{key}: re-run the job; nothing was logged"
+            )
     artifacts = tuple(root / name for name in ARTIFACTS if (root / name).is_file())
     return FinishedRun(root, config, metrics, summary, _load(files.read_history), key, artifacts)

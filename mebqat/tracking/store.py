@@ -16,9 +16,10 @@ import contextlib
 import sqlite3
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from .retry import retrying
@@ -95,16 +96,23 @@ def _check_server(uri: str) -> None:
         with urllib.request.urlopen(base + "/health", timeout=HEALTH_TIMEOUT_S) as response:
             if response.status != 200:
                 raise TrackingError(f"MLflow server {uri} answered {response.status} on /health")
-        urllib.request.urlopen(base + "/api/2.0/mlflow/experiments/search?max_results=1",
-                               timeout=HEALTH_TIMEOUT_S).close()
+        urllib.request.urlopen(
+            base + "/api/2.0/mlflow/experiments/search?max_results=1", timeout=HEALTH_TIMEOUT_S
+        ).close()
     except urllib.error.HTTPError as err:
         host = urlparse(uri).netloc
-        hint = (f"; start the server with --allowed-hosts {host} (it accepts only localhost and private IP "
-                f"addresses by default)" if err.code == 403 else "")
+        hint = (
+            f"; start the server with --allowed-hosts {host} (it accepts only localhost and private IP "
+            f"addresses by default)"
+            if err.code == 403
+            else ""
+        )
         raise TrackingError(f"MLflow server {uri} refuses API calls (HTTP {err.code}){hint}") from None
     except (urllib.error.URLError, OSError) as err:
-        raise TrackingError(f"MLflow server {uri} does not answer ({err}); start it, or unset MLFLOW_TRACKING_URI "
-                            f"to log into the embedded sqlite:///results/mlflow.db") from None
+        raise TrackingError(
+            f"MLflow server {uri} does not answer ({err}); start it, or unset MLFLOW_TRACKING_URI "
+            f"to log into the embedded sqlite:///results/mlflow.db"
+        ) from None
 
 
 def init_store(uri: str | None = None) -> StoreStatus:
@@ -114,8 +122,9 @@ def init_store(uri: str | None = None) -> StoreStatus:
     if uri.startswith("sqlite:"):
         created = _ensure_sqlite(uri, fast=False)  # builds the store: proves that it opens
         what = "created" if created else "already initialised"
-        return StoreStatus(uri, created, f"MLflow store {sqlite_path(uri)} {what}; artifacts in "
-                                         f"{artifact_root(uri)}\n{hint}")
+        return StoreStatus(
+            uri, created, f"MLflow store {sqlite_path(uri)} {what}; artifacts in {artifact_root(uri)}\n{hint}"
+        )
     if uri.startswith(("http://", "https://")):
         _check_server(uri)
         return StoreStatus(uri, False, f"MLflow server {uri} answers\n{hint}")
@@ -125,7 +134,7 @@ def init_store(uri: str | None = None) -> StoreStatus:
     return StoreStatus(uri, False, f"MLflow database {uri} ready\n{hint}")
 
 
-def open_client(uri: str | None = None, ensure: bool = True) -> "MlflowClient":
+def open_client(uri: str | None = None, ensure: bool = True) -> MlflowClient:
     """A client on the resolved store; a SQLite store is created first (under the lock) if needed."""
     from mlflow import MlflowClient
 

@@ -42,8 +42,9 @@ def _named_tables(figure: Path) -> list[str]:
     return [t for t in TABLES if t in parts or any(s in figure.stem for s in _setups(t))]
 
 
-def collect_tables(tables_dir: Path, figures_dir: Path | None = None,
-                   claims: tuple[Path, ...] = ()) -> dict[str, list[Artifact]]:
+def collect_tables(
+    tables_dir: Path, figures_dir: Path | None = None, claims: tuple[Path, ...] = ()
+) -> dict[str, list[Artifact]]:
     """Artifacts per table experiment (the claims' verdicts go to every one)."""
     if not tables_dir.is_dir():
         raise TrackingError(f"tables directory {tables_dir} does not exist")
@@ -84,8 +85,11 @@ def _measured(row: dict[str, str]) -> str:
     if not row.get("ours"):
         return row.get("reason", "")[:300]
     statistic = row.get("statistic", "")
-    shown = [format_statistic(float(row[key]), statistic) for key in ("ours", "ci95_low", "ci95_high")
-             if row.get(key) not in (None, "")]
+    shown = [
+        format_statistic(float(row[key]), statistic)
+        for key in ("ours", "ci95_low", "ci95_high")
+        if row.get(key) not in (None, "")
+    ]
     interval = f" [{shown[1]}, {shown[2]}]" if len(shown) == 3 and shown[1] != shown[2] else ""
     where = f" at {row['worst_row']}" if row.get("worst_row") else ""
     return f"{statistic} {shown[0]}{interval}{where}".strip()
@@ -98,24 +102,32 @@ def claims_summary(table: str, rows: list[dict[str, str]]) -> tuple[dict[str, st
         return {}, ()
     counts = {v: sum(r["verdict"] == v for r in mine) for v in VERDICTS}
     metrics = tuple(MetricPoint(f"claims/{v.replace(' ', '_')}", float(n), 0) for v, n in counts.items())
-    tags = {f"claims.{r['claim']}.{r['setup']}.{r['method']}"[:250]: f"{r['verdict']}: {_measured(r)}"[:500]
-            for r in mine}
+    tags = {
+        f"claims.{r['claim']}.{r['setup']}.{r['method']}"[:250]: f"{r['verdict']}: {_measured(r)}"[:500] for r in mine
+    }
     overall = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
-    lines = [f"**Claims checked on {table}'s runs**: {counts['holds']} hold, {counts['fails']} fail, "
-             f"{counts['not measured']} not measured (all tables: {overall['holds']} of {len(rows)} hold). "
-             "The full report is the artifact `claims/claims.md`.", ""]
+    lines = [
+        f"**Claims checked on {table}'s runs**: {counts['holds']} hold, {counts['fails']} fail, "
+        f"{counts['not measured']} not measured (all tables: {overall['holds']} of {len(rows)} hold). "
+        "The full report is the artifact `claims/claims.md`.",
+        "",
+    ]
     if mine:
         lines += ["| claim | setup | method | verdict | measured |", "|---|---|---|---|---|"]
         lines += [f"| {r['claim']} | {r['setup']} | {r['method']} | {r['verdict']} | {_measured(r)} |" for r in mine]
     note = "\n".join(lines)
     if len(note) > MAX_TAG_VALUE:
-        note = note[:MAX_TAG_VALUE - 60].rsplit("\n", 1)[0] + "\n\n… (more in `claims/claims.md`)"
+        note = note[: MAX_TAG_VALUE - 60].rsplit("\n", 1)[0] + "\n\n… (more in `claims/claims.md`)"
     tags[NOTE_TAG] = note
     return tags, metrics
 
 
-def log_tables(tables_dir: str | Path, figures_dir: str | Path | None = None, uri: str | None = None,
-               claims: tuple[str | Path, ...] = ()) -> list[LogResult]:
+def log_tables(
+    tables_dir: str | Path,
+    figures_dir: str | Path | None = None,
+    uri: str | None = None,
+    claims: tuple[str | Path, ...] = (),
+) -> list[LogResult]:
     """Log the table files (and figures, and the claims' verdicts) of ``tables_dir`` as one ``tables`` run per
     table experiment."""
     tables_dir = Path(tables_dir).absolute()
@@ -131,7 +143,13 @@ def log_tables(tables_dir: str | Path, figures_dir: str | Path | None = None, ur
         if figures is not None:
             tags["mebqat.figures_dir"] = str(figures)
         claim_tags, claim_metrics = claims_summary(table, verdicts)
-        record = RunRecord(experiment=table, run_key=RUN_KEY, run_name="tables", tags={**tags, **claim_tags},
-                           metrics=claim_metrics, artifacts=tuple(artifacts))
+        record = RunRecord(
+            experiment=table,
+            run_key=RUN_KEY,
+            run_name="tables",
+            tags={**tags, **claim_tags},
+            metrics=claim_metrics,
+            artifacts=tuple(artifacts),
+        )
         results.append(publish(client, record, experiment_artifact_location(uri, table)))
     return results

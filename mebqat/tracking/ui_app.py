@@ -59,8 +59,10 @@ def preferences_script(states: dict[str, dict[str, Any]]) -> str:
     """The inline script that sets the preferences (before MLflow's own script runs)."""
     always = {WORKFLOW_KEY: json.dumps(MODEL_TRAINING)}
     unless_set = {**FIRST_VISIT, **{key: json.dumps(state) for key, state in states.items()}}
-    body = (f"(function(){{try{{var s=window.localStorage,a={json.dumps(always)},u={json.dumps(unless_set)},k;"
-            "for(k in a)s.setItem(k,a[k]);for(k in u)if(s.getItem(k)===null)s.setItem(k,u[k]);}catch(e){}})();")
+    body = (
+        f"(function(){{try{{var s=window.localStorage,a={json.dumps(always)},u={json.dumps(unless_set)},k;"
+        "for(k in a)s.setItem(k,a[k]);for(k in u)if(s.getItem(k)===null)s.setItem(k,u[k]);}catch(e){}})();"
+    )
     return "<script>" + body.replace("</", "<\\/") + "</script>"
 
 
@@ -89,11 +91,14 @@ def create_app() -> Any:
     from mlflow.server.fastapi_app import create_fastapi_app
 
     def serve() -> Response:
-        return Response(index_page(flask_app.static_folder), mimetype="text/html",
-                        headers={"Cache-Control": "no-store"})
+        return Response(
+            index_page(flask_app.static_folder), mimetype="text/html", headers={"Cache-Control": "no-store"}
+        )
 
     if "serve" not in flask_app.view_functions:
-        raise RuntimeError("this MLflow has no 'serve' view (its index page) to replace: mebqat's UI server was "
-                           "written for MLflow 3.17; use `mlflow ui` and the links with viewStateShareKey")
+        raise RuntimeError(
+            "this MLflow has no 'serve' view (its index page) to replace: mebqat's UI server was "
+            "written for MLflow 3.17; use `mlflow ui` and the links with viewStateShareKey"
+        )
     flask_app.view_functions["serve"] = serve  # the route of "/" (and of the static prefix)
     return create_fastapi_app(flask_app)

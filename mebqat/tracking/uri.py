@@ -32,15 +32,18 @@ def resolve_uri(uri: str | None = None) -> str:
         return chosen
     raise TrackingError(
         f"unsupported MLflow tracking URI {chosen!r}: MLflow 3.13+ refuses file stores (./mlruns); use "
-        f"{DEFAULT_URI} (the default), another sqlite:///PATH, a database URI or an http(s):// tracking server")
+        f"{DEFAULT_URI} (the default), another sqlite:///PATH, a database URI or an http(s):// tracking server"
+    )
 
 
 def _sqlite_file(uri: str) -> Path:
     if not uri.startswith(SQLITE_PREFIX) or uri in (SQLITE_PREFIX, SQLITE_PREFIX + ":memory:"):
-        raise TrackingError(f"SQLite tracking URI {uri!r} names no file: write sqlite:///relative/path.db or "
-                            f"sqlite:////absolute/path.db (an in-memory store would vanish with each job)")
+        raise TrackingError(
+            f"SQLite tracking URI {uri!r} names no file: write sqlite:///relative/path.db or "
+            f"sqlite:////absolute/path.db (an in-memory store would vanish with each job)"
+        )
     # sqlite:///results/mlflow.db -> results/mlflow.db (relative); sqlite:////abs/x.db -> /abs/x.db
-    return Path(uri[len(SQLITE_PREFIX):]).expanduser().absolute()
+    return Path(uri[len(SQLITE_PREFIX) :]).expanduser().absolute()
 
 
 def sqlite_path(uri: str) -> Path | None:

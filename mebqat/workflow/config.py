@@ -4,8 +4,9 @@ starts: an unknown key or a wrong value is one error naming the key."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import jsonschema
 
@@ -21,9 +22,11 @@ def validate_workflow_config(config: Mapping[str, Any], schema_path: str | Path)
     errors = sorted(validator.iter_errors(dict(config)), key=lambda e: list(e.absolute_path))
     if errors:
         where = ".".join(str(p) for p in errors[0].absolute_path) or "(top level)"
-        raise WorkflowConfigError(f"Error validating config: at {where}: {errors[0].message} "
-                                  f"(see config/README.md for every key)")
+        raise WorkflowConfigError(
+            f"Error validating config: at {where}: {errors[0].message} (see config/README.md for every key)"
+        )
     found = non_finite(dict(config))
     if found:
-        raise WorkflowConfigError(f"Error validating config: at {'.'.join(map(str, found[0]))}: {found[1]} is not "
-                                  f"a finite number")
+        raise WorkflowConfigError(
+            f"Error validating config: at {'.'.join(map(str, found[0]))}: {found[1]} is not a finite number"
+        )

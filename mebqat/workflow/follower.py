@@ -21,9 +21,13 @@ def start_follower(runs: str | Path, uri: str, log: str | Path) -> subprocess.Po
     with open(log, "ab") as handle:
         # its own session: Ctrl-C reaches the jobs at once but the follower only through stop_follower, so it
         # is still there to record the jobs that end KILLED a moment later
-        return subprocess.Popen([sys.executable, "-m", "mebqat", "track", "follow", str(runs), "--uri", uri,
-                                 "--parent", str(os.getpid())], stdout=handle, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "mebqat", "track", "follow", str(runs), "--uri", uri, "--parent", str(os.getpid())],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
 def stop_follower(process: subprocess.Popen | None, log: str | Path, timeout: float = STOP_TIMEOUT_S) -> int | None:
@@ -39,6 +43,9 @@ def stop_follower(process: subprocess.Popen | None, log: str | Path, timeout: fl
             process.kill()
     code = process.wait()
     if code != 0:
-        print(f"the MLflow follower ended with exit code {code}: see {log} (finished jobs are logged by the "
-              f"track_jobs rule; run `mebqat track follow <results>/runs --once` to log the others)", file=sys.stderr)
+        print(
+            f"the MLflow follower ended with exit code {code}: see {log} (finished jobs are logged by the "
+            f"track_jobs rule; run `mebqat track follow <results>/runs --once` to log the others)",
+            file=sys.stderr,
+        )
     return code

@@ -12,12 +12,13 @@ one, or (with ``fp_row_from``, whose plain method's model fills the (FP,FP) row)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from ..core.config import ConfigError, find_setup, resolve_job
-from ..core.files import read_yaml
 from ..core.fidelity import SWITCHES
+from ..core.files import read_yaml
 from ..core.hashing import config_hash
 from ..core.registry import METHODS
 from ..core.tasks import FP_TASK, BitwidthTask
@@ -35,12 +36,13 @@ def load_matrix(path: str) -> dict[str, Any]:
     matrix = read_yaml(path, "table matrix")
     for table, entry in matrix.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("setups"), list):
-            raise ConfigError(f"{path}: {table} must be a mapping with a list of setups, e.g. "
-                              f"{{setups: [svhn_cnn8]}}")
+            raise ConfigError(f"{path}: {table} must be a mapping with a list of setups, e.g. {{setups: [svhn_cnn8]}}")
         if "one_model_per_bitwidth" in entry:
-            raise ConfigError(f"{path}: {table}.one_model_per_bitwidth is not read any more: which methods train "
-                              f"one model per bitwidth comes from the method registry (per_bitwidth, fp_row_from: "
-                              f"docs/methods-and-engines.md); delete the key")
+            raise ConfigError(
+                f"{path}: {table}.one_model_per_bitwidth is not read any more: which methods train "
+                f"one model per bitwidth comes from the method registry (per_bitwidth, fp_row_from: "
+                f"docs/methods-and-engines.md); delete the key"
+            )
         unknown = set(entry) - {"setups"}
         if unknown:
             raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)} under {table}")
@@ -51,8 +53,9 @@ def load_matrix(path: str) -> dict[str, Any]:
     return matrix
 
 
-def _dedicated_tasks(config: Mapping[str, Any], fp_row_elsewhere: bool,
-                     restrict: list[str] | None) -> list[BitwidthTask]:
+def _dedicated_tasks(
+    config: Mapping[str, Any], fp_row_elsewhere: bool, restrict: list[str] | None
+) -> list[BitwidthTask]:
     tasks = [BitwidthTask.parse(t) for t in config["evaluate"]["tasks"]]
     if fp_row_elsewhere:
         tasks = [t for t in tasks if t != FP_TASK]
@@ -84,13 +87,20 @@ def expand_jobs(workflow: Mapping[str, Any], matrix: Mapping[str, Any]) -> dict[
             for method in find_setup(setup)[1]["methods"]:
                 # a workflow-wide switch reaches the jobs of the tables it applies to
                 applicable = {k: v for k, v in switches.items() if table in SWITCHES[k].tables}
-                base = {"setup": setup, "method": method, "scale": scale, "fidelity": fidelity,
-                        "fidelity_switches": applicable, "overrides": overrides}
+                base = {
+                    "setup": setup,
+                    "method": method,
+                    "scale": scale,
+                    "fidelity": fidelity,
+                    "fidelity_switches": applicable,
+                    "overrides": overrides,
+                }
                 info = METHODS.get(method)
                 if info.per_bitwidth:
                     fp_row_elsewhere = info.fp_row_from is not None
-                    probe = resolve_job({**base, "train_task": "(8,8)" if fp_row_elsewhere else str(FP_TASK),
-                                         "seed": 0})
+                    probe = resolve_job(
+                        {**base, "train_task": "(8,8)" if fp_row_elsewhere else str(FP_TASK), "seed": 0}
+                    )
                     variants = [(t.label(), str(t)) for t in _dedicated_tasks(probe, fp_row_elsewhere, restrict)]
                 else:
                     variants = [(None, None)]

@@ -13,7 +13,8 @@ Site settings (partition, account) are not here: they belong to the cluster prof
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ..core.config import ConfigError, find_setup
 

@@ -70,17 +70,25 @@ class ActivationQuantizer(nn.Module):
         return quantize_activation(x, bits, self.alpha.value_for(bits))
 
 
-register_quantizer(QuantizerInfo(
-    NAME, impl=QuantScheme(quantize_weight=quantize_weight, quantize_activation=quantize_activation,
-                           weight_quantizer=WeightQuantizer, activation_quantizer=ActivationQuantizer),
-    bit_choices=CHOICES, learned={"activation.alpha": "clip_level"},
-    description="toy: uniform weights on ±max|w|, PACT-like activations with a learned clipping level"))
+register_quantizer(
+    QuantizerInfo(
+        NAME,
+        impl=QuantScheme(
+            quantize_weight=quantize_weight,
+            quantize_activation=quantize_activation,
+            weight_quantizer=WeightQuantizer,
+            activation_quantizer=ActivationQuantizer,
+        ),
+        bit_choices=CHOICES,
+        learned={"activation.alpha": "clip_level"},
+        description="toy: uniform weights on ±max|w|, PACT-like activations with a learned clipping level",
+    )
+)
 
 
 class ToySandwich(SupervisedMethod):
     def lowest(self) -> BitwidthTask:
-        return min((t for t in bitwidth_candidates(self.family) if t.w == t.a and t.w is not None),
-                   key=lambda t: t.w)
+        return min((t for t in bitwidth_candidates(self.family) if t.w == t.a and t.w is not None), key=lambda t: t.w)
 
     def model_options(self) -> dict[str, Any]:
         return {"track_running_stats": False}
@@ -98,9 +106,16 @@ class ToySandwich(SupervisedMethod):
         return {"loss": torch.stack(losses).detach().mean()}
 
 
-register_method(MethodInfo(
-    "toy_sandwich", impl=ToySandwich, title="Toy sandwich", tables=("table2",), problem="supervised",
-    description="FP and the lowest bitwidth on every batch, gradients summed"))
+register_method(
+    MethodInfo(
+        "toy_sandwich",
+        impl=ToySandwich,
+        title="Toy sandwich",
+        tables=("table2",),
+        problem="supervised",
+        description="FP and the lowest bitwidth on every batch, gradients summed",
+    )
+)
 
 
 class ToyPNSandwich(ProtoFamily):
@@ -119,6 +134,13 @@ class ToyPNSandwich(ProtoFamily):
         return [FP_TASK, BitwidthTask(2, 2)]
 
 
-register_method(MethodInfo(
-    "toy_pn_sandwich", impl=ToyPNSandwich, title="Toy PN sandwich", tables=("table5",), problem="fewshot",
-    description="Prototypical Networks trained at (FP,FP) and (2,2) on every episode"))
+register_method(
+    MethodInfo(
+        "toy_pn_sandwich",
+        impl=ToyPNSandwich,
+        title="Toy PN sandwich",
+        tables=("table5",),
+        problem="fewshot",
+        description="Prototypical Networks trained at (FP,FP) and (2,2) on every episode",
+    )
+)
