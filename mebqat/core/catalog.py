@@ -162,7 +162,7 @@ register_method(
 register_method(
     MethodInfo(
         "fomaml_qat",
-        impl="baselines.fomaml:FOMAMLQAT",
+        impl="baselines.fomaml:FOMAML",
         title="FOMAML+QAT",
         tables=("table4",),
         problem="fewshot",
@@ -194,7 +194,7 @@ register_method(
 register_method(
     MethodInfo(
         "pn_qat",
-        impl="baselines.protonet:PrototypicalNetworkQAT",
+        impl="baselines.protonet:PrototypicalNetwork",
         title="PN+QAT",
         tables=("table5",),
         problem="fewshot",
