@@ -40,7 +40,7 @@ from common import (
 
 from mebqat.core.config import evaluation_tasks, load_table_setups
 from mebqat.core.counters import PassCounter
-from mebqat.fewshot import model_state
+from mebqat.kernels import model_state
 from mebqat.methods import create_method
 
 MEBQAT_OF = {"table4": "mebqat_maml", "table5": "mebqat_pn"}

@@ -102,7 +102,7 @@ def one_job(
 
 FIRST_GRADIENT = """
 import time, sys, torch
-from mebqat.fewshot.functional import {name}
+from mebqat.kernels.functional import {name}
 x = torch.ones(3)
 start = time.process_time()
 {name}(lambda p: ((p["x"] * p["x"]).sum(), ()), {{"x": x}})
@@ -111,7 +111,7 @@ print(time.process_time() - start, "torch._dynamo" in sys.modules)
 
 
 def first_gradient_cpu(name: str, env: dict[str, str]) -> tuple[float, bool]:
-    """CPU seconds of the first gradient a fresh process takes with ``mebqat.fewshot.functional.<name>``, and
+    """CPU seconds of the first gradient a fresh process takes with ``mebqat.kernels.functional.<name>``, and
     whether it imported torch._dynamo (the first ``torch.func.grad`` does)."""
     out = subprocess.run(
         [sys.executable, "-c", FIRST_GRADIENT.format(name=name)], env=env, check=True, capture_output=True, text=True

@@ -20,7 +20,7 @@ from torch.nn import functional as F
 
 from mebqat.core.tasks import BitwidthTask
 from mebqat.data.episode import Episode
-from mebqat.fewshot.protonet import prototypical_loss
+from mebqat.kernels.protonet import prototypical_loss
 
 FP = BitwidthTask(None, None)
 Builder = Callable[[], nn.Module]

@@ -46,9 +46,9 @@ from table2_engines import table2_setups
 from mebqat.core.config import evaluation_tasks
 from mebqat.core.counters import PassCounter
 from mebqat.data import cifar10
-from mebqat.fewshot import model_state
+from mebqat.kernels import model_state
 from mebqat.methods import create_method, mebqat_supervised
-from mebqat.models.layout import use_memory_format
+from mebqat.models.memory_format import use_memory_format
 from mebqat.models.params import parameter_usage
 from mebqat.quant import lsq
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from mebqat.data import Episode, stack_episodes
-from mebqat.fewshot import model_state
+from mebqat.kernels import model_state
 from mebqat.models import build, parameter_kinds
 from mebqat.quant import calibrate_activation_steps
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from fewshot_synthetic import make_batch, small_net, state
 
-from mebqat.fewshot import InnerLoop, adapt_set, aggregate_meta_gradients, fomaml_batched, task_usage
+from mebqat.kernels import InnerLoop, adapt_set, aggregate_meta_gradients, fomaml_batched, task_usage
 from mebqat.models import parameter_kinds
 from mebqat.quant import BitwidthTask as T
 

@@ -23,7 +23,7 @@ from mebqat.core.schemas import validator
 from mebqat.data import Episode, stack_episodes
 from mebqat.engine.data import FewShotData
 from mebqat.engine.loop import build_model, train
-from mebqat.fewshot import model_state
+from mebqat.kernels import model_state
 from mebqat.methods import create_method
 from mebqat.models import parameter_counts, parameter_kinds
 from mebqat.quant import BitwidthTask as T
@@ -301,7 +301,7 @@ def test_the_temp_forward_advances_bn_running_statistics_of_pn(method_name, data
 
 
 def test_fp_baseline_weight_steps_come_from_a_random_init_or_the_trained_weights():
-    from mebqat.fewshot.boot import weight_step_references
+    from mebqat.kernels.boot import weight_step_references
 
     model = built(configured("maml_omniglot_20w1s", "fomaml"))
     with torch.no_grad():

@@ -13,7 +13,7 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from mebqat.data import Episode, unstack_episodes
-from mebqat.fewshot import (
+from mebqat.kernels import (
     LEARNED_STEPS_ADAPT_KINDS,
     OFFICIAL_ADAPT_KINDS,
     InnerLoop,

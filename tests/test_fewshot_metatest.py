@@ -8,7 +8,7 @@ import torch
 from fewshot_synthetic import make_batch, small_net, state
 
 from mebqat.data import Episode, unstack_episodes
-from mebqat.fewshot import (
+from mebqat.kernels import (
     InnerLoop,
     adapt_set,
     maml_metatest_batched,

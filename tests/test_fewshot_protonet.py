@@ -11,7 +11,7 @@ import torch
 from fewshot_synthetic import make_batch, max_relative_difference, small_net, state
 
 from mebqat.data import unstack_episodes
-from mebqat.fewshot import pn_batched, pn_sequential, prototypical_loss
+from mebqat.kernels import pn_batched, pn_sequential, prototypical_loss
 from mebqat.quant import BitwidthTask as T
 from mebqat.quant import task_tensor
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mebqat.fewshot import mean_ci95
+from mebqat.kernels import mean_ci95
 
 
 def test_mean_and_interval_in_percent():

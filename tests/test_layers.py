@@ -21,19 +21,19 @@ ALLOWED: dict[str, set[str]] = {
     "quant": {"core"},
     "models": {"core", "quant"},
     "data": {"core", "atomic"},
-    "fewshot": {"core", "quant", "models", "data"},
-    "methods": {"core", "quant", "models", "data", "fewshot"},
+    "kernels": {"core", "quant", "models", "data"},
+    "methods": {"core", "quant", "models", "data", "kernels"},
     "tracking": {"core", "atomic"},
     "tables": {"core", "atomic"},
     "workflow": {"core"},
-    "engine": {"core", "atomic", "quant", "models", "data", "fewshot", "methods", "tracking"},
+    "engine": {"core", "atomic", "quant", "models", "data", "kernels", "methods", "tracking"},
     "cli": {
         "core",
         "atomic",
         "quant",
         "models",
         "data",
-        "fewshot",
+        "kernels",
         "methods",
         "tracking",
         "tables",
@@ -108,7 +108,7 @@ def test_torch_free_layers_never_import_torch_even_inside_functions():
 
 
 def test_baselines_use_the_method_layer_and_nothing_above_it():
-    allowed = {"core", "quant", "models", "data", "fewshot", "methods"}
+    allowed = {"core", "quant", "models", "data", "kernels", "methods"}
     offending = []
     for path in sorted((ROOT / "baselines").rglob("*.py")):
         for name in imported_modules(path, path.relative_to(ROOT).with_suffix("").parts[:-1]):

@@ -284,7 +284,7 @@ def test_channels_last_changes_the_layout_not_the_function(key):
     import copy
 
     from mebqat.models import QConv2d
-    from mebqat.models.layout import resolve_memory_format, use_memory_format
+    from mebqat.models.memory_format import resolve_memory_format, use_memory_format
 
     name, kwargs, shape, *_ = NETS[key]
     torch.manual_seed(0)

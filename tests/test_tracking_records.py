@@ -12,9 +12,9 @@ import yaml
 from tracking_runs import leaves, write_run
 
 from mebqat.tracking import DEFAULT_URI, TrackingError, init_store, resolve_uri
+from mebqat.tracking.finished_run import read_finished_run
 from mebqat.tracking.jobrecord import job_record
-from mebqat.tracking.rundir import read_finished_run
-from mebqat.tracking.tables import collect_tables
+from mebqat.tracking.table_runs import collect_tables
 from mebqat.tracking.uri import artifact_root, browse_hint
 
 

@@ -32,7 +32,7 @@ from ..core.rundir_layout import EPISODE_OUTCOMES, IMAGE_OUTCOMES, METRICS, for_
 from ..core.tasks import BitwidthTask
 from ..methods import Method, create_method
 from ..methods.base import DivergenceError
-from ..models.layout import resolve_memory_format, use_memory_format
+from ..models.memory_format import resolve_memory_format, use_memory_format
 from . import timing
 from .data import FewShotData, ProblemData, open_data
 from .metrics import architecture_counts, bits_value, finished_run, metrics_record, result_row

@@ -1,4 +1,4 @@
-"""What every Table 4/5 (few-shot) method shares, on top of the pure functions of :mod:`mebqat.fewshot`:
+"""What every Table 4/5 (few-shot) method shares, on top of the pure functions of :mod:`mebqat.kernels`:
 the LSQ network built from the fidelity switches, its activation steps calibrated on one training
 episode, the aggregation of per-task meta-gradients into ``.grad``, validation on the fixed
 meta-validation tasks and the meta-test on the fixed test tasks. The algorithm itself comes from a
@@ -21,10 +21,10 @@ from ..core.registry import MODELS, MethodInfo
 from ..core.rundir_layout import EPISODE_OUTCOMES
 from ..core.tasks import FP_TASK, BitwidthTask, TaskSampler, bitwidth_candidates
 from ..data.episode import Episode
-from ..fewshot import aggregate_meta_gradients, mean_ci95, model_state, task_usage
-from ..fewshot.aggregate import Divisor
-from ..fewshot.boot import boot_activation_steps, boot_weight_steps, weight_step_references
-from ..fewshot.functional import ParamDict, module_mode
+from ..kernels import aggregate_meta_gradients, mean_ci95, model_state, task_usage
+from ..kernels.aggregate import Divisor
+from ..kernels.boot import boot_activation_steps, boot_weight_steps, weight_step_references
+from ..kernels.functional import ParamDict, module_mode
 from ..models import build, parameter_kinds
 from ..quant import calibrate_activation_steps, task_tensor
 from .base import DivergenceError, Evaluation, Method, random_validation_tasks
@@ -43,7 +43,7 @@ class FewShotMethod(Method[FewShotData, Episode]):
     running_stats: ClassVar[bool] = False
     """BatchNorm tracks running statistics (inductive at meta-test: PN, PN+QAT)."""
     divisor: ClassVar[Divisor] = "batch"
-    """How per-task gradients are divided (:func:`mebqat.fewshot.aggregate_meta_gradients`)."""
+    """How per-task gradients are divided (:func:`mebqat.kernels.aggregate_meta_gradients`)."""
 
     # ---------------------------------------------------------------- the task policy (FixedTask / RandomTasks)
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..core.tasks import BitwidthTask
 from ..data.episode import Episode
-from ..fewshot import (
+from ..kernels import (
     LEARNED_STEPS_ADAPT_KINDS,
     OFFICIAL_ADAPT_KINDS,
     InnerLoop,
@@ -21,8 +21,8 @@ from ..fewshot import (
     maml_metatest_batched,
     maml_metatest_sequential,
 )
-from ..fewshot.functional import ParamDict, autograd_gradient, functorch_gradient, module_mode
-from ..fewshot.metatest import maml_episode_accuracy
+from ..kernels.functional import ParamDict, autograd_gradient, functorch_gradient, module_mode
+from ..kernels.metatest import maml_episode_accuracy
 from .fewshot import FewShotMethod, StepResult
 
 

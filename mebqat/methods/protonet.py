@@ -13,9 +13,9 @@ from torch import nn
 
 from ..core.tasks import BitwidthTask
 from ..data.episode import Episode, unstack_episodes
-from ..fewshot import pn_batched, pn_metatest_batched, pn_metatest_sequential, pn_sequential
-from ..fewshot.functional import ParamDict
-from ..fewshot.metatest import pn_episode_accuracy
+from ..kernels import pn_batched, pn_metatest_batched, pn_metatest_sequential, pn_sequential
+from ..kernels.functional import ParamDict
+from ..kernels.metatest import pn_episode_accuracy
 from .fewshot import FewShotMethod, StepResult
 
 

@@ -74,7 +74,7 @@ def _check_role(role: str, allowed: tuple[str, ...] = ROLES) -> str:
 
 class QConv2d(nn.Conv2d, TakesBits):
     """Conv2d whose weight is quantized at the bitwidth of its role. With ``channels_last`` set (by
-    :func:`mebqat.models.layout.use_memory_format`) its output is channels-last even when its input has a
+    :func:`mebqat.models.memory_format.use_memory_format`) its output is channels-last even when its input has a
     single channel, where the layout is ambiguous and the convolution would fall back to NCHW."""
 
     channels_last = False

@@ -13,7 +13,7 @@ store is really used (it takes seconds to import).
 from .jobs import log_run
 from .publish import LogResult
 from .store import StoreStatus, init_store
-from .tables import log_tables
+from .table_runs import log_tables
 from .uri import DEFAULT_URI, TrackingError, browse_hint, resolve_uri
 
 __all__ = [

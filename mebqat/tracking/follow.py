@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING
 from ..core.files import InputError, read_yaml
 from ..core.jobstatus import JobStatus, now_ms, read_status
 from ..core.rundir_layout import STATUS, RunFiles
+from .finished_run import read_finished_run
 from .jobrecord import history_points, job_record
 from .jobs import log_run
 from .live import ATTEMPT_TAG, LiveRun
 from .publish import write_metrics
-from .rundir import read_finished_run
 from .store import _locked, open_client
 from .uri import resolve_uri
 

@@ -26,8 +26,8 @@ from typing import Any
 
 from ..core.registry import data_title
 from ..core.tasks import FP_TASK
+from .finished_run import FinishedRun
 from .record import KEY_TAG, KIND_TAG, Artifact, DatasetRef, MetricPoint, RunRecord
-from .rundir import FinishedRun
 from .uri import TrackingError
 
 SUMMARY_METRICS = ("epochs", "forward_passes", "backward_passes", "best_epoch", "best_score")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .finished_run import read_finished_run
 from .jobrecord import job_record
 from .publish import LogResult, publish
-from .rundir import read_finished_run
 from .store import open_client
 from .uri import experiment_artifact_location, resolve_uri
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.config import dataset_identity
 from ..core.hashing import config_hash
+from .finished_run import read_finished_run
 from .jobrecord import (
     TASK_TAG,
     curve_name,
@@ -37,7 +38,6 @@ from .publish import (
 )
 from .record import CONTENT_TAG, KEY_TAG, KIND_TAG
 from .retry import retrying
-from .rundir import read_finished_run
 from .store import open_client
 from .uri import experiment_artifact_location, resolve_uri
 

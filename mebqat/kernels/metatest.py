@@ -55,7 +55,7 @@ EpisodeAccuracy = Callable[[Episode, Any], torch.Tensor]
 
 Prepare = Callable[[ParamDict, Episode, Any], ParamDict]
 """(params, one episode, one task) -> parameter entries to replace for that run, e.g. quantizer steps
-booted from the episode (FP-trained baselines, :mod:`mebqat.fewshot.boot`). Must be pure (vmap-safe)."""
+booted from the episode (FP-trained baselines, :mod:`mebqat.kernels.boot`). Must be pure (vmap-safe)."""
 
 
 def _prepared(params: ParamDict, prepare: Prepare | None, episode: Episode, task: Any) -> ParamDict:

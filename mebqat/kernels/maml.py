@@ -4,7 +4,7 @@ Per episode i with bitwidth task τ_i: ``inner.steps`` SGD steps on the support 
 statistics) of the parameters in ``inner.adapt``, then the query cross-entropy at the adapted point θ'_i
 (BN on query statistics) and its gradient g_i = ∇_θ' L_q(θ'_i) with respect to *every* parameter, taken
 at θ'_i with no second-order terms. The engines return the per-episode g_i, query losses and accuracies;
-the caller aggregates them (:func:`mebqat.fewshot.aggregate.aggregate_meta_gradients`) and steps.
+the caller aggregates them (:func:`mebqat.kernels.aggregate.aggregate_meta_gradients`) and steps.
 
 * :func:`fomaml_batched`: one ``torch.func.vmap`` over the meta-batch, each episode with its own task
   (a tensor [B, 2]).
