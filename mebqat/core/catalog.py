@@ -84,7 +84,7 @@ register_model(
 register_model(
     ModelInfo(
         "maml_convnet",
-        impl="mebqat.models.fewshot:maml_convnet",
+        impl="mebqat.models.convnets:maml_convnet",
         default_scheme="lsq",
         from_data=("ways",),
         description="the MAML 5-layer CNN: 4 conv blocks (BatchNorm β only) + linear classifier",
@@ -93,7 +93,7 @@ register_model(
 register_model(
     ModelInfo(
         "proto_convnet",
-        impl="mebqat.models.fewshot:proto_convnet",
+        impl="mebqat.models.convnets:proto_convnet",
         default_scheme="lsq",
         description="the Prototypical-Network 4-layer CNN (affine BatchNorm, no classifier)",
     )

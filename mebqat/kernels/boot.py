@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models.fewshot import INIT_STD
+from ..models.convnets import INIT_STD
 from ..models.layers import QConv2d, QLinear
 from ..quant import lsq
 from .functional import ParamDict, call
