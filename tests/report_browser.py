@@ -43,20 +43,27 @@ class ReportBrowser(Browser):
             target.click();
             return true;
         }})()"""
-        # as a user: click the category in the menu. On a loaded machine that click can land while the menu is
-        # still drawing (CI saw the summary stay, and once the Figures list under a Tables breadcrumb); then
-        # open the category through the report's own navigation and look again
-        self.click_text(category, within="a")
+        # the category's menu entry is clicked in the page (element.click()), not with the mouse at coordinates:
+        # on a loaded machine the menu can move between locating an entry and the mouse event, and CI saw that
+        # mouse click open Figures instead of Tables. If the list still does not show the row, the view is
+        # reset to the menu and the entry clicked again.
+        opener = f"""(() => {{
+            const want = {json.dumps(category)};
+            const link = [...document.querySelectorAll('nav a')].find(a => a.innerText.trim() === want);
+            if (!link) return false;
+            link.click();
+            return true;
+        }})()"""
         what = f"the {button} button of {row!r} under {category!r}"
-        try:
-            self.wait_for(finder, timeout=15, what=what)
-        except BrowserError:
-            self.evaluate(f"""(() => {{
-                const category = {json.dumps(category)};
-                app.setView({{navbarMode: 'subcategory', category: category,
-                              subcategory: Object.keys(categories[category])[0]}});
-            }})()""")
-            self.wait_for(finder, timeout=30, what=what)
+        for attempt in range(3):
+            self.wait_for(opener, what=f"the menu entry {category!r}")
+            try:
+                self.wait_for(finder, timeout=15, what=what)
+                break
+            except BrowserError:
+                if attempt == 2:
+                    raise
+                self.evaluate("app.setView({navbarMode: 'menu', category: undefined, subcategory: undefined})")
         if button == "eye":
             self.wait_for("document.querySelector('iframe, #app img') !== null", what=f"{row!r} shown")
 
