@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 MLFLOW = str(Path(sys.executable).with_name("mlflow"))
@@ -81,6 +81,11 @@ def mlflow_server(root: Path, allowed_hosts: str | None = None, workers: int = 2
             server.wait()
 
 
+def _drain(stream: Iterable[str]) -> None:
+    for _ in stream:
+        pass
+
+
 @contextlib.contextmanager
 def track_ui(uri: str) -> Iterator[tuple[str, dict[str, str]]]:
     """Serve ``uri`` with `mebqat track ui` on a free port; yield its base URL and the links it printed
@@ -103,7 +108,7 @@ def track_ui(uri: str) -> Iterator[tuple[str, dict[str, str]]]:
             if url:
                 links[name] = url
         # keep draining: a full pipe would block the server's own logging
-        threading.Thread(target=lambda: [None for _ in server.stdout], daemon=True).start()
+        threading.Thread(target=_drain, args=(server.stdout,), daemon=True).start()
         wait_until_up(server, base, "mebqat track ui")
         yield base, links
     finally:
