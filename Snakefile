@@ -40,6 +40,8 @@ localrules:
     build_tables,
     claims,
     report_pages,
+    rehearsal_report,
+    rehearsal,
     track_jobs,
     track_tables,
     mlflow_store,

@@ -14,9 +14,9 @@ from types import ModuleType
 from typing import NoReturn
 
 from .. import __version__
-from . import data, describe, evaluate, run, tables, track, train
+from . import data, describe, evaluate, rehearse, run, tables, track, train
 
-COMMANDS: list[ModuleType] = [run, train, evaluate, data, describe, tables, track]
+COMMANDS: list[ModuleType] = [run, train, evaluate, rehearse, data, describe, tables, track]
 EXIT_ERROR, EXIT_INTERNAL, EXIT_STOPPED = 2, 1, 130
 
 

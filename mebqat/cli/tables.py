@@ -138,6 +138,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--results", metavar="DIR", help="the results directory, named in the summary (default: the parent of --out)"
     )
     report.set_defaults(action_run=run_report)
+    rehearsal = actions.add_parser(
+        "rehearsal",
+        help="the rehearsal's report: memory, time per update, load/step, checkpoint size and resume per job",
+        description="Write <out>/report.md, report.html and rehearsal.csv from the rehearsal/summary.json that "
+        "`mebqat rehearse` leaves in each run directory (docs/rehearsal.md), naming every job that exceeds its "
+        "memory request, does not resume to the same state, or waits longer for data than it computes.",
+    )
+    rehearsal.add_argument(
+        "--runs",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="run directories (searched recursively for metrics.json) or metrics.json files",
+    )
+    rehearsal.add_argument("--out", required=True, help="directory for report.md, report.html and rehearsal.csv")
+    rehearsal.add_argument(
+        "--runs-root", metavar="DIR", help="the runs directory: job names are run directories relative to it"
+    )
+    rehearsal.set_defaults(action_run=run_rehearsal)
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -187,6 +206,15 @@ def run_report(args: argparse.Namespace) -> int:
         runs_root=args.runs_root,
         results=args.results,
     ):
+        print(path)
+    return 0
+
+
+def run_rehearsal(args: argparse.Namespace) -> int:
+    from ..tables.collect import find_metrics
+    from ..tables.rehearsal import write_rehearsal_report
+
+    for path in write_rehearsal_report(find_metrics(args.runs), args.out, runs_root=args.runs_root):
         print(path)
     return 0
 

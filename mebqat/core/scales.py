@@ -12,6 +12,8 @@ class Scale:
     real_data: bool
     """True: the paper's datasets; False: the offline stand-ins."""
     description: str
+    rehearsal: bool = False
+    """True: synthetic data and tiny budgets; tables are titled as a rehearsal and no claim is judged."""
 
 
 SCALES: dict[str, Scale] = {
@@ -29,6 +31,14 @@ SCALES: dict[str, Scale] = {
             "claims, the whole DAG within ~45 minutes on 2 CPU cores",
         ),
         Scale("paper", True, "the real reproduction: the paper's datasets and the authors' hyperparameters (GPUs)"),
+        Scale(
+            "rehearsal",
+            True,
+            "the paper's jobs rehearsed on this machine: the paper's networks, batch sizes, optimizers and "
+            "schedules on synthetic data of the real datasets' sizes and formats, a few updates per job, each job "
+            "killed after its first epoch and resumed (docs/rehearsal.md); its accuracies mean nothing",
+            rehearsal=True,
+        ),
     )
 }
 DEFAULT_SCALE = "mini"

@@ -33,11 +33,12 @@ from ..core.tasks import BitwidthTask
 from ..methods import Method, create_method
 from ..methods.base import DivergenceError
 from ..models.memory_format import resolve_memory_format, use_memory_format
-from . import timing
+from . import rehearsal, timing
 from .data import FewShotData, ProblemData, open_data
 from .metrics import architecture_counts, bits_value, finished_run, metrics_record, result_row
 from .optim import build_optimizer, build_scheduler
 from .progress import TrainingProgress
+from .rehearsal import held_bytes
 from .rundir import RunDir, job_logger, write_json
 from .runtime import seed_everything, select_device
 
@@ -76,7 +77,9 @@ def train(
     run.check_writable()
     dev = select_device(device)
     method = create_method(config, dev)  # train.engine (auto: the method's default for this device), fixed here
-    data = open_data(config, method.problem, dev, "train")
+    with timing.wall("data_open"):
+        data = open_data(config, method.problem, dev, "train")
+    timing.note("data_bytes", held_bytes(data))
     run.prepare(config, replace_stale)
     log = job_logger(run)
     try:
@@ -118,6 +121,7 @@ def _train(
     )
     if progress.resume():
         log.info(f"resuming {run.root} after epoch {progress.epoch}")
+        rehearsal.after_resume(progress.components)
     else:
         log.info(
             f"{job['setup']} / {job['method']} {job['train_task'] or ''} ({job['scale']}, {job['fidelity']}, "
@@ -133,25 +137,26 @@ def _train(
         began = time.perf_counter()
         model.train()
         losses: list[torch.Tensor] = []
-        for step, batch in enumerate(data.training_batches(epoch), start=1):
+        for step, batch in enumerate(timing.timed(data.training_batches(epoch), "batch_wait"), start=1):
             timing.mark("first_step")
-            with timing.phase("steps"):
-                optimizer.zero_grad(set_to_none=True)
-                stats = method.update(model, batch, counter)
-            losses.append(
-                stats["loss"].detach() if isinstance(stats["loss"], torch.Tensor) else torch.tensor(stats["loss"])
-            )
-            if step % log_every == 0 or step == steps:
-                # the one read-back of a step, and only every log_every steps: a NaN loss stops the job here
-                loss = _finite(stats["loss"], "the training loss", epoch, step)
-                extra = f" accuracy {float(stats['accuracy']):.4f}" if "accuracy" in stats else ""
-                log.info(
-                    f"epoch {epoch}/{epochs} step {step}/{steps} loss {loss:.4f}{extra} "
-                    f"lr {optimizer.param_groups[0]['lr']:.3g}"
+            with timing.wall("update"):
+                with timing.phase("steps"):
+                    optimizer.zero_grad(set_to_none=True)
+                    stats = method.update(model, batch, counter)
+                losses.append(
+                    stats["loss"].detach() if isinstance(stats["loss"], torch.Tensor) else torch.tensor(stats["loss"])
                 )
-            with timing.phase("steps"):
-                optimizer.step()
-            counter.update()
+                if step % log_every == 0 or step == steps:
+                    # the one read-back of a step, and only every log_every steps: a NaN loss stops the job here
+                    loss = _finite(stats["loss"], "the training loss", epoch, step)
+                    extra = f" accuracy {float(stats['accuracy']):.4f}" if "accuracy" in stats else ""
+                    log.info(
+                        f"epoch {epoch}/{epochs} step {step}/{steps} loss {loss:.4f}{extra} "
+                        f"lr {optimizer.param_groups[0]['lr']:.3g}"
+                    )
+                with timing.phase("steps"):
+                    optimizer.step()
+                counter.update()
         train_loss = _finite(torch.stack(losses).mean(), "the training loss", epoch, steps)
         diverged = _non_finite(model) - unset
         if diverged:
@@ -160,7 +165,7 @@ def _train(
                 f"stopping (no metrics are written)"
             )
         scheduler.step()
-        with timing.phase("validation"):
+        with timing.phase("validation"), timing.wall("validation"):
             score = _finite(method.validate(model, data, epoch), "the validation accuracy", epoch, steps)
         improved = progress.end_epoch(
             epoch,
@@ -177,6 +182,7 @@ def _train(
         if on_epoch is not None:
             assert progress.last_record is not None  # end_epoch has just recorded this epoch
             on_epoch(progress.last_record)
+        rehearsal.after_epoch(epoch, progress.components)
 
     progress.write_summary(
         epochs, counter, method.trained_tasks(), getattr(data, "select_split", "val"), method.engine, memory_format
@@ -205,7 +211,9 @@ def evaluate(
     which = checkpoint or config["evaluate"]["checkpoint"]
     path = run.checkpoint(which)
     state = run.load_checkpoint(path, config)
-    data = open_data(config, method.problem, dev, "test")
+    with timing.wall("test_data_open"):
+        data = open_data(config, method.problem, dev, "test")
+    timing.note("test_data_bytes", held_bytes(data))
     log = job_logger(run)
     try:
         return _evaluate(
@@ -251,7 +259,7 @@ def _evaluate(
     model.load_state_dict(state["model"])
     began = time.perf_counter()
     log.info(f"evaluating at {len(chosen)} bitwidths ({which} checkpoint, epoch {state['epoch']})")
-    with timing.phase("evaluation"):
+    with timing.phase("evaluation"), timing.wall("evaluation"):
         result = method.evaluate(model, data, chosen)
     eval_time = time.perf_counter() - began
     rows = []

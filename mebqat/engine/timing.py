@@ -9,13 +9,17 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
+T = TypeVar("T")
 ENV_VAR = "MEBQAT_TIMING_FILE"
 COMPUTE = ("steps", "validation", "evaluation")
 _PHASES: dict[str, float] = {}
 _MARKS: dict[str, float] = {}
+_WALL: dict[str, float] = {}
+_COUNTS: dict[str, int] = {}
 
 
 @contextlib.contextmanager
@@ -25,6 +29,35 @@ def phase(name: str) -> Iterator[None]:
         yield
     finally:
         _PHASES[name] = _PHASES.get(name, 0.0) + time.process_time() - started
+
+
+@contextlib.contextmanager
+def wall(name: str) -> Iterator[None]:
+    """Accumulate wall-clock seconds under ``name`` and count the intervals (``<name>_count``)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        _WALL[name] = _WALL.get(name, 0.0) + time.perf_counter() - started
+        _COUNTS[f"{name}_count"] = _COUNTS.get(f"{name}_count", 0) + 1
+
+
+def timed(items: Iterable[T], name: str) -> Iterator[T]:
+    """``items`` unchanged, with the wait for each one accumulated under ``wall(name)``."""
+    iterator = iter(items)
+    while True:
+        with wall(name):
+            try:
+                item = next(iterator)
+            except StopIteration:
+                break
+        yield item
+    _COUNTS[f"{name}_count"] -= 1  # the wait that found the end brought no item
+
+
+def note(name: str, value: int) -> None:
+    """Record a count, e.g. the bytes a dataset holds in memory."""
+    _COUNTS[name] = value
 
 
 def mark(name: str) -> None:
@@ -41,6 +74,8 @@ def report() -> dict[str, float]:
         "fixed_cpu_s": total - compute,
         **{f"{k}_cpu_s": v for k, v in _PHASES.items()},
         **{f"at_{k}_cpu_s": v for k, v in _MARKS.items()},
+        **{f"{k}_wall_s": v for k, v in _WALL.items()},
+        **_COUNTS,
     }
 
 

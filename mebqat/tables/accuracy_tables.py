@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..core.scales import SCALES
+
 from .layout import SetupLayout, row_label, setups_with, table_number, table_rows
 from .paper import KEY, PAPER_DASH, PAPER_LOST, PAPER_VALUE, paper_accuracies
 from .render import EMPTY, Block, Document
@@ -104,7 +106,7 @@ def accuracy_frame(table: str, cells: pd.DataFrame) -> pd.DataFrame:
         ours.reindex(columns=take), on=["setup", "method_name", "bits_w", "bits_a"], how="left", validate="one_to_one"
     )
     long = long.merge(paper_accuracies(table), on=KEY, how="left", validate="many_to_one")
-    real = long["is_standin"].eq(False)
+    real = long["is_standin"].eq(False) & ~long["scale"].map(lambda s: s in SCALES and SCALES[s].rehearsal)
     long["delta"] = (long["accuracy"] - long["paper_accuracy"]).where(real)
     long["paper_cell"] = long["paper_cell"].fillna("")
     for column in ("seeds", "n"):
@@ -166,6 +168,15 @@ def _group_label(layout: SetupLayout) -> str:
     return f"{layout.shots}-shot"
 
 
+def rehearsal_note(long: pd.DataFrame) -> str | None:
+    """``synthetic data of the real sizes`` when the table's runs are a rehearsal (None otherwise): such a
+    table is laid out as the real one and compared with nothing."""
+    scales = long["scale"].dropna().unique() if "scale" in long else []
+    if any(SCALES[s].rehearsal for s in scales if s in SCALES):
+        return "synthetic data of the real datasets' sizes, a few updates per job"
+    return None
+
+
 def standin_note(long: pd.DataFrame) -> str | None:
     """``digits in place of CIFAR-10/SVHN`` for the stand-in data behind a table (None if there is none)."""
     used = long[long["is_standin"].eq(True)]
@@ -206,6 +217,9 @@ def accuracy_document(table: str, long: pd.DataFrame, jobs: int) -> Document:
     standin = standin_note(long)
     if standin:
         title = f"Table {number} (stand-in data: {standin} — not comparable with the paper): {TABLE_TITLES[table]}"
+    elif rehearsal_note(long):
+        standin = rehearsal_note(long)
+        title = f"Table {number} (REHEARSAL: {standin} — not results): {TABLE_TITLES[table]}"
     filled = long[long["accuracy"].notna()]
     if filled.empty:
         runs = "No runs were found for this table: every cell of ours is empty."
@@ -239,7 +253,10 @@ def accuracy_document(table: str, long: pd.DataFrame, jobs: int) -> Document:
         []
         if not standin
         else [
-            "Stand-in runs are not reproductions: the paper's values are shown for orientation only and no "
+            "A rehearsal checks that the paper's jobs run (memory, time, resume), not what they reach: its "
+            "accuracies mean nothing, and no difference with the paper is computed."
+            if rehearsal_note(long)
+            else "Stand-in runs are not reproductions: the paper's values are shown for orientation only and no "
             "difference is computed."
         ]
     )

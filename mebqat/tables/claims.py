@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ..core.scales import SCALES
 import yaml
 
 from ..core.accuracy import PER_BATCH, batch_means, format_statistic
@@ -480,7 +482,19 @@ def check_claims(frame: pd.DataFrame, claims: Sequence[Claim] | None = None) -> 
             for layout in table_setups("table2" if table == "table3" else table):
                 for verdict in check_setup(claim, table, layout, outcomes, frame):
                     rows.append(_row(verdict, frame))
-    return pd.DataFrame(rows, columns=COLUMNS)
+    verdicts = pd.DataFrame(rows, columns=COLUMNS)
+    if is_rehearsal(frame):
+        verdicts["verdict"] = NOT_MEASURED
+        verdicts["reason"] = REHEARSAL_REASON
+    return verdicts
+
+
+REHEARSAL_REASON = "not judged: a rehearsal on synthetic data (its accuracies mean nothing)"
+
+
+def is_rehearsal(frame: pd.DataFrame) -> bool:
+    """Runs of a rehearsal scale (synthetic data, tiny budgets): outputs show them, no claim is judged."""
+    return not frame.empty and any(SCALES[s].rehearsal for s in frame["scale"].dropna().unique() if s in SCALES)
 
 
 def _row(v: Verdict, frame: pd.DataFrame) -> dict[str, Any]:
@@ -538,8 +552,11 @@ def claims_document(verdicts: pd.DataFrame, claims: Sequence[Claim] | None = Non
     claims = load_claims() if claims is None else claims
     standin = verdicts["is_standin"].eq(True).any()
     data = ", ".join(sorted({d for value in verdicts["data"].dropna() for d in str(value).split(", ") if d}))
+    rehearsal = verdicts["reason"].eq(REHEARSAL_REASON).any()
     title = (
-        "Do the paper's claims hold? Verdicts on stand-in data (" + data + "), not on the paper's datasets"
+        "The paper's claims, not judged: a rehearsal on synthetic data"
+        if rehearsal
+        else "Do the paper's claims hold? Verdicts on stand-in data (" + data + "), not on the paper's datasets"
         if standin
         else "Do the paper's claims hold?"
     )

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .accuracy_tables import standin_note
+from .accuracy_tables import rehearsal_note, standin_note
 from .cost_model import ADAPTIVE, DEDICATED, MEBQAT, ROLES, backprops, setup_costs, storage
 from .cost_table import measured_costs
 from .layout import SetupLayout, row_label
@@ -35,7 +35,14 @@ def accuracy_figure(layout: SetupLayout, long: pd.DataFrame) -> Figure:
     position = {row: i for i, row in enumerate(rows)}
     mine = long[long["setup"] == layout.name]
     standin = standin_note(mine)
-    paper_label = "paper (not comparable: stand-in data)" if standin else "paper"
+    rehearsal = rehearsal_note(mine)
+    paper_label = (
+        "paper (not comparable: stand-in data)"
+        if standin
+        else "paper (not comparable: a rehearsal)"
+        if rehearsal
+        else "paper"
+    )
     figure = Figure(figsize=(9.0, 4.2))
     axes = figure.add_subplot()
     colors = [f"C{i}" for i in range(len(layout.methods))]
@@ -91,6 +98,8 @@ def accuracy_figure(layout: SetupLayout, long: pd.DataFrame) -> Figure:
     title = f"{layout.table.replace('table', 'Table ')}: {layout.title}"
     if standin:
         title += f"\nstand-in data: {standin} — not comparable with the paper"
+    elif rehearsal:
+        title += f"\nREHEARSAL: {rehearsal} — not results"
     axes.set_title(title, fontsize=10)
     if drawn:
         axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))

@@ -13,6 +13,7 @@ validate_workflow_config(config, workflow.source_path("../schemas/config.schema.
 from mebqat.core.rundir_layout import METRICS  # noqa: E402  (after validation: clear errors first)
 from mebqat.workflow.matrix import expand_jobs, load_matrix  # noqa: E402
 from mebqat.workflow.resources import job_resources  # noqa: E402
+from mebqat.core.scales import SCALES  # noqa: E402
 
 MATRIX = load_matrix(config["matrix"])
 JOBS = expand_jobs(config, MATRIX)
@@ -23,6 +24,8 @@ MEBQAT = f"{sys.executable} -m mebqat"
 MLFLOW_URI = (config["mlflow_uri"] or os.environ.get("MLFLOW_TRACKING_URI")
               or f"sqlite:///{os.path.abspath(RESULTS)}/mlflow.db")
 DEVICE = config["device"]
+# scale rehearsal: each job runs under `mebqat rehearse` (killed after its first epoch, resumed, measured)
+REHEARSAL = SCALES[config["scale"]].rehearsal
 # jobs find the datasets through the environment of their shell, so moving the data changes no job's
 # parameters (and does not rerun it); the prefix keeps Snakemake's strict-bash default
 DATA_ROOT = os.path.abspath(config["data_root"])

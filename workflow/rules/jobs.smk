@@ -1,6 +1,7 @@
 # One job per table cell that needs its own model: training and evaluation in one process (`mebqat run`),
 # so that each job pays the start-up cost once. Its MLflow run is written from its run directory by the
-# workflow's follower (tracking.smk), so no job imports MLflow or opens the store.
+# workflow's follower (tracking.smk), so no job imports MLflow or opens the store. At scale rehearsal the same
+# job runs under `mebqat rehearse` (docs/rehearsal.md).
 
 
 rule job:
@@ -14,6 +15,8 @@ rule job:
         config_hash=job_hash,
         out=run_dir,
         device=DEVICE,
+        # a rehearsal job is killed after its first epoch and resumed; it compares its peak with mem_mb
+        command=lambda wildcards, resources: f"rehearse --mem-mb {resources.mem_mb}" if REHEARSAL else "run",
     log:
         f"{RESULTS}/logs/jobs/{{job}}.log",
     threads: config["threads_per_job"]
@@ -24,5 +27,5 @@ rule job:
     message:
         "running job {wildcards.job}"
     shell:
-        "{params.mebqat} run --spec {params.spec:q} --out {params.out:q} --threads {threads} --device {params.device}"
+        "{params.mebqat} {params.command} --spec {params.spec:q} --out {params.out:q} --threads {threads} --device {params.device}"
         " --tracking follower --replace-stale > {log:q} 2>&1"

@@ -88,6 +88,27 @@ rule report_pages:
         " > {log:q} 2>&1"
 
 
+rule rehearsal_report:
+    input:
+        metrics_files(),
+    output:
+        md=f"{RESULTS}/rehearsal/report.md",
+        csv=f"{RESULTS}/rehearsal/rehearsal.csv",
+        html=report(f"{RESULTS}/rehearsal/report.html", category="Rehearsal", caption="../report/rehearsal.rst",
+                    labels={"page": "memory, time, data loading and resume of every job"}),
+    params:
+        mebqat=MEBQAT,
+        out=lambda wildcards, output: os.path.dirname(output.md),
+        runs=f"{RESULTS}/runs",
+    log:
+        f"{RESULTS}/logs/rehearsal_report.log",
+    conda:
+        "../envs/mebqat.yaml"
+    shell:
+        "{params.mebqat} tables rehearsal --runs {input:q} --runs-root {params.runs:q} --out {params.out:q}"
+        " > {log:q} 2>&1"
+
+
 rule tables:
     input:
         rules.build_tables.output.tables,
@@ -107,6 +128,7 @@ rule report:
         rules.tables.input,
         rules.figures.input,
         rules.report_pages.output,
+        rules.rehearsal_report.output if REHEARSAL else [],
         stylesheet=workflow.source_path("../report/style.css"),
     output:
         f"{RESULTS}/report.html",
@@ -126,3 +148,11 @@ rule report:
         "{params.python} -m snakemake --snakefile {params.snakefile:q} --directory {params.directory:q} "
         "--configfile {params.config_file:q} --report {output:q} --report-stylesheet {input.stylesheet:q} --nolock"
         " > {log:q} 2>&1"
+
+
+# `snakemake rehearsal --configfile config/rehearsal.yaml` (make rehearse): every job, the tables, the MLflow
+# runs, the rehearsal's report and the HTML report
+rule rehearsal:
+    input:
+        rules.report.output,
+        rules.rehearsal_report.output,
