@@ -12,7 +12,6 @@ from __future__ import annotations
 import pandas as pd
 
 from ..core.scales import SCALES
-
 from .layout import SetupLayout, row_label, setups_with, table_number, table_rows
 from .paper import KEY, PAPER_DASH, PAPER_LOST, PAPER_VALUE, paper_accuracies
 from .render import EMPTY, Block, Document

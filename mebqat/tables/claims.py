@@ -22,8 +22,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from ..core.scales import SCALES
 import yaml
 
 from ..core.accuracy import PER_BATCH, batch_means, format_statistic
@@ -31,6 +29,7 @@ from ..core.config import RESOURCES
 from ..core.files import InputError
 from ..core.registry import METHODS
 from ..core.rundir_layout import EPISODE_OUTCOMES, IMAGE_OUTCOMES, read_metrics_file
+from ..core.scales import SCALES
 from ..core.schemas import first_violation
 from ..core.tasks import bitwidth_candidates
 from .collect import MetricsError
