@@ -6,7 +6,7 @@ CORES     ?= 2
 STAMP     := $(VENV)/.setup-stamp
 SETUP_DEPS := pyproject.toml constraints.txt scripts/setup_env.sh scripts/pip_sources.py
 
-.PHONY: env test lint tables smoke clean-env
+.PHONY: env test lint tables smoke rehearse clean-env
 
 env: $(STAMP)
 
@@ -34,6 +34,15 @@ tables: $(STAMP)
 # The same plumbing at smoke scale (its time on 2 cores: README.md's timings table).
 smoke: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES) all --configfile config/smoke.yaml $(SNAKEMAKE_ARGS)
+
+# Before GPU-days are spent: every paper job at the paper's sizes, on synthetic data of the real datasets'
+# sizes and formats (written once into data/rehearsal, ~3.4 GB), a few updates each, killed and resumed;
+# its report is results/rehearsal/rehearsal.md (docs/rehearsal.md).
+REHEARSAL_DATA ?= data/rehearsal
+rehearse: $(STAMP)
+	$(VENV)/bin/mebqat data synthesize --root $(REHEARSAL_DATA)
+	$(VENV)/bin/snakemake --cores $(CORES) rehearsal --configfile config/rehearsal.yaml \
+		--config data_root=$(REHEARSAL_DATA) $(SNAKEMAKE_ARGS)
 
 clean-env:
 	rm -rf $(VENV)

@@ -23,7 +23,8 @@ from typing import Any
 
 from ..core.config import ConfigError
 from ..core.rundir_layout import RunFiles
-from .jobspec import add_job_arguments, add_runtime_arguments, job_config, positive_int
+from .jobspec import add_job_arguments, job_config, positive_int
+from .run import add_run_arguments
 
 NAME = "rehearse"
 HELP = "run one job killed after its first epoch and resumed, measuring memory, time and resume (the rehearsal)"
@@ -34,11 +35,7 @@ KILLED, RESUMED = "killed", "resumed"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_job_arguments(parser)
-    parser.add_argument("--out", required=True, help="run directory, as for `mebqat run`")
-    add_runtime_arguments(parser)
-    parser.add_argument("--replace-stale", action="store_true", help="as for `mebqat run`")
-    parser.add_argument("--uri", help="as for `mebqat run`")
-    parser.add_argument("--tracking", choices=("in-process", "follower", "off"), default="in-process")
+    add_run_arguments(parser)
     parser.add_argument(
         "--mem-mb", type=positive_int, required=True, help="the memory the job requests (MB), to compare its peak with"
     )

@@ -23,6 +23,11 @@ HELP = "train, evaluate and log one job in one process (what the workflow runs)"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_job_arguments(parser)
+    add_run_arguments(parser)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the job runs and who tracks it (shared with `mebqat rehearse`, which runs this command)."""
     parser.add_argument("--out", required=True, help="run directory (created; an existing one of the same job resumes)")
     add_runtime_arguments(parser)
     parser.add_argument(

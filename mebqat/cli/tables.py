@@ -141,7 +141,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rehearsal = actions.add_parser(
         "rehearsal",
         help="the rehearsal's report: memory, time per update, load/step, checkpoint size and resume per job",
-        description="Write <out>/report.md, report.html and rehearsal.csv from the rehearsal/summary.json that "
+        description="Write <out>/rehearsal.md, rehearsal.html and rehearsal.csv from the rehearsal/summary.json that "
         "`mebqat rehearse` leaves in each run directory (docs/rehearsal.md), naming every job that exceeds its "
         "memory request, does not resume to the same state, or waits longer for data than it computes.",
     )
@@ -152,7 +152,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="run directories (searched recursively for metrics.json) or metrics.json files",
     )
-    rehearsal.add_argument("--out", required=True, help="directory for report.md, report.html and rehearsal.csv")
+    rehearsal.add_argument("--out", required=True, help="directory for rehearsal.{md,html,csv}")
     rehearsal.add_argument(
         "--runs-root", metavar="DIR", help="the runs directory: job names are run directories relative to it"
     )

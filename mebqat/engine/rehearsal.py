@@ -33,7 +33,7 @@ def _feed(h: Any, value: Any) -> None:
     if isinstance(value, torch.Tensor):
         tensor = value.detach().cpu().contiguous()
         h.update(f"T{tensor.dtype}{tuple(tensor.shape)}".encode())
-        h.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        h.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     elif isinstance(value, np.ndarray):
         array = np.ascontiguousarray(value)
         h.update(f"A{array.dtype.str}{array.shape}".encode())

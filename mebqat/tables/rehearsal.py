@@ -1,4 +1,4 @@
-"""The rehearsal's report (``<results>/rehearsal/report.{md,html}``, ``rehearsal.csv``): one row per job from
+"""The rehearsal's report (``<results>/rehearsal.{md,html,csv}``): one row per job from
 the ``rehearsal/summary.json`` that ``mebqat rehearse`` leaves in its run directory, a summary per setup and
 per dataset, and every problem named: a job whose peak resident memory exceeds its request, whose resumed
 state differs from its state at the kill (or that was not killed), or that waits longer for a training
@@ -248,6 +248,6 @@ def write_rehearsal_report(
     out = Path(out)
     return [
         write_csv(out / "rehearsal.csv", frame),
-        write_text(out / "report.md", to_markdown(doc)),
-        write_text(out / "report.html", to_html(doc, notes_first=True)),
+        write_text(out / "rehearsal.md", to_markdown(doc)),
+        write_text(out / "rehearsal.html", to_html(doc, notes_first=True)),
     ]

@@ -92,9 +92,9 @@ rule rehearsal_report:
     input:
         metrics_files(),
     output:
-        md=f"{RESULTS}/rehearsal/report.md",
-        csv=f"{RESULTS}/rehearsal/rehearsal.csv",
-        html=report(f"{RESULTS}/rehearsal/report.html", category="Rehearsal", caption="../report/rehearsal.rst",
+        md=f"{RESULTS}/rehearsal.md",
+        csv=f"{RESULTS}/rehearsal.csv",
+        html=report(f"{RESULTS}/rehearsal.html", category="Rehearsal", caption="../report/rehearsal.rst",
                     labels={"page": "memory, time, data loading and resume of every job"}),
     params:
         mebqat=MEBQAT,
