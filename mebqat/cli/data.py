@@ -104,7 +104,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "formats and layout, under --root, filled\nwith synthetic images (a class pattern plus noise): the paper's "
         "jobs run on them through the real loaders.\nEach folder is marked SYNTHETIC-REHEARSAL-DATA.txt; the loaders "
         "refuse it unless verify is off (data.verify: false).\nA complete set already there is kept; a folder "
-        "holding anything else (a real dataset) is never overwritten.\nAbout 3.5 GB in all (docs/data.md).",
+        "holding anything else (a real dataset) is never overwritten.\nAbout 3.4 GiB in all, written in about 30 s "
+        "(docs/data.md).",
     )
     synthesize.add_argument(
         "--root", type=Path, required=True, help="where to write (deliberately no default: never the real data root)"
