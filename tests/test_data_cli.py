@@ -13,7 +13,7 @@ from test_cli import SCRIPT
 from mebqat.cli import main
 
 
-@pytest.mark.parametrize("action", [[], ["list"], ["build"], ["preview"]])
+@pytest.mark.parametrize("action", [[], ["list"], ["build"], ["preview"], ["synthesize"]])
 def test_help_on_every_data_action(action, capsys):
     with pytest.raises(SystemExit) as done:
         main(["data", *action, "--help"])

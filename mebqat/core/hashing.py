@@ -8,9 +8,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-VOLATILE_KEYS = (("data", "root"), ("data", "workers"), ("train", "log_every"))
+VOLATILE_KEYS = (("data", "root"), ("data", "verify"), ("data", "workers"), ("train", "log_every"))
 """Keys that do not change what a job computes: excluded from its hash, so moving the data or the results,
-or changing how often it logs, does not make a finished job stale."""
+checking the data files or not, or changing how often it logs, does not make a finished job stale (nor did
+adding ``data.verify`` to every config make the jobs finished before it stale)."""
 
 
 def config_hash(config: Mapping[str, Any]) -> str:

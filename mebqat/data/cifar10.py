@@ -11,6 +11,7 @@ import numpy as np
 from ..core.registry import DATASETS
 from .storage import ensure_files, open_checked
 from .supervised import SupervisedDataset, check_input_shape, split_indices
+from .synthetic import refuse_synthetic
 from .transforms import DOREFA_STATS, InputPipeline
 
 FOLDER = "cifar-10-batches-py"
@@ -49,6 +50,8 @@ def open_cifar10(root: Path, train: bool, download: bool, verify: bool):
         CIFAR10(str(staging), train=True, download=True)
 
     ensure_files("cifar10", root, [folder / name for name in FILES], HOW_TO_OBTAIN, fetch if download else None)
+    if verify:
+        refuse_synthetic("cifar10", [folder, folder / "batches.meta"], HOW_TO_OBTAIN)
     return open_checked(
         "cifar10", folder, HOW_TO_OBTAIN, lambda: _loader_class(verify)(str(root), train=train, download=False)
     )

@@ -18,6 +18,7 @@ from ..core.registry import DATASETS
 from .fewshot import FewShotSplit
 from .l2l import learn2learn
 from .storage import DatasetCorruptError, ensure_files, quiet_stdout
+from .synthetic import refuse_synthetic, refuse_synthetic_content
 
 FOLDER = "mini-imagenet"
 MODES = {"train": "train", "val": "validation", "test": "test"}
@@ -38,6 +39,8 @@ def load(split: str, root: Path, *, download: bool, verify: bool, seed: int) -> 
             learn2learn().vision.datasets.MiniImagenet(str(staging / FOLDER), mode=mode, download=True)
 
     ensure_files("miniimagenet", root, [path], HOW_TO_OBTAIN, fetch if download else None)
+    if verify:  # before the counts check below, which a full-size synthetic set would pass
+        refuse_synthetic("miniimagenet", [folder], HOW_TO_OBTAIN)
     MiniImagenet = learn2learn().vision.datasets.MiniImagenet  # imported only now: it costs seconds
     try:
         dataset = MiniImagenet(str(folder), mode=mode, download=False)
@@ -45,6 +48,8 @@ def load(split: str, root: Path, *, download: bool, verify: bool, seed: int) -> 
         raise DatasetCorruptError(
             "miniimagenet", path, HOW_TO_OBTAIN, f"not a MiniImageNet cache pickle ({type(err).__name__}: {err})"
         ) from None
+    if verify:  # the pickle copied out of its folder, without the marker file
+        refuse_synthetic_content("miniimagenet", path, dataset.data, HOW_TO_OBTAIN)
     if tuple(dataset.x.shape[1:]) != SHAPE:
         raise DatasetCorruptError(
             "miniimagenet", path, HOW_TO_OBTAIN, f"images are {tuple(dataset.x.shape[1:])}, expected {SHAPE}"

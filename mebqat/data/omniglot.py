@@ -27,6 +27,7 @@ from PIL import Image
 from ..core.registry import DATASETS
 from .fewshot import FewShotSplit
 from .storage import DatasetCorruptError, DatasetMissingError, open_checked, staged_download
+from .synthetic import refuse_synthetic
 
 FOLDER = "omniglot-py"
 SETS = {"background": "images_background", "evaluation": "images_evaluation"}
@@ -81,6 +82,8 @@ def _extract(archive: Path, target: Path) -> None:
 def _ensure_set(root: Path, set_name: str, download: bool, verify: bool) -> None:
     base = root / FOLDER
     folder, archive = base / SETS[set_name], base / f"{SETS[set_name]}.zip"
+    if verify:
+        refuse_synthetic("omniglot", [base, folder, archive], HOW_TO_OBTAIN)
     if folder.is_dir():
         return
     if not archive.is_file() and download:

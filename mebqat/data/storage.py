@@ -42,6 +42,20 @@ class DatasetCorruptError(DatasetMissingError):
         super().__init__(dataset, path, how_to_obtain, reason=f"is present but unusable ({problem})")
 
 
+class SyntheticDataError(DatasetCorruptError):
+    """The files are the synthetic rehearsal data of ``mebqat data synthesize`` (``mebqat.data.synthetic``),
+    loaded with ``verify`` on: refused, so that no real experiment runs on them by mistake."""
+
+    def __init__(self, dataset: str, path: Path | str, how_to_obtain: str):
+        self.dataset, self.path, self.how_to_obtain = dataset, Path(path), how_to_obtain
+        ValueError.__init__(
+            self,
+            f"{self.path} is the synthetic rehearsal data written by `mebqat data synthesize`, not the real "
+            f"{dataset!r} dataset: point the data root (root=, --root, $MEBQAT_DATA, data_root) at the real "
+            "dataset; rehearsal runs load this data with verify off (verify=False, --no-verify, data.verify: false)",
+        )
+
+
 def open_checked(
     dataset: str,
     path: Path,

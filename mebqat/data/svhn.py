@@ -12,6 +12,7 @@ import torch
 from ..core.registry import DATASETS
 from .storage import ensure_files, open_checked
 from .supervised import SupervisedDataset, check_input_shape, split_indices
+from .synthetic import refuse_synthetic
 from .transforms import DOREFA_STATS, InputPipeline, resize_images
 
 FOLDER = "svhn"
@@ -48,6 +49,8 @@ def open_svhn(root: Path, part: str, download: bool, verify: bool):
         SVHN(str(staging / FOLDER), split=part, download=True)
 
     ensure_files("svhn", root, [path], HOW_TO_OBTAIN, fetch if download else None)
+    if verify:
+        refuse_synthetic("svhn", [folder, path], HOW_TO_OBTAIN)
     return open_checked(
         "svhn", path, HOW_TO_OBTAIN, lambda: _loader_class(verify)(str(folder), split=part, download=False)
     )

@@ -70,6 +70,7 @@ class SupervisedData:
                 normalization=data["normalization"],
                 input_shape=tuple(data["input_shape"]) if data["input_shape"] else None,
                 download=data["download"],
+                verify=data.get("verify", True),
             ).to(device)
 
         wanted = (self.train_split, self.select_split) if purpose == "train" else ("test",)
@@ -141,7 +142,9 @@ class FewShotData:
         self.episode_chunk = config["evaluate"]["episode_chunk"]
 
         def split(name: str):
-            loaded = load_fewshot(data["name"], name, data["root"], download=data["download"])
+            loaded = load_fewshot(
+                data["name"], name, data["root"], download=data["download"], verify=data.get("verify", True)
+            )
             return loaded.resized(data.get("image_size")).to(device)
 
         def fixed(name: str, count: int):
