@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from ..core.rundir_layout import RunFiles
+from ..core.scales import SCALES
 from .claims import FAILS, HOLDS, NOT_MEASURED
 from .layout import table_number
 from .render import Block, Document, to_html
@@ -229,6 +230,17 @@ def summary_rst(
     standin = bool(jobs["is_standin"].any())
     title = f"MEBQAT reproduction: {scale} scale, {fidelity} fidelity"
     lines = [title, "=" * len(title), ""]
+    rehearsal = any(SCALES[s].rehearsal for s in jobs["scale"].dropna().unique() if s in SCALES)
+    if rehearsal:
+        lines += [
+            ".. warning::",
+            "",
+            "   **Rehearsal**: the paper's jobs on synthetic data of the real datasets' sizes, a few updates "
+            "each, killed after their first epoch and resumed. What it measured (memory against each job's "
+            "request, time per update, data loading, checkpoint size, exact resume) is under `Rehearsal`_ "
+            "(``rehearsal.html``); its accuracies mean nothing and no claim is judged.",
+            "",
+        ]
     if standin:
         lines += [
             ".. warning::",
@@ -251,7 +263,7 @@ def summary_rst(
         + ". Every job's time and state: `Jobs`_ (``jobs.html``).",
         "",
     ]
-    if verdicts is not None and len(verdicts):
+    if verdicts is not None and len(verdicts) and not rehearsal:
         counts = verdicts["verdict"].value_counts()
         lines += [
             "**Do the paper's claims hold?**",
@@ -270,6 +282,11 @@ def summary_rst(
         f"- `Tables`_: {pages or 'none'}, shown in the report (click a name, then the eye): ours beside the "
         f"paper's, laid out like the paper. The same tables as files: ``{results}/tables/"
         f"table*.{{csv,md,tex}}``.",
+        *(
+            [f"- `Rehearsal`_: ``rehearsal.html``; the same as ``{results}/rehearsal.{{md,csv}}``."]
+            if rehearsal
+            else []
+        ),
         "- `Claims`_: ``claims.html``; the same as ``claims.csv`` / ``claims.md``.",
         "- `Figures`_: accuracy against bitwidth per setup, ours beside the paper's; Table 3's costs.",
         "- `Jobs`_: ``jobs.html``, every job by name (the Statistics panel groups them per rule).",
