@@ -82,15 +82,13 @@ def random_flip(images: torch.Tensor, generator: torch.Generator | None) -> torc
 
 def resize_images(images: torch.Tensor, size: int, chunk: int = 8192) -> torch.Tensor:
     """uint8 ``[N, C, h, w]`` → ``[N, C, size, size]`` by antialiased bilinear interpolation (torchvision's
-    tensor resize, which follows PIL's ``Resize``), in chunks to bound memory; done once at load time."""
+    tensor resize, which follows PIL's ``Resize``), in chunks written into one preallocated result, so that
+    memory holds the input, the result and one chunk; done once at load time."""
     from torchvision.transforms.v2 import functional as TF
 
     if images.shape[-2:] == (size, size):
         return images
-    return (
-        torch.cat(
-            [TF.resize(images[i : i + chunk], [size, size], antialias=True) for i in range(0, len(images), chunk)]
-        )
-        if len(images)
-        else images.new_zeros((0, images.shape[1], size, size))
-    )
+    resized = images.new_empty((len(images), images.shape[1], size, size))
+    for start in range(0, len(images), chunk):
+        resized[start : start + chunk] = TF.resize(images[start : start + chunk], [size, size], antialias=True)
+    return resized
