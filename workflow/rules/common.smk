@@ -13,6 +13,10 @@ validate_workflow_config(config, workflow.source_path("../schemas/config.schema.
 from mebqat.core.rundir_layout import METRICS  # noqa: E402  (after validation: clear errors first)
 from mebqat.workflow.matrix import expand_jobs, load_matrix  # noqa: E402
 from mebqat.workflow.resources import job_resources  # noqa: E402
+from mebqat.workflow.slurm_states import install as complete_slurm_states  # noqa: E402
+
+# on SLURM: a job sacct reports as "CANCELLED by <uid>" counts as cancelled (mebqat/workflow/slurm_states.py)
+complete_slurm_states()
 
 MATRIX = load_matrix(config["matrix"])
 JOBS = expand_jobs(config, MATRIX)
