@@ -91,8 +91,9 @@ def train(
 def _why(err: BaseException) -> str:
     """What stopped training, in train.log's words: a signal by its name (``killed by SIGTERM``, not the exit
     status ``Stopped: 143`` of mebqat.engine.job's signal exception), else the error."""
-    if isinstance(err, SystemExit) and isinstance(getattr(err, "signal", None), str):
-        return f"killed by {err.signal}"  # type: ignore[attr-defined]
+    name = getattr(err, "signal", None)
+    if isinstance(err, SystemExit) and isinstance(name, str):
+        return f"killed by {name}"
     if isinstance(err, KeyboardInterrupt):
         return "interrupted (Ctrl-C)"
     return f"{type(err).__name__}: {' '.join(str(err).split())}"
