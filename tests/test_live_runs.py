@@ -156,7 +156,9 @@ def test_a_cancelled_job_is_killed_and_its_resumed_job_finishes_the_same_run(dat
         job_command(data_root, out, uri, seed=0, mode=mode), capture_output=True, text=True, timeout=600
     )
     assert resumed.returncode == 0, resumed.stderr
-    assert "resuming" in (out / "train.log").read_text()
+    log = (out / "train.log").read_text()
+    assert "resuming" in log
+    assert "stopped: killed by SIGTERM" in log and "Stopped: 143" not in log  # the signal's name, not an exit status
     assert_one_finished_run(client, 0, running.info.run_id)
     finished = client.get_run(running.info.run_id).data.tags
     assert "mebqat.end_reason" not in finished, "a finished run carries no stop reason"

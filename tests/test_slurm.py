@@ -232,3 +232,147 @@ def test_a_cluster_without_accounting_polls_with_squeue(tmp_path, data_root):
     assert (fields["JobState"], fields["ExitCode"], fields["Partition"]) == ("COMPLETED", "0:0", PARTITION)
     assert int(fields["ProcCnt"]) == 2 == job_threads(results / "runs" / job)
     assert int(fields["TimeLimit"]) == expected_limit(job)
+
+
+# one mini-scale few-shot job (an epoch takes 5-10 s on one thread here), trained for as many epochs as a test needs
+LONG_JOB = "mini-official/table5/pn_omniglot_20w1s/pn/seed0"
+
+
+def long_job_args(results: Path, data_root: Path, epochs: int, **config: object) -> list[str]:
+    """The snakemake arguments that run LONG_JOB alone with ``epochs`` epochs and ``config`` on top (in a config
+    file: --config leaves the numbers inside a mapping strings), on the accounting cluster."""
+    extra = results.parent / "extra-config.yaml"
+    extra.write_text(yaml.safe_dump({"job_overrides": {"train": {"epochs": epochs}}, **config}))
+    return [
+        "--profile",
+        str(PROFILE.relative_to(ROOT)),
+        f"{results}/runs/{LONG_JOB}/metrics.json",
+        "--configfile",
+        "config/config.yaml",
+        str(extra),
+        "--config",
+        f"results={results}",
+        f"data_root={data_root}",
+        "tables=[table5]",
+        *SITE,
+        *POLL,
+    ]
+
+
+def job_records(env: dict[str, str], job: str) -> list[dict[str, str]]:
+    """sacct's record of every SLURM job that ran ``job``, in submission order."""
+    comment = f"rule_job_wildcards_{job.replace('/', '_')}"
+    records = [r for r in sacct(env, "JobID,Comment,State,ExitCode,Timelimit,Elapsed", "-X") if r["Comment"] == comment]
+    for record in records:
+        print("|".join(record.values()))
+    return sorted(records, key=lambda r: int(r["JobID"]))
+
+
+def wait_until(what: str, seconds: float, check, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert process.poll() is None, f"snakemake ended (status {process.returncode}) before {what}"
+        assert time.monotonic() < deadline, f"no {what} within {seconds:.0f} s"
+        time.sleep(1)
+
+
+def test_a_cancelled_job_is_retried_not_waited_for(tmp_path, data_root):
+    """sacct writes a cancelled job's state as "CANCELLED by <uid>", which snakemake-executor-plugin-slurm 2.8.0
+    does not know: without mebqat/workflow/slurm_states.py the workflow waits for the job forever. With it, the
+    cancel is a failure, the profile's `retries: 1` resubmits the job, which resumes and finishes."""
+    results = tmp_path / "results"
+    status = results / "runs" / LONG_JOB / "job_status.json"
+    with slurm_cluster() as env:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "snakemake", *long_job_args(results, data_root, 8)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            # cancelled once it has trained an epoch, so the resubmitted job has a checkpoint to resume from
+            wait_until(
+                "training job with a finished epoch",
+                600,
+                lambda: status.exists() and json.loads(status.read_text())["durable_epoch"] >= 1,
+                process,
+            )
+            # the one job of the workflow (sacct stores a job's comment, which names the job, once it ended)
+            (first,) = subprocess.run(
+                ["squeue", "-h", "-t", "RUNNING", "-o", "%i"], env=env, capture_output=True, text=True, check=True
+            ).stdout.split()
+            subprocess.run(["scancel", first], env=env, check=True)
+            # the guard against the hang only: the resubmitted job trains a few epochs and evaluates
+            output, _ = process.communicate(timeout=600)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                print(process.communicate()[0][-5000:])
+        records = job_records(env, LONG_JOB)
+    assert process.returncode == 0, output[-5000:]
+    assert [r["State"] for r in records] == ["CANCELLED by 0", "COMPLETED"], records
+    assert records[0]["JobID"] == first
+    assert f"SLURM-job '{first}' failed, SLURM status is: 'CANCELLED'" in output
+    assert json.loads(status.read_text())["resuming"] is True  # the second job resumed from the first's epochs
+    assert (results / "runs" / LONG_JOB / "metrics.json").exists()
+
+
+def test_a_job_longer_than_the_time_limit_resumes_until_it_finishes(tmp_path, data_root):
+    """A site cap of 1 minute per job (cluster_time_limit_minutes) for a job that needs about three: SLURM
+    kills it at its limit (SIGTERM, which the job answers by ending after its last checkpoint), the rule's
+    derived retries resubmit it, and each submission resumes from the last epoch checkpoint. It ends with
+    the metrics of an uninterrupted run, in one MLflow run that ends FINISHED without the kills' end reason."""
+    from mebqat.workflow.matrix import expand_jobs, load_matrix
+
+    epochs = 24
+    results, straight = tmp_path / "results", tmp_path / "straight"
+    config = {"cluster_time_limit_minutes": 1, "runtime_minutes": {"default": 8}}
+    workflow_config = {
+        **yaml.safe_load((ROOT / "config" / "config.yaml").read_text()),
+        "tables": ["table5"],
+        "job_overrides": {"train": {"epochs": epochs}},
+    }
+    spec = expand_jobs(workflow_config, load_matrix(str(ROOT / workflow_config["matrix"])))[LONG_JOB].spec
+    # the same job uninterrupted, beside the cluster's (one thread each, as the SLURM job)
+    reference = subprocess.Popen(
+        [sys.executable, "-m", "mebqat", "run", "--spec", json.dumps(spec), "--out", str(straight)]
+        + ["--threads", "1", "--device", "cpu", "--tracking", "off"],
+        cwd=ROOT,
+        env={**os.environ, "MEBQAT_DATA": str(data_root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        with slurm_cluster() as env:
+            run = snakemake(*long_job_args(results, data_root, epochs, **config), env=env, timeout=1500)
+            records = job_records(env, LONG_JOB)
+        assert reference.wait(timeout=900) == 0, reference.communicate()[0][-3000:]
+    finally:
+        if reference.poll() is None:
+            reference.kill()
+            reference.wait()
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    # killed at its limit at least twice, each time resubmitted, then finished; every submission asked for 1 min
+    states = [r["State"] for r in records]
+    assert states[-1] == "COMPLETED" and set(states[:-1]) == {"TIMEOUT"} and len(states) >= 3, records
+    assert all(minutes(r["Timelimit"]) == 1 for r in records), records
+    history = [json.loads(line) for line in (results / "runs" / LONG_JOB / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == list(range(1, epochs + 1))
+    # the same results as the uninterrupted run
+    resumed = json.loads((results / "runs" / LONG_JOB / "metrics.json").read_text())
+    uninterrupted = json.loads((straight / "metrics.json").read_text())
+    assert resumed["results"] == uninterrupted["results"] and resumed["selection"] == uninterrupted["selection"]
+    # one MLflow run for the job, FINISHED, its stops recorded as interruptions and no end reason left
+    client = mlflow.MlflowClient(f"sqlite:///{results}/mlflow.db")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=100)
+    job_runs = [r for r in runs if r.data.tags.get("mebqat.kind") == "job"]
+    assert len(job_runs) == 1, [(r.info.run_id, r.info.status) for r in job_runs]
+    (finished,) = job_runs
+    assert finished.info.status == "FINISHED"
+    assert "mebqat.end_reason" not in finished.data.tags, finished.data.tags["mebqat.end_reason"]
+    interruptions = finished.data.tags.get("mebqat.interruptions", "")
+    print("interruptions:", interruptions)
+    assert interruptions.count("killed by SIGTERM") == len(records) - 1, interruptions

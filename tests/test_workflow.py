@@ -68,6 +68,8 @@ def test_paper_dag_lists_every_job_without_any_dataset(tmp_path):
         ("scale=huge", "scale"),
         ("seeds=zero", "seeds"),
         ("threads_per_job=0", "threads_per_job"),
+        ("cluster_time_limit_minutes=0", "cluster_time_limit_minutes"),
+        ("job_overrides=[1]", "job_overrides"),
     ],
 )
 def test_a_bad_config_stops_the_run_before_any_job(override, key, tmp_path):

@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from mebqat.core.config import ConfigError
+from mebqat.core.config import ConfigError, resolve_job
 from mebqat.workflow.matrix import expand_jobs, load_matrix
-from mebqat.workflow.resources import job_resources
+from mebqat.workflow.resources import job_resources, job_retries, resubmissions, runtime_minutes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,3 +119,49 @@ def test_one_model_per_bitwidth_comes_from_the_method_registry(tmp_path):
     old.write_text(yaml.safe_dump({"table2": {"setups": ["svhn_cnn8"], "one_model_per_bitwidth": {"qat": "all"}}}))
     with pytest.raises(ConfigError, match="one_model_per_bitwidth is not read any more.*method registry"):
         load_matrix(str(old))
+
+
+def test_a_site_time_cap_shortens_each_submission_and_adds_resubmissions():
+    """cluster_time_limit_minutes: each submission asks for at most the cap; the rule is retried often enough
+    for the longest job (ceil(needed / cap) - 1 resubmissions) plus once for a genuine failure."""
+    cfg = {**config("paper.yaml"), "cluster_time_limit_minutes": 2880}  # a 48-hour cap
+    assert job_retries(cfg, ["pn_omniglot_20w1s"]) == 1  # 60 min fits: only the retry after a failure
+    assert runtime_minutes(cfg, "cifar10_mobilenetv2") == 2880 and resubmissions(cfg, "cifar10_mobilenetv2") == 1
+    assert runtime_minutes(cfg, "svhn_cnn8") == 1200 and resubmissions(cfg, "svhn_cnn8") == 0
+    cfg["cluster_time_limit_minutes"] = 1440  # a 24-hour cap: 3000 min take 3 submissions, 1200 min one
+    assert [resubmissions(cfg, s) for s in ("cifar10_mobilenetv2", "cifar10_preact_resnet20", "svhn_cnn8")] == [2, 0, 0]
+    assert job_retries(cfg, ["cifar10_mobilenetv2", "svhn_cnn8"]) == 3
+    assert job_retries(cfg, ["svhn_cnn8"]) == 1
+    cfg["cluster_time_limit_minutes"] = 1200  # a cap equal to a job's time is no resubmission for it
+    assert resubmissions(cfg, "svhn_cnn8") == 0 and resubmissions(cfg, "cifar10_preact_resnet20") == 0
+
+
+def test_without_a_cap_the_profile_decides_retries():
+    for name in ("config.yaml", "smoke.yaml", "paper.yaml"):
+        cfg = config(name)
+        assert cfg["cluster_time_limit_minutes"] is None
+        assert job_retries(cfg, ["svhn_cnn8"]) is None  # the rule's retries unset: the profile's `retries: 1`
+
+
+@pytest.mark.parametrize("name", ["smoke.yaml", "paper.yaml"])
+def test_every_job_asks_for_at_most_the_cap(name):
+    cfg = {**config(name), "cluster_time_limit_minutes": 300}
+    jobs = expand_jobs(cfg, load_matrix(str(ROOT / cfg["matrix"])))
+    rules = job_resources(cfg, lambda wildcards: jobs[wildcards.job].spec["setup"])
+    for job in jobs:
+        needed = cfg["runtime_minutes"].get(job.split("/")[2], cfg["runtime_minutes"]["default"])
+        assert rules["runtime"](SimpleNamespace(job=job)) == min(needed, 300)
+
+
+def test_job_overrides_reach_every_job_and_a_bad_one_names_the_key():
+    cfg = {**config("smoke.yaml"), "tables": ["table5"], "job_overrides": {"train": {"epochs": 7}}}
+    jobs = expand_jobs(cfg, load_matrix(str(ROOT / cfg["matrix"])))
+    plain = expand_jobs({**cfg, "job_overrides": {}}, load_matrix(str(ROOT / cfg["matrix"])))
+    assert jobs.keys() == plain.keys()
+    for job_id, job in jobs.items():
+        assert resolve_job(job.spec)["train"]["epochs"] == 7
+        assert resolve_job(job.spec)["train"]["engine"] == cfg["engine"]  # the workflow's own keys stay
+        assert job.config_hash != plain[job_id].config_hash  # the override reruns the jobs it changes
+    cfg["job_overrides"] = {"train": {"epochz": 7}}
+    with pytest.raises(ConfigError, match=r"config key job_overrides makes job .*'epochz'.*fix or remove"):
+        expand_jobs(cfg, load_matrix(str(ROOT / cfg["matrix"])))

@@ -87,8 +87,19 @@ def train(
             on_start(run)
         return _train(run, log, config, dev, method, data, on_epoch)
     except BaseException as err:
-        log.error(f"stopped: {type(err).__name__}: {' '.join(str(err).split())}")
+        log.error(f"stopped: {_why(err)}")
         raise
+
+
+def _why(err: BaseException) -> str:
+    """What stopped training, in train.log's words: a signal by its name (``killed by SIGTERM``, not the exit
+    status ``Stopped: 143`` of mebqat.engine.job's signal exception), else the error."""
+    name = getattr(err, "signal", None)
+    if isinstance(err, SystemExit) and isinstance(name, str):
+        return f"killed by {name}"
+    if isinstance(err, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
+    return f"{type(err).__name__}: {' '.join(str(err).split())}"
 
 
 def _train(

@@ -3,8 +3,9 @@
 A job is identified by a path-like id, ``<scale>-<fidelity>/<table>/<setup>/<method>[-<task>]/seed<k>``
 (e.g. ``mini-official/table2/svhn_cnn8/qat-w4a4/seed0``), and carries the job spec that
 ``mebqat train --spec`` resolves (setup, method, scale, fidelity, seed, train_task, fidelity switches,
-overrides) plus the hash of its resolved configuration — so a change of the config or of a setup preset
-reruns exactly the jobs whose resolved configuration changed.
+overrides: the workflow's ``job_overrides`` under its ``download`` and ``engine``) plus the hash of its
+resolved configuration — so a change of the config or of a setup preset reruns exactly the jobs whose
+resolved configuration changed.
 
 A method whose registry entry says ``per_bitwidth`` trains one job per evaluated bitwidth of its setup: every
 one, or (with ``fp_row_from``, whose plain method's model fills the (FP,FP) row) every one but (FP,FP).
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.config import ConfigError, find_setup, resolve_job
+from ..core.config import ConfigError, deep_merge, find_setup, resolve_job
 from ..core.fidelity import SWITCHES
 from ..core.files import read_yaml
 from ..core.hashing import config_hash
@@ -53,6 +54,18 @@ def load_matrix(path: str) -> dict[str, Any]:
     return matrix
 
 
+def _resolve(spec: Mapping[str, Any], workflow: Mapping[str, Any]) -> dict[str, Any]:
+    """The job's resolved configuration; an invalid one named as the workflow's job_overrides when it has any."""
+    try:
+        return resolve_job(spec)
+    except ConfigError as err:
+        if not workflow.get("job_overrides"):
+            raise
+        raise ConfigError(
+            f"config key job_overrides makes job {spec['setup']}/{spec['method']} {err}; fix or remove the override"
+        ) from None
+
+
 def _dedicated_tasks(
     config: Mapping[str, Any], fp_row_elsewhere: bool, restrict: list[str] | None
 ) -> list[BitwidthTask]:
@@ -73,6 +86,8 @@ def expand_jobs(workflow: Mapping[str, Any], matrix: Mapping[str, Any]) -> dict[
     # the data root is not part of a job (moving the data must not rerun it): the workflow passes it in
     # the environment ($MEBQAT_DATA)
     overrides = {"data": {"download": workflow["download"]}, "train": {"engine": workflow["engine"]}}
+    if workflow.get("job_overrides"):  # the workflow's own keys (download, engine) win over the same keys here
+        overrides = deep_merge(workflow["job_overrides"], overrides)
     switches = dict(workflow.get("fidelity_switches") or {})
     unknown = sorted(set(switches) - set(SWITCHES))
     if unknown:
@@ -98,8 +113,8 @@ def expand_jobs(workflow: Mapping[str, Any], matrix: Mapping[str, Any]) -> dict[
                 info = METHODS.get(method)
                 if info.per_bitwidth:
                     fp_row_elsewhere = info.fp_row_from is not None
-                    probe = resolve_job(
-                        {**base, "train_task": "(8,8)" if fp_row_elsewhere else str(FP_TASK), "seed": 0}
+                    probe = _resolve(
+                        {**base, "train_task": "(8,8)" if fp_row_elsewhere else str(FP_TASK), "seed": 0}, workflow
                     )
                     variants = [(t.label(), str(t)) for t in _dedicated_tasks(probe, fp_row_elsewhere, restrict)]
                 else:
@@ -109,5 +124,5 @@ def expand_jobs(workflow: Mapping[str, Any], matrix: Mapping[str, Any]) -> dict[
                         spec = {**base, "seed": seed, **({"train_task": task} if task else {})}
                         name = method if label is None else f"{method}-{label}"
                         job_id = f"{scale}-{fidelity}/{table}/{setup}/{name}/seed{seed}"
-                        jobs[job_id] = Job(job_id, table, spec, config_hash(resolve_job(spec)))
+                        jobs[job_id] = Job(job_id, table, spec, config_hash(_resolve(spec, workflow)))
     return jobs

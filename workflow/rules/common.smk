@@ -12,8 +12,12 @@ validate_workflow_config(config, workflow.source_path("../schemas/config.schema.
 
 from mebqat.core.rundir_layout import METRICS  # noqa: E402  (after validation: clear errors first)
 from mebqat.workflow.matrix import expand_jobs, load_matrix  # noqa: E402
-from mebqat.workflow.resources import job_resources  # noqa: E402
+from mebqat.workflow.resources import job_resources, job_retries  # noqa: E402
+from mebqat.workflow.slurm_states import install as complete_slurm_states  # noqa: E402
 from mebqat.core.scales import SCALES  # noqa: E402
+
+# on SLURM: a job sacct reports as "CANCELLED by <uid>" counts as cancelled (mebqat/workflow/slurm_states.py)
+complete_slurm_states()
 
 MATRIX = load_matrix(config["matrix"])
 JOBS = expand_jobs(config, MATRIX)
@@ -54,6 +58,8 @@ def job_setup(wildcards):
 
 # threads, CPUs, GPUs, memory and time of every job, from the config (mebqat/workflow/resources.py)
 JOB_RESOURCES = job_resources(config, job_setup)
+# resubmissions of a job killed at the site's time limit (cluster_time_limit_minutes), or None: the profile's
+JOB_RETRIES = job_retries(config, {job.spec["setup"] for job in JOBS.values()})
 
 
 def metrics_files(tables=None):

@@ -22,6 +22,7 @@ rule job:
     threads: config["threads_per_job"]
     resources:
         **JOB_RESOURCES,
+    retries: JOB_RETRIES
     conda:
         "../envs/mebqat.yaml"
     message:
