@@ -75,9 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         actions,
         "tables",
         run_tables,
-        help="attach table files and figures to a 'tables' run per table",
+        help="attach table files and figures to a tables run per table (one per folder, scale and fidelity)",
         description="Attach table{2,3,4,5}.{csv,md,tex} from DIR (and the figures) to one run named "
-        "'tables' in each table's experiment. Idempotent.",
+        "'tables · <scale>-<fidelity>' in each table's experiment, one per DIR, scale and fidelity. Idempotent.",
     )
     tables.add_argument("tables_dir", type=Path, metavar="DIR", help="directory holding table2.csv, ...")
     tables.add_argument("--figures", type=Path, metavar="DIR", help="directory of figures (.png, .pdf, .svg)")
