@@ -42,8 +42,8 @@ def take(base: str, out: Path) -> list[Path]:
         browser.wait_for_text("test/acc_FP", 60)
         browser.click_text("Experiments")
         browser.click_text("table3")
-        browser.wait_for_text("tables", 60)
-        browser.click_text("tables", within="a[href*='/runs/']")
+        browser.wait_for_text("tables · ", 60)  # the tables run: "tables · <scale>-<fidelity>"
+        browser.click_text("tables · ", exact=False, within="a[href*='/runs/']")
         browser.wait_for_text("Claims checked", 60)
         time.sleep(2)
         shots.append(browser.screenshot(out / "mlflow-tables-run.png", clip=(0, 0, WIDTH, 1000), width=SHOWN_WIDTH))

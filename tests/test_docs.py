@@ -3,8 +3,9 @@ its generated parts go between, every relative link of README.md, config/README.
 file (and a heading, where it names one), every registered method, quantizer family, model and dataset is
 documented on its page, docs/fidelity.md's switch table is the switch registry, every section reference in
 code and docs names a document in the repository (and an existing section of official-mebqat.md), and the
-setup files' comments and the README carry no measurement history. Light: reads files and the torch-free
-registries only."""
+setup files' comments and the README carry no measurement history, and no snakemake command line in the
+docs, Makefile, Snakefile, config or profile comments writes a target where an option reads it as a value.
+Light: reads files and the torch-free registries only."""
 
 from __future__ import annotations
 
@@ -222,3 +223,50 @@ def test_setup_comments_and_the_readme_carry_no_measurement_history():
     found += [f"README.md: {match.group(0)!r}" for match in HISTORY.finditer(readme)]
     assert not found, "move it to docs/benchmarks.md (Budget history):\n" + "\n".join(found)
     assert "## Budget history" in (DOCS / "benchmarks.md").read_text()
+
+
+# Snakemake's options that take any number of values: a target written after one is read as one more value
+MANY_VALUED = {
+    "--config", "-C", "--configfile", "--configfiles", "--default-resources", "--default-res", "--set-resources",
+    "--set-threads", "--set-scatter", "--resources", "--res", "-R", "--forcerun", "--until", "-U", "--omit-from",
+    "-O", "--allowed-rules", "--prioritize", "-P",
+}  # fmt: skip
+TARGETS = {"all", "tables", "figures", "report"}
+COMMAND_FILES = [
+    *PAGES,
+    ROOT / "Makefile",
+    ROOT / "Snakefile",
+    *sorted((ROOT / "config").glob("*.yaml")),
+    *sorted((ROOT / "workflow" / "profiles").glob("*/*.yaml")),
+    *sorted((ROOT / "profiles").glob("*/*.yaml")),
+]
+
+
+def swallowed_targets(text: str) -> list[str]:
+    """Each snakemake command line of ``text`` that writes a target after a many-valued option."""
+    found = []
+    for line in text.replace("\\\n", " ").splitlines():
+        for match in re.finditer(r"(?:^|[\s`/])snakemake\s+([^`#]*)", line):
+            values = False
+            for word in match.group(1).split():
+                if word == "--":
+                    break
+                if word.startswith("-"):
+                    values = word.split("=")[0] in MANY_VALUED
+                elif values and (word in TARGETS or word.endswith("metrics.json")):
+                    found.append(" ".join(match.group(0).split()))
+                    break
+    return found
+
+
+def test_every_documented_command_writes_its_targets_before_many_valued_options():
+    assert swallowed_targets("snakemake --cores 8 --resources gpu=1 all --configfile c.yaml  # one GPU") == [
+        "snakemake --cores 8 --resources gpu=1 all --configfile c.yaml"
+    ]
+    assert swallowed_targets("  `snakemake --config a=1 \\\n    b=2 tables`") and not swallowed_targets(
+        "snakemake tables --config a=1 b=2; snakemake --config a=1 -- tables; snakemake --profile p all -n"
+    )
+    found = [
+        f"{path.relative_to(ROOT)}: {cmd}" for path in COMMAND_FILES for cmd in swallowed_targets(path.read_text())
+    ]
+    assert not found, "put the targets right after `snakemake` (docs/cluster.md, Command lines):\n" + "\n".join(found)

@@ -35,8 +35,7 @@ PARTITION, ACCOUNT = "debug", "mebqat"  # what scripts/slurm_cluster.sh creates
 SBIN = "/usr/sbin:/sbin"
 DAEMONS = ("munged", "slurmctld", "slurmd", "slurmdbd", "mariadbd", "sbatch", "sacct")
 # one Table 2 setup and one few-shot setup, with dedicated QAT at (2,2) only: 3 + 3 jobs
-MATRIX = {"table2": {"setups": ["svhn_cnn8"]}, "table5": {"setups": ["pn_omniglot_20w1s"]}}
-SUBSET = ["tables=[table2, table3, table5]", "dedicated_tasks=['(2,2)']"]
+SUBSET = ["setups=[svhn_cnn8, pn_omniglot_20w1s]", "tables=[table2, table3, table5]", "dedicated_tasks=['(2,2)']"]
 SITE = ["--default-resources", f"slurm_partition={PARTITION}", f"slurm_account={ACCOUNT}"]
 # the plugin's first status check comes 40 s after a submission and the next ones 10 s later each time; on a
 # busy cluster that spares the scheduler, on this one it is most of the test's wall time
@@ -128,21 +127,18 @@ def sacct(env: dict[str, str], fields: str, *args: str) -> list[dict[str, str]]:
 
 def test_profile_runs_a_smoke_subset_as_slurm_jobs(tmp_path, data_root):
     results = tmp_path / "results"
-    matrix = tmp_path / "matrix.yaml"
-    matrix.write_text(yaml.safe_dump(MATRIX))
     started = time.monotonic()
     with mlflow_server(tmp_path / "mlflow") as uri, slurm_cluster() as env:
         env["MLFLOW_TRACKING_URI"] = uri
         run = snakemake(
+            "all",
             "--profile",
             str(PROFILE.relative_to(ROOT)),
-            "all",
             "--configfile",
             "config/smoke.yaml",
             "--config",
             f"results={results}",
             f"data_root={data_root}",
-            f"matrix={matrix}",
             *SUBSET,
             *SITE,
             *POLL,

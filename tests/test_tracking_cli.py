@@ -76,3 +76,18 @@ def test_track_bad_uri_is_a_clear_error(tmp_path):
     result = track(tmp_path, "init", "--uri", "./mlruns")
     assert result.returncode == 2
     assert "refuses file stores" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_init_wait_is_bounded_and_checked(tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    waited = track(tmp_path, "init", "--wait", "1", "--uri", f"http://127.0.0.1:{closed}")
+    assert waited.returncode != 0
+    assert f"waiting up to 1 s for MLflow server http://127.0.0.1:{closed}" in waited.stderr
+    assert "does not answer after 1 s" in waited.stderr and "Traceback" not in waited.stderr
+    bad = track(tmp_path, "init", "--wait", "-5")
+    assert bad.returncode != 0 and "--wait must be a number of seconds >= 0, got -5.0" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1

@@ -247,3 +247,50 @@ def test_init_checks_that_a_tracking_server_answers():
         closed = probe.getsockname()[1]
     with pytest.raises(TrackingError, match="does not answer.*unset MLFLOW_TRACKING_URI"):
         init_store(f"http://127.0.0.1:{closed}")
+
+
+def test_init_waits_for_a_tracking_server_that_is_starting():
+    """`--wait`: a server that starts listening 2 s later is waited for; one that never does is an error after
+    the wait that says how to wait longer."""
+    import http.server
+    import socket
+    import threading
+    import time
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"OK")
+
+        def log_message(self, *args):
+            pass
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    servers = []
+
+    def start_late():
+        time.sleep(2)
+        servers.append(http.server.HTTPServer(("127.0.0.1", port), Health))
+        servers[0].serve_forever()
+
+    thread = threading.Thread(target=start_late, daemon=True)
+    thread.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(TrackingError, match="does not answer"):
+            init_store(f"http://127.0.0.1:{port}")  # no wait: at once
+        assert "answers" in init_store(f"http://127.0.0.1:{port}", wait_s=60).message
+        assert 1.5 < time.monotonic() - started < 30
+    finally:
+        while not servers and thread.is_alive():
+            time.sleep(0.1)
+        servers[0].shutdown()
+        servers[0].server_close()
+        thread.join()
+    started = time.monotonic()
+    with pytest.raises(TrackingError, match=r"does not answer after 1 s .*--wait SECONDS"):
+        init_store(f"http://127.0.0.1:{port}", wait_s=1)
+    assert time.monotonic() - started < 15

@@ -152,6 +152,53 @@ def test_tables_run_per_experiment_is_idempotent(store, tmp_path):
     assert open(local).read() == "table2.csv v2\n"
 
 
+def built_tables(folder, scale: str, fidelity: str = "official", accuracy: float = 10.0):
+    """A tables folder as `mebqat tables build` writes it, as far as the tables runs read it."""
+    folder.mkdir(parents=True)
+    (folder / "table5.csv").write_text(
+        f"table,setup,scale,fidelity,accuracy\ntable5,pn_omniglot_20w1s,{scale},{fidelity},{accuracy}\n"
+    )
+    (folder / "table5.md").write_text(f"# Table 5 ({scale})\n")
+    return folder
+
+
+def test_tables_runs_of_other_scales_and_folders_coexist_and_each_replaces_only_itself(store, tmp_path):
+    smoke = built_tables(tmp_path / "results" / "smoke" / "tables", "smoke")
+    mini = built_tables(tmp_path / "results" / "tables", "mini")
+    corrected = built_tables(tmp_path / "results" / "corrected" / "tables", "mini", "corrected")
+    copy = built_tables(tmp_path / "elsewhere" / "tables", "mini")  # same scale, another results folder
+    first = {folder: log_tables(folder)[0] for folder in (smoke, mini, corrected, copy)}
+    assert {r.action for r in first.values()} == {"created"} and len({r.run_key for r in first.values()}) == 4
+    assert first[smoke].run_key.startswith("tables/smoke-official/")
+    assert first[corrected].run_key.startswith("tables/mini-corrected/")
+    runs = {run.info.run_id: run for run in active_runs(store, "table5")}
+    assert set(runs) == {r.run_id for r in first.values()}
+    smoke_run = runs[first[smoke].run_id]
+    assert smoke_run.info.run_name == "tables · smoke-official"
+    assert smoke_run.data.tags["mebqat.scale"] == "smoke" and smoke_run.data.tags["mebqat.fidelity"] == "official"
+    assert smoke_run.data.tags["mebqat.tables_dir"] == str(smoke)
+    # the same folder again: unchanged, or replaced when its tables changed, and the others stay
+    assert log_tables(mini)[0].action == "unchanged"
+    (mini / "table5.csv").write_text("table,setup,scale,fidelity,accuracy\ntable5,x,mini,official,11.0\n")
+    again = log_tables(mini)[0]
+    assert again.action == "replaced" and again.deleted == (first[mini].run_id,)
+    after = {run.info.run_id for run in active_runs(store, "table5")}
+    assert after == {first[smoke].run_id, first[corrected].run_id, first[copy].run_id, again.run_id}
+
+
+def test_a_tables_run_of_the_older_key_is_replaced_by_its_folder_only(store, tmp_path):
+    smoke = built_tables(tmp_path / "results" / "smoke" / "tables", "smoke")
+    other = tmp_path / "results" / "tables"
+    experiment = store.create_experiment("table5")
+    old = {
+        folder: store.create_run(experiment, tags={KEY_TAG: "tables", "mebqat.tables_dir": str(folder)}).info.run_id
+        for folder in (smoke, other)
+    }
+    (result,) = log_tables(smoke)
+    assert result.action == "created" and result.deleted == (old[smoke],)
+    assert {run.info.run_id for run in active_runs(store, "table5")} == {result.run_id, old[other]}
+
+
 def test_tables_run_says_the_claims_verdicts(store, tmp_path):
     tables = tmp_path / "tables"
     tables.mkdir()

@@ -79,6 +79,41 @@ def test_a_bad_config_stops_the_run_before_any_job(override, key, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_setups_restricts_the_dag_to_the_jobs_of_those_setups(tmp_path):
+    """The same jobs (ids, hence specs and hashes) as the full paper DAG, of the named setups only."""
+    common = ["-n", "tables", "--configfile", "config/paper.yaml", "--config", f"results={tmp_path}"]
+    common += [f"data_root={tmp_path / 'no-data'}", "tables=[table2, table3, table5]"]
+    full = snakemake(*common)
+    subset = snakemake(*common, "setups=[svhn_cnn8, pn_omniglot_20w1s]")
+    assert full.returncode == subset.returncode == 0, full.stderr + subset.stderr
+    every = set(re.findall(r"running job (\S+)", full.stdout))
+    chosen = set(re.findall(r"running job (\S+)", subset.stdout))
+    assert chosen == {job for job in every if job.split("/")[2] in ("svhn_cnn8", "pn_omniglot_20w1s")}
+    assert {job.split("/")[2] for job in chosen} == {"svhn_cnn8", "pn_omniglot_20w1s"} and len(chosen) < len(every)
+    assert job_counts(subset.stdout)["job"] == len(chosen)
+    assert job_counts(subset.stdout)["build_tables"] == 1
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["setups=[svhn_cnn9]"], "setups: unknown setup 'svhn_cnn9'; valid names: cifar10_mobilenetv2, "),
+        (["setups=[svhn_cnn8]"], "setups: none of table4's setups (maml_omniglot_20w1s, "),
+        (["setups=[svhn_cnn8]", "tables=[table5]"], "setups: 'svhn_cnn8' is a table2 setup, but tables does not"),
+        (["setups=[pn_omniglot_20w1s]", "tables=[table3, table5]"], "but tables builds table3, which is computed"),
+        (["setups=[]"], "Error validating config: at setups:"),
+    ],
+)
+def test_a_bad_setups_list_is_one_line_naming_the_key(overrides, message, tmp_path):
+    result = snakemake("-n", "tables", "--config", f"results={tmp_path}", *overrides)
+    assert result.returncode != 0
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if message in line]
+    assert len(lines) == 1, result.stdout + result.stderr
+    if "none of" in message or "builds table3" in message:
+        assert lines[0].endswith("from tables")
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.slow
 def test_a_config_change_reruns_exactly_the_jobs_it_affects(tmp_path, data_root):
     results = tmp_path / "results"

@@ -2,6 +2,7 @@
 
 Examples:
   mebqat track init                                   # create results/mlflow.db once, before parallel jobs
+  mebqat track init --wait 180 --uri http://login1:5000   # wait for a tracking server that is starting
   mebqat track log results/runs/svhn-mebqat           # one finished job (after `mebqat evaluate`)
   mebqat track log results/runs/* --uri sqlite:///elsewhere.db
   mebqat track tables results/tables --figures results/figures
@@ -15,6 +16,7 @@ directory). Logging a job again changes nothing; after the job was re-run, its r
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 from collections.abc import Callable
@@ -45,13 +47,21 @@ def _action(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="track_command", metavar="ACTION", required=True)
-    _action(
+    init = _action(
         actions,
         "init",
         run_init,
         help="create the store once (run before jobs log in parallel)",
         description="Create the MLflow store, or check it: a SQLite store gets its schema (safe to repeat; "
-        "concurrent first-time creation would fail), a tracking server must answer on /health.",
+        "concurrent first-time creation would fail), a tracking server must answer on /health and accept "
+        "API calls (with --wait, after waiting for one that is still starting).",
+    )
+    init.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait up to SECONDS for a tracking server that does not answer yet (default 0: fail at once)",
     )
     log = _action(
         actions,
@@ -75,9 +85,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         actions,
         "tables",
         run_tables,
-        help="attach table files and figures to a 'tables' run per table",
+        help="attach table files and figures to a tables run per table (one per folder, scale and fidelity)",
         description="Attach table{2,3,4,5}.{csv,md,tex} from DIR (and the figures) to one run named "
-        "'tables' in each table's experiment. Idempotent.",
+        "'tables · <scale>-<fidelity>' in each table's experiment, one per DIR, scale and fidelity. Idempotent.",
     )
     tables.add_argument("tables_dir", type=Path, metavar="DIR", help="directory holding table2.csv, ...")
     tables.add_argument("--figures", type=Path, metavar="DIR", help="directory of figures (.png, .pdf, .svg)")
@@ -134,7 +144,9 @@ def _terminate_cleanly() -> None:
 def run_init(args: argparse.Namespace) -> int:
     from ..tracking import init_store
 
-    print(init_store(args.uri).message)
+    if not (args.wait >= 0 and math.isfinite(args.wait)):
+        raise ValueError(f"--wait must be a number of seconds >= 0, got {args.wait}")
+    print(init_store(args.uri, args.wait).message)
     return 0
 
 

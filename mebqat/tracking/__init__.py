@@ -5,7 +5,7 @@ store is really used (it takes seconds to import).
 
     init_store(uri=None)                   create the store once, before concurrent jobs log into it
     log_run(run_dir, uri=None)             one finished job → one run of its table's experiment (idempotent)
-    log_tables(tables_dir, figures_dir=None, uri=None)   table files and figures → one "tables" run per table
+    log_tables(tables_dir, figures_dir=None, uri=None)   tables → one run per table, folder and scale
 
 ``uri`` defaults to $MLFLOW_TRACKING_URI, else sqlite:///results/mlflow.db (made absolute).
 """

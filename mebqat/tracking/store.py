@@ -6,7 +6,9 @@ the first process migrates, the others wait and then find the tables in place. T
 ``mebqat track init`` once before its jobs, which also proves the store works before hours of training.
 
 For a tracking server, ``init_store`` asks its ``/health`` endpoint and fails if it does not answer:
-a workflow that was told to log to a server should stop at once, not after its first job. Database URIs
+a workflow that was told to log to a server should stop at once, not after its first job; with ``wait_s``
+it first waits, that long at most, for a server that is still starting (``mlflow server`` can take a minute
+before it answers). Database URIs
 other than SQLite are migrated by one client call, without a lock (run ``init`` once, before the jobs).
 """
 
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 HEALTH_TIMEOUT_S = 10.0
+WAIT_POLL_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -88,9 +93,36 @@ def _ensure_sqlite(uri: str, fast: bool = True) -> bool:
     return fresh
 
 
-def _check_server(uri: str) -> None:
-    """The server answers, and accepts API calls under this URI's host name: MLflow's host check answers
-    /health to any host but refuses the API (403) to one missing from its --allowed-hosts."""
+def _wait_for_server(uri: str, wait_s: float) -> None:
+    """Return once ``uri``/health answers 200, asking every few seconds for at most ``wait_s`` seconds (a server
+    that is starting refuses connections, or answers 5xx); then let :func:`_check_server` say what is wrong."""
+    deadline = time.monotonic() + wait_s
+    said = False
+    while True:
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=HEALTH_TIMEOUT_S) as response:
+                if response.status == 200:
+                    return
+        except urllib.error.HTTPError as err:
+            if err.code < 500:
+                return
+        except (urllib.error.URLError, OSError):
+            pass
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        if not said:
+            print(f"waiting up to {wait_s:.0f} s for MLflow server {uri} to answer on /health", file=sys.stderr)
+            said = True
+        time.sleep(min(WAIT_POLL_S, left))
+
+
+def _check_server(uri: str, wait_s: float = 0.0) -> None:
+    """The server answers (waiting ``wait_s`` seconds at most for one that is starting), and accepts API calls
+    under this URI's host name: MLflow's host check answers /health to any host but refuses the API (403) to
+    one missing from its --allowed-hosts."""
+    if wait_s > 0:
+        _wait_for_server(uri, wait_s)
     base = uri.rstrip("/")
     try:
         with urllib.request.urlopen(base + "/health", timeout=HEALTH_TIMEOUT_S) as response:
@@ -109,14 +141,17 @@ def _check_server(uri: str) -> None:
         )
         raise TrackingError(f"MLflow server {uri} refuses API calls (HTTP {err.code}){hint}") from None
     except (urllib.error.URLError, OSError) as err:
+        waited = f" after {wait_s:.0f} s" if wait_s > 0 else ""
         raise TrackingError(
-            f"MLflow server {uri} does not answer ({err}); start it, or unset MLFLOW_TRACKING_URI "
-            f"to log into the embedded sqlite:///results/mlflow.db"
+            f"MLflow server {uri} does not answer{waited} ({err}); start it (docs/cluster.md), wait longer for one "
+            f"that is starting (mebqat track init --wait SECONDS), or unset MLFLOW_TRACKING_URI to log into the "
+            f"embedded sqlite:///results/mlflow.db"
         ) from None
 
 
-def init_store(uri: str | None = None) -> StoreStatus:
-    """Make the store ready for many concurrent writers; safe to call again (then it changes nothing)."""
+def init_store(uri: str | None = None, wait_s: float = 0.0) -> StoreStatus:
+    """Make the store ready for many concurrent writers; safe to call again (then it changes nothing). A
+    tracking server that does not answer yet is waited for, ``wait_s`` seconds at most."""
     uri = resolve_uri(uri)
     hint = browse_hint(uri)
     if uri.startswith("sqlite:"):
@@ -126,7 +161,7 @@ def init_store(uri: str | None = None) -> StoreStatus:
             uri, created, f"MLflow store {sqlite_path(uri)} {what}; artifacts in {artifact_root(uri)}\n{hint}"
         )
     if uri.startswith(("http://", "https://")):
-        _check_server(uri)
+        _check_server(uri, wait_s)
         return StoreStatus(uri, False, f"MLflow server {uri} answers\n{hint}")
     if uri.startswith("databricks"):
         return StoreStatus(uri, False, f"{uri}: nothing to initialise (a hosted store); not checked")

@@ -5,6 +5,12 @@ or setup it names in its file name (``costs_table3.png`` → table3, ``svhn_cnn8
 none goes to every tables run of the call. Re-logging unchanged files changes nothing; changed files
 replace the run, as for jobs.
 
+A tables run is one per (table, tables folder, scale and fidelity): its run key names the scale and fidelity
+that the folder's ``table*.csv`` were built at and a hash of the folder's absolute path, so one tracking
+server holds the tables of every scale and results folder side by side, and logging the same folder again
+replaces only its own runs. (Runs of the older key ``tables``, one per experiment, are deleted when the
+folder they name is logged again.)
+
 The claims' verdicts (``claims.csv``) are also what the UI shows of the run without opening a file: its
 metrics ``claims/holds``, ``claims/fails``, ``claims/not_measured`` count the checks of that table, one tag
 ``claims.<claim>.<setup>.<method>`` per check says its verdict and measured statistic, and the run's
@@ -14,18 +20,26 @@ description (``mlflow.note.content``) lists them.
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.accuracy import format_statistic
-from .publish import LogResult, publish
+from .publish import LogResult, publish, runs_with_key
 from .record import KEY_TAG, KIND_TAG, MAX_TAG_VALUE, Artifact, MetricPoint, RunRecord
+from .retry import retrying
 from .store import open_client
 from .uri import TrackingError, experiment_artifact_location, resolve_uri
 
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
 TABLE_FILE = re.compile(r"^(table[2-5])\.(csv|md|tex)$")
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
-RUN_KEY = "tables"
+LEGACY_RUN_KEY = "tables"
+TABLES_DIR_TAG = "mebqat.tables_dir"
 TABLES = ("table2", "table3", "table4", "table5")
 VERDICTS = ("holds", "fails", "not measured")
 NOTE_TAG = "mlflow.note.content"
@@ -68,6 +82,43 @@ def collect_tables(
         for artifacts in grouped.values():
             artifacts.append(Artifact(path, "claims"))
     return grouped
+
+
+def tables_identity(tables_dir: Path) -> dict[str, str]:
+    """What the tables of ``tables_dir`` are of: the scale and fidelity in their csv files' columns (several
+    joined by ``+``; absent when no csv says), and the folder itself (absolute)."""
+    found: dict[str, set[str]] = {"scale": set(), "fidelity": set()}
+    for path in sorted(tables_dir.glob("table*.csv")):
+        if TABLE_FILE.match(path.name):
+            with path.open(newline="") as handle:
+                for row in csv.DictReader(handle):
+                    for column, values in found.items():
+                        if row.get(column):
+                            values.add(row[column])
+    identity = {column: "+".join(sorted(values)) for column, values in found.items() if values}
+    identity["tables_dir"] = str(tables_dir)
+    return identity
+
+
+def tables_run_key(identity: dict[str, str]) -> str:
+    """``tables/<scale>-<fidelity>/<hash of the folder>``, e.g. ``tables/smoke-official/3f0c9a1b2d4e``."""
+    level = "-".join(identity[k] for k in ("scale", "fidelity") if k in identity) or "unknown"
+    return f"tables/{level}/{hashlib.sha256(identity['tables_dir'].encode()).hexdigest()[:12]}"
+
+
+def _delete_legacy_runs(client: MlflowClient, experiment: str, tables_dir: Path) -> tuple[str, ...]:
+    """Runs of the older per-experiment key ``tables`` that were logged from ``tables_dir``."""
+    found = retrying(client.get_experiment_by_name, experiment)
+    if found is None:
+        return ()
+    legacy = [
+        run
+        for run in runs_with_key(client, found.experiment_id, LEGACY_RUN_KEY)
+        if run.data.tags.get(TABLES_DIR_TAG) == str(tables_dir)
+    ]
+    for run in legacy:
+        retrying(client.delete_run, run.info.run_id)
+    return tuple(run.info.run_id for run in legacy)
 
 
 def read_claims(claims: tuple[Path, ...]) -> list[dict[str, str]]:
@@ -128,8 +179,8 @@ def log_tables(
     uri: str | None = None,
     claims: tuple[str | Path, ...] = (),
 ) -> list[LogResult]:
-    """Log the table files (and figures, and the claims' verdicts) of ``tables_dir`` as one ``tables`` run per
-    table experiment."""
+    """Log the table files (and figures, and the claims' verdicts) of ``tables_dir`` as one tables run per
+    table experiment, keyed by the folder and the scale and fidelity of its tables (see the module's docstring)."""
     tables_dir = Path(tables_dir).absolute()
     figures = None if figures_dir is None else Path(figures_dir).absolute()
     claim_files = tuple(Path(c).absolute() for c in claims)
@@ -137,19 +188,25 @@ def log_tables(
     verdicts = read_claims(claim_files)
     uri = resolve_uri(uri)
     client = open_client(uri)
+    identity = tables_identity(tables_dir)
+    run_key = tables_run_key(identity)
+    level = "-".join(identity[k] for k in ("scale", "fidelity") if k in identity)
     results = []
     for table, artifacts in sorted(grouped.items()):
-        tags = {KEY_TAG: RUN_KEY, KIND_TAG: "tables", "mebqat.tables_dir": str(tables_dir)}
+        tags = {KEY_TAG: run_key, KIND_TAG: "tables", TABLES_DIR_TAG: str(tables_dir)}
+        tags |= {f"mebqat.{k}": identity[k] for k in ("scale", "fidelity") if k in identity}
         if figures is not None:
             tags["mebqat.figures_dir"] = str(figures)
         claim_tags, claim_metrics = claims_summary(table, verdicts)
         record = RunRecord(
             experiment=table,
-            run_key=RUN_KEY,
-            run_name="tables",
+            run_key=run_key,
+            run_name=f"tables · {level}" if level else "tables",
             tags={**tags, **claim_tags},
             metrics=claim_metrics,
             artifacts=tuple(artifacts),
         )
-        results.append(publish(client, record, experiment_artifact_location(uri, table)))
+        result = publish(client, record, experiment_artifact_location(uri, table))
+        legacy = _delete_legacy_runs(client, table, tables_dir)
+        results.append(replace(result, deleted=result.deleted + legacy) if legacy else result)
     return results

@@ -9,15 +9,18 @@ resolved configuration changed.
 
 A method whose registry entry says ``per_bitwidth`` trains one job per evaluated bitwidth of its setup: every
 one, or (with ``fp_row_from``, whose plain method's model fills the (FP,FP) row) every one but (FP,FP).
+
+The workflow key ``setups`` (null: every setup of the matrix) restricts the jobs to the named setups; a job's
+id, spec and hash do not depend on it, so a subset's jobs are the same jobs as the full matrix's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.config import ConfigError, deep_merge, find_setup, resolve_job
+from ..core.config import ConfigError, available_tables, deep_merge, find_setup, load_table_setups, resolve_job
 from ..core.fidelity import SWITCHES
 from ..core.files import read_yaml
 from ..core.hashing import config_hash
@@ -66,6 +69,39 @@ def _resolve(spec: Mapping[str, Any], workflow: Mapping[str, Any]) -> dict[str, 
         ) from None
 
 
+def select_setups(
+    matrix: Mapping[str, Any], setups: list[str] | None, tables: Collection[str], asked: Collection[str]
+) -> dict[str, list[str]]:
+    """{table: its setups} of the ``tables`` whose jobs run, restricted to ``setups`` (None: all of the
+    matrix's); ``asked`` is the workflow's ``tables`` (table3 asks for table2's jobs). A name that is no setup,
+    is not in the matrix or belongs to no table whose jobs run, or a table left without setups, is a one-line
+    error naming the key ``setups``."""
+    chosen = {table: list(matrix[table]["setups"]) for table in sorted(tables)}
+    if setups is None:
+        return chosen
+    known = [s for t in available_tables() for s in load_table_setups(t)["setups"]]
+    for name in setups:
+        if name not in known:
+            raise ConfigError(f"setups: unknown setup {name!r}; valid names: {', '.join(known)}")
+        owner = next((t for t, entry in matrix.items() if name in entry["setups"]), None)
+        if owner is None:
+            raise ConfigError(f"setups: {name!r} is not in the table matrix (the file of the key matrix); drop it")
+        if owner not in chosen:
+            raise ConfigError(
+                f"setups: {name!r} is a {owner} setup, but tables does not build {owner}; add {owner} to tables "
+                f"or drop {name!r}"
+            )
+    for table, names in chosen.items():
+        chosen[table] = [s for s in names if s in setups]
+        if not chosen[table]:
+            builds = table if table in asked else f"table3, which is computed from {table}'s jobs"
+            raise ConfigError(
+                f"setups: none of {table}'s setups ({', '.join(names)}) is selected, but tables builds {builds}; "
+                f"add one of them to setups or remove {builds.split(',')[0]} from tables"
+            )
+    return chosen
+
+
 def _dedicated_tasks(
     config: Mapping[str, Any], fp_row_elsewhere: bool, restrict: list[str] | None
 ) -> list[BitwidthTask]:
@@ -79,7 +115,8 @@ def _dedicated_tasks(
 
 
 def expand_jobs(workflow: Mapping[str, Any], matrix: Mapping[str, Any]) -> dict[str, Job]:
-    """Every training job of the tables named in ``workflow["tables"]`` (table3 needs table2's)."""
+    """Every training job of the tables named in ``workflow["tables"]`` (table3 needs table2's), of the setups
+    named in ``workflow["setups"]`` (absent or null: every setup of the matrix)."""
     scale, fidelity = workflow["scale"], workflow["fidelity"]
     wanted = set(workflow["tables"]) | ({"table2"} if "table3" in workflow["tables"] else set())
     restrict_all = workflow.get("dedicated_tasks")
@@ -92,13 +129,14 @@ def expand_jobs(workflow: Mapping[str, Any], matrix: Mapping[str, Any]) -> dict[
     unknown = sorted(set(switches) - set(SWITCHES))
     if unknown:
         raise ConfigError(f"unknown fidelity switch(es) {unknown}; known: {', '.join(SWITCHES)}")
-    jobs: dict[str, Job] = {}
-    for table in sorted(wanted - {"table3"}):
+    built = wanted - {"table3"}
+    for table in sorted(built):
         if table not in matrix:
             raise ConfigError(f"table {table!r} is not in the table matrix ({', '.join(matrix)})")
-        entry = matrix[table]
+    jobs: dict[str, Job] = {}
+    for table, setups in select_setups(matrix, workflow.get("setups"), built, workflow["tables"]).items():
         restrict = restrict_all.get(table) if isinstance(restrict_all, Mapping) else restrict_all
-        for setup in entry["setups"]:
+        for setup in setups:
             for method in find_setup(setup)[1]["methods"]:
                 # a workflow-wide switch reaches the jobs of the tables it applies to
                 applicable = {k: v for k, v in switches.items() if table in SWITCHES[k].tables}
