@@ -38,7 +38,7 @@ from .data import FewShotData, ProblemData, open_data
 from .metrics import architecture_counts, bits_value, finished_run, metrics_record, result_row
 from .optim import build_optimizer, build_scheduler
 from .progress import TrainingProgress
-from .rundir import RunDir, job_logger, write_json
+from .rundir import RunDir, holding_run_dir, job_logger, write_json
 from .runtime import seed_everything, select_device
 
 EpochCallback = Callable[[dict[str, Any]], None]
@@ -62,6 +62,7 @@ def _finite(value: torch.Tensor | float, what: str, epoch: int, step: int) -> fl
     return number
 
 
+@holding_run_dir("train")
 def train(
     config: Mapping[str, Any],
     out: str | Path,
@@ -192,6 +193,7 @@ def _non_finite(model: torch.nn.Module) -> set[str]:
     return {name for (name, _), finite in zip(model.named_parameters(), flags, strict=True) if not finite}
 
 
+@holding_run_dir("evaluate", create=False)
 def evaluate(
     out: str | Path, tasks: list[str] | None = None, checkpoint: str | None = None, device: str | None = None
 ) -> dict[str, Any]:
