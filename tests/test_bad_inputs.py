@@ -726,14 +726,20 @@ def test_a_damaged_fixed_task_set_is_redrawn_identically(finished, data_root, tm
     assert again.path.read_bytes() == original and np.array_equal(again.indices, tasks.indices)
 
 
-def test_temp_files_of_killed_writes_are_removed_when_the_job_starts_again(finished, tmp_path, data_root):
+@pytest.mark.parametrize("command", ["train", "evaluate", "run"])
+def test_temp_files_of_killed_writes_are_removed_when_the_job_starts_again(command, finished, tmp_path, data_root):
+    """Every command that writes a run directory removes what a killed one left (RunDir.claimed, under the
+    directory's lock: no other job's write can be in flight)."""
     run = tmp_path / "run"
     shutil.copytree(finished, run)
     leftovers = [run / ".metrics.json.abc123.tmp", run / "checkpoints" / ".last.pt.x7y8z9.tmp"]
     for path in leftovers:
         path.write_bytes(b"half a file")
-    assert main(["train", *SVHN, "--method", "mebqat", "--out", str(run), "--set", f"data.root={data_root}"]) == 0
+    job = [*SVHN, "--method", "mebqat", "--out", str(run), "--set", f"data.root={data_root}"]
+    args = {"train": ["train", *job], "evaluate": ["evaluate", str(run), "--threads", "1"]}
+    assert main(args.get(command, ["run", *job, "--no-track"])) == 0
     assert not any(path.exists() for path in leftovers)
+    assert not (run / ".job.lock").exists()
 
 
 def test_a_subset_evaluation_never_replaces_the_full_metrics(finished, tmp_path):
