@@ -47,9 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    config = job_config(args)  # first: a bad job is refused before torch is imported (seconds)
     from ..engine.job import run_job
 
-    config = job_config(args)
     run_job(
         config,
         args.out,
