@@ -53,8 +53,13 @@ def hold(run: Path, fork_child: bool = False) -> subprocess.Popen:
 
 
 def mebqat(*args: str) -> tuple[subprocess.CompletedProcess, float]:
+    """`mebqat ARGS` in a new process, which also prints whether it imported torch; and its seconds."""
+    code = (
+        "import sys\nfrom mebqat.cli import main\ncode = main(sys.argv[1:])\n"
+        "print('torch imported:', 'torch' in sys.modules)\nsys.exit(code)"
+    )
     began = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "mebqat", *args], capture_output=True, text=True, env=ENV, timeout=600)
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=ENV, timeout=600)
     return done, time.monotonic() - began
 
 
@@ -69,13 +74,16 @@ def test_a_second_run_is_refused_at_once_and_a_killed_holders_lock_is_taken_over
         assert refused.returncode == 2, refused.stderr
         lines = [line for line in refused.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and "Traceback" not in refused.stderr, refused.stderr
+        assert refused.stdout.strip() == "torch imported: False"  # refused before the engine was even loaded
         assert f"is in use by another job: PID {helper.pid} on {socket.gethostname()}" in lines[0]
         assert "`mebqat run`" in lines[0] and f"`kill {helper.pid}`" in lines[0], lines[0]
         assert seconds < 60  # at once: the time to start Python and read the job, no training
         assert files(run) == before and not store.exists()  # nothing written, no MLflow run opened
         # `train` and `evaluate` of that directory are refused the same way
         for command in (["train", *job], ["evaluate", str(run)]):
-            assert mebqat(*command)[0].returncode == 2
+            other = mebqat(*command)[0]
+            assert other.returncode == 2 and f"PID {helper.pid}" in other.stderr, other.stderr
+            assert other.stdout.strip() == "torch imported: False"
         assert files(run) == before
     finally:
         helper.send_signal(signal.SIGKILL)

@@ -28,7 +28,7 @@ from ..atomic import atomic_write, is_temporary
 from ..core.config import ConfigError, validate_config
 from ..core.hashing import config_hash
 from ..core.rundir_layout import CONFIG, LOCK, RunFiles
-from .runlock import run_lock, stale_text
+from .runlock import run_lock, stale_text, taken_over
 
 CHECKPOINT_FORMAT = 2
 """2: the engine's own optimizer and schedule state (engine/optim.py)."""
@@ -97,12 +97,13 @@ class RunDir(RunFiles):
     @contextlib.contextmanager
     def claimed(self, command: str, create: bool = True) -> Iterator[None]:
         """Hold the directory's lock for ``command`` (:mod:`mebqat.engine.runlock`; another live job there is
-        refused at once), and, on the outermost hold, remove the temporary files a killed job left: only the
-        holder may, as they could be another job's writes in flight. ``create``: make the directory (a
+        refused at once), log a dead job's lock taken over, and remove the temporary files a killed job
+        left: only the holder may, as they could be another job's writes in flight. ``create``: make the directory (a
         training's --out), after refusing an --out that cannot be one; else lock only an existing one."""
         if create:
             self.check_writable()
-        with run_lock(self.root, command, create=create) as stale:
+        with run_lock(self.root, command, create=create):
+            stale = taken_over(self.root)
             if stale is not None:
                 job_logger(self).info(stale_text(stale))
             if self.root.is_dir():

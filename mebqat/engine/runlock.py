@@ -202,31 +202,42 @@ def _release(held: _Held) -> None:
 
 
 @contextlib.contextmanager
-def run_lock(root: str | Path, command: str, *, create: bool = True) -> Iterator[dict[str, Any] | None]:
+def run_lock(root: str | Path, command: str, *, create: bool = True) -> Iterator[None]:
     """Hold the lock of the run directory ``root`` (made, with its parents, when ``create``; directories
-    made here are removed again at the end if they stay empty). Yields the record of a stale lock this hold
-    took over (a job that died holding it) on the outermost hold, else None. Raises :class:`RunDirBusy`
-    when another live process holds it."""
+    made here are removed again at the end if they stay empty; without ``create``, only an existing
+    directory is locked). Raises :class:`RunDirBusy` when another live process holds it. The commands take
+    it as soon as they know the job (before importing torch) where the directory exists, and the engine
+    again (nested) for the whole job."""
     root = Path(root)
     key = root.resolve()
     held = _HELD.get(key)
     if held is not None:  # nested in this process: the outer hold covers it
         held.depth += 1
         try:
-            yield None
+            yield
         finally:
             held.depth -= 1
         return
     if fcntl is None or (not create and not root.is_dir()):
-        yield None  # nothing to lock: the command itself refuses a missing directory
+        yield  # nothing to lock: the command itself refuses a missing directory
         return
     held = _acquire(root, command, create)
     _HELD[key] = held
     try:
-        yield held.previous or None
+        yield
     finally:
         del _HELD[key]
         _release(held)
+
+
+def taken_over(root: str | Path) -> dict[str, Any] | None:
+    """Once: the record of the stale lock this process's hold of ``root`` took over (a job that died
+    holding it), or None."""
+    held = _HELD.get(Path(root).resolve())
+    if held is None or not held.previous:
+        return None
+    previous, held.previous = held.previous, {}
+    return previous
 
 
 def stale_text(previous: dict[str, Any]) -> str:
