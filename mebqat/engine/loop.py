@@ -200,6 +200,7 @@ def evaluate(
     """Evaluate a trained run at every tested bitwidth; write its metrics.json and per-item outcomes. With
     ``tasks`` (a subset), the results go to ``metrics-<tasks>.json`` beside it, never over the full one."""
     run, config, summary = finished_run(out)
+    run.remove_leftovers()  # a killed evaluation's temporary files, as a training's prepare() removes its own
     dev = select_device(device)
     method = create_method(config, dev)
     requested = evaluation_tasks(config, tasks)

@@ -82,6 +82,7 @@ class RunDir(RunFiles):
                 )
             self._empty()
         self.root.mkdir(parents=True, exist_ok=True)
+        self.remove_leftovers()
         atomic_write(self.config, lambda f: f.write(yaml.safe_dump(dict(config), sort_keys=False).encode()))
 
     def _empty(self) -> None:
@@ -97,21 +98,20 @@ class RunDir(RunFiles):
     @contextlib.contextmanager
     def claimed(self, command: str, create: bool = True) -> Iterator[None]:
         """Hold the directory's lock for ``command`` (:mod:`mebqat.engine.runlock`; another live job there is
-        refused at once), log a dead job's lock taken over, and remove the temporary files a killed job
-        left: only the holder may, as they could be another job's writes in flight. ``create``: make the directory (a
-        training's --out), after refusing an --out that cannot be one; else lock only an existing one."""
+        refused at once), and log a dead job's lock taken over. ``create``: make the directory (a training's
+        --out), after refusing an --out that cannot be one; else lock only an existing one."""
         if create:
             self.check_writable()
         with run_lock(self.root, command, create=create):
             stale = taken_over(self.root)
-            if stale is not None:
+            if stale is not None and (create or self.config.is_file()):  # train.log only in a run directory
                 job_logger(self).info(stale_text(stale))
-            if self.root.is_dir():
-                self.remove_leftovers()
             yield
 
     def remove_leftovers(self) -> list[Path]:
-        """Delete the temporary files interrupted writes left here (never read as data)."""
+        """Delete the temporary files interrupted writes left here (never read as data): what a training
+        (:meth:`prepare`) and an evaluation do once the directory is known to be the job's, under its lock
+        (no other job's write can be in flight)."""
         found = [
             p
             for folder in (self.root, self.checkpoints)
@@ -171,7 +171,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def holding_run_dir(command: str, create: bool = True) -> Callable[[F], F]:
     """Run the decorated function (whose ``out`` argument is the run directory) under
-    :meth:`RunDir.claimed`: the directory's lock is held, and leftovers removed, for the whole call."""
+    :meth:`RunDir.claimed`: the directory's lock is held for the whole call."""
 
     def decorate(function: F) -> F:
         signature = inspect.signature(function)
