@@ -314,6 +314,162 @@ CASES = [
         ],
         "unknown job key(s) ['colour']",
     ),
+    Case(
+        "spec method a list",
+        lambda s, c: ["train", "--spec", "{setup: svhn_cnn8, method: [mebqat], scale: smoke}", "--out", str(s / "o")],
+        "--spec: method must be a method name, e.g. mebqat, got a list",
+    ),
+    Case(
+        "spec setup a list",
+        lambda s, c: ["train", "--spec", "{setup: [svhn_cnn8], method: mebqat, scale: smoke}", "--out", str(s / "o")],
+        "--spec: setup must be a setup name, e.g. svhn_cnn8, got a list",
+    ),
+    Case(
+        "spec overrides a list",
+        lambda s, c: [
+            "train",
+            "--spec",
+            "{setup: svhn_cnn8, method: mebqat, scale: smoke, overrides: [1]}",
+            "--out",
+            "o",
+        ],
+        "--spec: overrides must be a mapping of config sections",
+    ),
+    Case(
+        "spec overrides a string",
+        lambda s, c: [
+            "train",
+            "--spec",
+            "{setup: svhn_cnn8, method: mebqat, scale: smoke, overrides: x}",
+            "--out",
+            "o",
+        ],
+        "--spec: overrides must be a mapping of config sections, e.g. {train: {epochs: 3}}, got a string ('x')",
+    ),
+    Case(
+        "spec fidelity switches a list",
+        lambda s, c: [
+            "train",
+            "--spec",
+            "{setup: svhn_cnn8, method: mebqat, scale: smoke, fidelity_switches: [kd]}",
+            "--out",
+            str(s / "o"),
+        ],
+        "--spec: fidelity_switches must be a mapping of switch names to true/false, got a list",
+    ),
+    Case(
+        "spec seed a string",
+        lambda s, c: ["train", "--spec", "{setup: svhn_cnn8, method: mebqat, scale: smoke, seed: one}", "--out", "o"],
+        "--spec: seed must be a non-negative integer, got a string",
+    ),
+    Case(
+        "spec unknown keys of mixed types",
+        lambda s, c: ["train", "--spec", "{setup: svhn_cnn8, method: mebqat, scale: smoke, 1: 2, a: 3}", "--out", "o"],
+        "--spec: unknown job key(s) ['a', 1]",
+    ),
+    Case(
+        "spec an integer of 5000 digits",
+        lambda s, c: ["train", "--spec", "{setup: svhn_cnn8, method: mebqat, scale: smoke, seed: " + "9" * 5000 + "}"],
+        "--spec: an integer of 5000 digits at line 1, column 56 is beyond any sane value",
+    ),
+    Case(
+        "config file overrides a list",
+        lambda s, c: ["train", "--config", str(s / "job.yaml"), "--out", str(s / "o")],
+        "job.yaml: overrides must be a mapping of config sections",
+        setup=write("job.yaml", "setup: svhn_cnn8\nmethod: mebqat\nscale: smoke\noverrides: [1, 2]\n"),
+    ),
+    Case(
+        "config file an integer of 5000 digits",
+        lambda s, c: ["train", "--config", str(s / "job.yaml"), "--out", str(s / "o")],
+        "job.yaml: an integer of 5000 digits at line 4, column 9 is beyond any sane value",
+        setup=write("job.yaml", "setup: svhn_cnn8\nmethod: mebqat\nscale: smoke\nseed:   " + "7" * 5000 + "\n"),
+    ),
+    Case(
+        "set an integer of 100000 digits",
+        lambda s, c: train(s, c, "--set", "train.epochs=" + "9" * 100_000),
+        "--set train.epochs: the value is an integer of 100000 digits, beyond any sane value of train.epochs",
+        stdin_process=True,
+    ),
+    Case(
+        "set epochs of 4000 digits",
+        lambda s, c: train(s, c, "--set", "train.epochs=" + "9" * 4000),
+        "at train.epochs: a 4000-digit number is beyond the sane bound 100000",
+    ),
+    Case(
+        "set epochs 10^21",
+        lambda s, c: train(s, c, "--set", "train.epochs=1000000000000000000000"),
+        "at train.epochs: 1000000000000000000000 is beyond the sane bound 100000 (the paper's longest run is 600 "
+        "epochs): give at most 100000",
+    ),
+    Case(
+        "set steps per epoch beyond the bound",
+        lambda s, c: train(s, c, "--set", "train.steps_per_epoch=10000000"),
+        "at train.steps_per_epoch: 10000000 is beyond the sane bound 1000000",
+    ),
+    Case(
+        "set batch size beyond the bound",
+        lambda s, c: train(s, c, "--set", "data.batch_size=1e6"),
+        "at data.batch_size: 1000000.0 is beyond the sane bound 65536",
+    ),
+    Case(
+        "set eval batch size beyond the bound",
+        lambda s, c: train(s, c, "--set", "data.eval_batch_size=1000000"),
+        "at data.eval_batch_size: 1000000 is beyond the sane bound 65536 (the paper's largest batch is 256)",
+    ),
+    Case(
+        "seed beyond numpy's range",
+        lambda s, c: train(s, c, "--seed", "4294967296"),
+        "at job.seed: 4294967296 is beyond the sane bound 4294967295 (numpy seeds lie in 0 to 2^32 − 1)",
+    ),
+    Case(
+        "set meta-test tasks beyond the bound",
+        lambda s, c: [
+            "train",
+            "--setup",
+            "pn_omniglot_20w1s",
+            "--method",
+            "pn",
+            "--scale",
+            "smoke",
+            "--out",
+            str(s / "o"),
+            "--set",
+            "data.test_tasks=10000000",
+        ],
+        "at data.test_tasks: 10000000 is beyond the sane bound 100000 (the paper meta-tests on 600 tasks)",
+    ),
+    Case(
+        "set meta-batch beyond the bound",
+        lambda s, c: [
+            "train",
+            "--setup",
+            "maml_omniglot_20w1s",
+            "--method",
+            "fomaml",
+            "--scale",
+            "smoke",
+            "--out",
+            str(s / "o"),
+            "--set",
+            "train.meta_batch=5000",
+        ],
+        "at train.meta_batch: 5000 is beyond the sane bound 1024 (the paper's largest meta-batch is 16 tasks)",
+    ),
+    Case(
+        "evaluate tasks repeated",
+        lambda s, c: train(s, c, "--set", 'evaluate.tasks=["(2,2)","(2,2)","(FP,FP)"]'),
+        "evaluate.tasks names (2,2) twice ('(2,2)' and '(2,2)'): list each bitwidth once",
+    ),
+    Case(
+        "evaluate tasks repeated in another spelling",
+        lambda s, c: train(s, c, "--set", 'evaluate.tasks=["(4,4)","w4a4"]'),
+        "evaluate.tasks names (4,4) twice ('(4,4)' and 'w4a4')",
+    ),
+    Case(
+        "evaluate tasks 5000 times over",
+        lambda s, c: train(s, c, "--set", "evaluate.tasks=[" + ",".join(['"(2,2)"'] * 5000) + "]"),
+        "evaluate.tasks lists 5000 tasks, more than the 75 valid dorefa bitwidth pairs: list each bitwidth once",
+    ),
     # ---------------------------------------------------------------- run directories read back
     Case("evaluate a missing directory", lambda s, c: ["evaluate", str(s / "nope")], "is not a run directory"),
     Case(
@@ -570,14 +726,20 @@ def test_a_damaged_fixed_task_set_is_redrawn_identically(finished, data_root, tm
     assert again.path.read_bytes() == original and np.array_equal(again.indices, tasks.indices)
 
 
-def test_temp_files_of_killed_writes_are_removed_when_the_job_starts_again(finished, tmp_path, data_root):
+@pytest.mark.parametrize("command", ["train", "evaluate", "run"])
+def test_temp_files_of_killed_writes_are_removed_when_the_job_starts_again(command, finished, tmp_path, data_root):
+    """Every command that writes a run directory removes what a killed one left (RunDir.claimed, under the
+    directory's lock: no other job's write can be in flight)."""
     run = tmp_path / "run"
     shutil.copytree(finished, run)
     leftovers = [run / ".metrics.json.abc123.tmp", run / "checkpoints" / ".last.pt.x7y8z9.tmp"]
     for path in leftovers:
         path.write_bytes(b"half a file")
-    assert main(["train", *SVHN, "--method", "mebqat", "--out", str(run), "--set", f"data.root={data_root}"]) == 0
+    job = [*SVHN, "--method", "mebqat", "--out", str(run), "--set", f"data.root={data_root}"]
+    args = {"train": ["train", *job], "evaluate": ["evaluate", str(run), "--threads", "1"]}
+    assert main(args.get(command, ["run", *job, "--no-track"])) == 0
     assert not any(path.exists() for path in leftovers)
+    assert not (run / ".job.lock").exists()
 
 
 def test_a_subset_evaluation_never_replaces_the_full_metrics(finished, tmp_path):

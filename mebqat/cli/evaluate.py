@@ -30,10 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.job import set_threads
-    from ..engine.loop import evaluate
-    from ..engine.metrics import format_results
+    from ..engine.runlock import run_lock
 
-    set_threads(args.threads)
-    print(format_results(evaluate(args.run_dir, tasks=args.tasks, checkpoint=args.checkpoint, device=args.device)))
+    with run_lock(args.run_dir, NAME, create=False):  # a busy directory before torch's import (evaluate holds it)
+        from ..engine.job import set_threads
+        from ..engine.loop import evaluate
+        from ..engine.metrics import format_results
+
+        set_threads(args.threads)
+        results = evaluate(args.run_dir, tasks=args.tasks, checkpoint=args.checkpoint, device=args.device)
+    print(format_results(results))
     return 0

@@ -8,9 +8,9 @@ from typing import Any
 
 import yaml
 
-from ..core.config import ConfigError, deep_merge, load_job, read_job_file, resolve_job
+from ..core.config import ConfigError, check_spec, deep_merge, load_job, read_job_file, resolve_job
 from ..core.fidelity import DEFAULT_PRESET, PRESETS
-from ..core.files import parse_assignment, parse_yaml
+from ..core.files import HugeNumber, parse_assignment, parse_yaml
 from ..core.registry import METHODS
 from ..core.scales import DEFAULT_SCALE, scale_names
 
@@ -63,34 +63,37 @@ def job_config(args: argparse.Namespace) -> dict[str, Any]:
     switches = {".".join(path): value for path, value in (_assignment(text, "--switch") for text in args.switch)}
     given = {k: v for k, v in flags.items() if v is not None}
 
-    def with_flags(spec: dict[str, Any]) -> dict[str, Any]:
-        """A job spec with the flags, --set and --switch on top, resolved."""
+    def with_flags(spec: dict[str, Any], source: str) -> dict[str, Any]:
+        """A job spec (from ``source``) with the flags, --set and --switch on top, resolved."""
+        check_spec(spec, source)
         spec = {**spec, **given}
-        spec["overrides"] = deep_merge(spec.get("overrides", {}), overrides)
-        spec["fidelity_switches"] = {**spec.get("fidelity_switches", {}), **switches}
-        return resolve_job(spec)
+        spec["overrides"] = deep_merge(spec.get("overrides") or {}, overrides)
+        spec["fidelity_switches"] = {**(spec.get("fidelity_switches") or {}), **switches}
+        return resolve_job(spec, source)
 
     if args.spec:
         if args.config:
             raise ConfigError("give either --config or --spec, not both")
         try:
             spec = parse_yaml(args.spec)
+        except HugeNumber as err:
+            raise ConfigError(f"--spec: {err.where()}: give a sane number") from None
         except yaml.YAMLError as err:
             raise ConfigError(f"--spec is not valid YAML/JSON ({' '.join(str(err).split())})") from None
         if not isinstance(spec, dict):
             raise ConfigError(f"--spec must be a mapping (a job spec), got {args.spec!r}")
-        return with_flags(spec)
+        return with_flags(spec, "--spec")
     if args.config:
         if given or overrides or switches:
             spec = read_job_file(args.config)
             if "job" in spec:
                 raise ConfigError("a full config.yaml cannot be combined with job flags; edit it, or pass a job spec")
-            return with_flags(spec)
+            return with_flags(spec, f"config file {args.config}")
         return load_job(args.config)
     if not args.setup or not args.method:
         raise ConfigError("name the job with --config FILE, or with --setup and --method")
     spec = {"scale": DEFAULT_SCALE, **given, "overrides": overrides, "fidelity_switches": switches}
-    return resolve_job(spec)
+    return resolve_job(spec, "the job flags")
 
 
 def positive_int(text: str) -> int:

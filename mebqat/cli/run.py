@@ -52,16 +52,19 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.job import run_job
+    from ..engine.runlock import run_lock
 
-    config = job_config(args)
-    run_job(
-        config,
-        args.out,
-        device=args.device,
-        threads=args.threads,
-        replace_stale=args.replace_stale,
-        tracking=args.tracking,
-        uri=args.uri,
-    )
+    config = job_config(args)  # first: a bad job is refused before torch is imported (seconds)
+    with run_lock(args.out, NAME, create=False):  # and a busy directory (run_job holds it for the job)
+        from ..engine.job import run_job
+
+        run_job(
+            config,
+            args.out,
+            device=args.device,
+            threads=args.threads,
+            replace_stale=args.replace_stale,
+            tracking=args.tracking,
+            uri=args.uri,
+        )
     return 0

@@ -41,9 +41,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise ValueError("--out DIR is required to train")
-    from ..engine.job import set_threads
-    from ..engine.loop import train
+    from ..engine.runlock import run_lock
 
-    set_threads(args.threads)
-    train(config, args.out, device=args.device, replace_stale=args.replace_stale)
+    with run_lock(args.out, NAME, create=False):  # a busy directory before torch's import (train holds it)
+        from ..engine.job import set_threads
+        from ..engine.loop import train
+
+        set_threads(args.threads)
+        train(config, args.out, device=args.device, replace_stale=args.replace_stale)
     return 0

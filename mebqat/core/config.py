@@ -22,7 +22,7 @@ from .files import InputError, read_yaml
 from .registry import DATASETS, METHODS, MethodInfo, data_title, ensure_loaded
 from .scales import SCALES
 from .schemas import first_violation
-from .tasks import BitwidthTask, validate_task
+from .tasks import BitwidthTask, bitwidth_candidates, validate_task
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 SPEC_KEYS = {"table", "setup", "method", "scale", "fidelity", "seed", "train_task", "fidelity_switches", "overrides"}
@@ -108,14 +108,46 @@ def method_allowed(info: MethodInfo, table: str, setup_name: str, setup: Mapping
         )
 
 
-def resolve_job(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Expand a job spec into a full configuration and validate it."""
+SPEC_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "table": ((str,), "a table name, e.g. table2"),
+    "setup": ((str,), "a setup name, e.g. svhn_cnn8"),
+    "method": ((str,), "a method name, e.g. mebqat"),
+    "scale": ((str,), "a scale name, e.g. smoke"),
+    "fidelity": ((str,), "a fidelity preset name"),
+    "seed": ((int,), "a non-negative integer"),
+    "train_task": ((str, type(None)), "a bitwidth task, e.g. '(4,4)'"),
+    "fidelity_switches": ((Mapping, type(None)), "a mapping of switch names to true/false"),
+    "overrides": ((Mapping, type(None)), "a mapping of config sections, e.g. {train: {epochs: 3}}"),
+}
+"""What each job spec key holds (None for the last three: not given)."""
+
+
+def _kind(value: Any) -> str:
+    kinds = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer"}
+    return kinds.get(type(value), "null" if value is None else type(value).__name__)
+
+
+def check_spec(spec: Mapping[str, Any], source: str = "job spec") -> None:
+    """Every key of a job spec known and of its type, each problem one error naming ``source`` (``--spec``,
+    the config file) and the key."""
     unknown = set(spec) - SPEC_KEYS
     if unknown:
-        raise ConfigError(f"unknown job key(s) {sorted(unknown)}; a job spec has {sorted(SPEC_KEYS)}")
+        shown = sorted(map(repr, unknown))
+        raise ConfigError(f"{source}: unknown job key(s) [{', '.join(shown)}]; a job spec has {sorted(SPEC_KEYS)}")
+    for key, value in spec.items():
+        types, what = SPEC_TYPES[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            text = repr(value)
+            text = text if len(text) <= 60 else f"{text[:60]}…"
+            raise ConfigError(f"{source}: {key} must be {what}, got {_kind(value)} ({text})")
+
+
+def resolve_job(spec: Mapping[str, Any], source: str = "job spec") -> dict[str, Any]:
+    """Expand a job spec into a full configuration and validate it (``source`` names it in errors)."""
+    check_spec(spec, source)
     for key in ("setup", "method", "scale"):
         if key not in spec:
-            raise ConfigError(f"a job spec needs {key!r}")
+            raise ConfigError(f"{source}: a job spec needs {key!r}")
     table, setup = find_setup(spec["setup"])
     if spec.get("table", table) != table:
         raise ConfigError(f"setup {spec['setup']!r} belongs to {table}, not {spec['table']}")
@@ -205,7 +237,11 @@ def follow_epoch_budget(
         return max(1, round(value * epochs / old_epochs)) if isinstance(value, int) else value
 
     old = schedule[key]
-    merged["train"]["schedule"] = {**schedule, key: [scaled(m) for m in old] if isinstance(old, list) else scaled(old)}
+    try:
+        new = [scaled(m) for m in old] if isinstance(old, list) else scaled(old)
+    except OverflowError:  # epochs beyond any sane bound: the schema names them
+        return merged
+    merged["train"]["schedule"] = {**schedule, key: new}
     return merged
 
 
@@ -225,9 +261,28 @@ def validate_config(config: Mapping[str, Any]) -> None:
     if set(expected) != set(config["fidelity_switches"]):
         missing = sorted(set(expected) - set(config["fidelity_switches"]))
         raise ConfigError(f"fidelity_switches must list every switch of {config['job']['table']}; missing {missing}")
-    family = config["model"]["scheme"]
-    for task in config["evaluate"]["tasks"]:
-        validate_task(task, family)
+    check_task_list(config["evaluate"]["tasks"], config["model"]["scheme"], "evaluate.tasks")
+
+
+def check_task_list(tasks: list[Any], family: str, where: str) -> list[BitwidthTask]:
+    """Each task valid in the family, none twice, so no more than the family has: checked before any work
+    (a repeated task would train and evaluate, then be refused as results that come from two places)."""
+    candidates = bitwidth_candidates(family)
+    if len(tasks) > len(candidates):
+        raise ConfigError(
+            f"{where} lists {len(tasks)} tasks, more than the {len(candidates)} valid {family} bitwidth pairs: "
+            f"list each bitwidth once"
+        )
+    parsed: dict[BitwidthTask, Any] = {}
+    for task in tasks:
+        try:
+            valid = validate_task(task, family)
+        except ValueError as err:
+            raise ConfigError(f"{where}: {err}") from None
+        if valid in parsed:
+            raise ConfigError(f"{where} names {valid} twice ({parsed[valid]!r} and {task!r}): list each bitwidth once")
+        parsed[valid] = task
+    return list(parsed)
 
 
 def read_job_file(path: str | Path) -> dict[str, Any]:
@@ -241,7 +296,7 @@ def load_job(path: str | Path) -> dict[str, Any]:
     if "job" in content:
         validate_config(content)
         return content
-    return resolve_job(content)
+    return resolve_job(content, f"config file {path}")
 
 
 def parse_task_list(tasks: list[str]) -> list[BitwidthTask]:
@@ -254,14 +309,7 @@ def evaluation_tasks(config: Mapping[str, Any], tasks: list[str] | None) -> list
     when ``evaluate.own_task_only`` is set: the tables use only that row, and skipping the others is what
     makes the CPU scales affordable."""
     if tasks is not None:
-        family = config["model"]["scheme"]
-        try:
-            chosen = [validate_task(t, family) for t in tasks]
-        except ValueError as err:
-            raise ConfigError(f"--tasks: {err}") from None
-        if len(set(chosen)) != len(chosen):
-            raise ConfigError(f"--tasks names a bitwidth twice: {', '.join(map(str, chosen))}")
-        return chosen
+        return check_task_list(tasks, config["model"]["scheme"], "--tasks")
     own = config["job"].get("train_task")
     if config["evaluate"].get("own_task_only") and own is not None:
         return parse_task_list([own])

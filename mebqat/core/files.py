@@ -31,8 +31,37 @@ _Loader.add_implicit_resolver(
 )
 
 
+class HugeNumber(yaml.constructor.ConstructorError):
+    """An integer with more digits than Python reads from text (``sys.get_int_max_str_digits()``)."""
+
+    def __init__(self, digits: int, mark: Any) -> None:
+        super().__init__(None, None, f"an integer of {digits} digits is beyond any sane value", mark)
+        self.digits = digits
+
+    def where(self) -> str:
+        """``an integer of 100000 digits at line 3, column 9 is beyond any sane value``."""
+        mark = self.problem_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return f"an integer of {self.digits} digits{at} is beyond any sane value"
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError:  # Python's int digits limit: the node is its own digits
+        raise HugeNumber(sum(c.isdigit() for c in str(node.value)), node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
 def parse_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
+
+
+def shown_text(text: str, limit: int = 60) -> str:
+    """``text`` for a message, cut to ``limit`` characters with its length said."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 def _one_line(err: Exception) -> str:
@@ -59,6 +88,8 @@ def read_yaml(path: str | Path, what: str = "file", expect: type | None = dict) 
     text = read_text(path, what)
     try:
         content = parse_yaml(text)
+    except HugeNumber as err:
+        raise InputError(f"{what} {path}: {err.where()}: give a sane number") from None
     except yaml.YAMLError as err:
         raise InputError(f"{what} {path} is not valid YAML ({_one_line(err)}): fix its syntax") from None
     _check_type(content, expect, f"{what} {path}")
@@ -115,8 +146,13 @@ def parse_assignment(text: str, flag: str) -> tuple[list[str], Any]:
         raise InputError(f"{flag} {text!r}: the key {key!r} has an empty part; write key.path=value")
     try:
         return path, parse_yaml(value)
+    except HugeNumber as err:
+        raise InputError(
+            f"{flag} {key}: the value is an integer of {err.digits} digits, beyond any sane value of {key}: "
+            f"give a number such as {flag} {key}=3"
+        ) from None
     except yaml.YAMLError as err:
         raise InputError(
-            f"{flag} {text!r}: the value is not valid YAML ({_one_line(err)}); quote text values, "
+            f"{flag} {shown_text(text)!r}: the value is not valid YAML ({_one_line(err)}); quote text values, "
             f"e.g. {flag} '{key}=\"...\"'"
         ) from None

@@ -28,6 +28,8 @@ METRICS = "metrics.json"
 """The evaluation's results: a run with this file is finished."""
 STATUS = "job_status.json"
 """Where the job is (:mod:`mebqat.core.jobstatus`)."""
+LOCK = ".job.lock"
+"""Held by the one command writing the directory (:mod:`mebqat.engine.runlock`); deleted when it ends."""
 CHECKPOINTS = "checkpoints"
 CHECKPOINT_FILES = {"best": "best.pt", "last": "last.pt"}
 ACCURACY_CSV = "accuracy.csv"
@@ -71,6 +73,7 @@ class RunFiles:
     metrics = property(lambda self: self.root / METRICS)
     summary = property(lambda self: self.root / SUMMARY)
     status = property(lambda self: self.root / STATUS)
+    lock = property(lambda self: self.root / LOCK)
     checkpoints = property(lambda self: self.root / CHECKPOINTS)
     last = property(lambda self: self.checkpoints / CHECKPOINT_FILES["last"])
     best = property(lambda self: self.checkpoints / CHECKPOINT_FILES["best"])

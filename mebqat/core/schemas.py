@@ -79,13 +79,35 @@ def non_finite(data: Any, path: tuple = ()) -> tuple[tuple, float] | None:
     return None
 
 
+BOUND_KEY = "x-bound"
+"""Beside a ``maximum``: why that is the sane bound (e.g. the paper's largest value), said when it is passed."""
+MESSAGE_CHARS = 300
+"""A violation's message is cut to this many characters (a value of 500,000 items would otherwise be printed)."""
+
+
+def shown_number(value: Any) -> str:
+    """A number as a message shows it: one of more than 30 digits by its digit count."""
+    text = str(value)
+    return f"a {len(text.lstrip('-'))}-digit number" if isinstance(value, int) and len(text) > 30 else text
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    why = error.schema.get(BOUND_KEY) if isinstance(error.schema, dict) else None
+    if error.validator == "maximum" and why:
+        bound = error.validator_value
+        return f"{shown_number(error.instance)} is beyond the sane bound {bound} ({why}): give at most {bound}"
+    message = error.message
+    return message if len(message) <= MESSAGE_CHARS else f"{message[:MESSAGE_CHARS]}… (cut)"
+
+
 def first_violation(data: Any, name: str) -> str | None:
     """``"at <dotted.path>: <message>"`` for the first violation in path order (a non-finite number
-    anywhere is one); None when ``data`` follows the schema ``name``."""
+    anywhere is one); None when ``data`` follows the schema ``name``. A ``maximum`` with an ``x-bound``
+    reason is a sane bound, and its message says why."""
     errors = sorted(validator(name).iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         where = ".".join(str(p) for p in errors[0].absolute_path) or "(top level)"
-        return f"at {where}: {errors[0].message}"
+        return f"at {where}: {_message(errors[0])}"
     found = non_finite(data)
     if found:
         return f"at {'.'.join(map(str, found[0])) or '(top level)'}: {found[1]} is not a finite number"

@@ -22,7 +22,7 @@ import torch
 from ..core.hashing import config_hash
 from ..core.jobstatus import JobStatus, read_status, write_status
 from .loop import evaluate, train
-from .rundir import RunDir, job_logger
+from .rundir import RunDir, holding_run_dir, job_logger
 
 
 def set_threads(threads: int | None) -> None:
@@ -84,6 +84,7 @@ def end_reason(err: BaseException, durable_epoch: int, epochs: int) -> str:
     return f"failed {where}: {type(err).__name__}: {message}" if message else f"failed {where}: {type(err).__name__}"
 
 
+@holding_run_dir("run")
 def run_job(
     config: Mapping[str, Any],
     out: str | Path,

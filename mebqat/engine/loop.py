@@ -39,7 +39,7 @@ from .metrics import architecture_counts, bits_value, finished_run, metrics_reco
 from .optim import build_optimizer, build_scheduler
 from .progress import TrainingProgress
 from .rehearsal import held_bytes
-from .rundir import RunDir, job_logger, write_json
+from .rundir import RunDir, holding_run_dir, job_logger, write_json
 from .runtime import seed_everything, select_device
 
 EpochCallback = Callable[[dict[str, Any]], None]
@@ -63,6 +63,7 @@ def _finite(value: torch.Tensor | float, what: str, epoch: int, step: int) -> fl
     return number
 
 
+@holding_run_dir("train")
 def train(
     config: Mapping[str, Any],
     out: str | Path,
@@ -209,12 +210,14 @@ def _non_finite(model: torch.nn.Module) -> set[str]:
     return {name for (name, _), finite in zip(model.named_parameters(), flags, strict=True) if not finite}
 
 
+@holding_run_dir("evaluate", create=False)
 def evaluate(
     out: str | Path, tasks: list[str] | None = None, checkpoint: str | None = None, device: str | None = None
 ) -> dict[str, Any]:
     """Evaluate a trained run at every tested bitwidth; write its metrics.json and per-item outcomes. With
     ``tasks`` (a subset), the results go to ``metrics-<tasks>.json`` beside it, never over the full one."""
     run, config, summary = finished_run(out)
+    run.remove_leftovers()  # a killed evaluation's temporary files, as a training's prepare() removes its own
     dev = select_device(device)
     method = create_method(config, dev)
     requested = evaluation_tasks(config, tasks)

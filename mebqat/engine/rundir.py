@@ -10,13 +10,16 @@ same job starts again. Everything read back is checked, and a damaged file is on
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import json
 import logging
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import yaml
@@ -24,7 +27,8 @@ import yaml
 from ..atomic import atomic_write, is_temporary
 from ..core.config import ConfigError, validate_config
 from ..core.hashing import config_hash
-from ..core.rundir_layout import CONFIG, RunFiles
+from ..core.rundir_layout import CONFIG, LOCK, RunFiles
+from .runlock import run_lock, stale_text, taken_over
 
 CHECKPOINT_FORMAT = 2
 """2: the engine's own optimizer and schedule state (engine/optim.py)."""
@@ -76,13 +80,38 @@ class RunDir(RunFiles):
                     f"{config_hash(existing)} ≠ {config_hash(config)}); use a new --out "
                     f"directory, or --replace-stale to delete it"
                 )
-            shutil.rmtree(self.root)
+            self._empty()
         self.root.mkdir(parents=True, exist_ok=True)
         self.remove_leftovers()
         atomic_write(self.config, lambda f: f.write(yaml.safe_dump(dict(config), sort_keys=False).encode()))
 
+    def _empty(self) -> None:
+        """Delete everything in the directory but the lock this job holds."""
+        for path in self.root.iterdir():
+            if path.name == LOCK:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+    @contextlib.contextmanager
+    def claimed(self, command: str, create: bool = True) -> Iterator[None]:
+        """Hold the directory's lock for ``command`` (:mod:`mebqat.engine.runlock`; another live job there is
+        refused at once), and log a dead job's lock taken over. ``create``: make the directory (a training's
+        --out), after refusing an --out that cannot be one; else lock only an existing one."""
+        if create:
+            self.check_writable()
+        with run_lock(self.root, command, create=create):
+            stale = taken_over(self.root)
+            if stale is not None and (create or self.config.is_file()):  # train.log only in a run directory
+                job_logger(self).info(stale_text(stale))
+            yield
+
     def remove_leftovers(self) -> list[Path]:
-        """Delete the temporary files interrupted writes left here (never read as data)."""
+        """Delete the temporary files interrupted writes left here (never read as data): what a training
+        (:meth:`prepare`) and an evaluation do once the directory is known to be the job's, under its lock
+        (no other job's write can be in flight)."""
         found = [
             p
             for folder in (self.root, self.checkpoints)
@@ -135,6 +164,27 @@ class RunDir(RunFiles):
                 f"({state.get('config_hash')} ≠ {config_hash(config)})"
             )
         return state
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def holding_run_dir(command: str, create: bool = True) -> Callable[[F], F]:
+    """Run the decorated function (whose ``out`` argument is the run directory) under
+    :meth:`RunDir.claimed`: the directory's lock is held for the whole call."""
+
+    def decorate(function: F) -> F:
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            out = signature.bind(*args, **kwargs).arguments["out"]
+            with RunDir(out).claimed(command, create=create):
+                return function(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 def job_logger(run: RunDir, name: str = "mebqat.job") -> logging.Logger:
