@@ -37,6 +37,16 @@ NAME = "tables"
 HELP = "build the paper's tables (2–5) and figures from the runs' metrics.json files"
 
 
+def add_runs_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="run directories (searched recursively for metrics.json) or metrics.json files",
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     build = actions.add_parser(
@@ -45,13 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    build.add_argument(
-        "--runs",
-        nargs="+",
-        required=True,
-        metavar="PATH",
-        help="run directories (searched recursively for metrics.json) or metrics.json files",
-    )
+    add_runs_argument(build)
     build.add_argument("--out", required=True, help="directory for table{N}.{csv,md,tex,html}")
     build.add_argument("--figures", help="directory for the figures (none drawn without it)")
     build.add_argument(
@@ -80,13 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "ours with a 95% interval, "
         "the paper's value, the threshold and the verdict (holds, fails, not measured) with its reason.",
     )
-    claims.add_argument(
-        "--runs",
-        nargs="+",
-        required=True,
-        metavar="PATH",
-        help="run directories (searched recursively for metrics.json) or metrics.json files",
-    )
+    add_runs_argument(claims)
     claims.add_argument("--out", required=True, help="directory for claims.csv, claims.md and claims.html")
     claims.add_argument("--scale", choices=scale_names(), help="use only runs of this scale")
     claims.add_argument("--fidelity", choices=PRESETS, help="use only runs of this fidelity")
@@ -114,13 +112,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "seed, wall times, state), from the runs' metrics.json, train_summary.json and job_status.json and "
         "from claims.csv.",
     )
-    report.add_argument(
-        "--runs",
-        nargs="+",
-        required=True,
-        metavar="PATH",
-        help="run directories (searched recursively for metrics.json) or metrics.json files",
-    )
+    add_runs_argument(report)
     report.add_argument("--out", required=True, help="directory for summary.rst and jobs.html")
     report.add_argument("--claims", metavar="CSV", help="the claims.csv of `mebqat tables claims`")
     report.add_argument(
@@ -145,13 +137,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "`mebqat rehearse` leaves in each run directory (docs/rehearsal.md), naming every job that exceeds its "
         "memory request, does not resume to the same state, or waits longer for data than it computes.",
     )
-    rehearsal.add_argument(
-        "--runs",
-        nargs="+",
-        required=True,
-        metavar="PATH",
-        help="run directories (searched recursively for metrics.json) or metrics.json files",
-    )
+    add_runs_argument(rehearsal)
     rehearsal.add_argument("--out", required=True, help="directory for rehearsal.{md,html,csv}")
     rehearsal.add_argument(
         "--runs-root", metavar="DIR", help="the runs directory: job names are run directories relative to it"

@@ -17,6 +17,7 @@ import pandas as pd
 
 from .output import write_csv, write_text
 from .render import EMPTY, Block, Document, to_html, to_markdown
+from .report import job_name
 
 SUMMARY = Path("rehearsal") / "summary.json"
 COLUMNS = [
@@ -46,15 +47,6 @@ class RehearsalError(ValueError):
     """A run directory without the rehearsal's summary."""
 
 
-def _job_name(run_dir: Path, runs_root: Path | None) -> str:
-    if runs_root is not None:
-        try:
-            return run_dir.resolve().relative_to(runs_root.resolve()).as_posix()
-        except ValueError:
-            pass
-    return run_dir.as_posix()
-
-
 def rehearsal_frame(metrics_files: Iterable[str | Path], runs_root: str | Path | None = None) -> pd.DataFrame:
     """One row per job: the rehearsal summary beside each ``metrics.json``."""
     root = None if runs_root is None else Path(runs_root)
@@ -72,7 +64,7 @@ def rehearsal_frame(metrics_files: Iterable[str | Path], runs_root: str | Path |
         job = data["job"]
         rows.append(
             {
-                "job": _job_name(run_dir, root),
+                "job": job_name(run_dir, root),
                 "table": job["table"],
                 "setup": job["setup"],
                 "method": job["method"],

@@ -67,7 +67,8 @@ def _task(tasks: Sequence[str]) -> str:
     return tasks[0] if len(tasks) == 1 else f"{len(tasks)} bitwidths"
 
 
-def _job_name(run_dir: Path, runs_root: Path | None) -> str:
+def job_name(run_dir: Path, runs_root: Path | None) -> str:
+    """A job's name in the reports: its run directory relative to the runs directory (else as given)."""
     if runs_root is not None:
         try:
             return run_dir.resolve().relative_to(runs_root.resolve()).as_posix()
@@ -88,7 +89,7 @@ def job_frame(metrics_files: Iterable[str | Path], runs_root: str | Path | None 
         started, ended = status.get("started_ms"), status.get("ended_ms")
         rows.append(
             {
-                "job": _job_name(run.root, root),
+                "job": job_name(run.root, root),
                 "table": ident.get("table", ""),
                 "setup": ident.get("setup", ""),
                 "method": ident.get("method_title") or ident.get("method", ""),
