@@ -1,8 +1,8 @@
 """The reduced rehearsal (`make rehearse` runs all 115 jobs at full dataset sizes): one setup per table at the
 paper's widths, batch sizes and optimizers, through the real loaders on small synthetic files in the official
-formats (3 jobs per setup: the plain method, one dedicated bitwidth, MEBQAT), every job killed after its first epoch and resumed by the workflow's `rehearse` rule; its report
-names each job with its memory, time and resume, the tables are titled as a rehearsal, no claim is judged,
-and each job is one FINISHED MLflow run."""
+formats (3 jobs per setup: the plain method, one dedicated bitwidth, MEBQAT), every job killed after its first
+epoch and resumed by the workflow's `rehearse` rule; its report names each job with its memory, time and
+resume, the tables are titled as a rehearsal, no claim is judged, and each job is one FINISHED MLflow run."""
 
 from __future__ import annotations
 
