@@ -371,4 +371,7 @@ def test_a_job_longer_than_the_time_limit_resumes_until_it_finishes(tmp_path, da
     assert "mebqat.end_reason" not in finished.data.tags, finished.data.tags["mebqat.end_reason"]
     interruptions = finished.data.tags.get("mebqat.interruptions", "")
     print("interruptions:", interruptions)
-    assert interruptions.count("killed by SIGTERM") == len(records) - 1, interruptions
+    # one interruption per kill; SLURM signals the job step with SIGTERM and, KillWait later, SIGKILL, so a kill
+    # reads "killed by SIGTERM" when the job saw the SIGTERM, else "stopped without a word" (CI saw both)
+    stops = interruptions.count("killed by SIGTERM") + interruptions.count("stopped without a word")
+    assert stops == len(records) - 1 and "killed by SIGTERM" in interruptions, interruptions

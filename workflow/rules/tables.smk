@@ -99,7 +99,7 @@ rule rehearsal_report:
     params:
         mebqat=MEBQAT,
         out=lambda wildcards, output: os.path.dirname(output.md),
-        runs=f"{RESULTS}/runs",
+        runs=lambda wildcards, output: os.path.join(os.path.dirname(output.md), "runs"),
     log:
         f"{RESULTS}/logs/rehearsal_report.log",
     conda:
