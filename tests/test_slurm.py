@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import math
 import os
 import re
 import shutil
@@ -322,15 +323,31 @@ def test_a_job_longer_than_the_time_limit_resumes_until_it_finishes(tmp_path, da
     the metrics of an uninterrupted run, in one MLflow run that ends FINISHED without the kills' end reason."""
     from mebqat.workflow.matrix import expand_jobs, load_matrix
 
-    epochs = 24
+    def job_spec(epochs: int) -> dict:
+        workflow_config = {
+            **yaml.safe_load((ROOT / "config" / "config.yaml").read_text()),
+            "tables": ["table5"],
+            "job_overrides": {"train": {"epochs": epochs}},
+        }
+        return expand_jobs(workflow_config, load_matrix(str(ROOT / workflow_config["matrix"])))[LONG_JOB].spec
+
+    # enough epochs for ~160 s of training at this machine's current speed (an epoch took 4 s on the idle VM
+    # and 12 s beside other tests): a submission trains under 60 s, so at least two are killed at the limit
+    probe = tmp_path / "probe"
+    subprocess.run(
+        [sys.executable, "-m", "mebqat", "run", "--spec", json.dumps(job_spec(3)), "--out", str(probe)]
+        + ["--threads", "1", "--device", "cpu", "--tracking", "off"],
+        cwd=ROOT,
+        env={**os.environ, "MEBQAT_DATA": str(data_root)},
+        capture_output=True,
+        check=True,
+    )
+    per_epoch = json.loads((probe / "train_summary.json").read_text())["train_wall_time_s"] / 3
+    epochs = min(80, max(24, math.ceil(160 / per_epoch)))
+    print(f"{per_epoch:.1f} s per epoch: {epochs} epochs")
     results, straight = tmp_path / "results", tmp_path / "straight"
     config = {"cluster_time_limit_minutes": 1, "runtime_minutes": {"default": 8}}
-    workflow_config = {
-        **yaml.safe_load((ROOT / "config" / "config.yaml").read_text()),
-        "tables": ["table5"],
-        "job_overrides": {"train": {"epochs": epochs}},
-    }
-    spec = expand_jobs(workflow_config, load_matrix(str(ROOT / workflow_config["matrix"])))[LONG_JOB].spec
+    spec = job_spec(epochs)
     # the same job uninterrupted, beside the cluster's (one thread each, as the SLURM job)
     reference = subprocess.Popen(
         [sys.executable, "-m", "mebqat", "run", "--spec", json.dumps(spec), "--out", str(straight)]
