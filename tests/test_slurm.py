@@ -349,24 +349,26 @@ def test_a_job_longer_than_the_time_limit_resumes_until_it_finishes(tmp_path, da
     config = {"cluster_time_limit_minutes": 1, "runtime_minutes": {"default": 8}}
     spec = job_spec(epochs)
     # the same job uninterrupted, beside the cluster's (one thread each, as the SLURM job)
+    # its log goes to a file: an unread pipe fills (64 KiB) and blocks the run mid-training
+    reference_log = open(tmp_path / "straight.log", "w")  # closed below, once the run has ended
     reference = subprocess.Popen(
         [sys.executable, "-m", "mebqat", "run", "--spec", json.dumps(spec), "--out", str(straight)]
         + ["--threads", "1", "--device", "cpu", "--tracking", "off"],
         cwd=ROOT,
         env={**os.environ, "MEBQAT_DATA": str(data_root)},
-        stdout=subprocess.PIPE,
+        stdout=reference_log,
         stderr=subprocess.STDOUT,
-        text=True,
     )
     try:
         with slurm_cluster() as env:
             run = snakemake(*long_job_args(results, data_root, epochs, **config), env=env, timeout=1500)
             records = job_records(env, LONG_JOB)
-        assert reference.wait(timeout=900) == 0, reference.communicate()[0][-3000:]
+        assert reference.wait(timeout=900) == 0, (tmp_path / "straight.log").read_text()[-3000:]
     finally:
         if reference.poll() is None:
             reference.kill()
             reference.wait()
+        reference_log.close()
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
     # killed at its limit at least twice, each time resubmitted, then finished; every submission asked for 1 min
     states = [r["State"] for r in records]
