@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write
 from ..core.config import ConfigError
 from ..core.rundir_layout import RunFiles
 from .jobspec import add_job_arguments, job_config, positive_int
@@ -30,6 +31,7 @@ NAME = "rehearse"
 HELP = "run one job killed after its first epoch and resumed, measuring memory, time and resume (the rehearsal)"
 FOLDER = "rehearsal"
 SUMMARY = "summary.json"
+STATE_AT_KILL = "state-at-kill.json"
 KILLED, RESUMED = "killed", "resumed"
 
 
@@ -108,8 +110,9 @@ def summarize(
     config: dict[str, Any], run: RunFiles, folder: Path, executions: dict[str, dict[str, Any]], mem_mb: int
 ) -> dict[str, Any]:
     """The rehearsal's record of one job (``rehearsal/summary.json``)."""
-    at_kill = _read_json(folder / "state-at-kill.json").get("digest")
-    resumed = _read_json(folder / "state-at-kill.json.resumed").get("digest")
+    kill_record = _read_json(folder / STATE_AT_KILL)
+    at_kill = kill_record.get("digest")
+    resumed = _read_json(folder / (STATE_AT_KILL + ".resumed")).get("digest")  # engine.rehearsal.RESUMED_SUFFIX
     differing = sorted(
         k for k in set(at_kill or {}) | set(resumed or {}) if (at_kill or {}).get(k) != (resumed or {}).get(k)
     )
@@ -128,7 +131,7 @@ def summarize(
         "mem_mb_request": mem_mb,
         "peak_rss_mb": peak,
         "executions": executions,
-        "killed_after_epoch": _read_json(folder / "state-at-kill.json").get("epoch"),
+        "killed_after_epoch": kill_record.get("epoch"),
         "killed": executions.get(KILLED, {}).get("exit") == -int(signal.SIGKILL),
         "resume_same_state": bool(at_kill) and bool(resumed) and not differing,
         "state_differs_in": differing,
@@ -169,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         for stale in folder.iterdir():
             stale.unlink()
     argv = _child_argv(args)
-    state_file = str(folder / "state-at-kill.json")
+    state_file = str(folder / STATE_AT_KILL)
     executions: dict[str, dict[str, Any]] = {}
     for name, extra in plan:
         env = {
@@ -187,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{expected}: see the job's log above"
             )
     summary = summarize(config, run_files, folder, executions, args.mem_mb)
-    (folder / SUMMARY).write_text(json.dumps(summary, indent=1) + "\n")
+    atomic_write(folder / SUMMARY, lambda f: f.write((json.dumps(summary, indent=1) + "\n").encode()))
     state = "the same state" if summary["resume_same_state"] else f"a DIFFERENT state ({summary['state_differs_in']})"
     print(
         f"mebqat rehearse: killed after epoch {summary['killed_after_epoch']}, resumed to {state}; peak "
