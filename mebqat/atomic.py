@@ -10,7 +10,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 _UMASK = os.umask(0)  # the umask can only be read by setting it: read once, restore at once
 os.umask(_UMASK)
@@ -40,7 +40,43 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+class _RememberingWriter:
+    """A file object that keeps the OS error of a write that failed: torch's checkpoint writer reports a failed
+    write as an opaque ``unexpected pos`` error, which hides that the disk was full."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.handle, name)
+
+
 def atomic_write(path: Path, write: Any) -> None:
-    """``write(binary_file_object)`` into a temp file beside ``path``, then rename it over ``path``."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        write(handle)
+    """``write(binary_file_object)`` into a temp file beside ``path``, then rename it over ``path``. A write the
+    disk refused (full, over quota, over ``ulimit -f``) raises that ``OSError``, naming ``path``."""
+    with atomic_path(path) as tmp:
+        handle = _RememberingWriter(open(tmp, "wb"))
+        try:
+            with handle.handle:
+                write(handle)
+        except OSError as err:
+            raise _naming(err, path) from None
+        except Exception:
+            if handle.error is not None:
+                raise _naming(handle.error, path) from None
+            raise
+
+
+def _naming(err: OSError, path: Path) -> OSError:
+    """``err`` about ``path`` (not the temporary file that was being written)."""
+    if err.errno is None:
+        return err
+    return type(err)(err.errno, err.strerror, str(path))

@@ -16,11 +16,11 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..atomic import atomic_write
 
 ENV_VAR = "MEBQAT_DATA"
 
@@ -85,11 +85,13 @@ def resolve_root(root: str | os.PathLike | None) -> Path:
 
 def save_arrays(path: Path, meta: dict[str, Any], **arrays: np.ndarray) -> None:
     """Write arrays plus a JSON ``meta`` record as one uncompressed ``.npz``, atomically."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, __meta__=np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8), **arrays)
-            f.flush()
-            os.fsync(f.fileno())
+
+    def write(handle: BinaryIO) -> None:
+        np.savez(handle, __meta__=np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8), **arrays)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+    atomic_write(path, write)
 
 
 class CacheCorruptError(ValueError):

@@ -187,6 +187,14 @@ def holding_run_dir(command: str, create: bool = True) -> Callable[[F], F]:
     return decorate
 
 
+class _LogFile(logging.FileHandler):
+    """train.log: a line the disk refuses (full) is lost there but still shown on stderr, without the traceback
+    logging prints for a failed handler."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
 def job_logger(run: RunDir, name: str = "mebqat.job") -> logging.Logger:
     """A logger writing to the run's train.log and to stderr."""
     logger = logging.getLogger(f"{name}.{run.root.resolve()}")
@@ -194,7 +202,7 @@ def job_logger(run: RunDir, name: str = "mebqat.job") -> logging.Logger:
     logger.propagate = False
     if not logger.handlers:
         fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
-        for handler in (logging.FileHandler(run.log), logging.StreamHandler()):
+        for handler in (_LogFile(run.log), logging.StreamHandler()):
             handler.setFormatter(fmt)
             logger.addHandler(handler)
     return logger
