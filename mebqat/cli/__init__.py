@@ -48,8 +48,11 @@ OS_HINTS = {
     errno.EACCES: "choose a location you may write, or fix its permissions",
     errno.EPERM: "choose a location you may write, or fix its permissions",
     errno.EROFS: "the file system is read-only: choose another location",
-    errno.ENOSPC: "the disk is full: free space or choose another location (nothing half-written was kept)",
+    errno.ENOSPC: "the disk is full: free space or choose another location (nothing half-written was kept; a "
+    "job run again resumes from its last checkpoint)",
     errno.EDQUOT: "the disk quota is exhausted: free space or choose another location",
+    errno.EFBIG: "the file outgrew the size this process may write (ulimit -f): raise the limit (nothing "
+    "half-written was kept)",
     errno.ENOTDIR: "a path component is a file, not a directory: choose another path",
     errno.EISDIR: "a directory is where a file was expected: choose another path",
     errno.ENOENT: "it does not exist: check the path",
@@ -62,6 +65,16 @@ def _one_line(err: BaseException) -> str:
         return f"{where}{err.strerror}: {OS_HINTS[err.errno]}"
     text = " ".join(str(err).split()) or type(err).__name__
     return text if isinstance(err, (ValueError, OSError, RuntimeError)) else f"{type(err).__name__}: {text}"
+
+
+def _uri_flag(argv: list[str]) -> str | None:
+    """The store a command was given with --uri (else the environment's or the default)."""
+    for i, arg in enumerate(argv):
+        if arg == "--uri" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--uri="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def _timing_report() -> None:
@@ -100,5 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:
         if debug:
             raise
+        from ..tracking.store_problems import explain
+
+        store_line = explain(err, _uri_flag(argv))
+        if store_line is not None:
+            print(f"{where}: error: {store_line}", file=sys.stderr)
+            return EXIT_ERROR
         print(f"{where}: internal error: {_one_line(err)} (run again with --debug for the traceback)", file=sys.stderr)
         return EXIT_INTERNAL

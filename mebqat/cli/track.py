@@ -225,5 +225,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         return int(args.action(args))
     except MlflowException as err:  # the store refused (out-of-date schema, server error, ...)
-        print(f"mebqat track {args.track_command}: error: {err.message}", file=sys.stderr)
+        from ..tracking.store_problems import explain
+
+        line = explain(err, getattr(args, "uri", None)) or err.message
+        print(f"mebqat track {args.track_command}: error: {line}", file=sys.stderr)
         return 2

@@ -8,13 +8,19 @@ the first process migrates, the others wait and then find the tables in place. T
 For a tracking server, ``init_store`` asks its ``/health`` endpoint and fails if it does not answer:
 a workflow that was told to log to a server should stop at once, not after its first job; with ``wait_s``
 it first waits, that long at most, for a server that is still starting (``mlflow server`` can take a minute
-before it answers). Database URIs
-other than SQLite are migrated by one client call, without a lock (run ``init`` once, before the jobs).
+before it answers). Database URIs other than SQLite are migrated by one client call, without a lock (run
+``init`` once, before the jobs).
+
+:func:`check_store` is what a job asks before it trains (and ``init`` before a workflow): a server that does
+not answer, or a SQLite file that is damaged, read-only or not a store, is refused in one line that names it,
+before any run directory is written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import sqlite3
 import sys
 import time
@@ -27,6 +33,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from .retry import retrying
+from .store_problems import explain
 from .uri import TrackingError, artifact_root, browse_hint, resolve_uri, sqlite_path
 
 if TYPE_CHECKING:
@@ -34,6 +41,14 @@ if TYPE_CHECKING:
 
 HEALTH_TIMEOUT_S = 10.0
 WAIT_POLL_S = 2.0
+HTTP_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+}
+"""MLflow's HTTP client retries a failed request 7 times with a doubling backoff, 120 s each: a server that is
+down took 4 to 8 minutes to report, per call. These bound it to about a minute (1 + 2 + 4 s of backoff, 20 s a
+request); a value set in the environment wins."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +170,7 @@ def init_store(uri: str | None = None, wait_s: float = 0.0) -> StoreStatus:
     uri = resolve_uri(uri)
     hint = browse_hint(uri)
     if uri.startswith("sqlite:"):
+        check_store(uri, thorough=True)
         created = _ensure_sqlite(uri, fast=False)  # builds the store: proves that it opens
         what = "created" if created else "already initialised"
         return StoreStatus(
@@ -170,10 +186,53 @@ def init_store(uri: str | None = None, wait_s: float = 0.0) -> StoreStatus:
 
 
 def open_client(uri: str | None = None, ensure: bool = True) -> MlflowClient:
-    """A client on the resolved store; a SQLite store is created first (under the lock) if needed."""
+    """A client on the resolved store; a SQLite store is created first (under the lock) if needed; a server's
+    requests give up within about a minute (:data:`HTTP_LIMITS`)."""
     from mlflow import MlflowClient
 
     uri = resolve_uri(uri)
+    # MLflow's SQL store logs every database error with its traceback before raising it; the caller reports
+    # the error itself, in one line (store_problems.py)
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     if ensure and uri.startswith("sqlite:"):
         _ensure_sqlite(uri)
+    if uri.startswith(("http://", "https://")):
+        for name, value in HTTP_LIMITS.items():
+            os.environ.setdefault(name, value)
     return MlflowClient(tracking_uri=uri)
+
+
+def check_store(uri: str | None = None, thorough: bool = False) -> None:
+    """Refuse, in one line naming the file or server and the fix, a store a job could not log to: a server
+    that does not answer (the check of ``mebqat track init``), a SQLite file that cannot be opened, is not an
+    MLflow store, cannot be written, or (``thorough``: SQLite's quick_check, which reads every page) is damaged.
+    A SQLite file that does not exist yet passes: the job creates it."""
+    uri = resolve_uri(uri)
+    if uri.startswith(("http://", "https://")):
+        _check_server(uri)
+        return
+    path = sqlite_path(uri)
+    if path is None or not path.exists():
+        return
+    if not path.is_file():
+        raise TrackingError(f"MLflow store {path} is not a file: give --uri or MLFLOW_TRACKING_URI a database file")
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=30)) as db:
+            if thorough:
+                verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+                if verdict != "ok":
+                    raise sqlite3.DatabaseError(f"database disk image is malformed ({verdict})")
+            db.execute("SELECT count(*) FROM alembic_version").fetchone()
+            # a write that is rolled back: refused on a read-only file or file system, changes nothing
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("UPDATE alembic_version SET version_num = version_num")
+            db.rollback()
+    except sqlite3.Error as err:
+        if "no such table" in str(err):
+            if path.stat().st_size == 0:
+                return  # an empty file: the job builds the store in it
+            raise TrackingError(
+                f"MLflow store {path} is an SQLite file but not an MLflow store (no alembic_version table): give "
+                f"--uri or MLFLOW_TRACKING_URI the store's file, or move this one aside"
+            ) from None
+        raise TrackingError(explain(err, uri) or f"MLflow store {path}: {err}") from None

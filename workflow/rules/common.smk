@@ -28,6 +28,12 @@ MEBQAT = f"{sys.executable} -m mebqat"
 MLFLOW_URI = (config["mlflow_uri"] or os.environ.get("MLFLOW_TRACKING_URI")
               or f"sqlite:///{os.path.abspath(RESULTS)}/mlflow.db")
 DEVICE = config["device"]
+# a damaged, read-only or foreign SQLite store is named when the workflow starts, also when every job is up to
+# date (a server is checked by the mlflow_store rule and by the follower)
+if workflow.is_main_process and MLFLOW_URI.startswith("sqlite:"):
+    from mebqat.tracking.store import check_store  # noqa: E402
+
+    check_store(MLFLOW_URI, thorough=True)
 # scale rehearsal: each job runs under `mebqat rehearse` (killed after its first epoch, resumed, measured)
 REHEARSAL = SCALES[config["scale"]].rehearsal
 # jobs find the datasets through the environment of their shell, so moving the data changes no job's
