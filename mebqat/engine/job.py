@@ -10,6 +10,7 @@ every mode."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -99,7 +100,11 @@ def run_job(
         raise ValueError(f"tracking must be one of {', '.join(TRACKING)}, got {tracking!r}")
     set_threads(threads)
     run = RunDir(out)
-    live: list[Any] = []  # the job's live MLflow run (in-process tracking), once the run directory is ready
+    if tracking == "in-process":
+        from ..tracking.store import check_store
+
+        check_store(uri)  # a store that is down or damaged is refused before anything is written
+    live: list[Any] = []  # the job's MLflow run (in-process tracking), once the run directory is ready
     status: list[JobStatus] = []  # this execution's status, once the run directory is ready
 
     def start(ready: RunDir) -> None:
@@ -111,14 +116,10 @@ def run_job(
         status.append(JobStatus.begin(resuming, tracking).at_epoch(durable))
         write_status(ready.root, status[-1])
         if tracking == "in-process":
-            from ..tracking.live import LiveRun
+            from ..tracking.job_run import JobRun
 
-            live.append(
-                LiveRun.open(
-                    config, resuming=resuming, uri=uri, started_ms=status[-1].started_ms, attempt=status[-1].attempt
-                )
-            )
-            live[0].catch_up([r for r in ready.read_history() if r["epoch"] <= durable])
+            live.append(JobRun(config, ready.root, uri, job_logger(ready).info))
+            live[0].open(resuming, status[-1].started_ms, status[-1].attempt, durable)
 
     def log_epoch(record: Mapping[str, Any]) -> None:
         status.append(status[-1].at_epoch(record["epoch"]))
@@ -142,7 +143,8 @@ def run_job(
         if status:  # the live run exists only once the status does
             reason = end_reason(err, status[-1].durable_epoch, config["train"]["epochs"])
             status.append(status[-1].ended("killed" if killed else "failed", reason))
-            write_status(run.root, status[-1])
+            with contextlib.suppress(OSError):  # a full disk that stopped the job must not hide why
+                write_status(run.root, status[-1])
             if live:
                 live[0].end("KILLED" if killed else "FAILED", reason, ended_ms=status[-1].ended_ms)
         raise
@@ -150,6 +152,7 @@ def run_job(
         status.append(status[-1].ended("finished"))
         write_status(run.root, status[-1])
     if live:
-        result = live[0].finish(run.root, ended_ms=status[-1].ended_ms)
-        print(f"MLflow: experiment {result.experiment}, run {result.run_id} finished", file=sys.stderr)
+        result = live[0].finish(ended_ms=status[-1].ended_ms)
+        if result is not None:
+            print(f"MLflow: experiment {result.experiment}, run {result.run_id} finished", file=sys.stderr)
     return metrics

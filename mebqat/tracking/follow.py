@@ -34,8 +34,9 @@ from .jobrecord import history_points, job_record
 from .jobs import log_run
 from .live import ATTEMPT_TAG, LiveRun
 from .publish import write_metrics
-from .store import _locked, open_client
-from .uri import resolve_uri
+from .store import _locked, check_store, open_client
+from .store_problems import StoreProblem, store_name, store_problem
+from .uri import TrackingError, resolve_uri
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -177,21 +178,36 @@ class Follower:
         self.in_store: set[str] = set()
         self.mirrors: dict[Path, Mirror] = {}
         self.errors: dict[Path, tuple[str, float, float]] = {}  # text, next try (monotonic), delay
+        self.store_down: tuple[StoreProblem, float, float] | None = None  # the problem, next try, delay
         self.started_ms = now_ms()
 
     def sync_all(self, dirs: list[Path], final: bool = False) -> int:
         """One pass over ``dirs``; the number that could not be synced (each error reported once). A final
-        pass retries at once and also logs a finished directory that has no status (an older version's)."""
-        if self.client is None:
-            self.client = open_client(self.uri)
-            self.in_store = attempts_in_store(self.client)
+        pass retries at once and also logs a finished directory that has no status (an older version's). A
+        store that is away ends the pass at once (one line when it goes, one when it is back): the
+        directories wait for the next pass, not each for its own timeout."""
+        if self.store_down is not None:
+            if not final and time.monotonic() < self.store_down[1]:
+                return len(dirs)
+            try:
+                check_store(self.uri)
+            except TrackingError:
+                self._store_away(self.store_down[0], len(dirs))
+                return len(dirs)
+            print(
+                f"mebqat track follow: MLflow store {store_name(self.uri)} answers again", file=sys.stderr, flush=True
+            )
+            self.store_down = None
         failed = 0
-        for run_dir in dirs:
+        for index, run_dir in enumerate(dirs):
             text, retry_at, delay = self.errors.get(run_dir, ("", 0.0, 0.0))
             if not final and time.monotonic() < retry_at:
                 failed += 1
                 continue
             try:
+                if self.client is None:
+                    self.client = open_client(self.uri)
+                    self.in_store = attempts_in_store(self.client)
                 if final and read_status(run_dir) is None:
                     log_run(run_dir, self.uri)
                 else:
@@ -200,6 +216,10 @@ class Follower:
                     )
                 self.errors.pop(run_dir, None)
             except Exception as err:  # one bad directory must not stop the others
+                problem = store_problem(err)
+                if problem is not None:
+                    self._store_away(problem, len(dirs) - index)
+                    return failed + len(dirs) - index
                 failed += 1
                 message = " ".join(str(err).split())[:500] or type(err).__name__
                 if message != text:
@@ -207,6 +227,17 @@ class Follower:
                 delay = min(max(2 * delay, self.RETRY_S[0]), self.RETRY_S[1])
                 self.errors[run_dir] = (message, time.monotonic() + delay, delay)
         return failed
+
+    def _store_away(self, problem: StoreProblem, waiting: int) -> None:
+        delay = min(max(2 * (self.store_down[2] if self.store_down else 0.0), self.RETRY_S[0]), self.RETRY_S[1])
+        if self.store_down is None:
+            print(
+                f"mebqat track follow: {problem.line(store_name(self.uri))}; {waiting} run "
+                f"director{'y waits' if waiting == 1 else 'ies wait'} (each is logged once the store is back)",
+                file=sys.stderr,
+                flush=True,
+            )
+        self.store_down = (problem, time.monotonic() + delay, delay)
 
     def sweep(self, final: bool = False) -> int:
         return self.sync_all(run_dirs(self.root), final)
