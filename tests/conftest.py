@@ -1,4 +1,6 @@
+import getpass
 import os
+import tempfile
 import zlib
 
 import pytest
@@ -9,6 +11,11 @@ import torch
 # threads if another process holds a core.
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", 1))
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 0)) or max(1, min(2, (os.cpu_count() or 1) // _WORKERS)))
+
+# The data files' hash cache (mebqat/core/data_fingerprint.py) of every test, and of the processes they start, in
+# one file of the temporary folder, not the user's cache folder; it drops the entries of deleted files.
+HASH_CACHE = os.path.join(tempfile.gettempdir(), f"mebqat-tests-{getpass.getuser()}-file-hashes.json")
+os.environ.setdefault("MEBQAT_HASH_CACHE", HASH_CACHE)
 
 
 @pytest.fixture

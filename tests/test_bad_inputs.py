@@ -632,7 +632,7 @@ CASES = [
             s, c, "--set", "train.optimizer.lr=1e30", "--set", "train.epochs=1", "--set", "train.steps_per_epoch=1"
         ),
         "the model's outputs are not finite",
-        documented=("train.log", "config.yaml"),
+        documented=("train.log", "config.yaml", "data_fingerprint.json"),
         stdin_process=True,
     ),
     Case(

@@ -188,12 +188,14 @@ def assert_run_matches(client: Any, run_dir: Path) -> Any:
     run = runs[0]
     assert run.info.status == "FINISHED"
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
     expected = dict(leaves(config))
+    if "data_fingerprint" in metrics["provenance"]:  # the data the job read, by content
+        expected["data_fingerprint"] = metrics["provenance"]["data_fingerprint"]["digest"]
     assert set(run.data.params) == set(expected)
     for key, value in expected.items():
         logged = run.data.params[key]
         assert (logged if isinstance(value, str) else json.loads(logged)) == value, key
-    metrics = json.loads((run_dir / "metrics.json").read_text())
     for result in metrics["results"]:
         task = f"({result['bits_w']},{result['bits_a']})"
         if task in HEADLINES:

@@ -10,12 +10,13 @@ its files; all of them take the names from here.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write
-from .files import read_json, read_json_lines, read_yaml
+from .data_fingerprint import DataFingerprint, read_fingerprint, rerun_note, stat_token
+from .files import InputError, read_json, read_json_lines, read_yaml
 
 CONFIG = "config.yaml"
 """The resolved job configuration (``mebqat train`` writes it first)."""
@@ -26,6 +27,8 @@ SUMMARY = "train_summary.json"
 """What the training did (epochs, passes, trained tasks, wall time, config hash)."""
 METRICS = "metrics.json"
 """The evaluation's results: a run with this file is finished."""
+DATA_FINGERPRINT = "data_fingerprint.json"
+"""The data files the run read, by content (:mod:`mebqat.core.data_fingerprint`)."""
 STATUS = "job_status.json"
 """Where the job is (:mod:`mebqat.core.jobstatus`)."""
 LOCK = ".job.lock"
@@ -73,6 +76,7 @@ class RunFiles:
     metrics = property(lambda self: self.root / METRICS)
     summary = property(lambda self: self.root / SUMMARY)
     status = property(lambda self: self.root / STATUS)
+    data_fingerprint = property(lambda self: self.root / DATA_FINGERPRINT)
     lock = property(lambda self: self.root / LOCK)
     checkpoints = property(lambda self: self.root / CHECKPOINTS)
     last = property(lambda self: self.checkpoints / CHECKPOINT_FILES["last"])
@@ -88,6 +92,20 @@ class RunFiles:
 
     def read_summary(self) -> dict[str, Any]:
         return read_json(self.summary, "training summary")
+
+    def read_data_fingerprint(self) -> DataFingerprint | None:
+        """The data the run read, as recorded (None before its training started, or in a run older than the
+        record)."""
+        return read_fingerprint(self.data_fingerprint)
+
+    def data_rerun_note(self, root: Path, token: Callable[[Path], str | None] = stat_token) -> str:
+        """The workflow's data rerun trigger for this run (:func:`mebqat.core.data_fingerprint.rerun_note`); an
+        unreadable record is a change (the job then refuses, or replaces the run)."""
+        try:
+            recorded = self.read_data_fingerprint()
+        except InputError:
+            return f"{DATA_FINGERPRINT} unreadable"
+        return rerun_note(recorded, root, token)
 
     def read_history(self) -> list[dict[str, Any]]:
         """Every record of a written history, checked (none when there is no history yet)."""

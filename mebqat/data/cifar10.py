@@ -66,8 +66,24 @@ def load(
     indices = np.arange(len(targets)) if split == "test" else split_indices(split, targets, VAL_SIZE)
     images = np.ascontiguousarray(np.asarray(base.data)[indices].transpose(0, 3, 1, 2))  # HWC → CHW, uint8
     return SupervisedDataset(
-        images, indices, targets[indices], pipeline(normalization), INFO, split, SHAPE, augment, DOREFA_STATS["cifar10"]
+        images,
+        indices,
+        targets[indices],
+        pipeline(normalization),
+        INFO,
+        split,
+        SHAPE,
+        augment,
+        DOREFA_STATS["cifar10"],
+        sources=source_files(root, split),
     )
+
+
+def source_files(root: Path, split: str) -> list[Path]:
+    """The files torchvision's CIFAR10 reads for ``split``: the training batches (or the test batch) and the
+    class names."""
+    names = [name for name in FILES if name.startswith("data_batch")] if split != "test" else ["test_batch"]
+    return [root / FOLDER / name for name in (*names, "batches.meta")]
 
 
 def pipeline(normalization: str) -> InputPipeline:

@@ -109,5 +109,14 @@ def load(
     cifar_role = shape[1:] == (32, 32)
     pipeline = InputPipeline(normalization, stats, crop_padding=shape[1] // 8 if cifar_role else None, flip=cifar_role)
     return SupervisedDataset(
-        arrays["images"][indices], indices, labels[indices], pipeline, INFO, split, shape, augment, stats
+        arrays["images"][indices],
+        indices,
+        labels[indices],
+        pipeline,
+        INFO,
+        split,
+        shape,
+        augment,
+        stats,
+        sources=[cache_path(root, shape)],
     )

@@ -23,7 +23,8 @@ class FewShotSplit(Dataset):
     classes ``0 … num_classes−1``. Items are ``(float32 [C, H, W] in [0, 1], int)``.
 
     ``class_names[c]`` says what class ``c`` is (e.g. ``"Greek/character03@90"``); ``seed`` is the stand-in
-    build it came from (``None`` for real data)."""
+    build it came from (``None`` for real data); ``sources`` the files (or folders) it was read from, what a
+    job's data fingerprint hashes."""
 
     def __init__(
         self,
@@ -34,6 +35,7 @@ class FewShotSplit(Dataset):
         root: Path,
         class_names: Sequence[str] | None = None,
         seed: int | None = None,
+        sources: Sequence[Path] = (),
     ):
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError(f"images must be uint8 [M, C, H, W], got {images.dtype} {tuple(images.shape)}")
@@ -46,6 +48,7 @@ class FewShotSplit(Dataset):
         self.images, self.targets = images, targets
         self._pixels = images.numpy()  # same memory; numpy serves the many small reads (see load)
         self.info, self.split, self.root, self.seed = info, split, Path(root), seed
+        self.sources = tuple(sources)
         self.num_classes = len(classes)
         self.class_names = list(class_names) if class_names is not None else [str(c) for c in classes]
         if len(self.class_names) != self.num_classes:

@@ -32,6 +32,11 @@ class FixedTaskSet:
     def __len__(self) -> int:
         return len(self.indices)
 
+    @property
+    def sources(self) -> tuple[Path, ...]:
+        """The files these tasks come from: the stored task file and the split's."""
+        return (self.path, *self.split.sources)
+
     def plan(self, i: int) -> TaskPlan:
         return TaskPlan(self.indices[i], self.labels[i])
 

@@ -155,7 +155,9 @@ def load_split(name: str, split: str, root: Path, seed: int) -> FewShotSplit:
     rows = np.flatnonzero(relabel[arrays["labels"]] >= 0)
     images = torch.from_numpy(np.ascontiguousarray(arrays["images"][rows]))
     names = [meta["class_names"][c] for c in classes]
-    return FewShotSplit(images, relabel[arrays["labels"][rows]], DATASETS.get(name), split, root, names, seed=seed)
+    targets = relabel[arrays["labels"][rows]]
+    source = cache_path(root, name, seed)
+    return FewShotSplit(images, targets, DATASETS.get(name), split, root, names, seed=seed, sources=[source])
 
 
 build_glyphs28 = _build("glyphs28")

@@ -67,4 +67,4 @@ def load(split: str, root: Path, *, download: bool, verify: bool, seed: int) -> 
             f"{len(names)} classes with {counts.min()}-{counts.max()} images each, expected "
             f"{CLASSES[split]} x {PER_CLASS}; a subset you built yourself loads with verify=False",
         )
-    return FewShotSplit(images, targets, INFO, split, root, names)
+    return FewShotSplit(images, targets, INFO, split, root, names, sources=[path])

@@ -157,4 +157,6 @@ def load(split: str, root: Path, *, download: bool, verify: bool, seed: int) -> 
             targets.append(np.full(len(base), len(ROTATIONS) * i + r))
             names.append(f"{alphabet}/{character}@{degrees}")
     images = torch.from_numpy(np.ascontiguousarray(np.concatenate(blocks)[:, None]))
-    return FewShotSplit(images, np.concatenate(targets), INFO, split, root, names)
+    # the folders of the sets the split's characters come from: every image of a set counts as read
+    sources = [root / FOLDER / SETS[set_name] for set_name in sorted(datasets)]
+    return FewShotSplit(images, np.concatenate(targets), INFO, split, root, names, sources=sources)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -61,7 +62,8 @@ class SupervisedDataset(Dataset):
 
     Attributes: ``info`` (DatasetInfo), ``input_shape`` (C, H, W), ``split``, ``indices`` (positions in
     the dataset's training or test data), ``targets`` (int64 labels of this split, in order),
-    ``num_classes``, ``stats`` (the DoReFa mean/std, also when unused), ``augment``."""
+    ``num_classes``, ``stats`` (the DoReFa mean/std, also when unused), ``augment``, ``sources`` (the files the
+    split was read from: what a job's data fingerprint hashes)."""
 
     def __init__(
         self,
@@ -74,6 +76,7 @@ class SupervisedDataset(Dataset):
         input_shape: tuple[int, int, int],
         augment: bool,
         stats: tuple[Sequence[float], Sequence[float]] | None = None,
+        sources: Sequence[Path] = (),
     ):
         self.images = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(images))
         self.indices = np.asarray(indices, dtype=np.int64)
@@ -89,6 +92,7 @@ class SupervisedDataset(Dataset):
         self.pipeline, self.augment = pipeline, augment and pipeline.augments
         self.info, self.split, self.input_shape, self.stats = info, split, tuple(input_shape), stats
         self.num_classes = info.num_classes
+        self.sources = tuple(sources)
 
     def __len__(self) -> int:
         return len(self.indices)

@@ -61,13 +61,23 @@ def load(
 ) -> SupervisedDataset:
     # `augment` has nothing to switch on: the paper trains SVHN without augmentation.
     check_input_shape("svhn", SHAPE, input_shape)
-    parts = [open_svhn(root, part, download, verify) for part in (("test",) if split == "test" else ("train", "extra"))]
+    names = ("test",) if split == "test" else ("train", "extra")
+    parts = [open_svhn(root, part, download, verify) for part in names]
     targets = np.concatenate([np.asarray(p.labels, dtype=np.int64) for p in parts])
     indices = np.arange(len(targets)) if split == "test" else split_indices(split, targets, VAL_SIZE)
     images = _gather_resized([np.asarray(p.data) for p in parts], indices)
     del parts
     return SupervisedDataset(
-        images, indices, targets[indices], pipeline(normalization), INFO, split, SHAPE, augment, DOREFA_STATS["svhn"]
+        images,
+        indices,
+        targets[indices],
+        pipeline(normalization),
+        INFO,
+        split,
+        SHAPE,
+        augment,
+        DOREFA_STATS["svhn"],
+        sources=[root / FOLDER / PARTS[part] for part in names],
     )
 
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
+from ..core.data_fingerprint import DataFiles
 from ..core.seeds import derived_seed
 from ..data.episode import Episode
 
@@ -124,6 +126,10 @@ class SupervisedData:
         indices = torch.as_tensor(test.indices, device=self.device)
         return [(*test.batch(p), indices[p]) for p in self._eval_batches(test, derived_seed(self.seed, SHUFFLE_TEST))]
 
+    def sources(self) -> list[Path]:
+        """The files the opened splits were read from (the job's data fingerprint hashes them)."""
+        return [path for split in (self.train, self.select, self.test) if split is not None for path in split.sources]
+
     def state_dict(self) -> dict[str, Any]:
         return {}
 
@@ -209,6 +215,11 @@ class FewShotData:
         tasks, chunk = self.test_tasks, self.episode_chunk
         return [tasks.batch(range(start, min(start + chunk, len(tasks)))) for start in range(0, len(tasks), chunk)]
 
+    def sources(self) -> list[Path]:
+        """The files the opened splits and task sets were read from (the job's data fingerprint hashes them)."""
+        opened = (self.train_split, self.val_tasks, self._test_tasks)
+        return [path for part in opened if part is not None for path in part.sources]
+
     def state_dict(self) -> dict[str, Any]:
         return {"sampler": self.sampler.state_dict()} if self.sampler is not None else {}
 
@@ -233,3 +244,10 @@ if TYPE_CHECKING:  # a type checker holds these classes to the protocols the met
 def open_data(config: Mapping[str, Any], problem: str, device: torch.device, purpose: str) -> ProblemData:
     """The problem data of a job for ``purpose`` ``train`` or ``test``."""
     return PROBLEM_DATA[problem](config, device, purpose)
+
+
+def data_files(config: Mapping[str, Any], data: ProblemData) -> DataFiles:
+    """The files ``data`` were read from, hashed (the job's data fingerprint), named under the job's data root."""
+    from ..data.storage import resolve_root
+
+    return DataFiles(resolve_root(config["data"]["root"]), data.sources())

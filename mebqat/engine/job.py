@@ -34,16 +34,20 @@ def set_threads(threads: int | None) -> None:
 
 
 def metrics_current(run: RunDir, config: Mapping[str, Any]) -> bool:
-    """metrics.json exists, was written for this configuration and after the last checkpoint."""
+    """metrics.json exists, was written for this configuration and after the last checkpoint, from the data the
+    run recorded (the same content digest; training has just checked the files against that record)."""
     if not (run.metrics.is_file() and run.last.is_file()):
         return False
     try:
         metrics = json.loads(run.metrics.read_text())
+        recorded = run.read_data_fingerprint()
         return (
             metrics["provenance"]["config_hash"] == config_hash(config)
             and run.metrics.stat().st_mtime >= run.last.stat().st_mtime
+            and recorded is not None
+            and metrics["provenance"].get("data_fingerprint", {}).get("digest") == recorded.digest
         )
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
 
 

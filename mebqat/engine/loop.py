@@ -25,8 +25,10 @@ import torch
 
 from ..atomic import atomic_write
 from ..core.accuracy import PER_BATCH, PER_EPISODE, PER_IMAGE
-from ..core.config import dataset_identity, dataset_title, evaluation_tasks
+from ..core.config import ConfigError, dataset_identity, dataset_title, evaluation_tasks
 from ..core.counters import PassCounter
+from ..core.data_fingerprint import DataFiles, DataFingerprint, describe_changes, write_fingerprint
+from ..core.files import InputError
 from ..core.hashing import config_hash
 from ..core.rundir_layout import EPISODE_OUTCOMES, IMAGE_OUTCOMES, METRICS, for_subset
 from ..core.tasks import BitwidthTask
@@ -34,7 +36,7 @@ from ..methods import Method, create_method
 from ..methods.base import DivergenceError
 from ..models.memory_format import resolve_memory_format, use_memory_format
 from . import rehearsal, timing
-from .data import FewShotData, ProblemData, open_data
+from .data import FewShotData, ProblemData, data_files, open_data
 from .metrics import architecture_counts, bits_value, finished_run, metrics_record, result_row
 from .optim import build_optimizer, build_scheduler
 from .progress import TrainingProgress
@@ -80,9 +82,12 @@ def train(
     method = create_method(config, dev)  # train.engine (auto: the method's default for this device), fixed here
     with timing.wall("data_open"):
         data = open_data(config, method.problem, dev, "train")
+        files = data_files(config, data)  # hashed now (cached): a change since the run's record is refused
     timing.note("data_bytes", held_bytes(data))
-    run.prepare(config, replace_stale)
+    replaced = run.prepare(config, replace_stale, files)
     log = job_logger(run)
+    if replaced is not None:
+        log.info(f"replaced the previous run (--replace-stale): {replaced}")
     try:
         if on_start is not None:
             on_start(run)
@@ -227,6 +232,7 @@ def evaluate(
     state = run.load_checkpoint(path, config)
     with timing.wall("test_data_open"):
         data = open_data(config, method.problem, dev, "test")
+        fingerprint = _checked_fingerprint(run, data_files(config, data))
     timing.note("test_data_bytes", held_bytes(data))
     log = job_logger(run)
     try:
@@ -243,11 +249,27 @@ def evaluate(
             path,
             requested,
             chosen,
+            fingerprint,
             subset=tasks is not None,
         )
     except BaseException as err:
         log.error(f"evaluation stopped: {type(err).__name__}: {' '.join(str(err).split())}")
         raise
+
+
+def _checked_fingerprint(run: RunDir, files: DataFiles) -> DataFingerprint:
+    """What the run read, evaluation included; refused when a file it recorded changed since."""
+    fix = (
+        "restore the data, or retrain on the data as they are now (`mebqat run` or `mebqat train` with --replace-stale)"
+    )
+    try:
+        recorded = run.read_data_fingerprint()
+    except InputError as err:
+        raise ConfigError(f"{err}; {fix}") from None
+    changes = files.changes_since(recorded)
+    if changes:
+        raise ConfigError(f"{describe_changes(run.root, changes)}; {fix}")
+    return files.record(recorded, recorded.note if recorded is not None else "")
 
 
 def subset_label(tasks: list[BitwidthTask]) -> str:
@@ -267,6 +289,7 @@ def _evaluate(
     path: Path,
     requested: list[BitwidthTask],
     chosen: list[BitwidthTask],
+    fingerprint: DataFingerprint,
     subset: bool,
 ) -> dict[str, Any]:
     model, _ = build_model(config, method, data, dev)
@@ -312,6 +335,7 @@ def _evaluate(
         accuracy_definition=definition,
         eval_engine=method.engine,
         identity_extra=identity,
+        data_fingerprint=fingerprint.provenance(),
         extra={
             **result.extra,
             "per_item": {"file": items_file, "kind": result.item_kind},
@@ -319,6 +343,7 @@ def _evaluate(
         },
     )
     target = run.root / for_subset(METRICS, label)
+    write_fingerprint(run.data_fingerprint, fingerprint)  # first: metrics.json names its digest
     write_json(target, metrics)
     log.info(f"wrote {target} ({len(rows)} bitwidths)")
     return metrics

@@ -66,10 +66,12 @@ def metrics_record(
     accuracy_definition: str,
     eval_engine: str,
     identity_extra: Mapping[str, Any] | None = None,
+    data_fingerprint: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The metrics.json of one evaluated run. ``state``: the loaded
-    checkpoint (its epoch and selection score); ``extra``: engine-specific sections (e.g. the test tasks)."""
+    checkpoint (its epoch and selection score); ``data_fingerprint``: the data files the run read, by content
+    (its provenance); ``extra``: engine-specific sections (e.g. the test tasks)."""
     job = config["job"]
     setup = find_setup(job["setup"])[1]
     return {
@@ -108,6 +110,7 @@ def metrics_record(
         },
         "provenance": {
             **provenance(config, device),
+            **({"data_fingerprint": dict(data_fingerprint)} if data_fingerprint is not None else {}),
             "engines": {
                 "train": summary.get("engine"),
                 "evaluate": eval_engine,

@@ -26,6 +26,8 @@ import yaml
 
 from ..atomic import atomic_write, is_temporary
 from ..core.config import ConfigError, validate_config
+from ..core.data_fingerprint import DataFiles, describe_changes, write_fingerprint
+from ..core.files import InputError
 from ..core.hashing import config_hash
 from ..core.rundir_layout import CONFIG, LOCK, RunFiles
 from .runlock import run_lock, stale_text, taken_over
@@ -62,28 +64,50 @@ class RunDir(RunFiles):
     def existing_config(self) -> dict[str, Any] | None:
         return self.read_config() if self.config.exists() else None
 
-    def is_stale(self, config: Mapping[str, Any]) -> bool:
-        existing = self.existing_config()
-        return existing is not None and config_hash(existing) != config_hash(config)
-
-    def prepare(self, config: Mapping[str, Any], replace_stale: bool = False) -> None:
-        """Create the directory and record the config. A directory that holds a run of another config is
-        refused, or (``replace_stale``) deleted first. Temporary files of writes a kill interrupted are
-        removed."""
+    def prepare(
+        self, config: Mapping[str, Any], replace_stale: bool = False, data: DataFiles | None = None
+    ) -> str | None:
+        """Create the directory and record the config and the data the job reads (``data``). A directory that
+        holds a run of another config, or of data whose content changed since, is refused, or
+        (``replace_stale``) deleted first: the reason is returned (None when nothing was deleted). Temporary
+        files of writes a kill interrupted are removed."""
         self.check_writable()
-        if self.is_stale(config):
-            if not replace_stale:
-                existing = self.existing_config()
-                assert existing is not None  # a stale directory has a config
-                raise ConfigError(
-                    f"{self.root} holds a run of another configuration (hash "
-                    f"{config_hash(existing)} ≠ {config_hash(config)}); use a new --out "
-                    f"directory, or --replace-stale to delete it"
-                )
+        note = self.data_rerun_note(data.root) if data is not None else ""  # before any change: what the workflow saw
+        replaced = self._replacement_reason(config, data, replace_stale)
+        if replaced is not None:
             self._empty()
         self.root.mkdir(parents=True, exist_ok=True)
         self.remove_leftovers()
         atomic_write(self.config, lambda f: f.write(yaml.safe_dump(dict(config), sort_keys=False).encode()))
+        if data is not None:
+            write_fingerprint(self.data_fingerprint, data.record(self.read_data_fingerprint(), note))
+        return replaced
+
+    def _replacement_reason(self, config: Mapping[str, Any], data: DataFiles | None, replace_stale: bool) -> str | None:
+        """Why the run here cannot be continued by this job (None: it can); refused without ``replace_stale``."""
+        existing = self.existing_config()
+        reason: str | None
+        if existing is not None and config_hash(existing) != config_hash(config):
+            reason = (
+                f"{self.root} holds a run of another configuration (hash {config_hash(existing)} ≠ "
+                f"{config_hash(config)})"
+            )
+            fix = "use a new --out directory, or --replace-stale to delete it"
+        elif data is not None and (reason := self._data_change(data)) is not None:
+            fix = "restore the data, or rerun the job from scratch on the data as they are now with --replace-stale"
+        else:
+            return None
+        if not replace_stale:
+            raise ConfigError(f"{reason}; {fix}")
+        return reason
+
+    def _data_change(self, data: DataFiles) -> str | None:
+        """How the data files recorded here differ from those now, None when they do not."""
+        try:
+            changes = data.changes_since(self.read_data_fingerprint())
+        except InputError as err:
+            return str(err)
+        return describe_changes(self.root, changes) if changes else None
 
     def _empty(self) -> None:
         """Delete everything in the directory but the lock this job holds."""
@@ -200,6 +224,10 @@ def job_logger(run: RunDir, name: str = "mebqat.job") -> logging.Logger:
     logger = logging.getLogger(f"{name}.{run.root.resolve()}")
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    if any(isinstance(h, logging.FileHandler) and not os.path.exists(h.baseFilename) for h in logger.handlers):
+        for handler in list(logger.handlers):  # the log was deleted with a replaced run: open the new one
+            logger.removeHandler(handler)
+            handler.close()
     if not logger.handlers:
         fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
         for handler in (_LogFile(run.log), logging.StreamHandler()):

@@ -19,6 +19,7 @@ from ..core.rundir_layout import (
     ACCURACY_CSV,
     ACCURACY_FIGURE,
     CONFIG,
+    DATA_FINGERPRINT,
     EPISODE_OUTCOMES,
     HISTORY,
     IMAGE_OUTCOMES,
@@ -32,7 +33,18 @@ from ..core.schemas import first_violation
 from .uri import TrackingError
 
 REQUIRED = (CONFIG, HISTORY, SUMMARY)
-ARTIFACTS = (METRICS, CONFIG, LOG, SUMMARY, HISTORY, ACCURACY_CSV, ACCURACY_FIGURE, IMAGE_OUTCOMES, EPISODE_OUTCOMES)
+ARTIFACTS = (
+    METRICS,
+    CONFIG,
+    LOG,
+    SUMMARY,
+    HISTORY,
+    DATA_FINGERPRINT,
+    ACCURACY_CSV,
+    ACCURACY_FIGURE,
+    IMAGE_OUTCOMES,
+    EPISODE_OUTCOMES,
+)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 - experiment: the job's table (``table2``, ``table4``, ``table5``); run name: short enough for the UI's
   runs table, ``setup · method[ · train_task] · seedN`` (scale and fidelity are tags);
 - params: the resolved config flattened to dotted keys (``train.optimizer.lr``); strings as they are,
-  everything else (numbers, booleans, null, lists) as JSON;
+  everything else (numbers, booleans, null, lists) as JSON; and ``data_fingerprint``, the combined SHA-256 of
+  the data files the job read (from ``metrics.json``'s provenance, where the evaluation wrote it);
 - metrics, named so that MLflow's run page shows the curves first (it draws one section per name prefix
   before ``/``, sections in alphabetical order, unprefixed metrics last): the training curves
   ``curves/train_loss``, ``curves/select_accuracy``, ``curves/lr`` with step = epoch; the headline test
@@ -13,7 +14,7 @@
   train_summary.json and the checkpoint selection, at step 0. The accuracy at every bitwidth, with its 95%
   interval and n, is the ``accuracy.csv`` artifact (and ``accuracy.svg``), not one metric per number;
 - tags: the run key (config hash), the identity, the stand-in flag, provenance (git commit and dirty
-  flag, versions, device, host), checkpoint selection and what was not evaluated;
+  flag, versions, device, host, the data fingerprint), checkpoint selection and what was not evaluated;
 - artifacts: the job's files themselves.
 """
 
@@ -37,6 +38,8 @@ HEADLINE_DIGITS = 2
 TASK_TAG = "mebqat.task"
 """What the run was trained for, for the runs table: its train task, e.g. ``(4,4)``, or ``all`` (one model)."""
 ONE_MODEL = "all"
+DATA_PARAM = "data_fingerprint"
+"""The param (and ``mebqat.`` tag) holding the combined SHA-256 of the data files the job read."""
 
 
 def curve_name(field: str) -> str:
@@ -64,6 +67,18 @@ def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, str
         else:
             flat[name] = as_text(value)
     return flat
+
+
+def data_digest(run: FinishedRun) -> str | None:
+    """The combined digest of the data the job read, as its metrics.json records it (None in older runs)."""
+    fingerprint = run.metrics["provenance"].get("data_fingerprint") or {}
+    return fingerprint.get("digest")
+
+
+def job_params(run: FinishedRun) -> dict[str, str]:
+    """The flattened config and the data fingerprint."""
+    digest = data_digest(run)
+    return {**flatten_config(run.config), **({DATA_PARAM: digest} if digest else {})}
 
 
 def _number(value: Any) -> float | None:
@@ -138,6 +153,7 @@ def job_tags(run: FinishedRun) -> dict[str, str]:
             "selection.split": selection.get("split"),
             "accuracy_definition": run.metrics.get("accuracy_definition"),
             "test_tasks.fingerprint": run.metrics.get("test_tasks", {}).get("fingerprint"),
+            DATA_PARAM: data_digest(run),
         }
     )
     if run.metrics["not_evaluated"]:
@@ -173,7 +189,7 @@ def job_record(run: FinishedRun) -> RunRecord:
         run_key=run.run_key,
         run_name=run_name(run.config["job"]),
         tags=job_tags(run),
-        params=flatten_config(run.config),
+        params=job_params(run),
         metrics=job_metrics(run),
         artifacts=tuple(Artifact(path) for path in run.artifacts),
         inputs=(dataset_input(run.config, identity["dataset"], identity["is_standin"], identity["stands_for"]),),

@@ -1,16 +1,19 @@
 # Configuration, validation and the job matrix (no rules here).
 
+import functools
 import json
 import os
 import re
 import shlex
 import sys
+from pathlib import Path
 
 from mebqat.workflow.config import validate_workflow_config
 
 validate_workflow_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 
-from mebqat.core.rundir_layout import METRICS  # noqa: E402  (after validation: clear errors first)
+from mebqat.core.rundir_layout import METRICS, RunFiles  # noqa: E402  (after validation: clear errors first)
+from mebqat.core.data_fingerprint import stat_token  # noqa: E402
 from mebqat.workflow.matrix import expand_jobs, load_matrix  # noqa: E402
 from mebqat.workflow.resources import job_resources, job_retries  # noqa: E402
 from mebqat.workflow.slurm_states import install as complete_slurm_states  # noqa: E402
@@ -53,9 +56,16 @@ def job_spec(wildcards):
     return json.dumps(JOBS[wildcards.job].spec, sort_keys=True)
 
 
-def job_hash(wildcards):
-    """The job's resolved-config hash: a change of the config or of a setup preset reruns the job."""
-    return JOBS[wildcards.job].config_hash
+# one stat (or folder walk) per data file per DAG build, however many jobs read it
+DATA_STAT = functools.cache(stat_token)
+
+
+def job_rerun_key(wildcards):
+    """The job's resolved-config hash, and the data files it recorded reading whose size or mtime changed since
+    (mebqat/core/data_fingerprint.py, rerun_note): a change of the config, of a setup preset or of the job's data
+    reruns it. Only the job's data_fingerprint.json is read and its files stat'ed: nothing is hashed here."""
+    note = RunFiles(run_dir(wildcards)).data_rerun_note(Path(DATA_ROOT), DATA_STAT)
+    return f"{JOBS[wildcards.job].config_hash} {note}" if note else JOBS[wildcards.job].config_hash
 
 
 def job_setup(wildcards):

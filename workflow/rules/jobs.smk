@@ -12,7 +12,9 @@ rule job:
     params:
         mebqat=MEBQAT,
         spec=job_spec,
-        config_hash=job_hash,
+        # the config hash, plus the recorded data files that changed: either reruns the job, which then
+        # replaces its run directory (--replace-stale) instead of refusing it
+        rerun_key=job_rerun_key,
         out=run_dir,
         device=DEVICE,
         # a rehearsal job is killed after its first epoch and resumed; it compares its peak with mem_mb
