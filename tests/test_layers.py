@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from mebqat_cli import job_args
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "mebqat"
@@ -171,25 +172,9 @@ def test_a_workflow_job_imports_neither_mlflow_nor_a_plotting_library(
         capture_output=True,
         timeout=600,
     )
-    argv = [
-        "run",
-        "--setup",
-        setup,
-        "--method",
-        method,
-        "--scale",
-        "smoke",
-        "--set",
-        f"data.root={data_root}",
-        "--out",
-        str(tmp_path / "run"),
-        "--threads",
-        "1",
-        "--tracking",
-        "follower",
-        "--device",
-        "cpu",
-    ]
+    argv = job_args(
+        data_root, tmp_path / "run", setup, method, "--tracking", "follower", "--device", "cpu", command="run"
+    )
     code = (
         f"import sys\nfrom mebqat.cli import main\nassert main({argv!r}) == 0\n"
         f"print('LOADED', sorted(m for m in {excluded!r} if m in sys.modules))"
