@@ -1,6 +1,6 @@
 """The ``mebqat`` command in a new process, as the tests run it: one OpenMP thread (the machine is shared, see
 conftest.py), output captured; the arguments of a smoke-scale job on the session's data root; a job trained
-and evaluated; a job killed at its first checkpoint (the resume tests)."""
+and evaluated; a job killed at its first checkpoint and resumed, beside the same job run straight through."""
 
 from __future__ import annotations
 
@@ -21,10 +21,12 @@ def one_thread_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", **extra}
 
 
-def mebqat(*args: str, env: Mapping[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
-    """``mebqat ARGS`` to its end, in ``env`` (default :func:`one_thread_env`)."""
+def mebqat(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 900, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    """``mebqat ARGS`` to its end, in ``env`` (default :func:`one_thread_env`) and ``cwd``."""
     return subprocess.run(
-        [*MEBQAT, *args], capture_output=True, text=True, timeout=timeout, env=dict(env or one_thread_env())
+        [*MEBQAT, *args], capture_output=True, text=True, timeout=timeout, env=dict(env or one_thread_env()), cwd=cwd
     )
 
 
@@ -76,3 +78,20 @@ def kill_at_first_checkpoint(args: list[str], out: Path, timeout: float) -> None
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
+
+
+def killed_and_resumed(
+    data_root: Path, tmp_path: Path, setup: str, method: str, *extra: str, timeout: float
+) -> tuple[Path, Path]:
+    """(straight, resumed): a smoke-scale job trained straight through, and the same job killed at its first
+    checkpoint (:func:`kill_at_first_checkpoint`, which must really interrupt it) and run again; both then
+    evaluated."""
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    args = job_args(data_root, resumed, setup, method, *extra)
+    kill_at_first_checkpoint(args, resumed, timeout)
+    assert not (resumed / "train_summary.json").exists()  # it really was interrupted
+    assert mebqat(*args).returncode == 0
+    assert mebqat(*job_args(data_root, straight, setup, method, *extra)).returncode == 0
+    for run in (straight, resumed):
+        assert mebqat("evaluate", str(run), "--threads", "1").returncode == 0
+    return straight, resumed

@@ -11,7 +11,7 @@ import jsonschema
 import numpy as np
 import pytest
 import torch
-from mebqat_cli import job_args, kill_at_first_checkpoint, mebqat, trained
+from mebqat_cli import killed_and_resumed, trained
 
 from mebqat.core.config import resolve_job
 from mebqat.core.schemas import validator
@@ -90,14 +90,9 @@ def test_every_method_and_bitwidth_of_a_setup_uses_the_same_test_tasks(finished_
 @pytest.mark.slow
 def test_a_killed_fewshot_job_resumes_to_the_same_metrics(data_root, tmp_path):
     extra = ["--set", "train.epochs=4", "--set", "train.steps_per_epoch=3"]
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    args = job_args(data_root, resumed, "pn_miniimagenet_5w1s", "mebqat_pn", *extra)
-    kill_at_first_checkpoint(args, resumed, timeout=600)
-    assert not (resumed / "train_summary.json").exists()
-    assert mebqat(*args).returncode == 0
-    assert mebqat(*job_args(data_root, straight, "pn_miniimagenet_5w1s", "mebqat_pn", *extra)).returncode == 0
-    for run in (straight, resumed):
-        assert mebqat("evaluate", str(run), "--threads", "1").returncode == 0
+    straight, resumed = killed_and_resumed(
+        data_root, tmp_path, "pn_miniimagenet_5w1s", "mebqat_pn", *extra, timeout=600
+    )
     a, b = (json.loads((run / "metrics.json").read_text()) for run in (straight, resumed))
     assert a["results"] == b["results"] and a["selection"] == b["selection"]
     np.testing.assert_array_equal(

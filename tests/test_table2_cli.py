@@ -7,7 +7,7 @@ import json
 
 import jsonschema
 import pytest
-from mebqat_cli import job_args, kill_at_first_checkpoint, mebqat
+from mebqat_cli import job_args, killed_and_resumed, mebqat
 
 from mebqat.core.schemas import validator
 
@@ -77,14 +77,9 @@ def test_a_killed_job_resumes_to_the_same_metrics(data_root, tmp_path):
         "--set",
         "train.schedule={name: multistep, milestones: [2, 4], gamma: 0.5}",
     ]
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    args = job_args(data_root, resumed, "cifar10_preact_resnet20", "mebqat", *extra)
-    kill_at_first_checkpoint(args, resumed, timeout=300)
-    assert not (resumed / "train_summary.json").exists()  # it really was interrupted
-    assert mebqat(*args).returncode == 0
-    assert mebqat(*job_args(data_root, straight, "cifar10_preact_resnet20", "mebqat", *extra)).returncode == 0
-    for run in (straight, resumed):
-        assert mebqat("evaluate", str(run), "--threads", "1").returncode == 0
+    straight, resumed = killed_and_resumed(
+        data_root, tmp_path, "cifar10_preact_resnet20", "mebqat", *extra, timeout=300
+    )
     a, b = (json.loads((run / "metrics.json").read_text()) for run in (straight, resumed))
     assert a["results"] == b["results"]
     assert a["selection"] == b["selection"]
