@@ -5,6 +5,7 @@ running statistics, and evaluation only at the trained bitwidths (there is no Ba
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -13,16 +14,33 @@ from torch import nn
 from mebqat.core.counters import PassCounter
 from mebqat.core.registry import QUANTIZERS, MethodInfo
 from mebqat.core.tasks import BitwidthTask, parse_bits_list
+from mebqat.methods.base import MethodOptions
 from mebqat.methods.contract import Engine, SupervisedBatch, UpdateStats
 from mebqat.methods.functional import forward_tasks_batched
 from mebqat.methods.supervised import SupervisedMethod
 from mebqat.models.layers import switchable_batchnorm_factory
 
 
+@dataclass(frozen=True)
+class BitListOptions(MethodOptions):
+    """The ``method:`` options of ``adabits`` and ``apdnn`` (their defaults: their entries in
+    :mod:`mebqat.core.catalog`)."""
+
+    bits: tuple[int | str, ...]
+    """The bit list every batch trains, as configured: bitwidths and ``"FP"``, e.g. ``(1, 2, 4, 8, "FP")``."""
+
+
 class JointBitListMethod(SupervisedMethod):
+    options_type = BitListOptions
+    options: BitListOptions
+    bits: list[int | None]
+    """The bit list, parsed (None: FP)."""
+    tasks: list[BitwidthTask]
+    """(b, b) for each bitwidth b of the bit list."""
+
     def __init__(self, config: Mapping[str, Any], info: MethodInfo, engine: Engine) -> None:
         super().__init__(config, info, engine)
-        self.bits = parse_bits_list(self.options["bits"])
+        self.bits = parse_bits_list(self.options.bits)
         if not self.bits:
             raise ValueError(f"{info.name}: the bit list is empty")
         allowed = QUANTIZERS.get(self.family).bit_choices

@@ -19,8 +19,13 @@ from mebqat.methods.supervised import SupervisedMethod
 
 
 class DedicatedQAT(SupervisedMethod):
+    task: BitwidthTask
+    """The one bitwidth task it trains (the job's ``train_task``)."""
+
     def __init__(self, config: Mapping[str, Any], info: MethodInfo, engine: Engine) -> None:
         super().__init__(config, info, engine)
+        if self.train_task is None:  # job resolution already refuses a per-bitwidth job without one
+            raise ValueError(f"{info.name} trains one bitwidth task: the job needs a train_task")
         self.task = self.train_task
 
     def model_options(self) -> dict[str, Any]:

@@ -70,6 +70,12 @@ def pil_pipeline(images: np.ndarray, stats) -> Callable[[], torch.Tensor]:
     return lambda: torch.stack([transform(picture) for picture in pictures])
 
 
+def comparison(what: str, old: str, new: str, times: dict[str, float], old_key: str, new_key: str) -> list[str]:
+    """A row of the table: what is timed, the old and the new path, their median times and old ÷ new."""
+    a, b = times[old_key], times[new_key]
+    return [what, old, new, seconds(a), seconds(b), ratio(a, b)]
+
+
 def input_pipeline_row(batch: int, repeats: int, device: torch.device) -> list[str]:
     images = random_images(batch, (3, 32, 32), device)
     pipeline = cifar10.pipeline("dorefa")
@@ -80,14 +86,8 @@ def input_pipeline_row(batch: int, repeats: int, device: torch.device) -> list[s
         "new": lambda: pipeline(images, augment=True, generator=generator),
     }
     times = {k: median(v) for k, v in take_turns(candidates, repeats, device).items()}
-    return [
-        f"input pipeline, {batch} CIFAR-10 images",
-        "PIL per image (torchvision)",
-        "uint8 tensors, batched",
-        seconds(times["old"]),
-        seconds(times["new"]),
-        ratio(times["old"], times["new"]),
-    ]
+    what = f"input pipeline, {batch} CIFAR-10 images"
+    return comparison(what, "PIL per image (torchvision)", "uint8 tensors, batched", times, "old", "new")
 
 
 def _old_set_averaged_gradients(model: torch.nn.Module, summed: dict[str, torch.Tensor | None], tasks: list) -> None:
@@ -146,23 +146,12 @@ def step_rows(setup: str, scale: str, repeats: int, device: torch.device) -> lis
         "channels_last": _step(setup, scale, device, channels_last=True),
     }
     t = {k: median(v) for k, v in take_turns(candidates, repeats, device).items()}
+    what = f"MEBQAT step, {setup}"
     return [
-        [
-            f"MEBQAT step, {setup}",
-            "masks rebuilt + read-back per parameter",
-            "cached masks, no read-back",
-            seconds(t["masks rebuilt"]),
-            seconds(t["nchw"]),
-            ratio(t["masks rebuilt"], t["nchw"]),
-        ],
-        [
-            f"MEBQAT step, {setup}",
-            "NCHW",
-            "channels_last",
-            seconds(t["nchw"]),
-            seconds(t["channels_last"]),
-            ratio(t["nchw"], t["channels_last"]),
-        ],
+        comparison(
+            what, "masks rebuilt + read-back per parameter", "cached masks, no read-back", t, "masks rebuilt", "nchw"
+        ),
+        comparison(what, "NCHW", "channels_last", t, "nchw", "channels_last"),
     ]
 
 
@@ -240,22 +229,8 @@ def fewshot_rows(
         pair = {"expressions": lambda run=run: _within(expression_lsq, run), "fused": run, "nhwc": nhwc[kind]}
         t = {k: median(v) for k, v in take_turns(pair, repeats, device).items()}
         out += [
-            [
-                f"{what}, {label}",
-                "LSQ as expressions",
-                "LSQ fused node",
-                seconds(t["expressions"]),
-                seconds(t["fused"]),
-                ratio(t["expressions"], t["fused"]),
-            ],
-            [
-                f"{what}, {label}",
-                "NCHW",
-                "channels_last",
-                seconds(t["fused"]),
-                seconds(t["nhwc"]),
-                ratio(t["fused"], t["nhwc"]),
-            ],
+            comparison(f"{what}, {label}", "LSQ as expressions", "LSQ fused node", t, "expressions", "fused"),
+            comparison(f"{what}, {label}", "NCHW", "channels_last", t, "fused", "nhwc"),
         ]
     return out
 

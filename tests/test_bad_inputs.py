@@ -10,14 +10,13 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from mebqat_cli import mebqat
 
 from mebqat.cli import main
 from mebqat.core.schemas import validator
@@ -652,13 +651,7 @@ def test_bad_input_is_refused_cleanly(case, tmp_path, data_root, finished, apdnn
     before = snapshot(tmp_path, case.documented)
     data_before = snapshot(data_root)
     if case.stdin_process:
-        done = subprocess.run(
-            [sys.executable, "-m", "mebqat", *args],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "OMP_NUM_THREADS": "1"},
-            timeout=600,
-        )
+        done = mebqat(*args, timeout=600)
         code, stderr = done.returncode, done.stderr
     else:
         try:

@@ -4,13 +4,11 @@ estimate itself, or only its interval), not measured (naming the missing cell)."
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from mebqat_cli import mebqat
 from tables_metrics import rows_of, write_metrics
 
 from mebqat.core.accuracy import batch_means
@@ -201,21 +199,7 @@ def test_fewshot_drop_is_paired_over_the_fixed_episodes(tmp_path):
 
 def test_the_report_command_writes_csv_and_markdown(tmp_path):
     t2_runs(tmp_path / "runs", mebqat_accuracy=0.95, qat_accuracy=0.95)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mebqat",
-            "tables",
-            "claims",
-            "--runs",
-            str(tmp_path / "runs"),
-            "--out",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    done = mebqat("tables", "claims", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr
     verdicts = pd.read_csv(tmp_path / "out" / "claims.csv")
     assert set(verdicts["verdict"]) <= {HOLDS, FAILS, NOT_MEASURED} and len(verdicts) > 10

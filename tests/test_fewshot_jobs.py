@@ -6,17 +6,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import jsonschema
 import numpy as np
 import pytest
 import torch
+from mebqat_cli import killed_and_resumed, trained
 
 from mebqat.core.config import resolve_job
 from mebqat.core.schemas import validator
@@ -28,36 +23,11 @@ from mebqat.methods import create_method
 from mebqat.models import parameter_counts, parameter_kinds
 from mebqat.quant import BitwidthTask as T
 
-SCRIPT = str(Path(sys.executable).parent / "mebqat")
 METRICS_SCHEMA = validator("metrics").schema
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def copy_module(module):
     return copy.deepcopy(module)
-
-
-def mebqat(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=900, env=ENV)
-
-
-def train_args(data_root: Path, out: Path, setup: str, method: str, *extra: str) -> list[str]:
-    return [
-        "train",
-        "--setup",
-        setup,
-        "--method",
-        method,
-        "--scale",
-        "smoke",
-        "--out",
-        str(out),
-        "--threads",
-        "1",
-        "--set",
-        f"data.root={data_root}",
-        *extra,
-    ]
 
 
 # the three methods of each table, on one setup each; the dedicated (+QAT) networks are meta-tested at every
@@ -78,12 +48,9 @@ def finished_runs(data_root, tmp_path_factory):
     runs = {}
     for setup, jobs in JOBS.items():
         for method, extra in jobs:
-            out = tmp_path_factory.mktemp(f"{setup}-{method}")
-            trained = mebqat(*train_args(data_root, out, setup, method, *extra))
-            assert trained.returncode == 0, trained.stderr
-            evaluated = mebqat("evaluate", str(out), "--threads", "1")
-            assert evaluated.returncode == 0, evaluated.stderr
-            runs[(setup, method)] = out
+            runs[(setup, method)] = trained(
+                data_root, tmp_path_factory.mktemp(f"{setup}-{method}"), setup, method, *extra
+            )
     return runs
 
 
@@ -123,20 +90,9 @@ def test_every_method_and_bitwidth_of_a_setup_uses_the_same_test_tasks(finished_
 @pytest.mark.slow
 def test_a_killed_fewshot_job_resumes_to_the_same_metrics(data_root, tmp_path):
     extra = ["--set", "train.epochs=4", "--set", "train.steps_per_epoch=3"]
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    args = train_args(data_root, resumed, "pn_miniimagenet_5w1s", "mebqat_pn", *extra)
-    process = subprocess.Popen([SCRIPT, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-    deadline = time.time() + 600
-    while not (resumed / "checkpoints" / "last.pt").exists():
-        assert process.poll() is None and time.time() < deadline
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (resumed / "train_summary.json").exists()
-    assert mebqat(*args).returncode == 0
-    assert mebqat(*train_args(data_root, straight, "pn_miniimagenet_5w1s", "mebqat_pn", *extra)).returncode == 0
-    for run in (straight, resumed):
-        assert mebqat("evaluate", str(run), "--threads", "1").returncode == 0
+    straight, resumed = killed_and_resumed(
+        data_root, tmp_path, "pn_miniimagenet_5w1s", "mebqat_pn", *extra, timeout=600
+    )
     a, b = (json.loads((run / "metrics.json").read_text()) for run in (straight, resumed))
     assert a["results"] == b["results"] and a["selection"] == b["selection"]
     np.testing.assert_array_equal(

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from mebqat_cli import job_args, mebqat
 
 pytest.importorskip("mlflow")
 from mlflow import MlflowClient  # noqa: E402
@@ -20,34 +19,11 @@ from mebqat.tracking.follow import MARKER, Follower  # noqa: E402
 from mebqat.tracking.live import HISTORY_PROBE  # noqa: E402
 
 
-def mebqat(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mebqat", *args], capture_output=True, text=True, timeout=600)
-
-
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, data_root) -> Path:
     out = tmp_path_factory.mktemp("follow") / "runs" / "job"
-    done = mebqat(
-        "run",
-        "--setup",
-        "svhn_cnn8",
-        "--method",
-        "qat",
-        "--train-task",
-        "(2,2)",
-        "--scale",
-        "smoke",
-        "--set",
-        "train.epochs=3",
-        "--set",
-        f"data.root={data_root}",
-        "--out",
-        str(out),
-        "--threads",
-        "1",
-        "--tracking",
-        "follower",
-    )
+    extra = ["--train-task", "(2,2)", "--set", "train.epochs=3", "--tracking", "follower"]
+    done = mebqat(*job_args(data_root, out, "svhn_cnn8", "qat", *extra, command="run"))
     assert done.returncode == 0, done.stderr
     return out
 

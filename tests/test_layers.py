@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from mebqat_cli import job_args, mebqat
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "mebqat"
@@ -164,32 +165,11 @@ def test_a_workflow_job_imports_neither_mlflow_nor_a_plotting_library(
     store) and matplotlib stay out of the job's process; its run is written by the follower."""
     # the workflow builds the stand-in (the job's smoke dataset) in a rule of its own: rendering glyphs
     # takes matplotlib's fonts
-    subprocess.run(
-        [sys.executable, "-m", "mebqat", "data", "build", dataset, "--root", str(data_root)],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=600,
+    built = mebqat("data", "build", dataset, "--root", str(data_root), cwd=ROOT, timeout=600)
+    assert built.returncode == 0, built.stderr[-3000:]
+    argv = job_args(
+        data_root, tmp_path / "run", setup, method, "--tracking", "follower", "--device", "cpu", command="run"
     )
-    argv = [
-        "run",
-        "--setup",
-        setup,
-        "--method",
-        method,
-        "--scale",
-        "smoke",
-        "--set",
-        f"data.root={data_root}",
-        "--out",
-        str(tmp_path / "run"),
-        "--threads",
-        "1",
-        "--tracking",
-        "follower",
-        "--device",
-        "cpu",
-    ]
     code = (
         f"import sys\nfrom mebqat.cli import main\nassert main({argv!r}) == 0\n"
         f"print('LOADED', sorted(m for m in {excluded!r} if m in sys.modules))"

@@ -8,15 +8,14 @@ itself (``--tracking in-process``) and when a ``mebqat track follow`` process wr
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from mebqat_cli import MEBQAT, job_args, mebqat, one_thread_env
 
 mlflow = pytest.importorskip("mlflow")
 from mlflow import MlflowClient  # noqa: E402
@@ -30,36 +29,10 @@ EPOCHS = 40
 MODES = ("in-process", "follower")
 
 
-def job_command(data_root: Path, out: Path, uri: str, seed: int, *extra: str, mode: str = "in-process") -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "mebqat",
-        "run",
-        "--setup",
-        "svhn_cnn8",
-        "--method",
-        "qat",
-        "--train-task",
-        "(2,2)",
-        "--scale",
-        "smoke",
-        "--seed",
-        str(seed),
-        "--set",
-        f"train.epochs={EPOCHS}",
-        "--set",
-        f"data.root={data_root}",
-        "--out",
-        str(out),
-        "--uri",
-        uri,
-        "--threads",
-        "1",
-        "--tracking",
-        mode,
-        *extra,
-    ]
+def live_job(data_root: Path, out: Path, uri: str, seed: int, *extra: str, mode: str = "in-process") -> list[str]:
+    """`mebqat run` of a dedicated (2,2) job of EPOCHS epochs, its run written to ``uri`` in ``mode``."""
+    extra = ("--train-task", "(2,2)", "--seed", str(seed), "--set", f"train.epochs={EPOCHS}", *extra)
+    return job_args(data_root, out, "svhn_cnn8", "qat", *extra, "--uri", uri, "--tracking", mode, command="run")
 
 
 def eventually(check, timeout: float = 120.0):
@@ -72,9 +45,10 @@ def eventually(check, timeout: float = 120.0):
         time.sleep(0.2)
 
 
-def start(command: list[str]) -> subprocess.Popen:
+def start(args: list[str]) -> subprocess.Popen:
+    """`mebqat ARGS`, started."""
     return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+        [*MEBQAT, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=one_thread_env()
     )
 
 
@@ -126,7 +100,7 @@ def mode(request, tmp_path, store):
         yield request.param
         return
     follower = subprocess.Popen(
-        [sys.executable, "-m", "mebqat", "track", "follow", str(tmp_path), "--uri", store[0], "--interval", "0.2"],
+        [*MEBQAT, "track", "follow", str(tmp_path), "--uri", store[0], "--interval", "0.2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -144,7 +118,7 @@ def status_of(client: MlflowClient, run_id: str, status: str):
 def test_a_cancelled_job_is_killed_and_its_resumed_job_finishes_the_same_run(data_root, tmp_path, store, mode):
     uri, client = store
     out = tmp_path / "run"
-    process = start(job_command(data_root, out, uri, seed=0, mode=mode))
+    process = start(live_job(data_root, out, uri, seed=0, mode=mode))
     running = wait_until_training(client, 0, process)
     assert running.info.start_time > 0 and running.data.params  # opened when the job started, config logged
     process.send_signal(signal.SIGTERM)
@@ -152,9 +126,7 @@ def test_a_cancelled_job_is_killed_and_its_resumed_job_finishes_the_same_run(dat
     assert process.returncode != 0
     stopped = status_of(client, running.info.run_id, "KILLED")
     assert stopped and stopped.data.tags["mebqat.end_reason"].startswith("killed by SIGTERM after epoch ")
-    resumed = subprocess.run(
-        job_command(data_root, out, uri, seed=0, mode=mode), capture_output=True, text=True, timeout=600
-    )
+    resumed = mebqat(*live_job(data_root, out, uri, seed=0, mode=mode), timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     log = (out / "train.log").read_text()
     assert "resuming" in log
@@ -168,12 +140,7 @@ def test_a_cancelled_job_is_killed_and_its_resumed_job_finishes_the_same_run(dat
         finished["mebqat.interruptions"],
     ), finished["mebqat.interruptions"]
     # the directory stays the source of truth: logging it again afterwards changes nothing
-    logged = subprocess.run(
-        [sys.executable, "-m", "mebqat", "track", "log", str(out), "--uri", uri],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    logged = mebqat("track", "log", str(out), "--uri", uri, timeout=300)
     assert logged.returncode == 0, logged.stderr
     assert_one_finished_run(client, 0, running.info.run_id)
 
@@ -181,26 +148,19 @@ def test_a_cancelled_job_is_killed_and_its_resumed_job_finishes_the_same_run(dat
 def test_a_job_killed_with_sigkill_resumes_into_the_same_run(data_root, tmp_path, store, mode):
     uri, client = store
     out = tmp_path / "run"
-    process = start(job_command(data_root, out, uri, seed=1, mode=mode))
+    process = start(live_job(data_root, out, uri, seed=1, mode=mode))
     running = wait_until_training(client, 1, process)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     assert client.get_run(running.info.run_id).info.status == "RUNNING"  # nothing could mark it
-    resumed = subprocess.run(
-        job_command(data_root, out, uri, seed=1, mode=mode), capture_output=True, text=True, timeout=600
-    )
+    resumed = mebqat(*live_job(data_root, out, uri, seed=1, mode=mode), timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert_one_finished_run(client, 1, running.info.run_id)
 
 
 def test_a_failing_job_ends_its_run_failed_with_the_reason(data_root, tmp_path, store, mode):
     uri, client = store
-    done = subprocess.run(
-        job_command(data_root, tmp_path / "run", uri, 2, "--set", "train.optimizer.lr=1e30", mode=mode),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = mebqat(*live_job(data_root, tmp_path / "run", uri, 2, "--set", "train.optimizer.lr=1e30", mode=mode))
     assert done.returncode != 0 and "no metrics are written" in done.stderr.splitlines()[-1], done.stderr
     eventually(lambda: [r.info.status for r in job_runs(client, 2)] == ["FAILED"])
     (run,) = job_runs(client, 2)

@@ -6,12 +6,9 @@ shows, without touching the column picker, the method, the bitwidth task and the
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from browser import SKIP_REASON, Browser
+from mebqat_cli import job_args, mebqat
 from mlflow_server import track_ui
 from tracking_runs import write_run
 
@@ -30,40 +27,10 @@ def store(data_root, tmp_path_factory):
     root = tmp_path_factory.mktemp("ui")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     for method in METHODS:
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "mebqat",
-                "run",
-                "--setup",
-                "maml_omniglot_20w1s",
-                "--method",
-                method,
-                "--scale",
-                "smoke",
-                "--set",
-                f"data.root={data_root}",
-                "--out",
-                str(root / method),
-                "--uri",
-                uri,
-                "--threads",
-                "1",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env={**os.environ, "OMP_NUM_THREADS": "1"},
-        )
+        done = mebqat(*job_args(data_root, root / method, "maml_omniglot_20w1s", method, "--uri", uri, command="run"))
         assert done.returncode == 0, done.stderr
     dirs = [write_run(root / "qat", method="qat", train_task="(2,2)"), write_run(root / "mebqat", method="mebqat")]
-    done = subprocess.run(
-        [sys.executable, "-m", "mebqat", "track", "log", *map(str, dirs), "--uri", uri],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = mebqat("track", "log", *map(str, dirs), "--uri", uri, timeout=300)
     assert done.returncode == 0, done.stderr
     return root, uri
 

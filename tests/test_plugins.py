@@ -4,51 +4,26 @@ through `mebqat train` → `evaluate` → `tables build` in subprocesses that lo
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+import mebqat_cli
 import pandas as pd
 import pytest
+from mebqat_cli import job_args, one_thread_env, trained
 
 PLUGIN = Path(__file__).resolve().parent / "plugins" / "toy_plugin.py"
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MEBQAT_PLUGINS": str(PLUGIN)}
+ENV = one_thread_env(MEBQAT_PLUGINS=str(PLUGIN))
 WITHOUT = {k: v for k, v in ENV.items() if k != "MEBQAT_PLUGINS"}
-
-
-def mebqat(*args: str, env: dict = ENV) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mebqat", *args], capture_output=True, text=True, timeout=900, env=env)
-
-
-def trained(data_root: Path, out: Path, setup: str, method: str, *extra: str) -> Path:
-    done = mebqat(
-        "train",
-        "--setup",
-        setup,
-        "--method",
-        method,
-        "--scale",
-        "smoke",
-        "--out",
-        str(out),
-        "--threads",
-        "1",
-        "--set",
-        f"data.root={data_root}",
-        *extra,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    evaluated = mebqat("evaluate", str(out), "--threads", "1")
-    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    return out
+mebqat = functools.partial(mebqat_cli.mebqat, env=ENV)
+"""`mebqat ARGS` with the plugin loaded (``env=WITHOUT``: without it)."""
 
 
 def test_a_plugin_quantizer_family_and_supervised_method_reach_the_tables(data_root, tmp_path):
     runs = tmp_path / "runs"
-    toy = trained(data_root, runs / "toy", "svhn_cnn8", "toy_sandwich", "--set", "model.scheme=toy")
-    trained(data_root, runs / "qat", "svhn_cnn8", "qat", "--train-task", "(2,2)")
+    toy = trained(data_root, runs / "toy", "svhn_cnn8", "toy_sandwich", "--set", "model.scheme=toy", env=ENV)
+    trained(data_root, runs / "qat", "svhn_cnn8", "qat", "--train-task", "(2,2)", env=ENV)
     metrics = json.loads((toy / "metrics.json").read_text())
     assert metrics["identity"]["quantizer"] == "toy" and metrics["identity"]["method_title"] == "Toy sandwich"
     assert len(metrics["results"]) == 10 and metrics["costs"]["backward_passes_per_update"] == 2
@@ -72,22 +47,7 @@ def test_a_plugin_quantizer_family_and_supervised_method_reach_the_tables(data_r
 def test_a_plugin_fewshot_method_runs_through_the_same_engine(data_root, tmp_path):
     runs = tmp_path / "runs"
     out = runs / "toy_pn"
-    done = mebqat(
-        "run",
-        "--setup",
-        "pn_omniglot_20w1s",
-        "--method",
-        "toy_pn_sandwich",
-        "--scale",
-        "smoke",
-        "--out",
-        str(out),
-        "--threads",
-        "1",
-        "--set",
-        f"data.root={data_root}",
-        "--no-track",
-    )
+    done = mebqat(*job_args(data_root, out, "pn_omniglot_20w1s", "toy_pn_sandwich", "--no-track", command="run"))
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["costs"]["backward_passes_per_update"] == 2  # (FP,FP) and (2,2) share every episode

@@ -6,13 +6,13 @@ workflow on synthetic data of the real formats is in tests/test_rehearsal_workfl
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
+import mebqat_cli
 import pytest
 import torch
+from mebqat_cli import one_thread_env
 
 from mebqat.cli import main
 from mebqat.engine.rehearsal import state_digest
@@ -23,10 +23,8 @@ SMOKE_JOB = ["--setup", "pn_omniglot_20w1s", "--method", "mebqat_pn", "--scale",
 
 
 def mebqat(*args: str, data_root: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MEBQAT_DATA": str(data_root)}
-    return subprocess.run(
-        [sys.executable, "-m", "mebqat", *args], capture_output=True, text=True, env=env, timeout=600, check=False
-    )
+    """`mebqat ARGS` with $MEBQAT_DATA set to ``data_root``."""
+    return mebqat_cli.mebqat(*args, env=one_thread_env(MEBQAT_DATA=str(data_root)), timeout=600)
 
 
 def test_a_rehearsed_job_is_killed_after_its_first_epoch_resumes_exactly_and_ends_as_an_uninterrupted_run(

@@ -4,45 +4,14 @@ metrics.json; a killed job resumes to the same metrics; bad configurations are r
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import jsonschema
 import pytest
+from mebqat_cli import job_args, killed_and_resumed, mebqat
 
 from mebqat.core.schemas import validator
 
-SCRIPT = str(Path(sys.executable).parent / "mebqat")
 METRICS_SCHEMA = validator("metrics").schema
-
-
-def mebqat(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=timeout, env=env)
-
-
-def train_args(data_root: Path, out: Path, setup: str, method: str, *extra: str) -> list[str]:
-    return [
-        "train",
-        "--setup",
-        setup,
-        "--method",
-        method,
-        "--scale",
-        "smoke",
-        "--out",
-        str(out),
-        "--set",
-        f"data.root={data_root}",
-        "--threads",
-        "1",
-        *extra,
-    ]
-
 
 JOBS = [  # one job per method, spread over the three setups
     ("cifar10_mobilenetv2", "qat", ["--train-task", "(2,2)"]),
@@ -55,7 +24,7 @@ JOBS = [  # one job per method, spread over the three setups
 @pytest.mark.parametrize("setup, method, extra", JOBS, ids=[f"{s}-{m}" for s, m, _ in JOBS])
 def test_every_method_trains_and_evaluates_to_a_valid_metrics_file(setup, method, extra, data_root, tmp_path):
     out = tmp_path / "run"
-    trained = mebqat(*train_args(data_root, out, setup, method, *extra))
+    trained = mebqat(*job_args(data_root, out, setup, method, *extra))
     assert trained.returncode == 0, trained.stderr
     for name in (
         "config.yaml",
@@ -108,26 +77,9 @@ def test_a_killed_job_resumes_to_the_same_metrics(data_root, tmp_path):
         "--set",
         "train.schedule={name: multistep, milestones: [2, 4], gamma: 0.5}",
     ]
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    args = train_args(data_root, resumed, "cifar10_preact_resnet20", "mebqat", *extra)
-    process = subprocess.Popen(
-        [SCRIPT, *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    straight, resumed = killed_and_resumed(
+        data_root, tmp_path, "cifar10_preact_resnet20", "mebqat", *extra, timeout=300
     )
-    deadline = time.time() + 300
-    while not (resumed / "checkpoints" / "last.pt").exists():
-        assert process.poll() is None, "training ended before its first checkpoint"
-        assert time.time() < deadline
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (resumed / "train_summary.json").exists()  # it really was interrupted
-    assert mebqat(*args).returncode == 0
-    assert mebqat(*train_args(data_root, straight, "cifar10_preact_resnet20", "mebqat", *extra)).returncode == 0
-    for run in (straight, resumed):
-        assert mebqat("evaluate", str(run), "--threads", "1").returncode == 0
     a, b = (json.loads((run / "metrics.json").read_text()) for run in (straight, resumed))
     assert a["results"] == b["results"]
     assert a["selection"] == b["selection"]
@@ -165,16 +117,15 @@ def test_bad_configurations_are_refused_before_any_work(args, message, tmp_path)
 
 def test_a_run_directory_of_another_configuration_is_refused(data_root, tmp_path):
     out = tmp_path / "run"
-    assert mebqat(*train_args(data_root, out, "svhn_cnn8", "mebqat", "--set", "train.epochs=1")).returncode == 0
-    other = mebqat(*train_args(data_root, out, "svhn_cnn8", "mebqat", "--set", "train.epochs=2"))
+    assert mebqat(*job_args(data_root, out, "svhn_cnn8", "mebqat", "--set", "train.epochs=1")).returncode == 0
+    other = mebqat(*job_args(data_root, out, "svhn_cnn8", "mebqat", "--set", "train.epochs=2"))
     assert other.returncode == 2 and "holds a run of another configuration" in other.stderr
 
 
 def test_evaluating_an_untrained_apdnn_bitwidth_is_an_error(data_root, tmp_path):
     out = tmp_path / "run"
     assert (
-        mebqat(*train_args(data_root, out, "cifar10_preact_resnet20", "apdnn", "--set", "train.epochs=1")).returncode
-        == 0
+        mebqat(*job_args(data_root, out, "cifar10_preact_resnet20", "apdnn", "--set", "train.epochs=1")).returncode == 0
     )
     result = mebqat("evaluate", str(out), "--tasks", "(3,3)")
     assert result.returncode == 2

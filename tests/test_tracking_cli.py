@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from mebqat_cli import mebqat, one_thread_env
 from mlflow import MlflowClient
 from tracking_runs import assert_run_matches, write_run
 
 from mebqat.cli import build_parser
 
-SCRIPT = str(Path(sys.executable).parent / "mebqat")
 BROWSE = "browse the runs with: mebqat track ui"
 
 
 def track(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return subprocess.run(
-        [SCRIPT, "track", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**env, "OMP_NUM_THREADS": "1"},
-    )
+    """`mebqat track ARGS` in ``cwd``, with no $MLFLOW_TRACKING_URI."""
+    env = {k: v for k, v in one_thread_env().items() if k != "MLFLOW_TRACKING_URI"}
+    return mebqat("track", *args, cwd=cwd, env=env, timeout=300)
 
 
 @pytest.mark.parametrize("action", ["init", "log", "tables"])

@@ -12,7 +12,7 @@ Rejection sampling of independent uniform draws gives the uniform distribution o
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -99,7 +99,7 @@ def validate_task(task: Any, family: str) -> BitwidthTask:
     return parsed
 
 
-def parse_bits_list(bits: list[Any]) -> list[int | None]:
+def parse_bits_list(bits: Sequence[Any]) -> list[int | None]:
     """``[1, 2, 4, 8, "FP"]`` → [1, 2, 4, 8, None]; a repeated bitwidth is an error."""
     parsed = [parse_bits(b) for b in bits]
     if len(set(parsed)) != len(parsed):

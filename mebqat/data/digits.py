@@ -49,7 +49,7 @@ def build_arrays(shape: tuple[int, int, int]) -> tuple[dict[str, Any], dict[str,
     digits = load_digits()
     labels = digits.target.astype(np.int64)
     small = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)
-    resized = np.stack([np.asarray(Image.fromarray(img).resize((w, h), Image.BILINEAR)) for img in small])
+    resized = np.stack([np.asarray(Image.fromarray(img).resize((w, h), Image.Resampling.BILINEAR)) for img in small])
     images = np.repeat(resized[:, None], c, axis=1)
     test = holdout_indices(labels, TEST_SIZE)
     trainval = np.setdiff1d(np.arange(len(labels)), test, assume_unique=True)

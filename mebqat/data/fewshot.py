@@ -145,12 +145,12 @@ class FewShotSplit(Dataset):
         indices = np.asarray(indices)
         ways, per_class = indices.shape
         queries = per_class - shots
-        labels = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+        classes = torch.as_tensor(np.asarray(labels, dtype=np.int64))
         return Episode(
             self.load(indices[:, :shots].reshape(-1)),
-            labels.repeat_interleave(shots),
+            classes.repeat_interleave(shots),
             self.load(indices[:, shots:].reshape(-1)),
-            labels.repeat_interleave(queries),
+            classes.repeat_interleave(queries),
         )
 
     def __repr__(self) -> str:

@@ -138,7 +138,8 @@ def glyph_ink(codepoint: int, font: int, size: int) -> np.ndarray:
     face = pil_font(font, size)
     left, top, right, bottom = face.getbbox(chr(codepoint))
     pad = 2
-    canvas = Image.new("L", (max(1, right - left) + 2 * pad, max(1, bottom - top) + 2 * pad), 0)
+    extent = (int(max(1, right - left)) + 2 * pad, int(max(1, bottom - top)) + 2 * pad)  # the box is integral
+    canvas = Image.new("L", extent, 0)
     ImageDraw.Draw(canvas).text((pad - left, pad - top), chr(codepoint), font=face, fill=255)
     box = canvas.getbbox()
     return np.asarray(canvas.crop(box) if box else canvas.crop((0, 0, 0, 0)), dtype=np.uint8)
@@ -151,7 +152,9 @@ def _thumbnail(ink: np.ndarray, em: int) -> np.ndarray:
     canvas = np.zeros((side, side), dtype=np.uint8)
     y, x = (side - h) // 2, (side - w) // 2
     canvas[y : y + h, x : x + w] = ink
-    return np.asarray(Image.fromarray(canvas).resize((THUMB, THUMB), Image.BILINEAR), dtype=np.float32) / 255.0
+    return (
+        np.asarray(Image.fromarray(canvas).resize((THUMB, THUMB), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
+    )
 
 
 def _admissible(codepoint: int) -> bool:

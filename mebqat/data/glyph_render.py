@@ -172,7 +172,7 @@ def colourise(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     fallback = np.where((mean_luma > 0.5)[:, None], 0.0, 1.0) * np.ones(3)
     colour = np.where(contrast.any(axis=1)[:, None], colour, fallback).astype(np.float32)
     outlined = np.flatnonzero(rng.random(count) < 0.5)
-    edge = np.where((rng.random(count) < 0.5)[:, None], 1.0 - colour, rng.uniform(size=(count, 3))).astype(np.float32)
+    edge = np.where(rng.random((count, 1)) < 0.5, 1.0 - colour, rng.uniform(size=(count, 3))).astype(np.float32)
     if len(outlined):
         ring = grey_dilation(masks[outlined], size=(1, 3, 3))[..., None]
         image[outlined] += (edge[outlined, None, None, :] - image[outlined]) * ring

@@ -89,7 +89,7 @@ def build_arrays(variant: Variant, seed: int, progress: bool = True) -> tuple[di
     finally:
         torch.set_num_threads(threads)
         bar.close()
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         "images": images,
         "labels": np.repeat(np.arange(n, dtype=np.int64), k),
         "fonts": fonts,

@@ -121,7 +121,7 @@ def _open_set(root: Path, set_name: str, verify: bool):
 
 def _to_array(image: Image.Image) -> np.ndarray:
     # torchvision's Resize(28) on a PIL image is PIL's bilinear resize; inverting makes strokes bright.
-    return 255 - np.asarray(image.convert("L").resize((SIZE, SIZE), Image.BILINEAR), dtype=np.uint8)
+    return 255 - np.asarray(image.convert("L").resize((SIZE, SIZE), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
 def load(split: str, root: Path, *, download: bool, verify: bool, seed: int) -> FewShotSplit:

@@ -64,9 +64,10 @@ def load_supervised(
     if augment is None:
         augment = split in ("train", "trainval")
     if input_shape is not None:
-        input_shape = tuple(int(v) for v in input_shape)
-        if len(input_shape) != 3:
-            raise ValueError(f"input_shape must be (C, H, W), got {input_shape}")
+        shape = tuple(int(v) for v in input_shape)
+        if len(shape) != 3:
+            raise ValueError(f"input_shape must be (C, H, W), got {shape}")
+        input_shape = (shape[0], shape[1], shape[2])
     return loader(
         split,
         resolve_root(root),

@@ -87,7 +87,9 @@ def save_arrays(path: Path, meta: dict[str, Any], **arrays: np.ndarray) -> None:
     """Write arrays plus a JSON ``meta`` record as one uncompressed ``.npz``, atomically."""
 
     def write(handle: BinaryIO) -> None:
-        np.savez(handle, __meta__=np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8), **arrays)
+        meta_bytes = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
+        entries: dict[str, Any] = {"__meta__": meta_bytes, **arrays}  # Any: numpy's stub fears allow_pickle
+        np.savez(handle, **entries)
         handle.flush()
         os.fsync(handle.fileno())
 

@@ -67,7 +67,7 @@ class SupervisedDataset(Dataset):
 
     def __init__(
         self,
-        images: torch.Tensor,
+        images: torch.Tensor | np.ndarray,
         indices: np.ndarray,
         targets: np.ndarray,
         pipeline: InputPipeline,

@@ -30,7 +30,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -137,7 +137,7 @@ def write_cifar10(folder: Path, *, per_batch: int, test: int, seed: int = SEED) 
                 MARKER_KEY: marker,
             }
             name = f"data_batch_{b + 1}" if part == "train" else "test_batch"
-            _write_file(folder / name, lambda f, e=entry: pickle.dump(e, f, protocol=4))
+            _write_file(folder / name, partial(_pickle, entry, protocol=4))
     meta = {"num_cases_per_batch": per_batch, "label_names": list(CIFAR10_LABELS), "num_vis": 3072, MARKER_KEY: marker}
     _write_file(folder / "batches.meta", lambda f: pickle.dump(meta, f, protocol=4))
     return 5 * per_batch + test
@@ -188,7 +188,7 @@ def write_svhn(folder: Path, *, train: int, test: int, extra: int, seed: int = S
     counts = {"train": train, "test": test, "extra": extra}
     for part, n in counts.items():
         labels = synthetic_labels(n, 10, seed, f"svhn/{part}")
-        _write_file(folder / SVHN_FILES[part], lambda f, ys=labels, p=part: _write_svhn_file(f, ys, seed, p))
+        _write_file(folder / SVHN_FILES[part], partial(_write_svhn_file, labels=labels, seed=seed, part=part))
     return sum(counts.values())
 
 
@@ -272,7 +272,7 @@ def write_miniimagenet(
         }
         cache_file = {"image_data": images, "class_dict": class_dict, MARKER_KEY: in_file_marker("miniimagenet")}
         # protocol 5 pickles the array's buffer as it is (lower protocols copy it first: +800 MB for train)
-        _write_file(folder / f"mini-imagenet-cache-{mode}.pkl", lambda f, c=cache_file: pickle.dump(c, f, protocol=5))
+        _write_file(folder / f"mini-imagenet-cache-{mode}.pkl", partial(_pickle, cache_file, protocol=5))
         offset += classes[mode]
         del images, cache_file
     return sum(classes.values()) * per_class
@@ -284,6 +284,10 @@ WRITERS: dict[str, Callable[..., int]] = {
     "omniglot": write_omniglot,
     "miniimagenet": write_miniimagenet,
 }
+
+
+def _pickle(value: Any, f: BinaryIO, protocol: int) -> None:
+    pickle.dump(value, f, protocol=protocol)
 
 
 def _write_file(path: Path, write: Callable[[BinaryIO], None]) -> None:

@@ -58,6 +58,7 @@ class InputPipeline:
             images = random_flip(images, generator)
         x = images.float().div_(255)
         if self.normalization == "dorefa":
+            assert self.stats is not None  # __post_init__ refuses dorefa without them
             mean, std = (torch.tensor(v, dtype=x.dtype, device=x.device).view(1, -1, 1, 1) for v in self.stats)
             x = x.sub_(mean).div_(std)
         return x

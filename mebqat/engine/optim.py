@@ -82,6 +82,8 @@ class Adam(Optimizer):
 
     kind = "adam"
     decoupled = False
+    default_weight_decay = 0.0
+    """PyTorch's default ``weight_decay`` of this kind, taken when none is given."""
 
     def __init__(
         self,
@@ -89,9 +91,10 @@ class Adam(Optimizer):
         lr: float,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        weight_decay: float | None = None,
     ) -> None:
-        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+        decay = self.default_weight_decay if weight_decay is None else weight_decay
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=decay)
 
     def update(self, p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: Mapping[str, Any]) -> None:
         lr, (beta1, beta2), eps, decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
@@ -116,16 +119,7 @@ class AdamW(Adam):
 
     kind = "adamw"
     decoupled = True
-
-    def __init__(
-        self,
-        params: Iterable[torch.nn.Parameter],
-        lr: float,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.01,
-    ) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay)
+    default_weight_decay = 0.01
 
 
 class SGD(Optimizer):

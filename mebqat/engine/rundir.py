@@ -19,7 +19,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import torch
 import yaml
@@ -190,23 +190,24 @@ class RunDir(RunFiles):
         return state
 
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def holding_run_dir(command: str, create: bool = True) -> Callable[[F], F]:
+def holding_run_dir(command: str, create: bool = True) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Run the decorated function (whose ``out`` argument is the run directory) under
     :meth:`RunDir.claimed`: the directory's lock is held for the whole call."""
 
-    def decorate(function: F) -> F:
+    def decorate(function: Callable[P, R]) -> Callable[P, R]:
         signature = inspect.signature(function)
 
         @functools.wraps(function)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             out = signature.bind(*args, **kwargs).arguments["out"]
             with RunDir(out).claimed(command, create=create):
                 return function(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        return wrapper
 
     return decorate
 

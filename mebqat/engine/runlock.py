@@ -37,8 +37,10 @@ from ..core.rundir_layout import LOCK
 
 try:
     import fcntl
+
+    HAS_FLOCK = True
 except ImportError:  # pragma: no cover - no flock (Windows): run directories are not locked
-    fcntl = None  # type: ignore[assignment]
+    HAS_FLOCK = False
 
 RETRIES = 50
 """Tries when the lock file is replaced between opening and locking it (a holder ending at that moment)."""
@@ -218,7 +220,7 @@ def run_lock(root: str | Path, command: str, *, create: bool = True) -> Iterator
         finally:
             held.depth -= 1
         return
-    if fcntl is None or (not create and not root.is_dir()):
+    if not HAS_FLOCK or (not create and not root.is_dir()):
         yield  # nothing to lock: the command itself refuses a missing directory
         return
     held = _acquire(root, command, create)

@@ -55,6 +55,7 @@ def aggregate_meta_gradients(
     if len(set(sizes.values())) != 1 or None in sizes.values():
         raise ValueError(f"every gradient needs the same leading task dimension B, got {sizes}")
     count = next(iter(sizes.values()))
+    assert count is not None  # refused just above
     if count == 0:
         raise ValueError("gradients of zero tasks cannot be averaged")
     missing = sorted(set(grads) - set(kinds))
@@ -66,7 +67,7 @@ def aggregate_meta_gradients(
 
     out: dict[str, torch.Tensor] = {}
     for name, g in grads.items():
-        if by_usage and kinds[name] in QUANTIZER_PARAMETER_KINDS:
+        if by_usage and usage is not None and kinds[name] in QUANTIZER_PARAMETER_KINDS:  # (no usage: refused above)
             mask = usage[name].to(g)
             if mask.shape != g.shape:
                 raise ValueError(f"usage of {name} has shape {tuple(mask.shape)}, its gradients {tuple(g.shape)}")

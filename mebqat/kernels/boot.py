@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..models.base import precision_rules
 from ..models.convnets import INIT_STD
 from ..models.layers import QConv2d, QLinear
 from ..quant import lsq
@@ -43,9 +44,10 @@ def boot_activation_steps(
     return booted
 
 
-def _lsq_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+def _lsq_layers(model: nn.Module) -> list[tuple[str, QConv2d | QLinear, lsq.WeightQuantizer]]:
+    """(name, layer, its LSQ weight quantizer) of every layer whose weights LSQ quantizes."""
     return [
-        (name, m)
+        (name, m, m.weight_quantizer)
         for name, m in model.named_modules()
         if isinstance(m, (QConv2d, QLinear)) and isinstance(m.weight_quantizer, lsq.WeightQuantizer)
     ]
@@ -57,7 +59,7 @@ def weight_step_references(model: nn.Module, random_init: bool, seed: int) -> di
     seeded here, with the few-shot nets' own init) or of the model's trained weights."""
     generator = torch.Generator().manual_seed(seed)
     references = {}
-    for name, layer in _lsq_layers(model):
+    for name, layer, _ in _lsq_layers(model):
         weight = layer.weight.detach()
         if random_init:
             weight = torch.empty(weight.shape, dtype=weight.dtype)
@@ -71,13 +73,13 @@ def weight_step_references(model: nn.Module, random_init: bool, seed: int) -> di
 
 def boot_weight_steps(model: nn.Module, params: ParamDict, references: dict[str, torch.Tensor], task: Any) -> ParamDict:
     """{weight-step parameter name: 2·mean|w|/√p at the layer's bitwidth under ``task``} (vmap-safe)."""
-    bits = model.rules.resolve(task)
+    bits = precision_rules(model).resolve(task)
     booted: ParamDict = {}
-    for name, layer in _lsq_layers(model):
+    for name, layer, quantizer in _lsq_layers(model):
         layer_bits = bits.weight(layer.role)
         if layer_bits is None:  # a Python FP task: the step is not used
             continue
         step = lsq.step_from_mean_abs(references[name], layer_bits, signed=True)
         key = f"{name}.weight_quantizer.step.values"
-        booted[key] = layer.weight_quantizer.step.with_value(params[key], layer_bits, step)
+        booted[key] = quantizer.step.with_value(params[key], layer_bits, step)
     return booted

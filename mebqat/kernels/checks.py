@@ -86,8 +86,11 @@ def episode_ways(episode: Episode, *, batched: bool) -> int:
     return ways
 
 
-def check_labels_fit(episode: Episode, ways: int) -> None:
-    """Labels must be classifier outputs 0..ways−1 (MAML: the classifier has ``ways`` outputs)."""
+def check_labels_fit(episode: Episode, model: nn.Module) -> None:
+    """Labels must be classifier outputs 0..ways−1 (MAML: the model's classifier has ``ways`` outputs)."""
+    ways = getattr(model, "ways", None)
+    if not isinstance(ways, int):
+        raise TypeError(f"{type(model).__name__} has no classifier ways: not a MAML network of mebqat.models.build")
     for name in ("support_y", "query_y"):
         y = getattr(episode, name)
         if y.numel() and (int(y.min()) < 0 or int(y.max()) >= ways):

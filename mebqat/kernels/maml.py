@@ -74,7 +74,7 @@ def _check(
     dtype = check_state(model, params, buffers, tasks)
     inner.check(params)
     count = check_episode(episodes, batched=True, model=model, dtype=dtype)
-    check_labels_fit(episodes, model.ways)
+    check_labels_fit(episodes, model)
     return count
 
 

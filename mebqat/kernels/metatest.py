@@ -136,7 +136,7 @@ def _maml_setup(
     batches = _batches(episodes)
     for batch in batches:
         check_episode(batch, batched=True, model=model, dtype=dtype)
-        check_labels_fit(batch, model.ways)
+        check_labels_fit(batch, model)
     params = detached(params)
     return batches, lambda episode, task: maml_episode_accuracy(
         model, _prepared(params, prepare, episode, task), buffers, episode, task, inner, differentiate

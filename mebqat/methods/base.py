@@ -13,8 +13,8 @@ the few-shot families in :mod:`mebqat.methods.maml` / :mod:`mebqat.methods.proto
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ from torch import nn
 
 from ..core.counters import PassCounter
 from ..core.fidelity import Fidelity
-from ..core.registry import METHODS, MethodInfo
+from ..core.registry import METHODS, MethodInfo, RegistryError
 from ..core.seeds import derived_seed
 from ..core.tasks import FP_TASK, BitwidthTask, TaskSampler, parse_bits_list
 from .contract import ENGINES, Engine, UpdateStats, resolve_engine
@@ -55,6 +55,37 @@ class Evaluation:
     """Images: the test batches' sizes, in column order (the official accuracy is a mean over batches)."""
 
 
+@dataclass(frozen=True)
+class MethodOptions:
+    """A method's own options, the ``method:`` section of its job configuration, as named and typed fields
+    fixed when the method is built. The method's registry entry (:attr:`MethodInfo.options`) owns their
+    names and defaults: a subclass declares one field per option of the entry, without a default, and a
+    method class names it as its :attr:`Method.options_type`. This base has no fields: the options of a
+    method whose entry has none."""
+
+    @classmethod
+    def check_entry(cls, info: MethodInfo) -> None:
+        """Refuse a dataclass whose fields are not exactly the entry's option names."""
+        names = {f.name for f in fields(cls)}
+        if names != set(info.options):
+            raise RegistryError(
+                f"method {info.name!r}: its options class {cls.__name__} has the fields {sorted(names) or 'none'} "
+                f"but its registry entry's options are {sorted(info.options) or 'none'}; they must be the same"
+            )
+
+    @classmethod
+    def from_config(cls, info: MethodInfo, section: Mapping[str, Any]) -> Self:
+        """The options of a job's ``method:`` section (an option it does not give takes the entry's default);
+        a list becomes a tuple, so that the options cannot change after the method is built."""
+        cls.check_entry(info)
+        values = {**info.options, **section}
+        return cls(**{name: _frozen(values[name]) for name in info.options})
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(_frozen(v) for v in value) if isinstance(value, list | tuple) else value
+
+
 DataT = TypeVar("DataT")
 """The problem data a method receives (:class:`~mebqat.methods.contract.SupervisedData` or
 :class:`~mebqat.methods.contract.FewShotData`)."""
@@ -70,13 +101,18 @@ class Method(Generic[DataT, BatchT]):
     """This method's registry entry (title, tables, per-bitwidth, cost role, options)."""
     problem: ClassVar[str]
     """``supervised`` or ``fewshot``: the kind of data its :meth:`update` takes."""
+    options_type: ClassVar[type[MethodOptions]] = MethodOptions
+    """The dataclass of its options (none by default); a method with options names its own and declares
+    :attr:`options` with that type."""
+    options: MethodOptions
+    """Its ``method:`` options, from the job configuration and the registry entry's defaults."""
 
     def __init__(self, config: Mapping[str, Any], info: MethodInfo, engine: Engine) -> None:
         if engine not in ENGINES:
             raise ValueError(f"{info.name}: the engine must be one of {', '.join(ENGINES)}, got {engine!r}")
         self.config, self.info = config, info
         self._engine: Engine = engine
-        self.options: dict[str, Any] = dict(config["method"])
+        self.options = self.options_type.from_config(info, config["method"])
         self.fidelity = Fidelity.of(config)
         self.family: str = config["model"]["scheme"]
         self.seed: int = config["job"]["seed"]
@@ -191,6 +227,7 @@ __all__ = [
     "Evaluation",
     "FP_TASK",
     "Method",
+    "MethodOptions",
     "clamp_gradients_",
     "create_method",
     "parse_bits_list",

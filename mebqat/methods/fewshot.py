@@ -44,6 +44,12 @@ class FewShotMethod(Method[FewShotData, Episode]):
     """BatchNorm tracks running statistics (inductive at meta-test: PN, PN+QAT)."""
     divisor: ClassVar[Divisor] = "batch"
     """How per-task gradients are divided (:func:`mebqat.kernels.aggregate_meta_gradients`)."""
+    episode_chunk: int
+    """Meta-test episodes per vmapped chunk of the batched engine (``evaluate.episode_chunk``)."""
+
+    def __init__(self, config: Mapping[str, Any], info: MethodInfo, engine: Engine) -> None:
+        super().__init__(config, info, engine)
+        self.episode_chunk = config["evaluate"]["episode_chunk"]
 
     # ---------------------------------------------------------------- the task policy (FixedTask / RandomTasks)
 

@@ -10,6 +10,9 @@ number of tasks that quantize them; clamp ±10.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from .base import MethodOptions
 from .fewshot import RandomTasks
 from .maml import MAMLFamily
 from .protonet import ProtoFamily
@@ -19,5 +22,17 @@ class MEBQATMAML(RandomTasks, MAMLFamily):
     pass
 
 
+@dataclass(frozen=True)
+class MEBQATPNOptions(MethodOptions):
+    """The ``method:`` options of ``mebqat_pn`` (their defaults: its entry in :mod:`mebqat.core.catalog`)."""
+
+    tasks_per_step: int
+    """T: the random bitwidth tasks that share each training episode."""
+
+
 class MEBQATPN(RandomTasks, ProtoFamily):
-    pass
+    options_type = MEBQATPNOptions
+    options: MEBQATPNOptions
+
+    def tasks_per_step(self) -> int:
+        return self.options.tasks_per_step

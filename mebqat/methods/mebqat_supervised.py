@@ -19,6 +19,7 @@ it, so Σ_t u_t·g_t = ∇ Σ_t L_t and only the division by the usage counts re
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -31,7 +32,7 @@ from ..core.registry import MethodInfo
 from ..core.tasks import FP_TASK, BitwidthTask, TaskSampler, bitwidth_candidates
 from ..models import unused_parameters, usage_counts, usage_masks
 from ..quant import task_tensor
-from .base import random_validation_tasks
+from .base import MethodOptions, random_validation_tasks
 from .contract import Engine, SupervisedBatch, UpdateStats
 from .functional import forward_tasks_batched
 from .losses import kd_loss
@@ -54,12 +55,27 @@ def set_averaged_gradients(
         param.grad = torch.where(count > 0, total / count.clamp_min(1), torch.zeros_like(total))
 
 
+@dataclass(frozen=True)
+class MEBQATOptions(MethodOptions):
+    """The ``method:`` options of ``mebqat`` (their defaults: its entry in :mod:`mebqat.core.catalog`)."""
+
+    tasks_per_step: int
+    """T: the bitwidth tasks that share each batch."""
+    guaranteed: tuple[str, ...]
+    """The tasks every step trains first, e.g. ``"(FP,FP)"`` (and ``"(1,1)"`` in the DoReFa setups)."""
+    kd: bool
+    """A quantized task's loss adds a soft CE against the FP model's logits (else CE only)."""
+
+
 class MEBQATSupervised(SupervisedMethod):
+    options_type = MEBQATOptions
+    options: MEBQATOptions
+    per_task_teacher: bool
+    """A separate FP teacher pass for every quantized task (official); else one per step (fidelity switch)."""
+
     def __init__(self, config: Mapping[str, Any], info: MethodInfo, engine: Engine) -> None:
         super().__init__(config, info, engine)
-        self.sampler = TaskSampler(
-            self.family, self.options["tasks_per_step"], self.options["guaranteed"], seed=self.seed
-        )
+        self.sampler = TaskSampler(self.family, self.options.tasks_per_step, self.options.guaranteed, seed=self.seed)
         self.per_task_teacher = self.fidelity.per_task_teacher
 
     def model_options(self) -> dict[str, Any]:
@@ -99,7 +115,7 @@ class MEBQATSupervised(SupervisedMethod):
         shared_teacher: torch.Tensor | None = None
         losses = []
         for task in tasks:
-            quantized_kd = self.options["kd"] and not task.is_full_precision
+            quantized_kd = self.options.kd and not task.is_full_precision
             teacher = None
             if quantized_kd:
                 if self.per_task_teacher:
@@ -132,7 +148,7 @@ class MEBQATSupervised(SupervisedMethod):
     ) -> torch.Tensor:
         fp_index = [i for i, t in enumerate(tasks) if t.is_full_precision]
         q_index = [i for i, t in enumerate(tasks) if not t.is_full_precision]
-        kd = self.options["kd"]
+        kd = self.options.kd
         losses: dict[int, torch.Tensor] = {}
         shared_teacher = None
         if fp_index:

@@ -21,7 +21,8 @@ from .fewshot import FewShotMethod, StepResult
 
 class ProtoFamily(FewShotMethod):
     def tasks_per_step(self) -> int:
-        return int(self.options.get("tasks_per_step", 1))
+        """One task per episode (PN, PN+QAT); MEBQAT-PN takes its ``tasks_per_step`` option."""
+        return 1
 
     def test_boot_input(self, episode: Episode) -> torch.Tensor:
         return torch.cat([episode.support_x, episode.query_x])
@@ -67,7 +68,7 @@ class ProtoFamily(FewShotMethod):
                 buffers,
                 batches,
                 tasks,
-                episode_chunk=self.config["evaluate"]["episode_chunk"],
+                episode_chunk=self.episode_chunk,
                 prepare=prepare,
             )
         return pn_metatest_sequential(model, params, buffers, batches, tasks, prepare=prepare)

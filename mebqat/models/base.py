@@ -38,6 +38,15 @@ class QuantizedModel(nn.Module):
         raise NotImplementedError
 
 
+def precision_rules(model: nn.Module) -> PrecisionRules:
+    """The precision rules of a network built by :func:`mebqat.models.build` (a :class:`QuantizedModel`, or
+    anything else that has them as ``rules``)."""
+    rules = getattr(model, "rules", None)
+    if not isinstance(rules, PrecisionRules):
+        raise TypeError(f"{type(model).__name__} has no precision rules: not a network built by mebqat.models.build")
+    return rules
+
+
 def quant_config(
     scheme: str,
     weight_options: Mapping[str, Any] | None = None,

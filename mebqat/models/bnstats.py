@@ -39,6 +39,7 @@ class BatchStatsRecorder:
         """``stacked[i]`` holds [T, 2, C] (mean, unbiased var) for module i and the T vmapped tasks whose
         BatchNorm slots are ``slots``; update each slot's running statistics in task order."""
         for module, stats in zip(self.modules, stacked, strict=True):
+            assert module.running_mean is not None and module.running_var is not None  # only they are recorded
             for task_index, slot in enumerate(slots):
                 mean, var = stats[task_index]
                 module.running_mean[slot].mul_(1 - module.momentum).add_(module.momentum * mean)

@@ -43,14 +43,16 @@ DATASET_PRESETS: dict[str, dict[str, Any]] = {
 INIT_STD = 0.02
 
 
-def init_conv(module: nn.Module) -> None:
+def init_conv(module: nn.Conv2d) -> None:
     nn.init.trunc_normal_(module.weight, mean=0.0, std=INIT_STD, a=-2 * INIT_STD, b=2 * INIT_STD)
-    nn.init.zeros_(module.bias)
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
 
 
-def init_linear(module: nn.Module) -> None:
+def init_linear(module: nn.Linear) -> None:
     nn.init.normal_(module.weight, mean=0.0, std=INIT_STD)
-    nn.init.zeros_(module.bias)
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
 
 
 def _conv_blocks(model: QuantizedModel, in_channels: int, hidden: int, norm: NormFactory) -> QSequential:

@@ -62,7 +62,9 @@ def _construct(cls: type[nn.Module], kind: str, scheme: str, *args: Any, **optio
         module = cls(*args, **options)
     except TypeError as err:
         raise ValueError(f"invalid {kind} quantizer options {sorted(options)} for scheme {scheme!r}: {err}") from None
-    module.scheme = scheme  # the family its learned parameters are declared by (mebqat.models.params)
+    # the family its learned parameters are declared by (mebqat.models.params); setattr, as nn.Module's stub
+    # admits only tensors and modules as attributes
+    setattr(module, "scheme", scheme)  # noqa: B010
     return module
 
 
@@ -91,7 +93,7 @@ class QConv2d(nn.Conv2d, TakesBits):
         padding: int = 0,
         groups: int = 1,
         bias: bool = False,
-        init: Callable[[nn.Module], None] | None = None,
+        init: Callable[[nn.Conv2d], None] | None = None,
     ) -> None:
         super().__init__(
             in_channels, out_channels, kernel_size, stride=stride, padding=padding, groups=groups, bias=bias
@@ -101,7 +103,8 @@ class QConv2d(nn.Conv2d, TakesBits):
         self.role = _check_role(role)
         self.weight_quantizer = FullPrecision() if quant is None else quant.weight_quantizer(self.weight)
 
-    def forward(self, x: torch.Tensor, bits: LayerBits) -> torch.Tensor:
+    # the bitwidths are an argument of every layer (the module docstring), which Conv2d.forward has no room for
+    def forward(self, x: torch.Tensor, bits: LayerBits) -> torch.Tensor:  # type: ignore[override]
         out = self._conv_forward(x, self.weight_quantizer(self.weight, bits.weight(self.role)), self.bias)
         return out.contiguous(memory_format=torch.channels_last) if self.channels_last else out
 
@@ -117,7 +120,7 @@ class QLinear(nn.Linear, TakesBits):
         quant: QuantConfig | None,
         role: str,
         bias: bool = True,
-        init: Callable[[nn.Module], None] | None = None,
+        init: Callable[[nn.Linear], None] | None = None,
     ) -> None:
         super().__init__(in_features, out_features, bias=bias)
         if init is not None:
@@ -127,7 +130,8 @@ class QLinear(nn.Linear, TakesBits):
             FullPrecision() if quant is None else quant.weight_quantizer(self.weight, out_features=out_features)
         )
 
-    def forward(self, x: torch.Tensor, bits: LayerBits) -> torch.Tensor:
+    # the bitwidths are an argument of every layer (the module docstring), which Linear.forward has no room for
+    def forward(self, x: torch.Tensor, bits: LayerBits) -> torch.Tensor:  # type: ignore[override]
         return F.linear(x, self.weight_quantizer(self.weight, bits.weight(self.role)), self.bias)
 
 
@@ -156,6 +160,10 @@ class BatchNorm2d(nn.BatchNorm2d, TakesBits):
 
 class BetaOnlyBatchNorm2d(nn.Module, TakesBits):
     """BatchNorm with γ fixed at 1 (a buffer) and a learned β, as in the authors' MAML CNN."""
+
+    weight: torch.Tensor
+    running_mean: torch.Tensor | None
+    running_var: torch.Tensor | None
 
     def __init__(
         self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, track_running_stats: bool = False
@@ -191,6 +199,11 @@ class SwitchableBatchNorm2d(nn.Module, TakesBits):
     which cannot update buffers in place) the batch statistics are recorded instead and applied after the
     vmapped pass (:mod:`mebqat.models.bnstats`).
     """
+
+    running_mean: torch.Tensor | None
+    running_var: torch.Tensor | None
+    slot_of: torch.Tensor
+    has_slot: torch.Tensor
 
     def __init__(
         self,
@@ -235,9 +248,14 @@ class SwitchableBatchNorm2d(nn.Module, TakesBits):
         use_batch_stats = self.training or not self.track_running_stats
         if not isinstance(key, torch.Tensor):
             s = self.slot(key)
-            running = (self.running_mean[s], self.running_var[s]) if self.track_running_stats else (None, None)
-            return F.batch_norm(x, *running, self.weight[s], self.bias[s], use_batch_stats, self.momentum, self.eps)
+            mean: torch.Tensor | None = None
+            var: torch.Tensor | None = None
+            if self.track_running_stats:
+                assert self.running_mean is not None and self.running_var is not None  # registered when tracked
+                mean, var = self.running_mean[s], self.running_var[s]
+            return F.batch_norm(x, mean, var, self.weight[s], self.bias[s], use_batch_stats, self.momentum, self.eps)
         index = key.clamp(0, FP_CODE).reshape(1)
+        running: tuple[torch.Tensor | None, torch.Tensor | None] | None
         if self.training and self.track_running_stats:
             recorder = active_recorder()
             if recorder is None:
@@ -257,7 +275,8 @@ class SwitchableBatchNorm2d(nn.Module, TakesBits):
         pick = lambda t: None if t is None else t.index_select(0, slot)[0]  # noqa: E731
         if running is None:
             running = (pick(self.running_mean), pick(self.running_var))
-        out = F.batch_norm(x, *running, pick(self.weight), pick(self.bias), use_batch_stats, self.momentum, self.eps)
+        mean, var = running
+        out = F.batch_norm(x, mean, var, pick(self.weight), pick(self.bias), use_batch_stats, self.momentum, self.eps)
         valid = self.has_slot.index_select(0, index)[0]
         return torch.where(valid, out, torch.full_like(out, float("nan")))
 
@@ -283,7 +302,7 @@ class QSequential(nn.Sequential, TakesBits):
     """Sequential container that hands ``bits`` to the modules that take it."""
 
     # nn.Sequential.forward takes the input alone; this one needs the bitwidths too, so the override
-    # cannot match its base class's signature (the layers' forwards are not type-checked yet).
+    # cannot match its base class's signature.
     def forward(self, x: torch.Tensor, bits: LayerBits) -> torch.Tensor:  # type: ignore[override]  # also takes bits
         for module in self:
             x = module(x, bits) if isinstance(module, TakesBits) else module(x)

@@ -103,7 +103,9 @@ class MobileNetV2CIFAR(QuantizedModel):
             nn.ReLU6(inplace=True),
             ActQuant(last_activation, role="last"),
         )
-        nn.init.constant_(self.head[1].weight, head_gamma_init)
+        gamma = self.head[1].weight  # the head BatchNorm's scale
+        assert isinstance(gamma, torch.Tensor)
+        nn.init.constant_(gamma, head_gamma_init)
         self.dropout = nn.Dropout(dropout)
         self.classifier = QLinear(head_channels, num_classes, quant=self.quant_for("weight", "last"), role="last")
 

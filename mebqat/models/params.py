@@ -22,6 +22,7 @@ from torch import nn
 
 from ..core.registry import QUANTIZERS, RegistryError
 from ..quant.table import BitwidthTable
+from .base import precision_rules
 from .layers import NORM_TYPES, SwitchableBatchNorm2d, quantizer_modules
 from .rules import LayerBits
 
@@ -64,7 +65,7 @@ def _sites(model: nn.Module, bits: LayerBits) -> Iterator[tuple[str, nn.Module, 
 
 def parameter_usage(model: nn.Module, task: Any) -> dict[str, torch.Tensor]:
     """0/1 masks, shaped like each parameter, of the elements that ``task`` (a Python task) uses."""
-    bits: LayerBits = model.rules.resolve(task)
+    bits: LayerBits = precision_rules(model).resolve(task)
     usage = {name: torch.ones_like(p.detach()) for name, p in model.named_parameters()}
     for prefix, quantizer, site_bits in _sites(model, bits):
         for table_name, table in quantizer.named_modules():

@@ -8,7 +8,7 @@ input of the final 3×3 conv; FP under the authors' Yu21 rules, quantized by ApD
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -26,7 +26,7 @@ class PreActBlock(nn.Module):
         stride: int,
         quant: QuantConfig,
         norm: NormFactory,
-        last_activation: QuantConfig | None | bool = False,
+        last_activation: QuantConfig | None | Literal[False] = False,
     ) -> None:
         """``last_activation``: False for an ordinary block; for the final block, the (possibly None)
         quantizer config of the last activation site."""

@@ -105,7 +105,9 @@ class PrecisionRules:
         a = check_bits(a, "task")
 
         def pick(rule: RuleValue, follow: int | None) -> int | None:
-            return follow if rule == "same" else None if rule == "fp" else rule
+            if isinstance(rule, int):
+                return rule
+            return follow if rule == "same" else None  # "fp"
 
         return LayerBits(pick(self.first_weight, w), w, pick(self.last_weight, w), a, pick(self.last_activation, a))
 
@@ -117,7 +119,7 @@ class PrecisionRules:
         fp = torch.full_like(w, FP_CODE)
 
         def pick(rule: RuleValue, follow: torch.Tensor) -> torch.Tensor:
-            value = follow if rule == "same" else fp if rule == "fp" else torch.full_like(w, rule)
+            value = torch.full_like(w, rule) if isinstance(rule, int) else follow if rule == "same" else fp
             return torch.where(full_precision, fp, value)
 
         return LayerBits(pick(self.first_weight, w), w, pick(self.last_weight, w), a, pick(self.last_activation, a))

@@ -11,17 +11,22 @@ failure that the engines' divergence checks catch); tasks are validated where th
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..core.bits import FP_CODE, check_bits, format_bits, from_code, parse_bits, to_code
 from ..core.tasks import BitwidthTask
 
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs  # typing.TypeIs from Python 3.13
+
 Bits = int | None | torch.Tensor
 QuantizedBranch = Callable[[int | torch.Tensor], torch.Tensor]
 
 
-def is_tensor_bits(bits: Bits) -> bool:
+def is_tensor_bits(bits: Bits) -> TypeIs[torch.Tensor]:
+    """Whether ``bits`` is a tensor of bitwidth codes (else a Python bitwidth: an int, or None for FP)."""
     return isinstance(bits, torch.Tensor)
 
 

@@ -19,6 +19,7 @@ import contextlib
 import contextvars
 import math
 from collections.abc import Iterable, Iterator
+from typing import overload
 
 import torch
 from torch import nn
@@ -36,10 +37,17 @@ BIT_CHOICES = QUANTIZERS.get(NAME).bit_choices
 MIN_BITS = QUANTIZERS.get(NAME).min_bits
 
 
+@overload
+def bounds(bits: int, like: torch.Tensor, signed: bool, levels: str = "official") -> tuple[float, float]: ...
+@overload
+def bounds(
+    bits: torch.Tensor, like: torch.Tensor, signed: bool, levels: str = "official"
+) -> tuple[float | torch.Tensor, torch.Tensor]: ...
 def bounds(
     bits: int | torch.Tensor, like: torch.Tensor, signed: bool, levels: str = "official"
 ) -> tuple[float | torch.Tensor, float | torch.Tensor]:
-    """(n, p) for a quantized bitwidth (Python int or tensor)."""
+    """(n, p) for a quantized bitwidth: Python floats for a Python int, tensors (n: 0.0 when unsigned) for a
+    tensor."""
     if signed:
         half = exp2(bits - 1, like)
         return -half, half - 1
@@ -120,12 +128,16 @@ def _fake_quant_expression(x: torch.Tensor, step: torch.Tensor, n, p, grad_scale
     return straight_through(value, x * inside, step * (grad_scale * step_coef).detach())
 
 
-def _quantize(x: torch.Tensor, bits: Bits, step: torch.Tensor, grad_scale, signed: bool, levels: str) -> torch.Tensor:
-    if not isinstance(step, torch.Tensor):
-        step = torch.as_tensor(float(step), dtype=x.dtype, device=x.device)
-    return quantize_by_bits(
-        x, bits, NAME, MIN_BITS, lambda b: _fake_quant(x, step, *bounds(b, x, signed, levels), grad_scale)
-    )
+def _quantize(
+    x: torch.Tensor, bits: Bits, step: torch.Tensor | float, grad_scale, signed: bool, levels: str
+) -> torch.Tensor:
+    steps = step if isinstance(step, torch.Tensor) else torch.as_tensor(float(step), dtype=x.dtype, device=x.device)
+
+    def quantized(b: int | torch.Tensor) -> torch.Tensor:
+        n, p = bounds(b, x, signed, levels)
+        return _fake_quant(x, steps, n, p, grad_scale)
+
+    return quantize_by_bits(x, bits, NAME, MIN_BITS, quantized)
 
 
 def quantize_weight(
@@ -159,11 +171,14 @@ def step_from_mean_abs(mean_abs: torch.Tensor, bits: Bits, signed: bool, levels:
     """2·mean|x|/√p, given mean|x|, for a Python or tensor bitwidth (vmap-safe; FP/invalid tensor
     bitwidths get the 2-bit value, which FP tasks never use)."""
     if not is_tensor_bits(bits):
-        _, p = bounds(check_bits(bits, NAME, MIN_BITS), mean_abs, signed, levels)
+        b = check_bits(bits, NAME, MIN_BITS)
+        if b is None:
+            raise ValueError("lsq: a full-precision task has no step")
+        _, p = bounds(b, mean_abs, signed, levels)
         return 2 * mean_abs / math.sqrt(p)
     _, _, safe = tensor_flags(bits, MIN_BITS)
-    _, p = bounds(safe, mean_abs, signed, levels)
-    return 2 * mean_abs / torch.sqrt(p)
+    _, p_tensor = bounds(safe, mean_abs, signed, levels)
+    return 2 * mean_abs / torch.sqrt(p_tensor)
 
 
 def boot_step(x: torch.Tensor, bits: Bits, signed: bool, levels: str = "official") -> torch.Tensor:

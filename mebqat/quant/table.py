@@ -16,6 +16,11 @@ from .bits import FP_CODE, Bits, check_bits, format_bits, is_tensor_bits
 
 
 class BitwidthTable(nn.Module):
+    slot_of: torch.Tensor
+    """Buffer: the slot of each bitwidth code (0 where it has none)."""
+    has_slot: torch.Tensor
+    """Buffer: whether each bitwidth code has a value."""
+
     def __init__(
         self, per_bitwidth: bool, bit_choices: Iterable[int | None], init: float, name: str, min_bits: int = 1
     ) -> None:
@@ -50,9 +55,10 @@ class BitwidthTable(nn.Module):
 
     def value_for(self, bits: Bits) -> torch.Tensor:
         if not is_tensor_bits(bits):
-            if check_bits(bits, self.name) is None:
+            b = check_bits(bits, self.name)
+            if b is None:
                 return self.values[0]  # FP: the quantizer passes its input through; the value is not used
-            return self.values[self.slot(bits)]
+            return self.values[self.slot(b)]
         index = bits.clamp(0, FP_CODE).reshape(-1)  # index_select, not [], so a 0-dim index works inside vmap
         value = self.values.index_select(0, self.slot_of.index_select(0, index)).reshape(bits.shape)
         valid = self.has_slot.index_select(0, index).reshape(bits.shape) | (bits >= FP_CODE)
@@ -72,8 +78,9 @@ class BitwidthTable(nn.Module):
     def usage(self, bits: Bits) -> torch.Tensor:
         """0/1 mask of the slots a Python bitwidth uses (none for FP)."""
         mask = torch.zeros_like(self.values.detach())
-        if check_bits(bits, self.name) is not None:
-            mask[self.slot(bits)] = 1.0
+        b = check_bits(bits, self.name)
+        if b is not None:
+            mask[self.slot(b)] = 1.0
         return mask
 
     @torch.no_grad()

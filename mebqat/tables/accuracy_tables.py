@@ -139,6 +139,7 @@ def cell_text(row: pd.Series | dict) -> str:
 
 def _blocks(table: str, long: pd.DataFrame) -> list[Block]:
     layouts = table_layouts(table, long)
+    blocks_of: list[tuple[str | None, list[SetupLayout]]]
     if table == "table2":  # one block, columns grouped by setup
         blocks_of = [(None, list(layouts))]
     else:  # the paper's few-shot tables: one block per dataset/model/ways, columns grouped by shots

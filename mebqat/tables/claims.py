@@ -223,8 +223,9 @@ class Outcomes:
         ]
         if is_dedicated(method):
             mine = mine[mine["cell_task"] == f"({row[0]},{row[1]})"]
-            if mine.empty and row == ("FP", "FP") and METHODS.get(method).fp_row_from:
-                return self.jobs(setup, METHODS.get(method).fp_row_from, row)
+            fp_row_from = METHODS.get(method).fp_row_from
+            if mine.empty and row == ("FP", "FP") and fp_row_from:
+                return self.jobs(setup, fp_row_from, row)
         return mine.drop_duplicates("path")
 
     def cell(self, setup: str, method: str, row: tuple[str, str]) -> Cell | None:
@@ -338,7 +339,12 @@ def _judge(
         limit, ok, bound = claim.at_most, high <= claim.at_most, "upper"
         missed = mean > limit
     else:
-        limit = claim.chance_threshold(verdict.chance) if claim.at_least_chance is not None else claim.at_least
+        if claim.at_least_chance is not None:
+            assert verdict.chance is not None  # check_setup gives every accuracy verdict its chance level
+            limit = claim.chance_threshold(verdict.chance)
+        else:
+            assert claim.at_least is not None  # the schema: at_most, at_least or at_least_chance, one of them
+            limit = claim.at_least
         worst = min(estimates, key=lambda r: estimates[r][1])
         mean, low, high, n, unit = estimates[worst]
         ok, bound = low >= limit, "lower"
@@ -393,6 +399,8 @@ def check_setup(claim: Claim, table: str, layout: Any, outcomes: Outcomes, frame
             if claim.statistic == "accuracy":
                 estimates[row] = (*mean_ci(a_cell.values), len(a_cell.values), _unit(a_cell))
                 continue
+            # a difference has a side b (the schema), and without its method check_setup has returned
+            assert claim.b is not None and b_method is not None
             b_row = _row_key(claim.b.row) if claim.b.row else row
             b_cell = outcomes.cell(layout.name, b_method, b_row)
             if b_cell is None:
@@ -416,7 +424,9 @@ def check_setup(claim: Claim, table: str, layout: Any, outcomes: Outcomes, frame
 def _check_costs(claim: Claim, table: str, layout: Any, a: str, b: str | None, outcomes: Outcomes) -> Verdict:
     n = len(bitwidth_candidates(layout.quantizer))
     verdict = Verdict(claim, table, layout.name, a, [], paper=claim.paper_value)
+    assert claim.at_least is not None, f"claim {claim.id}: a saving is checked against at_least"
     if claim.statistic == "storage_saving":
+        assert b is not None  # the schema: a storage saving has a side b, and check_setup found its method
         mine, theirs = outcomes.stored_per_model(layout.name, a), outcomes.stored_per_model(layout.name, b)
         if mine is None or theirs is None:
             verdict.reason = "no run for " + " and ".join(
@@ -460,7 +470,7 @@ def _paper_value(
     values = []
     for row in rows:
         a_value = accuracy(a, _row_key(claim.a.row) if claim.a.row else row)
-        if claim.statistic == "difference" and b is not None:
+        if claim.statistic == "difference" and claim.b is not None and b is not None:
             a_value -= accuracy(b, _row_key(claim.b.row) if claim.b.row else row)
         values.append(a_value)
     if not values or any(math.isnan(v) for v in values):

@@ -186,7 +186,7 @@ def cost_frame(frame: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------- human-readable
 
 
-def _count(value: object) -> str:
+def _count(value: float | None) -> str:
     """An integral count with thousands separators, a mean with two decimals, ``–`` for nothing."""
     if value is None or pd.isna(value):
         return EMPTY
@@ -206,7 +206,7 @@ def _measured_text(row: pd.Series, costs: SetupCosts, role: str) -> str:
 def _block(costs: SetupCosts, long: pd.DataFrame) -> Block:
     layout = costs.layout
     size = (
-        f"M = {costs.m:,} parameters, r = {100 * costs.r:.2f}% (BatchNorm)"
+        f"M = {costs.size.params:,} parameters, r = {100 * costs.size.bn_share:.2f}% (BatchNorm)"
         if costs.size is not None
         else f"M and r {EMPTY} (no run of this setup measured its paper-width architecture)"
     )

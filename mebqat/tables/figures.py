@@ -120,8 +120,8 @@ def cost_figure(frame: pd.DataFrame) -> Figure:
                 f" (r = {100 * costs.r:.2f}%)" if role == ADAPTIVE and costs.r is not None else ""
             )
             if costs.size is not None:
-                store_ax.plot(n, [storage(role, k, costs.m, costs.r) for k in n], color=color, label=label)
-            bp_ax.plot(n, [backprops(role, k, costs.t) for k in n], color=color, label=ROLE_LABEL[role])
+                store_ax.plot(n, [storage(role, int(k), costs.m, costs.r) for k in n], color=color, label=label)
+            bp_ax.plot(n, [backprops(role, int(k), costs.t) for k in n], color=color, label=ROLE_LABEL[role])
             found = measured[(measured["setup"] == costs.layout.name) & (measured["method"] == costs.methods[role])]
             for _, run in found.iterrows():
                 point = dict(

@@ -179,9 +179,9 @@ class LiveRun:
             retrying(self.client.log_artifact, self.run_id, str(artifact.path), artifact.directory)
         retrying(self.client.set_tag, self.run_id, CONTENT_TAG, record.content_hash())
         retrying(self.client.set_terminated, self.run_id, "FINISHED", ended_ms)
-        current = runs_with_key(self.client, self.experiment, self.run_key)
-        keep = next((r for r in current if r.info.run_id == self.run_id), None)
-        deleted = _delete_older(self.client, current, keep) if keep is not None else ()
+        runs = runs_with_key(self.client, self.experiment, self.run_key)
+        keep = next((r for r in runs if r.info.run_id == self.run_id), None)
+        deleted = _delete_older(self.client, runs, keep) if keep is not None else ()
         return LogResult(self.table, self.run_key, self.run_id, "finished", deleted)
 
     def end(self, status: str, reason: str, ended_ms: int | None = None, best_effort: bool = True) -> None:

@@ -90,15 +90,15 @@ def create_app() -> Any:
     from mlflow.server import app as flask_app
     from mlflow.server.fastapi_app import create_fastapi_app
 
-    def serve() -> Response:
-        return Response(
-            index_page(flask_app.static_folder), mimetype="text/html", headers={"Cache-Control": "no-store"}
+    static = flask_app.static_folder
+    if "serve" not in flask_app.view_functions or static is None:
+        raise RuntimeError(
+            "this MLflow has no 'serve' view (its index page) in a static folder to replace: mebqat's UI server "
+            "was written for MLflow 3.17; use `mlflow ui` and the links with viewStateShareKey"
         )
 
-    if "serve" not in flask_app.view_functions:
-        raise RuntimeError(
-            "this MLflow has no 'serve' view (its index page) to replace: mebqat's UI server was "
-            "written for MLflow 3.17; use `mlflow ui` and the links with viewStateShareKey"
-        )
+    def serve() -> Response:
+        return Response(index_page(static), mimetype="text/html", headers={"Cache-Control": "no-store"})
+
     flask_app.view_functions["serve"] = serve  # the route of "/" (and of the static prefix)
     return create_fastapi_app(flask_app)

@@ -149,6 +149,7 @@ def expand_jobs(workflow: Mapping[str, Any], matrix: Mapping[str, Any]) -> dict[
                     "overrides": overrides,
                 }
                 info = METHODS.get(method)
+                variants: list[tuple[str | None, str | None]]
                 if info.per_bitwidth:
                     fp_row_elsewhere = info.fp_row_from is not None
                     probe = _resolve(
