@@ -51,6 +51,23 @@ def job_args(data_root: Path, out: Path, setup: str, method: str, *extra: str, c
     ]
 
 
+def small_run_args(data_root: Path, out: Path, epochs: int, *extra: str) -> list[str]:
+    """``mebqat run`` of the smallest Table 2 job (SVHN's CNN, one dedicated (2,2) model; a fraction of a
+    second an epoch at smoke scale) for ``epochs`` epochs."""
+    return job_args(
+        data_root,
+        out,
+        "svhn_cnn8",
+        "qat",
+        "--train-task",
+        "(2,2)",
+        "--set",
+        f"train.epochs={epochs}",
+        *extra,
+        command="run",
+    )
+
+
 def trained(
     data_root: Path, out: Path, setup: str, method: str, *extra: str, env: Mapping[str, str] | None = None
 ) -> Path:

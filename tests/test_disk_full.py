@@ -5,56 +5,33 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import resource
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from mebqat_cli import MEBQAT, mebqat, one_thread_env, small_run_args
 
 from mebqat.atomic import atomic_write
 
 EPOCHS = 3
 
 
-def job_args(data_root: Path, out: Path) -> list[str]:
-    return [
-        "run",
-        "--setup",
-        "svhn_cnn8",
-        "--method",
-        "qat",
-        "--train-task",
-        "(2,2)",
-        "--scale",
-        "smoke",
-        "--set",
-        f"train.epochs={EPOCHS}",
-        "--set",
-        f"data.root={data_root}",
-        "--out",
-        str(out),
-        "--threads",
-        "1",
-        "--no-track",
-    ]
+def run_args(data_root: Path, out: Path) -> list[str]:
+    return small_run_args(data_root, out, EPOCHS, "--no-track")
 
 
-def mebqat(*args: str, file_limit: int | None = None) -> subprocess.CompletedProcess:
-    def limit() -> None:
-        if file_limit is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
-
+def limited(*args: str, file_limit: int) -> subprocess.CompletedProcess:
+    """``mebqat ARGS`` allowed to write files of ``file_limit`` bytes at most (``ulimit -f``)."""
     return subprocess.run(
-        [sys.executable, "-m", "mebqat", *args],
+        [*MEBQAT, *args],
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        preexec_fn=limit,
+        env=one_thread_env(),
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit)),
     )
 
 
@@ -91,15 +68,15 @@ def test_a_write_the_full_disk_refuses_names_the_file_and_leaves_nothing(small_d
 def test_a_job_stopped_by_the_file_size_limit_says_so_in_one_line_and_resumes(data_root, tmp_path):
     out = tmp_path / "run"
     assert mebqat("data", "build", "digits", "--root", str(data_root)).returncode == 0  # its cache is larger too
-    limited = mebqat(*job_args(data_root, out), file_limit=64 * 1024)  # the first checkpoint is larger
-    assert limited.returncode == 2, limited.stderr
-    errors = [line for line in limited.stderr.splitlines() if "error" in line]
-    assert len(errors) == 1, limited.stderr
+    stopped = limited(*run_args(data_root, out), file_limit=64 * 1024)  # the first checkpoint is larger
+    assert stopped.returncode == 2, stopped.stderr
+    errors = [line for line in stopped.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1, stopped.stderr
     assert "File too large" in errors[0] and "ulimit -f" in errors[0] and f"{out / 'checkpoints'}/" in errors[0]
-    assert "Traceback" not in limited.stderr and "unexpected pos" not in limited.stderr
+    assert "Traceback" not in stopped.stderr and "unexpected pos" not in stopped.stderr
     status = json.loads((out / "job_status.json").read_text())
     assert status["state"] == "failed" and "File too large" in status["reason"]
     assert not [p for p in out.rglob("*.tmp")], "nothing half-written is kept"
-    again = mebqat(*job_args(data_root, out))
+    again = mebqat(*run_args(data_root, out))
     assert again.returncode == 0, again.stderr
     assert (out / "metrics.json").is_file()

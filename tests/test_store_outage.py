@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 mlflow = pytest.importorskip("mlflow")
+from mebqat_cli import MEBQAT, mebqat, one_thread_env, small_run_args  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 from mlflow_server import free_port, mlflow_server  # noqa: E402
 
@@ -30,42 +31,12 @@ from mebqat.tracking.uri import TrackingError  # noqa: E402
 EPOCHS = 6
 
 
-def job_args(data_root: Path, out: Path, *extra: str) -> list[str]:
-    """``mebqat run`` of a small Table 2 job (a few seconds an epoch at smoke scale)."""
-    return [
-        "run",
-        "--setup",
-        "svhn_cnn8",
-        "--method",
-        "qat",
-        "--train-task",
-        "(2,2)",
-        "--scale",
-        "smoke",
-        "--set",
-        f"train.epochs={EPOCHS}",
-        "--set",
-        f"data.root={data_root}",
-        "--out",
-        str(out),
-        "--threads",
-        "1",
-        *extra,
-    ]
+def run_args(data_root: Path, out: Path, *extra: str) -> list[str]:
+    return small_run_args(data_root, out, EPOCHS, *extra)
 
 
 def job_command(data_root: Path, out: Path, uri: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "mebqat", *job_args(data_root, out, "--uri", uri, *extra)]
-
-
-def mebqat(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "mebqat", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+    return [*MEBQAT, *run_args(data_root, out, "--uri", uri, *extra)]
 
 
 def damage(path: Path) -> None:
@@ -167,7 +138,7 @@ def test_a_job_refuses_a_damaged_store_before_writing_its_run_directory(data_roo
     uri, path = sqlite_store
     damage(path)
     out = tmp_path / "run"
-    result = mebqat(*job_args(data_root, out, "--uri", uri))
+    result = mebqat(*run_args(data_root, out, "--uri", uri))
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and "damaged" in lines[0] and "move it aside" in lines[0]
@@ -179,7 +150,7 @@ def test_a_job_refuses_a_damaged_store_before_writing_its_run_directory(data_roo
 def test_a_job_refuses_a_server_that_does_not_answer_at_once(data_root, tmp_path):
     out = tmp_path / "run"
     started = time.monotonic()
-    result = mebqat(*job_args(data_root, out, "--uri", f"http://127.0.0.1:{free_port()}"), timeout=120)
+    result = mebqat(*run_args(data_root, out, "--uri", f"http://127.0.0.1:{free_port()}"), timeout=120)
     assert result.returncode == 2 and "does not answer" in result.stderr, result.stderr
     assert not out.exists()
     assert time.monotonic() - started < 120  # the check is a /health request, not MLflow's minutes of retries
@@ -214,7 +185,7 @@ def test_a_full_store_never_stops_training_and_the_run_catches_up_when_space_is_
                 job_command(data_root, out, uri, "--set", f"train.epochs={EPOCHS * 4}"),
                 stdout=sink,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "OMP_NUM_THREADS": "1"},
+                env=one_thread_env(),
             )
         try:
             wait_for(lambda: durable_epoch(out) >= 1 or job.poll() is not None, "the first epoch")
@@ -249,7 +220,7 @@ def test_a_server_that_stops_during_a_job_leaves_the_job_finished_and_says_how_t
                 job_command(data_root, out, uri),
                 stdout=sink,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "OMP_NUM_THREADS": "1"},
+                env=one_thread_env(),
             )
         wait_for(lambda: durable_epoch(out) >= 1 or job.poll() is not None, "the first epoch")
         job.send_signal(signal.SIGSTOP)
@@ -280,7 +251,7 @@ def test_a_server_that_stops_during_a_job_leaves_the_job_finished_and_says_how_t
 def test_the_follower_waits_for_a_store_that_is_down_instead_of_timing_out_per_run(data_root, tmp_path):
     runs = tmp_path / "runs"
     for name in ("a", "b", "c"):
-        done = mebqat(*job_args(data_root, runs / name, "--seed", str(ord(name)), "--tracking", "follower"))
+        done = mebqat(*run_args(data_root, runs / name, "--seed", str(ord(name)), "--tracking", "follower"))
         assert done.returncode == 0, done.stderr
     down = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
