@@ -67,16 +67,6 @@ def _one_line(err: BaseException) -> str:
     return text if isinstance(err, (ValueError, OSError, RuntimeError)) else f"{type(err).__name__}: {text}"
 
 
-def _uri_flag(argv: list[str]) -> str | None:
-    """The store a command was given with --uri (else the environment's or the default)."""
-    for i, arg in enumerate(argv):
-        if arg == "--uri" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--uri="):
-            return arg.split("=", 1)[1]
-    return None
-
-
 def _timing_report() -> None:
     """With $MEBQAT_TIMING_FILE set, where the command's CPU time went (benchmarks/job_overhead.py)."""
     import os
@@ -92,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     command = next((a for a in argv if a in {c.NAME for c in COMMANDS}), None)
     where = f"mebqat {command}" if command else "mebqat"
+    args: argparse.Namespace | None = None
     try:
         args = build_parser().parse_args(argv)
         try:
@@ -115,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         from ..tracking.store_problems import explain
 
-        store_line = explain(err, _uri_flag(argv))
+        store_line = explain(err, getattr(args, "uri", None))
         if store_line is not None:
             print(f"{where}: error: {store_line}", file=sys.stderr)
             return EXIT_ERROR
