@@ -9,7 +9,6 @@ job.
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from ..core.rundir_layout import RunFiles
 from .live import LiveRun
 from .publish import LogResult
+from .store import health_status
 from .store_problems import StoreProblem, store_name, store_problem
 from .uri import resolve_uri
 
@@ -97,13 +97,7 @@ class JobRun:
 
     def _answers(self) -> bool:
         """A server answers /health (at once, not after MLflow's retries); any other store may be tried."""
-        if not self.uri.startswith(("http://", "https://")):
-            return True
-        try:
-            with urllib.request.urlopen(self.uri.rstrip("/") + "/health", timeout=HEALTH_TIMEOUT_S) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
+        return not self.uri.startswith(("http://", "https://")) or health_status(self.uri, HEALTH_TIMEOUT_S) == 200
 
     def _say_later(self, cause: str) -> None:
         self.say(

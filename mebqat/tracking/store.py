@@ -108,21 +108,26 @@ def _ensure_sqlite(uri: str, fast: bool = True) -> bool:
     return fresh
 
 
+def health_status(uri: str, timeout: float = HEALTH_TIMEOUT_S) -> int | None:
+    """The HTTP status a tracking server answers on ``/health``; None when it does not answer."""
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return err.code
+    except OSError:  # refused, unreachable, timed out (URLError is an OSError)
+        return None
+
+
 def _wait_for_server(uri: str, wait_s: float) -> None:
     """Return once ``uri``/health answers 200, asking every few seconds for at most ``wait_s`` seconds (a server
     that is starting refuses connections, or answers 5xx); then let :func:`_check_server` say what is wrong."""
     deadline = time.monotonic() + wait_s
     said = False
     while True:
-        try:
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=HEALTH_TIMEOUT_S) as response:
-                if response.status == 200:
-                    return
-        except urllib.error.HTTPError as err:
-            if err.code < 500:
-                return
-        except (urllib.error.URLError, OSError):
-            pass
+        status = health_status(uri)
+        if status is not None and (status == 200 or 400 <= status < 500):
+            return
         left = deadline - time.monotonic()
         if left <= 0:
             return
