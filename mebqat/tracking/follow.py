@@ -224,12 +224,16 @@ class Follower:
                 message = " ".join(str(err).split())[:500] or type(err).__name__
                 if message != text:
                     print(f"mebqat track follow: {run_dir}: {message}", file=sys.stderr, flush=True)
-                delay = min(max(2 * delay, self.RETRY_S[0]), self.RETRY_S[1])
+                delay = self._longer(delay)
                 self.errors[run_dir] = (message, time.monotonic() + delay, delay)
         return failed
 
+    def _longer(self, delay: float) -> float:
+        """The wait before the next try, after one of ``delay`` failed (:attr:`RETRY_S`)."""
+        return min(max(2 * delay, self.RETRY_S[0]), self.RETRY_S[1])
+
     def _store_away(self, problem: StoreProblem, waiting: int) -> None:
-        delay = min(max(2 * (self.store_down[2] if self.store_down else 0.0), self.RETRY_S[0]), self.RETRY_S[1])
+        delay = self._longer(self.store_down[2] if self.store_down else 0.0)
         if self.store_down is None:
             print(
                 f"mebqat track follow: {problem.line(store_name(self.uri))}; {waiting} run "
