@@ -44,8 +44,16 @@ def hash_cache_path() -> Path:
     return Path(base) / "mebqat" / "file-hashes.json"
 
 
-def _files_under(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file())
+def _listing(folder: Path) -> list[tuple[Path, os.stat_result]]:
+    """Every file below ``folder``, sorted, with its ``stat``: one walk serves a folder's token, size and hash."""
+    return [(p, p.stat()) for p in sorted(folder.rglob("*")) if p.is_file()]
+
+
+def _folder_token(folder: Path, listing: list[tuple[Path, os.stat_result]]) -> str:
+    h = hashlib.sha256()
+    for file, st in listing:
+        h.update(f"{file.relative_to(folder).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
 
 
 def stat_token(path: Path) -> str | None:
@@ -55,11 +63,7 @@ def stat_token(path: Path) -> str | None:
         st = path.stat()
         return f"{st.st_size}:{st.st_mtime_ns}"
     if path.is_dir():
-        h = hashlib.sha256()
-        for file in _files_under(path):
-            st = file.stat()
-            h.update(f"{file.relative_to(path).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        return h.hexdigest()[:16]
+        return _folder_token(path, _listing(path))
     return None
 
 
@@ -164,7 +168,7 @@ class DataFingerprint:
         return {
             "format": FORMAT,
             "digest": self.digest,
-            "files": [entry.as_dict() for entry in sorted(self.files, key=lambda e: e.path)],
+            "files": [entry.as_dict() for entry in sorted(self.files, key=_path)],
             "note": self.note,
         }
 
@@ -249,15 +253,16 @@ class DataFiles:
 
     def _entry(self, name: str) -> FileEntry:
         path = self.root / name
+        if path.is_dir():
+            listing = _listing(path)
+            h = hashlib.sha256()
+            for file, _ in listing:
+                h.update(f"{file.relative_to(path).as_posix()}\0{self.cache.sha256(file)}\n".encode())
+            size = sum(st.st_size for _, st in listing)
+            return FileEntry(name, size, h.hexdigest(), _folder_token(path, listing), len(listing))
         token = stat_token(path)
         if token is None:
             raise InputError(f"data file {path} vanished while the job was reading it: run the job again")
-        if path.is_dir():
-            files = _files_under(path)
-            h = hashlib.sha256()
-            for file in files:
-                h.update(f"{file.relative_to(path).as_posix()}\0{self.cache.sha256(file)}\n".encode())
-            return FileEntry(name, sum(f.stat().st_size for f in files), h.hexdigest(), token, len(files))
         return FileEntry(name, path.stat().st_size, self.cache.sha256(path), token)
 
     def _current(self, name: str) -> FileEntry | None:
